@@ -1,0 +1,41 @@
+# vaxpass developer entry points. `make demo` and `make test` are the two a new user needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && [ -x "$$(pyenv root)/versions/3.12.1/bin/python" ] && echo "$$(pyenv root)/versions/3.12.1/bin/python" || command -v python3.12 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:$(or $(LOCALSTACK_PORT),4566)
+export AWS_REGION ?= ap-southeast-1
+export AWS_DEFAULT_REGION ?= $(AWS_REGION)
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+
+.PHONY: venv test unit demo demo-stop localstack-up localstack-down bootstrap bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c "import chalice, pynamodb, pycose, cbor2, zxingcpp, pytest"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Runs the whole suite (unit + integration on LocalStack); starts LocalStack if needed and
+## stops it again if this target started it.
+test: venv
+	@bash scripts/with-localstack.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+localstack-up:
+	bash localstack/up.sh
+
+localstack-down:
+	bash localstack/down.sh
+
+bench: venv
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .run demo-output test-artifacts .pytest_cache

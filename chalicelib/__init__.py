@@ -1,0 +1,1 @@
+"""vaxpass: vaccination records to verifiable EU DCC passports (Chalice app library)."""

@@ -1,0 +1,43 @@
+"""Domain error base classes. HTTP mapping lives in chalicelib/platform/http.py, nowhere else."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a user may see. `code` is stable; `message` is safe to show."""
+
+    code = "ERROR"
+
+    def __init__(self, message: str, *, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationError(DomainError):
+    code = "VALIDATION_ERROR"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class Unauthorized(DomainError):
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class DependencyUnavailable(DomainError):
+    """An AWS service or the population registry could not be reached; retrying may help."""
+
+    code = "DEPENDENCY_UNAVAILABLE"
+
+
+class Throttled(DependencyUnavailable):
+    code = "THROTTLED"

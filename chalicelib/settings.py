@@ -1,0 +1,148 @@
+"""The one place that reads the process environment.
+
+Everything configurable is a field of `Settings`; `get_settings()` reads the environment once and
+caches the result. Tests build `Settings(...)` directly or call `Settings.from_env(env)` with a dict.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from typing import Mapping
+
+from chalicelib import resource_names as rn
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    region: str = "ap-southeast-1"
+    # Selects LocalStack (or any emulator); None means real AWS. Nothing else differs.
+    endpoint_url: str | None = None
+    resource_prefix: str = ""
+    log_level: str = "INFO"
+    # DCC issuing
+    country: str = "VN"
+    issuing_authority: str = "Ministry of Health of Viet Nam"
+    dcc_issuer: str = "VN"
+    dcc_validity_days: int = 365
+    dsc_algorithm: str = "ES256"
+    # Intake
+    max_records_per_request: int = 500
+    cleaning_chunk_size: int = 100
+    # Population registry: "dynamodb" (registry table) or "https" (national gateway).
+    registry_backend: str = "dynamodb"
+    registry_url: str | None = None
+    registry_timeout_s: float = 5.0
+    registry_retries: int = 3
+    registry_rate_limit_per_s: float = 50.0
+    registry_client_cert: str | None = None
+    registry_client_key: str | None = None
+    registry_ca_bundle: str | None = None
+    # Authentication
+    jwks_url: str | None = None
+    jwt_issuer: str = "https://id.vaxpass.local"
+    jwt_audience: str = "vaxpass"
+    dev_jwt_key_file: str | None = None
+    # Complaints
+    complaint_sla_working_days: int = 3
+    # Extra, per-test resource names (unit tests, parallel runs): overrides of logical -> physical.
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.resource_prefix:
+            object.__setattr__(self, "resource_prefix", f"vaxpass-{self.stage}")
+
+    # -- physical names -------------------------------------------------------------------------
+    def table(self, logical: str) -> str:
+        return self.overrides.get(f"table:{logical}") or rn.physical(self.resource_prefix, logical)
+
+    def queue(self, logical: str) -> str:
+        return self.overrides.get(f"queue:{logical}") or rn.physical(self.resource_prefix, logical)
+
+    def dlq(self, logical: str) -> str:
+        return self.overrides.get(f"dlq:{logical}") or rn.dlq(self.resource_prefix, logical)
+
+    def bucket(self, logical: str) -> str:
+        return self.overrides.get(f"bucket:{logical}") or rn.bucket(self.resource_prefix, logical)
+
+    def key_alias(self, logical: str) -> str:
+        return self.overrides.get(f"key:{logical}") or rn.key_alias(self.resource_prefix, logical)
+
+    # -- reading --------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict = {}
+        for f in fields(cls):
+            if f.name == "overrides":
+                continue
+            raw = env.get(ENV_NAMES[f.name])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        if "region" not in values and env.get("AWS_DEFAULT_REGION"):
+            values["region"] = env["AWS_DEFAULT_REGION"]
+        return cls(**values)
+
+
+def _convert(name: str, type_: object, raw: str):
+    t = str(type_)
+    try:
+        if t.startswith("int"):
+            return int(raw)
+        if t.startswith("float"):
+            return float(raw)
+        if t.startswith("bool"):
+            return _bool(raw)
+    except ValueError as e:
+        raise SettingsError(f"{ENV_NAMES[name]}={raw!r}: {e}") from e
+    return raw
+
+
+# Environment variable for each setting; the README's configuration table is generated from this.
+ENV_NAMES = {
+    "stage": "VAXPASS_STAGE",
+    "region": "AWS_REGION",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+    "resource_prefix": "VAXPASS_RESOURCE_PREFIX",
+    "log_level": "POWERTOOLS_LOG_LEVEL",
+    "country": "VAXPASS_COUNTRY",
+    "issuing_authority": "VAXPASS_ISSUING_AUTHORITY",
+    "dcc_issuer": "VAXPASS_DCC_ISSUER",
+    "dcc_validity_days": "VAXPASS_DCC_VALIDITY_DAYS",
+    "dsc_algorithm": "VAXPASS_DSC_ALGORITHM",
+    "max_records_per_request": "VAXPASS_MAX_RECORDS_PER_REQUEST",
+    "cleaning_chunk_size": "VAXPASS_CLEANING_CHUNK_SIZE",
+    "registry_backend": "VAXPASS_REGISTRY_BACKEND",
+    "registry_url": "VAXPASS_REGISTRY_URL",
+    "registry_timeout_s": "VAXPASS_REGISTRY_TIMEOUT_S",
+    "registry_retries": "VAXPASS_REGISTRY_RETRIES",
+    "registry_rate_limit_per_s": "VAXPASS_REGISTRY_RATE_LIMIT_PER_S",
+    "registry_client_cert": "VAXPASS_REGISTRY_CLIENT_CERT",
+    "registry_client_key": "VAXPASS_REGISTRY_CLIENT_KEY",
+    "registry_ca_bundle": "VAXPASS_REGISTRY_CA_BUNDLE",
+    "jwks_url": "VAXPASS_JWKS_URL",
+    "jwt_issuer": "VAXPASS_JWT_ISSUER",
+    "jwt_audience": "VAXPASS_JWT_AUDIENCE",
+    "dev_jwt_key_file": "VAXPASS_DEV_JWT_KEY_FILE",
+    "complaint_sla_working_days": "VAXPASS_COMPLAINT_SLA_WORKING_DAYS",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
