@@ -1,0 +1,12 @@
+from chalice import Blueprint, Response
+
+from chalicelib.wiring import container
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/v1/health", methods=["GET"])
+def health():
+    report = container().health.report()
+    return Response(body=report, status_code=200 if report["status"] == "ok" else 503,
+                    headers={"Content-Type": "application/json", "Cache-Control": "no-store"})

@@ -1,0 +1,163 @@
+"""Creates every resource of infra/spec.py through the AWS APIs: on LocalStack for the local stack
+and the integration tests (selected only by AWS_ENDPOINT_URL), or in a sandbox account.
+
+Idempotent: an existing resource is left as it is (and brought to the spec where the API allows),
+so running it twice is harmless. Production uses the CloudFormation template from the same spec.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+from botocore.exceptions import ClientError
+
+from chalicelib import resource_names as rn
+from infra import spec
+
+
+@dataclass
+class Created:
+    tables: dict[str, str]
+    queues: dict[str, str]  # logical -> queue URL
+    dlqs: dict[str, str]
+    buckets: dict[str, str]
+    keys: dict[str, str]  # logical -> key id
+
+
+def _client(service: str, region: str, endpoint_url: str | None):
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+
+
+def bootstrap(prefix: str, *, region: str, endpoint_url: str | None) -> Created:
+    kms = _client("kms", region, endpoint_url)
+    keys = {k.logical: _ensure_key(kms, prefix, k) for k in spec.KEYS}
+    data_key = keys["data"]
+
+    ddb = _client("dynamodb", region, endpoint_url)
+    tables = {t.logical: _ensure_table(ddb, prefix, t, data_key) for t in spec.TABLES}
+
+    sqs = _client("sqs", region, endpoint_url)
+    queues, dlqs = {}, {}
+    for q in spec.QUEUES:
+        dlqs[q.logical], queues[q.logical] = _ensure_queue(sqs, prefix, q)
+
+    s3 = _client("s3", region, endpoint_url)
+    buckets = {b.logical: _ensure_bucket(s3, sqs, prefix, b, data_key, region) for b in spec.BUCKETS}
+    return Created(tables, queues, dlqs, buckets, keys)
+
+
+def _ensure_key(kms, prefix: str, key: spec.Key) -> str:
+    alias = rn.key_alias(prefix, key.logical)
+    try:
+        return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotFoundException":
+            raise
+    meta = kms.create_key(KeySpec=key.spec, KeyUsage=key.usage, Description=f"{prefix}: {key.purpose}",
+                          Tags=[{"TagKey": "vaxpass:key", "TagValue": key.logical}])["KeyMetadata"]
+    if key.usage == "ENCRYPT_DECRYPT":
+        kms.enable_key_rotation(KeyId=meta["KeyId"])
+    kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+    return meta["KeyId"]
+
+
+def _ensure_table(ddb, prefix: str, table: spec.Table, data_key: str) -> str:
+    name = rn.physical(prefix, table.logical)
+    schema = [{"AttributeName": table.hash_key, "KeyType": "HASH"}]
+    if table.range_key:
+        schema.append({"AttributeName": table.range_key, "KeyType": "RANGE"})
+    kwargs = dict(
+        TableName=name,
+        KeySchema=schema,
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in table.key_attributes()],
+        BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": data_key},
+    )
+    if table.indexes:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {"IndexName": ix.name,
+             "KeySchema": [{"AttributeName": ix.hash_key, "KeyType": "HASH"}]
+             + ([{"AttributeName": ix.range_key, "KeyType": "RANGE"}] if ix.range_key else []),
+             "Projection": {"ProjectionType": "ALL"}}
+            for ix in table.indexes]
+    try:
+        ddb.create_table(**kwargs)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    ddb.update_continuous_backups(TableName=name,
+                                  PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    if table.ttl_attribute:
+        current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": table.ttl_attribute})
+    return name
+
+
+def _ensure_queue(sqs, prefix: str, queue: spec.Queue) -> tuple[str, str]:
+    dlq_url = sqs.create_queue(QueueName=rn.dlq(prefix, queue.logical), Attributes={
+        "MessageRetentionPeriod": str(queue.dlq_retention_s), "SqsManagedSseEnabled": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attrs = {
+        "VisibilityTimeout": str(queue.visibility_timeout_s),
+        "MessageRetentionPeriod": str(queue.retention_s),
+        # SQS-managed SSE: S3 event notifications cannot publish to a queue encrypted with a
+        # customer key unless the key policy admits S3; managed SSE keeps that simple.
+        "SqsManagedSseEnabled": "true",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                     "maxReceiveCount": str(queue.max_receive_count)}),
+    }
+    name = rn.physical(prefix, queue.logical)
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
+    return dlq_url, url
+
+
+def _ensure_bucket(s3, sqs, prefix: str, bucket: spec.Bucket, data_key: str, region: str) -> str:
+    name = rn.bucket(prefix, bucket.logical)
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as e:
+        if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": data_key},
+        "BucketKeyEnabled": True}]})
+    if bucket.expire_days:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
+            "ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""},
+            "Expiration": {"Days": bucket.expire_days}}]})
+    if bucket.notifications:
+        configs = []
+        for n in bucket.notifications:
+            qurl = sqs.get_queue_url(QueueName=rn.physical(prefix, n.queue))["QueueUrl"]
+            qarn = sqs.get_queue_attributes(QueueUrl=qurl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sqs.set_queue_attributes(QueueUrl=qurl, Attributes={"Policy": json.dumps(
+                _s3_to_sqs_policy(qarn, name))})
+            configs.append({"QueueArn": qarn, "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": n.prefix}]}}})
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
+            "QueueConfigurations": configs})
+    return name
+
+
+def _s3_to_sqs_policy(queue_arn: str, bucket_name: str) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "AllowS3Notifications", "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket_name}"}}}]}

@@ -1,0 +1,201 @@
+"""The one definition of every AWS resource vaxpass needs.
+
+Both consumers read this spec and nothing else:
+- infra/cloudformation.py renders it as a CloudFormation template (deployed to AWS, and merged into
+  `chalice package` output), and as per-function IAM policies for Chalice;
+- infra/bootstrap.py creates the same resources through the AWS APIs (LocalStack or a sandbox
+  account), which is how the local stack and the integration tests get them.
+Names come from chalicelib.resource_names so the app finds at run time what this creates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chalicelib import resource_names as rn
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    logical: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+    purpose: str = ""
+
+    def key_attributes(self) -> list[str]:
+        names = [self.hash_key] + ([self.range_key] if self.range_key else [])
+        for ix in self.indexes:
+            names += [ix.hash_key] + ([ix.range_key] if ix.range_key else [])
+        return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical: str
+    visibility_timeout_s: int
+    max_receive_count: int
+    retention_s: int = 4 * 24 * 3600
+    dlq_retention_s: int = 14 * 24 * 3600
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Notification:
+    prefix: str
+    queue: str  # logical queue name
+
+
+@dataclass(frozen=True)
+class Bucket:
+    logical: str
+    notifications: tuple[Notification, ...] = ()
+    expire_days: int | None = None
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Key:
+    logical: str
+    spec: str  # KMS KeySpec
+    usage: str  # KMS KeyUsage
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one function may do with one resource (least privilege per function)."""
+
+    kind: str  # table | queue | bucket | key
+    logical: str
+    actions: tuple[str, ...]
+    prefix: str = "*"  # bucket object prefix
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Chalice Lambda function (its handler name) and the grants it needs."""
+
+    name: str
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+
+# Generic overloaded key names: each table's items define what pk/sk/gsi*pk mean, so access
+# patterns added later do not need a table rebuild.
+def _gsi(n: int) -> Index:
+    return Index(f"gsi{n}", f"gsi{n}pk", f"gsi{n}sk")
+
+
+TABLES: tuple[Table, ...] = (
+    Table("records", "pk", "sk", (_gsi(1), _gsi(2)),
+          purpose="vaccination records; gsi1 = by citizen, gsi2 = by facility and cleaning/signing state"),
+    Table("batches", "pk", "sk", (_gsi(1),), ttl_attribute="ttl",
+          purpose="province upload batches, API idempotency keys, intake progress"),
+    Table("registry", "pk", "sk", (_gsi(1),),
+          purpose="population registry copy; gsi1 = blocking keys for candidate search"),
+    Table("facilities", "pk", "sk", (_gsi(1),),
+          purpose="facilities, their signing certificates, province focal agencies; gsi1 = by province"),
+    Table("signing", "pk", "sk", (_gsi(1),),
+          purpose="signing batches (manifests) and the hash-chained attestation log"),
+    Table("passports", "pk", "sk", (_gsi(1), _gsi(2)),
+          purpose="issued passports per person and version; gsi1 = by UVCI, gsi2 = revocations"),
+    Table("complaints", "pk", "sk", (_gsi(1), _gsi(2)),
+          purpose="citizen complaints; gsi1 = by facility and due date, gsi2 = by citizen"),
+    Table("counters", "pk", "sk",
+          purpose="incremental progress counters per province and facility"),
+    Table("idempotency", "id", ttl_attribute="expiration",
+          purpose="Powertools idempotency records for handlers"),
+)
+
+QUEUES: tuple[Queue, ...] = (
+    # Lambda's guidance: visibility timeout >= 6x the function timeout (intake: 900 s).
+    Queue("intake", visibility_timeout_s=5400, max_receive_count=3,
+          purpose="S3 ObjectCreated events for incoming/ batch files"),
+    Queue("cleaning", visibility_timeout_s=360, max_receive_count=5,
+          purpose="chunks of accepted records to verify against the registry"),
+    Queue("countersign", visibility_timeout_s=360, max_receive_count=5,
+          purpose="facility-attested people to countersign with the KMS DSC key"),
+)
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket("intake", (Notification("incoming/", "intake"),), expire_days=90,
+           purpose="province batch uploads under incoming/<province_code>/"),
+    Bucket("reports", expire_days=365,
+           purpose="rejected-rows reports, exports, cached QR images"),
+)
+
+KEYS: tuple[Key, ...] = (
+    Key("dsc-es256", "ECC_NIST_P256", "SIGN_VERIFY", purpose="DSC key for ES256 DCC signing"),
+    Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
+    Key("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", purpose="encrypts tables, queues, buckets"),
+)
+
+_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+       "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+       "dynamodb:ConditionCheckItem")
+_RO = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
+_SEND = ("sqs:SendMessage", "sqs:GetQueueUrl")
+_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+_DATA_KEY = Grant("key", "data", ("kms:Decrypt", "kms:GenerateDataKey"))
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function("api_handler", (
+        Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "registry", _RO),
+        Grant("table", "facilities", _RW), Grant("table", "signing", _RW),
+        Grant("table", "passports", _RO), Grant("table", "complaints", _RW),
+        Grant("table", "counters", _RW), Grant("table", "idempotency", _RW),
+        Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
+        Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),
+        Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
+        Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
+        Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
+        _DATA_KEY,
+    )),
+    Function("handle_intake", (
+        Grant("queue", "intake", _CONSUME), Grant("queue", "cleaning", _SEND),
+        Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
+        Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
+        Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
+        _DATA_KEY,
+    )),
+    Function("handle_cleaning", (
+        Grant("queue", "cleaning", _CONSUME),
+        Grant("table", "records", _RW), Grant("table", "registry", _RO),
+        Grant("table", "batches", _RW), Grant("table", "counters", _RW),
+        _DATA_KEY,
+    )),
+    Function("handle_countersign", (
+        Grant("queue", "countersign", _CONSUME),
+        Grant("table", "records", _RW), Grant("table", "signing", _RO),
+        Grant("table", "passports", _RW), Grant("table", "counters", _RW),
+        Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
+        Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),
+        _DATA_KEY,
+    )),
+)
+
+
+def table(logical: str) -> Table:
+    return next(t for t in TABLES if t.logical == logical)
+
+
+def queue(logical: str) -> Queue:
+    return next(q for q in QUEUES if q.logical == logical)
+
+
+def names(prefix: str) -> dict[str, str]:
+    """Physical names of every resource for a prefix, for operators and the README."""
+    out = {f"table:{t.logical}": rn.physical(prefix, t.logical) for t in TABLES}
+    for q in QUEUES:
+        out[f"queue:{q.logical}"] = rn.physical(prefix, q.logical)
+        out[f"dlq:{q.logical}"] = rn.dlq(prefix, q.logical)
+    out.update({f"bucket:{b.logical}": rn.bucket(prefix, b.logical) for b in BUCKETS})
+    out.update({f"key:{k.logical}": rn.key_alias(prefix, k.logical) for k in KEYS})
+    return out
