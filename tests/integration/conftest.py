@@ -21,3 +21,30 @@ def sqs(aws_endpoint, region):
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def stack(aws_endpoint, region):
+    """Every resource of infra/spec.py, created on LocalStack under a prefix unique to this run."""
+    from chalicelib.settings import Settings
+    from infra.bootstrap import bootstrap
+
+    prefix = f"vxt-{uuid.uuid4().hex[:8]}"
+    created = bootstrap(prefix, region=region, endpoint_url=aws_endpoint)
+    settings = Settings(stage="test", region=region, endpoint_url=aws_endpoint, resource_prefix=prefix)
+    return settings, created
+
+
+@pytest.fixture
+def app_client(stack):
+    """The real Chalice app, wired to this run's LocalStack resources."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.wiring import Container, set_container
+
+    settings, _ = stack
+    set_container(Container(settings))
+    with Client(app) as client:
+        yield client
+    set_container(None)

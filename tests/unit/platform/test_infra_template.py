@@ -1,0 +1,72 @@
+"""The generated CloudFormation keeps its DLQs, encryption, PITR and least-privilege policies."""
+from __future__ import annotations
+
+from chalicelib import resource_names as rn
+from infra import spec
+from infra.cloudformation import logical_id, policy, template
+
+
+def by_type(tpl, type_):
+    return {k: v for k, v in tpl["Resources"].items() if v["Type"] == type_}
+
+
+def test_every_logical_resource_name_is_defined_in_the_spec():
+    assert {t.logical for t in spec.TABLES} == set(rn.TABLES)
+    assert {q.logical for q in spec.QUEUES} == set(rn.QUEUES)
+    assert {b.logical for b in spec.BUCKETS} == set(rn.BUCKETS)
+    assert {k.logical for k in spec.KEYS} == set(rn.KEYS)
+
+
+def test_tables_have_pitr_kms_encryption_and_their_indexes():
+    tables = by_type(template("vaxpass-dev"), "AWS::DynamoDB::Table")
+    assert len(tables) == len(spec.TABLES)
+    for res in tables.values():
+        p = res["Properties"]
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert p["SSESpecification"]["SSEType"] == "KMS"
+        assert p["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "DataKey"}
+    assert [ix["IndexName"] for ix in tables["RecordsTable"]["Properties"]["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2"]
+
+
+def test_every_queue_has_a_dead_letter_queue_and_redrive_policy():
+    tpl = template("vaxpass-dev")
+    for q in spec.QUEUES:
+        props = tpl["Resources"][logical_id(q.logical, "queue")]["Properties"]
+        assert props["RedrivePolicy"]["deadLetterTargetArn"] == {
+            "Fn::GetAtt": [logical_id(q.logical, "dead-letter-queue"), "Arn"]}
+        assert props["RedrivePolicy"]["maxReceiveCount"] >= 2
+        assert tpl["Resources"][logical_id(q.logical, "dead-letter-queue")]["Type"] == "AWS::SQS::Queue"
+
+
+def test_buckets_are_private_encrypted_and_intake_notifies_its_queue():
+    tpl = template("vaxpass-dev")
+    for b in by_type(tpl, "AWS::S3::Bucket").values():
+        p = b["Properties"]
+        assert all(p["PublicAccessBlockConfiguration"].values())
+        assert p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    qc = tpl["Resources"]["IntakeBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert qc[0]["Queue"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert qc[0]["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "incoming/"}]
+
+
+def test_signing_keys_have_the_right_specs():
+    keys = by_type(template("vaxpass-dev"), "AWS::KMS::Key")
+    assert {k: v["Properties"]["KeySpec"] for k, v in keys.items()} == {
+        "DscEs256Key": "ECC_NIST_P256", "DscPs256Key": "RSA_2048", "DataKey": "SYMMETRIC_DEFAULT"}
+
+
+def test_policies_are_least_privilege():
+    fns = {f.name: policy(f, "vaxpass-dev") for f in spec.FUNCTIONS}
+    flat = {name: [(a, r) for st in doc["Statement"] for a in st["Action"]
+                   for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
+            for name, doc in fns.items()}
+    # Only the countersign worker may sign with the DSC keys; nobody gets wildcard actions.
+    signers = {n for n, pairs in flat.items() if any(a == "kms:Sign" for a, _ in pairs)}
+    assert signers == {"handle_countersign"}
+    assert not any(a.endswith("*") for pairs in flat.values() for a, _ in pairs)
+    # KMS grants with a "*" resource are pinned to one alias by condition.
+    for doc in fns.values():
+        for st in doc["Statement"]:
+            if any(a.startswith("kms:") for a in st["Action"]):
+                assert "kms:ResourceAliases" in str(st["Condition"])
