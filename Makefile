@@ -39,3 +39,10 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .run demo-output test-artifacts .pytest_cache
+
+## Brings up LocalStack, the resources, chalice local and the event runner, and runs the pipeline.
+demo: venv
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo-stop.sh

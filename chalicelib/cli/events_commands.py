@@ -1,0 +1,41 @@
+"""`events`: the local event source mapping (SQS -> Chalice handlers in this process)."""
+from __future__ import annotations
+
+import signal
+import sys
+
+from chalicelib.cli._util import command, group
+
+
+def register(sub) -> None:
+    g = group(sub, "events", "run the app's SQS handlers locally against the real queues")
+    p = command(g, "run", "poll every queue the app listens to and invoke its handler (Ctrl-C stops)", _run)
+    p.add_argument("--drain", action="store_true",
+                   help="process until all queues are empty, then exit (instead of running forever)")
+    p.add_argument("--wait", type=int, default=2, help="long-poll wait in seconds (default 2)")
+
+
+def _run(args) -> int:
+    import os
+
+    sys.path.insert(0, os.getcwd())
+    from app import app
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.platform.logging import get_logger
+    from chalicelib.wiring import container
+
+    c = container()
+    runner = EventRunner(app, c.client("sqs"), region=c.settings.region, wait_time_s=args.wait,
+                         logger=get_logger())
+    names = ", ".join(f"{s.queue_name} -> {s.function_name}" for s in runner.sources)
+    print(f"event runner: {names or 'no SQS handlers'}", flush=True)
+    if args.drain:
+        runner.drain()
+        print(f"drained: {runner.stats}", flush=True)
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        runner.stop()
+    return 0
