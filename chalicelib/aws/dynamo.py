@@ -1,0 +1,156 @@
+"""pynamodb models for the vaxpass tables, bound at run time to the configured table names.
+
+Table names depend on the stage prefix (and on the unique prefix of a test run), so the model
+classes are built per Settings by `Tables(settings)`, never at import. Item layouts:
+
+records    pk REC#<facility>#<record_id>  sk REC      gsi1 CIT#<citizen> / <vacc date>#<dose>
+                                                        gsi2 FAC#<facility>#<state> / <record_id>
+batches    pk BATCH#<id>                  sk BATCH    (progress counts, checkpoint)
+           pk IDEMP#<facility>#<key>      sk IDEMP    (API idempotency; ttl)
+registry   pk P#<citizen_id>              sk P        (a person)
+           pk BK#<blocking key>           sk <citizen_id> (the person again, for candidate search)
+counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.settings import Settings
+
+
+def _meta(settings: Settings, logical: str):
+    return type("Meta", (), {
+        "table_name": settings.table(logical),
+        "region": settings.region,
+        "host": settings.endpoint_url,
+        "max_retry_attempts": 5,
+        "connect_timeout_seconds": 5,
+        "read_timeout_seconds": 20,
+    })
+
+
+def _gsi(n: int, settings: Settings):
+    attrs = {
+        "Meta": type("Meta", (), {"index_name": f"gsi{n}", "projection": AllProjection()}),
+        f"gsi{n}pk": UnicodeAttribute(hash_key=True),
+        f"gsi{n}sk": UnicodeAttribute(range_key=True),
+    }
+    return type(f"Gsi{n}", (GlobalSecondaryIndex,), attrs)()
+
+
+class Tables:
+    """The model classes of one deployment (one Settings)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def connection(self) -> Connection:
+        return Connection(region=self.settings.region, host=self.settings.endpoint_url,
+                          max_retry_attempts=5)
+
+    @cached_property
+    def Record(self):
+        s = self.settings
+
+        class RecordItem(Model):
+            Meta = _meta(s, "records")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            gsi1pk = UnicodeAttribute(null=True)
+            gsi1sk = UnicodeAttribute(null=True)
+            gsi2pk = UnicodeAttribute(null=True)
+            gsi2sk = UnicodeAttribute(null=True)
+            by_citizen = _gsi(1, s)
+            by_facility_state = _gsi(2, s)
+            facility_id = UnicodeAttribute()
+            record_id = UnicodeAttribute()
+            province_code = UnicodeAttribute()
+            batch_id = UnicodeAttribute(null=True)
+            row_number = NumberAttribute(null=True)
+            digest = UnicodeAttribute()
+            version = NumberAttribute(default=1)
+            data = UnicodeAttribute()  # canonical record fields, JSON
+            original = UnicodeAttribute(null=True)  # the row as received, JSON
+            state = UnicodeAttribute(default="PENDING")  # cleaning outcome or PENDING
+            cleaned_version = NumberAttribute(default=0)
+            cleaning = UnicodeAttribute(null=True)  # CleaningResult, JSON
+            matched_citizen_id = UnicodeAttribute(null=True)
+            created_at = UnicodeAttribute()
+            updated_at = UnicodeAttribute()
+
+        return RecordItem
+
+    @cached_property
+    def Batch(self):
+        s = self.settings
+
+        class BatchItem(Model):
+            Meta = _meta(s, "batches")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            batch_id = UnicodeAttribute(null=True)
+            kind = UnicodeAttribute(default="upload")
+            province_code = UnicodeAttribute(null=True)
+            source = UnicodeAttribute(null=True)  # s3://bucket/key or api
+            etag = UnicodeAttribute(null=True)
+            status = UnicodeAttribute(null=True)
+            received = NumberAttribute(default=0)
+            accepted = NumberAttribute(default=0)
+            duplicates = NumberAttribute(default=0)
+            rejected = NumberAttribute(default=0)
+            queued = NumberAttribute(default=0)
+            cleaned = NumberAttribute(default=0)
+            rows_done = NumberAttribute(default=0)
+            chunks_done = NumberAttribute(default=0)
+            report_key = UnicodeAttribute(null=True)
+            error_code = UnicodeAttribute(null=True)
+            error_message = UnicodeAttribute(null=True)
+            response = UnicodeAttribute(null=True)  # idempotent API response, JSON
+            created_at = UnicodeAttribute(null=True)
+            updated_at = UnicodeAttribute(null=True)
+            ttl = NumberAttribute(null=True)
+
+        return BatchItem
+
+    @cached_property
+    def Person(self):
+        s = self.settings
+
+        class PersonItem(Model):
+            Meta = _meta(s, "registry")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            citizen_id = UnicodeAttribute()
+            full_name = UnicodeAttribute()
+            date_of_birth = UnicodeAttribute()
+            sex = UnicodeAttribute()
+            province_code = UnicodeAttribute()
+
+        return PersonItem
+
+    @cached_property
+    def Counter(self):
+        s = self.settings
+
+        class CounterItem(Model):
+            Meta = _meta(s, "counters")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            received = NumberAttribute(null=True)
+            duplicates = NumberAttribute(null=True)
+            rejected = NumberAttribute(null=True)
+            verified = NumberAttribute(null=True)
+            verified_normalized = NumberAttribute(null=True)
+            mismatched = NumberAttribute(null=True)
+            not_found = NumberAttribute(null=True)
+            ambiguous = NumberAttribute(null=True)
+            invalid = NumberAttribute(null=True)
+            corrected = NumberAttribute(null=True)
+
+        return CounterItem
