@@ -1,0 +1,257 @@
+"""The cleaning engine: finds the registry person a vaccination record is about, if it can tell.
+
+The record is never changed. The result says what was found, which fields differ from the
+registry, the registry's values as suggestions, and why, in words an operator can check.
+
+Scoring is a small hand-set evidence model (log-odds-like weights per comparison kind) chosen so
+that a decision needs two independent agreeing identifiers: an exact id alone does not confirm a
+person whose name and birth date both disagree (children vaccinated under a parent's number), and
+without an id, name and full date of birth must both agree closely. Precision beats recall: when
+two candidates score close, the answer is AMBIGUOUS with both listed, never a guess.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Sequence
+
+from chalicelib.cleaning.compare import (
+    DateMatch, IdMatch, NameMatch, SexMatch, compare_dates, compare_ids, compare_names, compare_sex,
+)
+from chalicelib.cleaning.registry import Registry, query_keys
+from chalicelib.identity import id_consistency_problems
+from chalicelib.intake.records import FieldError, RegistryPerson, VaccinationRecord
+
+
+class Outcome(str, Enum):
+    VERIFIED = "VERIFIED"
+    VERIFIED_NORMALIZED = "VERIFIED_NORMALIZED"
+    MISMATCH = "MISMATCH"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    AMBIGUOUS = "AMBIGUOUS"
+
+
+ID_WEIGHT = {IdMatch.EQUAL: 14.0, IdMatch.ONE_EDIT: 8.0, IdMatch.MISSING: 0.0,
+             IdMatch.OLD_CMND: 0.0, IdMatch.DIFFERENT: -6.0}
+NAME_WEIGHT = {NameMatch.EXACT: 8.0, NameMatch.NORMALIZED: 8.0, NameMatch.D_FOR_DJ: 7.0,
+               NameMatch.UNACCENTED: 6.0, NameMatch.SWAPPED: 6.0,
+               NameMatch.SWAPPED_UNACCENTED: 5.0, NameMatch.TYPO: 3.0,
+               NameMatch.DIACRITIC_CONFLICT: 2.0, NameMatch.SIMILAR: -2.0,
+               NameMatch.DIFFERENT: -8.0}
+DOB_WEIGHT = {DateMatch.EXACT: 7.0, DateMatch.DAY_MONTH_SWAPPED: 4.0, DateMatch.ONE_DIGIT: 4.0,
+              DateMatch.YEAR_ONLY: 2.0, DateMatch.SAME_YEAR: -3.0, DateMatch.DIFFERENT: -6.0}
+SEX_WEIGHT = {SexMatch.EQUAL: 1.0, SexMatch.MISSING: 0.0, SexMatch.DIFFERENT: -2.0}
+
+ACCEPT_SCORE = 12.0  # e.g. exact name + exact date of birth, or exact id + anything agreeing
+MARGIN = 3.0  # the best must beat the runner-up by this much
+REVIEW_SCORE = 8.0  # candidates listed for a human when nothing is accepted
+MAX_LISTED = 5
+
+_NAME_PHRASE = {
+    NameMatch.EXACT: "name identical",
+    NameMatch.NORMALIZED: "name differs only in form (Unicode form, tone-mark placement, case or spaces)",
+    NameMatch.D_FOR_DJ: "name has D where the registry has Đ",
+    NameMatch.UNACCENTED: "name typed without diacritics",
+    NameMatch.SWAPPED: "name tokens in another order",
+    NameMatch.SWAPPED_UNACCENTED: "name tokens in another order and without diacritics",
+    NameMatch.TYPO: "name differs by one letter",
+    NameMatch.DIACRITIC_CONFLICT: "name has different diacritics (a different name on its own)",
+    NameMatch.SIMILAR: "name only similar",
+    NameMatch.DIFFERENT: "name different",
+}
+_DOB_PHRASE = {
+    DateMatch.EXACT: "date of birth identical",
+    DateMatch.DAY_MONTH_SWAPPED: "date of birth has day and month swapped",
+    DateMatch.ONE_DIGIT: "date of birth differs in one digit",
+    DateMatch.YEAR_ONLY: "only the birth year recorded, and it agrees",
+    DateMatch.SAME_YEAR: "date of birth differs (same year)",
+    DateMatch.DIFFERENT: "date of birth different",
+}
+_ID_PHRASE = {
+    IdMatch.EQUAL: "citizen id identical",
+    IdMatch.ONE_EDIT: "citizen id differs by one digit or two swapped digits",
+    IdMatch.MISSING: "citizen id missing",
+    IdMatch.OLD_CMND: "old 9-digit CMND number, not comparable",
+    IdMatch.DIFFERENT: "citizen id different",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    citizen_id: str
+    score: float
+    confidence: float
+    mismatched_fields: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"citizen_id": self.citizen_id, "score": round(self.score, 2),
+                "confidence": self.confidence, "mismatched_fields": list(self.mismatched_fields)}
+
+
+@dataclass(frozen=True, slots=True)
+class CleaningResult:
+    record_id: str
+    outcome: Outcome
+    matched_citizen_id: str | None = None
+    confidence: float = 0.0
+    mismatched_fields: tuple[str, ...] = ()
+    suggestion: dict[str, str] = field(default_factory=dict)
+    candidates: tuple[Candidate, ...] = ()
+    explanation: str = ""
+    errors: tuple[FieldError, ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {
+            "record_id": self.record_id, "outcome": self.outcome.value,
+            "matched_citizen_id": self.matched_citizen_id, "confidence": self.confidence,
+            "mismatched_fields": list(self.mismatched_fields), "suggestion": dict(self.suggestion),
+            "candidates": [c.to_dict() for c in self.candidates], "explanation": self.explanation,
+        }
+        if self.errors:
+            out["errors"] = [{"row_number": e.row_number, "field": e.field, "code": e.code,
+                              "message": e.message} for e in self.errors]
+        return out
+
+
+def invalid_result(record_id: str, errors: Sequence[FieldError]) -> CleaningResult:
+    """The result for a row that failed validation: nothing to match on."""
+    return CleaningResult(record_id=record_id, outcome=Outcome.INVALID, errors=tuple(errors),
+                          explanation="; ".join(e.message for e in errors))
+
+
+def _confidence(score: float) -> float:
+    # Maps the evidence score onto 0..1: 0.5 at REVIEW_SCORE, ~0.93 at ACCEPT_SCORE, ~1 above 20.
+    return round(1.0 / (1.0 + math.exp(-(score - REVIEW_SCORE) / 1.5)), 4)
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    person: RegistryPerson
+    id: IdMatch
+    name: NameMatch
+    dob: DateMatch
+    sex: SexMatch
+    score: float
+
+    def mismatched_fields(self) -> tuple[str, ...]:
+        fields = []
+        if self.id is not IdMatch.EQUAL:
+            fields.append("citizen_id")
+        if self.name not in (NameMatch.EXACT, NameMatch.NORMALIZED):
+            fields.append("full_name")
+        if self.dob is not DateMatch.EXACT:
+            fields.append("date_of_birth")
+        if self.sex is SexMatch.DIFFERENT:
+            fields.append("sex")
+        return tuple(fields)
+
+    def candidate(self) -> Candidate:
+        return Candidate(self.person.citizen_id, self.score, _confidence(self.score),
+                         self.mismatched_fields())
+
+    def explain(self) -> str:
+        parts = [_ID_PHRASE[self.id], _NAME_PHRASE[self.name], _DOB_PHRASE[self.dob]]
+        if self.sex is SexMatch.DIFFERENT:
+            parts.append("sex differs")
+        return "; ".join(parts)
+
+
+def _suggestion(ev: _Evidence, fields: tuple[str, ...]) -> dict[str, str]:
+    p = ev.person
+    values = {"citizen_id": p.citizen_id, "full_name": p.full_name,
+              "date_of_birth": p.date_of_birth.isoformat(), "sex": p.sex}
+    out = {f: values[f] for f in fields}
+    if ev.name is NameMatch.NORMALIZED:
+        out["full_name"] = p.full_name  # the registry's spelling of the same name
+    return out
+
+
+class Matcher:
+    """Matches records against a `Registry` port. Stateless apart from the port: safe to share."""
+
+    def __init__(self, registry: Registry, *, accept_score: float = ACCEPT_SCORE,
+                 margin: float = MARGIN) -> None:
+        self._registry = registry
+        self._accept = accept_score
+        self._margin = margin
+
+    def _evaluate(self, record: VaccinationRecord, person: RegistryPerson) -> _Evidence:
+        id_kind = compare_ids(record.citizen_id, person.citizen_id)
+        name_kind = compare_names(record.full_name, person.full_name,
+                                  typed_raw=record.original.get("full_name"))
+        dob_kind = compare_dates(record.date_of_birth, person.date_of_birth)
+        sex_kind = compare_sex(record.sex, person.sex)
+        score = (ID_WEIGHT[id_kind] + NAME_WEIGHT[name_kind] + DOB_WEIGHT[dob_kind]
+                 + SEX_WEIGHT[sex_kind])
+        return _Evidence(person, id_kind, name_kind, dob_kind, sex_kind, score)
+
+    def _accepted(self, record: VaccinationRecord, ev: _Evidence, note: str = "") -> CleaningResult:
+        fields = ev.mismatched_fields()
+        if fields:
+            outcome = Outcome.MISMATCH
+        elif ev.name is NameMatch.NORMALIZED:
+            outcome = Outcome.VERIFIED_NORMALIZED
+        else:
+            outcome = Outcome.VERIFIED
+        return CleaningResult(
+            record_id=record.record_id, outcome=outcome, matched_citizen_id=ev.person.citizen_id,
+            confidence=_confidence(ev.score), mismatched_fields=fields,
+            suggestion=_suggestion(ev, fields), explanation=ev.explain() + note)
+
+    def clean(self, record: VaccinationRecord) -> CleaningResult:
+        by_id = self._registry.get(record.citizen_id) if record.citizen_id else None
+        if by_id is not None:
+            ev = self._evaluate(record, by_id)
+            # Fast path for the common case: id, name and date agree; no search can do better.
+            if (ev.name in (NameMatch.EXACT, NameMatch.NORMALIZED) and ev.dob is DateMatch.EXACT
+                    and ev.sex is not SexMatch.DIFFERENT):
+                return self._accepted(record, ev)
+
+        people: dict[str, RegistryPerson] = {}
+        if by_id is not None:
+            people[by_id.citizen_id] = by_id
+        for key in query_keys(record):
+            for person in self._registry.candidates(key):
+                people[person.citizen_id] = person
+        ranked = sorted((self._evaluate(record, p) for p in people.values()),
+                        key=lambda e: (-e.score, e.person.citizen_id))
+
+        best = ranked[0] if ranked else None
+        runner_up = ranked[1].score if len(ranked) > 1 else -math.inf
+        if best is not None and best.score >= self._accept and runner_up < best.score - self._margin:
+            return self._accepted(record, best)
+
+        plausible = [e for e in ranked if e.score >= REVIEW_SCORE][:MAX_LISTED]
+        listed = tuple(e.candidate() for e in plausible)
+        if len(plausible) >= 2:
+            return CleaningResult(
+                record_id=record.record_id, outcome=Outcome.AMBIGUOUS, candidates=listed,
+                explanation=f"{len(plausible)} registry people fit about equally well; "
+                            "a person must choose")
+        return CleaningResult(record_id=record.record_id, outcome=Outcome.NOT_FOUND,
+                              candidates=listed, explanation=self._not_found_reason(record, by_id, best))
+
+    @staticmethod
+    def _not_found_reason(record: VaccinationRecord, by_id: RegistryPerson | None,
+                          best: _Evidence | None) -> str:
+        reasons = []
+        if by_id is not None:
+            reasons.append("the citizen id belongs to a registry person whose name and date of "
+                           "birth do not fit this record")
+        elif record.citizen_id:
+            reasons.append("citizen id not in the registry")
+            dob = record.date_of_birth
+            contradicted = id_consistency_problems(record.citizen_id, sex=record.sex or None,
+                                                   birth_year=dob.year)
+            if contradicted:
+                reasons.append("the id's structure contradicts the record's "
+                               + " and ".join(contradicted))
+        else:
+            reasons.append("no citizen id")
+        if best is None:
+            reasons.append("no registry person with a similar name and birth date")
+        else:
+            reasons.append(f"closest registry person: {best.explain()}")
+        return "; ".join(reasons)

@@ -1,0 +1,101 @@
+"""The population registry port, its blocking keys, and an in-memory adapter.
+
+Blocking: a record without a usable id is compared only with registry people who share a blocking
+key with it. Keys are designed so that each single error kind, and most pairs of them, leave at
+least one key intact:
+- `n|<sorted diacritics-free name tokens>|<birth year>` survives every diacritic, case, spacing,
+  Unicode-form and Đ/D error, family/given swaps, a year-only date of birth and day/month swaps.
+- `d|<YYYYMMDD>|<one diacritics-free token>` for every token of the name survives a typo in any one
+  token (the other tokens still match), combined with any form error or a missing id.
+Queries from a record add the day/month-swapped date, so a swap combined with a typo is found too.
+Blocks stay small: a full date of birth plus one name token is shared by a handful of people even
+in a registry of millions. The DynamoDB adapter indexes exactly `blocking_keys(...)` per person.
+"""
+from __future__ import annotations
+
+import csv
+from datetime import date
+from typing import Iterable, Iterator, Protocol, TextIO
+
+from chalicelib.cleaning.normalize import name_keys
+from chalicelib.errors import Conflict
+from chalicelib.intake.errors import MissingColumns
+from chalicelib.intake.records import (
+    REGISTRY_FIELDS, BirthDate, RegistryPerson, VaccinationRecord, registry_person_from_row,
+)
+
+
+class DuplicatePerson(Conflict):
+    code = "DUPLICATE_PERSON"
+
+
+class Registry(Protocol):
+    def get(self, citizen_id: str) -> RegistryPerson | None: ...
+
+    def candidates(self, block_key: str) -> list[RegistryPerson]: ...
+
+
+def blocking_keys(full_name: str, dob: BirthDate | date) -> list[str]:
+    """The keys a person (registry side) is indexed under."""
+    fold = name_keys(full_name).fold
+    keys = [f"n|{' '.join(sorted(fold))}|{dob.year}"]
+    if isinstance(dob, BirthDate) and dob.year_only:
+        return keys
+    ymd = f"{dob.year:04d}{dob.month:02d}{dob.day:02d}"
+    keys.extend(f"d|{ymd}|{token}" for token in sorted(set(fold)))
+    return keys
+
+
+def person_keys(person: RegistryPerson) -> list[str]:
+    return blocking_keys(person.full_name, person.date_of_birth)
+
+
+def query_keys(record: VaccinationRecord) -> list[str]:
+    """Keys to look up for a record: its own keys plus those of the day/month-swapped date."""
+    dob = record.date_of_birth
+    keys = blocking_keys(record.full_name, dob)
+    if not dob.year_only and dob.day != dob.month and dob.day <= 12:
+        keys.extend(k for k in blocking_keys(record.full_name, BirthDate(dob.year, dob.day, dob.month))
+                    if k not in keys)
+    return keys
+
+
+class InMemoryRegistry:
+    """Dict + blocking index; for the offline CLI, tests and benchmarks."""
+
+    def __init__(self, people: Iterable[RegistryPerson] = ()) -> None:
+        self._by_id: dict[str, RegistryPerson] = {}
+        self._index: dict[str, list[RegistryPerson]] = {}
+        for person in people:
+            self.add(person)
+
+    def add(self, person: RegistryPerson) -> None:
+        if person.citizen_id in self._by_id:
+            raise DuplicatePerson("duplicate citizen_id in registry")
+        self._by_id[person.citizen_id] = person
+        index = self._index
+        for key in person_keys(person):
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = [person]
+            else:
+                bucket.append(person)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, citizen_id: str) -> RegistryPerson | None:
+        return self._by_id.get(citizen_id)
+
+    def candidates(self, block_key: str) -> list[RegistryPerson]:
+        return self._index.get(block_key, [])
+
+
+def read_registry_csv(text: TextIO) -> Iterator[RegistryPerson]:
+    reader = csv.DictReader(text)
+    missing = [f for f in REGISTRY_FIELDS if f not in (reader.fieldnames or [])]
+    if missing:
+        raise MissingColumns(f"registry file lacks columns: {', '.join(missing)}",
+                             details={"missing": missing})
+    for row in reader:
+        yield registry_person_from_row(row)

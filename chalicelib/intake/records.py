@@ -1,0 +1,326 @@
+"""The one record contract shared by the API, batch files and the CLI.
+
+`validate_row` turns a raw row (strings as typed, from any reader) into a normalised
+`VaccinationRecord` or the list of everything wrong with it, so a facility can fix a row in one
+pass. Nothing here talks to the registry: identity checks are the cleaning engine's job.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Mapping
+
+from chalicelib.cleaning.normalize import fold_text, normalise_name
+from chalicelib.identity import normalise_province_code, parse_citizen_id
+from chalicelib.intake.products import map_product
+
+RECORD_FIELDS = (
+    "record_id", "facility_id", "citizen_id", "full_name", "date_of_birth", "sex", "phone",
+    "province_code", "vaccine_product", "lot_number", "dose_number", "vaccination_date", "country",
+)
+# Columns a batch file must have. facility_id and province_code may come from the upload's context
+# (a facility's own upload) instead, so readers are told which defaults exist.
+REQUIRED_COLUMNS = ("record_id", "full_name", "date_of_birth", "vaccine_product", "dose_number",
+                    "vaccination_date")
+REGISTRY_FIELDS = ("citizen_id", "full_name", "date_of_birth", "sex", "province_code")
+
+MAX_FIELD_CHARS = 256
+MAX_NAME_CHARS = 100
+MAX_ID_CHARS = 64
+MAX_DOSE = 10
+# First COVID-19 vaccinations in the world were in December 2020; earlier dates are typos.
+EARLIEST_VACCINATION = date(2020, 12, 1)
+EARLIEST_BIRTH_YEAR = 1900
+
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_YEAR = re.compile(r"^(\d{4})$")
+_PHONE_SEPARATORS = re.compile(r"[\s.\-()]")
+_SEX = {"m": "M", "male": "M", "nam": "M", "f": "F", "female": "F", "nu": "F"}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    row_number: int
+    field: str
+    code: str
+    message: str
+    original: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BirthDate:
+    """A date of birth that may be known to the year only (records often carry only the year)."""
+
+    year: int
+    month: int | None = None
+    day: int | None = None
+
+    @property
+    def year_only(self) -> bool:
+        return self.month is None
+
+    def iso(self) -> str:
+        return str(self.year) if self.month is None else f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+
+    @classmethod
+    def from_date(cls, d: date) -> "BirthDate":
+        return cls(d.year, d.month, d.day)
+
+
+@dataclass(frozen=True, slots=True)
+class VaccinationRecord:
+    record_id: str
+    facility_id: str
+    citizen_id: str  # "" when the facility did not record one
+    full_name: str  # NFC, single spaces, case as typed
+    date_of_birth: BirthDate
+    sex: str  # "M", "F" or "" when not given
+    phone: str
+    province_code: str  # 3 digits
+    vaccine_product: str  # DCC value-set code
+    lot_number: str
+    dose_number: int
+    vaccination_date: date
+    country: str
+    original: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def business_key(self) -> tuple[str, str]:
+        """Idempotency key: a facility's own record id is unique within that facility."""
+        return (self.facility_id, self.record_id)
+
+    def canonical(self) -> dict[str, str]:
+        return {
+            "record_id": self.record_id, "facility_id": self.facility_id,
+            "citizen_id": self.citizen_id, "full_name": self.full_name,
+            "date_of_birth": self.date_of_birth.iso(), "sex": self.sex, "phone": self.phone,
+            "province_code": self.province_code, "vaccine_product": self.vaccine_product,
+            "lot_number": self.lot_number, "dose_number": str(self.dose_number),
+            "vaccination_date": self.vaccination_date.isoformat(), "country": self.country,
+        }
+
+    def digest(self) -> str:
+        """sha256 over the normalised fields: equal for re-uploads that differ only in form
+        (NFD vs NFC, date format, 'Pfizer' vs the code), different when any value changed."""
+        payload = json.dumps([[k, v] for k, v in sorted(self.canonical().items())],
+                             ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryPerson:
+    citizen_id: str
+    full_name: str
+    date_of_birth: date
+    sex: str
+    province_code: str
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+def parse_date(text: str) -> date | None:
+    """YYYY-MM-DD or DD/MM/YYYY (also with '.' or '-'); None when not a real calendar date."""
+    m = _ISO.match(text)
+    if m:
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    else:
+        m = _DMY.match(text)
+        if not m:
+            return None
+        d, mo, y = int(m[1]), int(m[2]), int(m[3])
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def parse_birth_date(text: str) -> BirthDate | None:
+    m = _YEAR.match(text)
+    if m:
+        return BirthDate(int(m[1]))
+    d = parse_date(text)
+    return None if d is None else BirthDate.from_date(d)
+
+
+def normalise_sex(text: str) -> str | None:
+    return _SEX.get(fold_text(text))
+
+
+def normalise_citizen_id(text: str) -> str | None:
+    """Digits only; 12 (CCCD) or 9 (old CMND). Spreadsheets drop the leading zero of a CCCD, so an
+    11-digit value that becomes a well-formed CCCD with it is accepted. None when malformed."""
+    v = "".join(text.split())
+    if not v:
+        return ""
+    if not v.isascii() or not v.isdigit():
+        return None
+    if len(v) == 11 and parse_citizen_id("0" + v) is not None:
+        return "0" + v
+    return v if len(v) in (9, 12) else None
+
+
+def normalise_phone(text: str) -> str | None:
+    v = _PHONE_SEPARATORS.sub("", text)
+    if not v:
+        return ""
+    if v.startswith("+84"):
+        v = "0" + v[3:]
+    return v if v.isascii() and v.isdigit() and 8 <= len(v) <= 15 else None
+
+
+class _Collector:
+    """Gathers every field error of a row instead of stopping at the first."""
+
+    def __init__(self, row: Mapping[str, object], row_number: int) -> None:
+        self.row_number = row_number
+        self.errors: list[FieldError] = []
+        self.raw: dict[str, str] = {}
+        for key, value in row.items():
+            if isinstance(key, str):
+                self.raw[key.strip().lower()] = "" if value is None else str(value)
+
+    def fail(self, name: str, code: str, message: str) -> None:
+        self.errors.append(FieldError(self.row_number, name, code, message,
+                                      self.raw.get(name, "")))
+
+    def text(self, name: str, *, required: bool, limit: int = MAX_FIELD_CHARS,
+             default: str | None = None) -> str:
+        value = self.raw.get(name, "").strip()
+        if not value and default:
+            value = default
+        if len(value) > limit:
+            self.fail(name, "TOO_LONG", f"{name} is longer than {limit} characters")
+            return ""
+        if _has_control(value):
+            self.fail(name, "CONTROL_CHARACTER", f"{name} contains a control character")
+            return ""
+        if required and not value:
+            self.fail(name, "REQUIRED", f"{name} is required")
+        return value
+
+
+def validate_row(row: Mapping[str, object], *, row_number: int,
+                 default_facility: str | None = None, default_province: str | None = None,
+                 today: date | None = None) -> VaccinationRecord | list[FieldError]:
+    """Validates and normalises one raw row. `today` is injectable for tests; it bounds dates."""
+    today = today or datetime.now(timezone.utc).date()
+    c = _Collector(row, row_number)
+    for extra in c.raw.keys() - set(RECORD_FIELDS):
+        c.text(extra, required=False)  # unknown columns are ignored, but never unchecked
+    record_id = c.text("record_id", required=True, limit=MAX_ID_CHARS)
+    facility_id = c.text("facility_id", required=True, limit=MAX_ID_CHARS, default=default_facility)
+    full_name = normalise_name(c.text("full_name", required=True))
+    if len(full_name) > MAX_NAME_CHARS:
+        c.fail("full_name", "TOO_LONG", f"full_name is longer than {MAX_NAME_CHARS} characters")
+
+    citizen_id = ""
+    raw_id = c.text("citizen_id", required=False)
+    if raw_id:
+        parsed_id = normalise_citizen_id(raw_id)
+        if parsed_id is None:
+            c.fail("citizen_id", "BAD_CITIZEN_ID", "citizen_id must have 12 digits (or 9 for a CMND)")
+        else:
+            citizen_id = parsed_id
+
+    dob = None
+    raw_dob = c.text("date_of_birth", required=True)
+    if raw_dob:
+        dob = parse_birth_date(raw_dob)
+        if dob is None:
+            c.fail("date_of_birth", "BAD_DATE", "date_of_birth must be YYYY-MM-DD, DD/MM/YYYY or YYYY")
+        elif dob.year < EARLIEST_BIRTH_YEAR or dob.year > today.year or (
+                not dob.year_only and date(dob.year, dob.month, dob.day) > today):
+            c.fail("date_of_birth", "IMPLAUSIBLE_DATE", "date_of_birth is in the future or before 1900")
+            dob = None
+
+    vdate = None
+    raw_vdate = c.text("vaccination_date", required=True)
+    if raw_vdate:
+        vdate = parse_date(raw_vdate)
+        if vdate is None:
+            c.fail("vaccination_date", "BAD_DATE", "vaccination_date must be YYYY-MM-DD or DD/MM/YYYY")
+        elif vdate > today:
+            c.fail("vaccination_date", "IMPLAUSIBLE_DATE", "vaccination_date is in the future")
+            vdate = None
+        elif vdate < EARLIEST_VACCINATION:
+            c.fail("vaccination_date", "IMPLAUSIBLE_DATE",
+                   "vaccination_date is before COVID-19 vaccination began (December 2020)")
+            vdate = None
+    if dob is not None and vdate is not None and (
+            dob.year > vdate.year if dob.year_only else date(dob.year, dob.month, dob.day) > vdate):
+        c.fail("date_of_birth", "DOB_AFTER_VACCINATION", "date_of_birth is after vaccination_date")
+
+    sex = ""
+    raw_sex = c.text("sex", required=False)
+    if raw_sex:
+        sex = normalise_sex(raw_sex) or ""
+        if not sex:
+            c.fail("sex", "UNKNOWN_SEX", "sex must be M/F or Nam/Nữ")
+
+    phone = ""
+    raw_phone = c.text("phone", required=False)
+    if raw_phone:
+        phone = normalise_phone(raw_phone) or ""
+        if not phone:
+            c.fail("phone", "BAD_PHONE", "phone must have 8 to 15 digits")
+
+    province = ""
+    raw_province = c.text("province_code", required=True, default=default_province)
+    if raw_province:
+        province = normalise_province_code(raw_province) or ""
+        if not province:
+            c.fail("province_code", "UNKNOWN_PROVINCE", "province_code is not one of the 63 codes")
+
+    product = ""
+    raw_product = c.text("vaccine_product", required=True)
+    if raw_product:
+        product = map_product(raw_product) or ""
+        if not product:
+            c.fail("vaccine_product", "UNKNOWN_PRODUCT", "vaccine_product is not a known vaccine")
+
+    dose = 0
+    raw_dose = c.text("dose_number", required=True)
+    if raw_dose:
+        # Excel hands integers back as "2.0" once converted to text.
+        text = raw_dose[:-2] if raw_dose.endswith(".0") else raw_dose
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_DOSE:
+            dose = int(text)
+        else:
+            c.fail("dose_number", "BAD_DOSE", f"dose_number must be a whole number 1 to {MAX_DOSE}")
+
+    lot = c.text("lot_number", required=False)
+    country = c.text("country", required=False, default="VN").upper()
+    if country and (len(country) != 2 or not country.isascii() or not country.isalpha()):
+        c.fail("country", "BAD_COUNTRY", "country must be a 2-letter ISO 3166 code")
+
+    if c.errors:
+        return c.errors
+    return VaccinationRecord(
+        record_id=record_id, facility_id=facility_id, citizen_id=citizen_id, full_name=full_name,
+        date_of_birth=dob, sex=sex, phone=phone, province_code=province,
+        vaccine_product=product, lot_number=lot, dose_number=dose, vaccination_date=vdate,
+        country=country, original=dict(c.raw),
+    )
+
+
+class RegistryRowError(ValueError):
+    """A population registry row is malformed; the registry is trusted data, so this is fatal."""
+
+
+def registry_person_from_row(row: Mapping[str, str]) -> RegistryPerson:
+    try:
+        dob = date.fromisoformat(row["date_of_birth"])
+    except (KeyError, ValueError) as e:
+        raise RegistryRowError(f"bad date_of_birth for registry row {row.get('citizen_id', '')!r}") from e
+    sex = row.get("sex", "")
+    if sex not in ("M", "F"):
+        raise RegistryRowError("registry sex must be M or F")
+    return RegistryPerson(row["citizen_id"], normalise_name(row["full_name"]), dob, sex,
+                          row.get("province_code", ""))
