@@ -2,8 +2,10 @@
 from chalice import Chalice
 
 from chalicelib.health.routes import bp as health_routes
-from chalicelib.platform.http import error_middleware
+from chalicelib.intake.events import bp as intake_events
+from chalicelib.intake.routes import bp as intake_routes
 
 app = Chalice(app_name="vaxpass")
-app.register_middleware(error_middleware, "http")
 app.register_blueprint(health_routes)
+app.register_blueprint(intake_routes)
+app.register_blueprint(intake_events)

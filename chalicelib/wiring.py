@@ -41,7 +41,74 @@ class Container:
 
         return QueueUrls(self.client("sqs"), self.settings)
 
+    @cached_property
+    def tables(self):
+        from chalicelib.aws.dynamo import Tables
+
+        return Tables(self.settings)
+
+    def clock(self):
+        from datetime import datetime, timezone
+
+        return datetime.now(timezone.utc)
+
     # -- services -----------------------------------------------------------------------------
+    @cached_property
+    def batches(self):
+        from chalicelib.aws.intake_adapters import DynamoBatchStore
+
+        return DynamoBatchStore(self.tables)
+
+    @cached_property
+    def intake(self):
+        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore, SqsCleaningQueue
+        from chalicelib.intake.service import IntakeService
+
+        s = self.settings
+        return IntakeService(
+            DynamoRecordStore(self.tables), self.batches,
+            SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), s.cleaning_chunk_size),
+            S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock)
+
+    @cached_property
+    def submission(self):
+        from chalicelib.aws.intake_adapters import DynamoApiCallStore
+        from chalicelib.intake.service import RecordSubmission
+
+        return RecordSubmission(self.intake, DynamoApiCallStore(self.tables), self.clock,
+                                self.settings.max_records_per_request)
+
+    def batch_progress(self, batch_id: str) -> dict:
+        from chalicelib import errors
+
+        item = self.batches.get(batch_id)
+        if item is None:
+            raise errors.NotFound("no such batch", details={"batch_id": batch_id})
+        out = {k: getattr(item, k) for k in (
+            "batch_id", "kind", "province_code", "status", "received", "accepted", "duplicates",
+            "rejected", "queued", "cleaned", "rows_done", "error_code", "error_message",
+            "created_at", "updated_at")}
+        out = {k: (int(v) if isinstance(v, float) else v) for k, v in out.items()}
+        out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]
+        if item.report_key:
+            out["rejected_rows_report"] = {
+                "bucket": self.settings.bucket("reports"), "key": item.report_key,
+                "url": self.client("s3").generate_presigned_url(
+                    "get_object", Params={"Bucket": self.settings.bucket("reports"), "Key": item.report_key},
+                    ExpiresIn=3600)}
+        return out
+
+    def ingest_s3_object(self, bucket: str, key: str, etag: str | None):
+        """Streams one uploaded batch file from S3 into the intake service."""
+        from chalicelib.aws.errors import aws_call
+
+        with aws_call("s3 get_object"):
+            body = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            return self.intake.ingest_upload(bucket=bucket, key=key, etag=etag, stream=body)
+        finally:
+            body.close()
+
     @cached_property
     def health(self):
         from chalicelib.aws.health import aws_probes

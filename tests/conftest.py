@@ -3,6 +3,7 @@ AWS_ENDPOINT_URL (started by `make test`), with resources created under a unique
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -11,6 +12,10 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_REGION", "ap-southeast-1")
 os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
+# One resource prefix per test session, set before app.py is imported: Chalice binds SQS handlers
+# to queue names at import, and LocalStack has no reset, so each run gets its own resources.
+os.environ["VAXPASS_STAGE"] = "test"
+os.environ["VAXPASS_RESOURCE_PREFIX"] = f"vxt-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from enum import Enum
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from chalicelib.cleaning.normalize import name_keys
+from chalicelib.identity.names import name_keys
 from chalicelib.intake.records import BirthDate
 
 

@@ -17,7 +17,7 @@ import csv
 from datetime import date
 from typing import Iterable, Iterator, Protocol, TextIO
 
-from chalicelib.cleaning.normalize import name_keys
+from chalicelib.identity.names import name_keys
 from chalicelib.errors import Conflict
 from chalicelib.intake.errors import MissingColumns
 from chalicelib.intake.records import (

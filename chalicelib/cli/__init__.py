@@ -13,6 +13,7 @@ from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.events_commands",
+    "chalicelib.cli.cleaning_commands",
 )
 
 

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from chalicelib.cleaning.normalize import fold_text
+from chalicelib.identity.names import fold_text
 
 _ALIASES = {
     "astrazeneca": "EU/1/21/1529", "az": "EU/1/21/1529", "vaxzevria": "EU/1/21/1529",

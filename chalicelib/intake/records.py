@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Mapping
 
-from chalicelib.cleaning.normalize import fold_text, normalise_name
+from chalicelib.identity.names import fold_text, normalise_name
 from chalicelib.identity import normalise_province_code, parse_citizen_id
 from chalicelib.intake.products import map_product
 

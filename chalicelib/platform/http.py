@@ -1,11 +1,13 @@
 """The one place where domain errors become HTTP responses.
 
-Registered as Chalice HTTP middleware in app.py, so routes raise domain errors and never build
-error responses themselves. Unexpected exceptions become a 500 with a correlation id; their text
-is logged, never sent to the client.
+Every route is registered through `route(bp, path, ...)`, which wraps the view: routes raise
+domain errors and never build error responses themselves. (Chalice turns exceptions raised in a
+view into a 500 before HTTP middleware sees them, so the translation must wrap the view.)
+Unexpected exceptions become a 500 with an incident id; their text is logged, never sent.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
 from chalice import Response
@@ -46,18 +48,29 @@ def error_response(err: errors.DomainError) -> Response:
                     headers=headers)
 
 
-def error_middleware(event, get_response):
-    try:
-        return get_response(event)
-    except errors.DomainError as err:
-        return error_response(err)
-    except ChaliceViewError:
-        # Chalice's own 4xx (BadRequestError from bad JSON, etc.) keep their meaning.
-        raise
-    except Exception:  # noqa: BLE001 - last-resort boundary: log with traceback, answer 500
-        from chalicelib.platform.logging import get_logger
+def translate_errors(view, path: str):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except errors.DomainError as err:
+            return error_response(err)
+        except ChaliceViewError:
+            # Chalice's own 4xx (BadRequestError from bad JSON, etc.) keep their meaning.
+            raise
+        except Exception:  # noqa: BLE001 - last-resort boundary: log with traceback, answer 500
+            from chalicelib.platform.logging import get_logger
 
-        incident = uuid.uuid4().hex
-        get_logger().exception("unhandled error", incident=incident, path=event.path)
-        return Response(body=error_body("INTERNAL", f"internal error (incident {incident})"),
-                        status_code=500, headers={"Content-Type": "application/json"})
+            incident = uuid.uuid4().hex
+            get_logger().exception("unhandled error", incident=incident, route=path)
+            return Response(body=error_body("INTERNAL", f"internal error (incident {incident})"),
+                            status_code=500, headers={"Content-Type": "application/json"})
+    return wrapped
+
+
+def route(bp, path: str, **kwargs):
+    """`@route(bp, "/v1/x", methods=["GET"])`: bp.route with domain-error translation."""
+    def decorator(view):
+        bp.route(path, **kwargs)(translate_errors(view, path))
+        return view
+    return decorator

@@ -26,12 +26,12 @@ def unique() -> str:
 @pytest.fixture(scope="session")
 def stack(aws_endpoint, region):
     """Every resource of infra/spec.py, created on LocalStack under a prefix unique to this run."""
-    from chalicelib.settings import Settings
+    from chalicelib.settings import get_settings
     from infra.bootstrap import bootstrap
 
-    prefix = f"vxt-{uuid.uuid4().hex[:8]}"
-    created = bootstrap(prefix, region=region, endpoint_url=aws_endpoint)
-    settings = Settings(stage="test", region=region, endpoint_url=aws_endpoint, resource_prefix=prefix)
+    settings = get_settings()
+    assert settings.endpoint_url == aws_endpoint
+    created = bootstrap(settings.resource_prefix, region=region, endpoint_url=aws_endpoint)
     return settings, created
 
 
@@ -47,4 +47,17 @@ def app_client(stack):
     set_container(Container(settings))
     with Client(app) as client:
         yield client
+    set_container(None)
+
+
+@pytest.fixture
+def runner(stack, sqs, region):
+    """The local event source mapping over the real app's SQS handlers."""
+    from app import app
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.wiring import Container, set_container
+
+    settings, _ = stack
+    set_container(Container(settings))
+    yield EventRunner(app, sqs, region=region, wait_time_s=0)
     set_container(None)

@@ -1,0 +1,240 @@
+"""DynamoDB, SQS and S3 adapters for the intake service ports."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from datetime import datetime
+from typing import Sequence
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import errors
+from chalicelib.aws.dynamo import Tables
+from chalicelib.aws.errors import aws_call
+from chalicelib.aws.sqs import QueueSender
+from chalicelib.intake.errors import BadFile
+from chalicelib.intake.records import FieldError
+from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
+from chalicelib.intake.service import BatchState, ChunkResult, NewRecord, StoredRecord
+
+
+def record_pk(facility_id: str, record_id: str) -> str:
+    return f"REC#{facility_id}#{record_id}"
+
+
+def batch_pk(batch_id: str) -> str:
+    return f"BATCH#{batch_id}"
+
+
+def _iso(now: datetime) -> str:
+    return now.isoformat(timespec="seconds")
+
+
+class DynamoRecordStore:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredRecord]:
+        Record = self._t.Record
+        out = {}
+        try:
+            for item in Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
+                                         attributes_to_get=["facility_id", "record_id", "digest", "version",
+                                                            "batch_id", "row_number"]):
+                out[(item.facility_id, item.record_id)] = StoredRecord(
+                    item.facility_id, item.record_id, item.digest, int(item.version), item.batch_id,
+                    int(item.row_number) if item.row_number is not None else None)
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: read failed") from e
+        return out
+
+    def put_many(self, records: Sequence[NewRecord], now: datetime) -> None:
+        Record = self._t.Record
+        stamp = _iso(now)
+        try:
+            with Record.batch_write() as batch:
+                for n in records:
+                    r = n.record
+                    data = r.canonical()
+                    batch.save(Record(
+                        record_pk(r.facility_id, r.record_id), "REC",
+                        gsi1pk=f"CIT#{r.citizen_id}" if r.citizen_id else None,
+                        gsi1sk=f"{r.vaccination_date.isoformat()}#{r.dose_number:02d}" if r.citizen_id else None,
+                        gsi2pk=f"FAC#{r.facility_id}#PENDING", gsi2sk=r.record_id,
+                        facility_id=r.facility_id, record_id=r.record_id, province_code=r.province_code,
+                        batch_id=n.batch_id, row_number=n.row_number, digest=r.digest(), version=n.version,
+                        data=json.dumps(data, ensure_ascii=False),
+                        original=json.dumps(dict(r.original), ensure_ascii=False, default=str),
+                        state="PENDING", cleaned_version=0, created_at=stamp, updated_at=stamp))
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: write failed") from e
+
+
+class DynamoBatchStore:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def begin(self, batch_id: str, *, province_code: str, source: str, etag: str | None,
+              now: datetime) -> BatchState:
+        Batch = self._t.Batch
+        item = Batch(batch_pk(batch_id), "BATCH", batch_id=batch_id, province_code=province_code,
+                     source=source, etag=etag, status="PROCESSING", created_at=_iso(now), updated_at=_iso(now))
+        try:
+            item.save(condition=Batch.pk.does_not_exist())
+        except PynamoDBException as e:
+            if not _is_conditional(e):
+                raise errors.DependencyUnavailable("batches: write failed") from e
+            item = Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
+        return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0))
+
+    def checkpoint(self, batch_id: str, *, expected_rows_done: int, rows_done: int, chunk: ChunkResult,
+                   now: datetime) -> None:
+        Batch, Counter = self._t.Batch, self._t.Counter
+        try:
+            with TransactWrite(connection=self._t.connection) as tx:
+                tx.update(Batch(batch_pk(batch_id), "BATCH"), actions=[
+                    Batch.rows_done.set(rows_done), Batch.chunks_done.add(1),
+                    Batch.received.add(chunk.received), Batch.accepted.add(chunk.accepted),
+                    Batch.duplicates.add(chunk.duplicates), Batch.rejected.add(chunk.rejected),
+                    Batch.queued.add(chunk.queued), Batch.updated_at.set(_iso(now))],
+                    condition=Batch.rows_done == expected_rows_done)
+                for pk, n in _scope_counts(chunk.new_by_scope).items():
+                    tx.update(Counter(pk, "TOTAL"), actions=[Counter.received.add(n)])
+        except TransactWriteError as e:
+            if "ConditionalCheckFailed" in str(getattr(e, "cause_response_code", "")) or _cancelled_by_condition(e):
+                raise errors.Conflict("batch checkpoint moved: another delivery is processing it") from e
+            raise errors.DependencyUnavailable("batches: checkpoint failed") from e
+
+    def finish(self, batch_id: str, *, status: str, report_key: str | None, error: BadFile | None,
+               now: datetime) -> None:
+        Batch = self._t.Batch
+        actions = [Batch.status.set(status), Batch.updated_at.set(_iso(now))]
+        if report_key:
+            actions.append(Batch.report_key.set(report_key))
+        if error:
+            actions += [Batch.error_code.set(error.code), Batch.error_message.set(error.message)]
+        Batch(batch_pk(batch_id), "BATCH").update(actions=actions)
+
+    def get(self, batch_id: str):
+        try:
+            return self._t.Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
+        except self._t.Batch.DoesNotExist:
+            return None
+
+
+def _scope_counts(new_by_scope) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (facility, province), n in new_by_scope.items():
+        for pk in ("NATIONAL", f"PROV#{province}", f"FAC#{facility}"):
+            out[pk] = out.get(pk, 0) + n
+    return out
+
+
+def _is_conditional(e: PynamoDBException) -> bool:
+    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _cancelled_by_condition(e: TransactWriteError) -> bool:
+    reasons = getattr(e, "cancellation_reasons", None) or []
+    return any(r is not None and getattr(r, "code", None) == "ConditionalCheckFailed" for r in reasons)
+
+
+class SqsCleaningQueue:
+    def __init__(self, sqs, url: str, chunk: int) -> None:
+        self._sender = QueueSender(sqs, url)
+        self._chunk = chunk
+
+    def enqueue(self, batch_id: str, refs: Sequence[tuple[str, str, int]]) -> int:
+        bodies = ({"batch_id": batch_id, "records": [list(r) for r in refs[i:i + self._chunk]]}
+                  for i in range(0, len(refs), self._chunk))
+        self._sender.send_all(bodies)
+        return len(refs)
+
+
+class S3ReportStore:
+    """Rejected rows go to reports/<batch>/parts/<chunk>.csv as each chunk finishes (so a crash
+    loses none), then are joined into reports/<batch>/rejected-rows.csv when the batch ends."""
+
+    def __init__(self, s3, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def _prefix(self, batch_id: str) -> str:
+        return f"reports/{batch_id}"
+
+    def put_part(self, batch_id: str, chunk_no: int, rejections: Sequence[FieldError]) -> None:
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        for r in rejections:
+            w.writerow([str(r.row_number), escape_cell(r.field), r.code, escape_cell(r.message),
+                        escape_cell(r.original)])
+        with aws_call("s3 put report part"):
+            self._s3.put_object(Bucket=self._bucket, Key=f"{self._prefix(batch_id)}/parts/{chunk_no:08d}.csv",
+                                Body=buf.getvalue().encode("utf-8"), ContentType="text/csv")
+
+    def compose(self, batch_id: str, file_error: BadFile | None) -> str | None:
+        key = f"{self._prefix(batch_id)}/rejected-rows.csv"
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as out:
+            out.write(("\ufeff" + ",".join(REPORT_COLUMNS) + "\r\n").encode("utf-8"))
+            if file_error is not None:
+                row = io.StringIO(newline="")
+                csv.writer(row).writerow(["", "(file)", file_error.code, escape_cell(file_error.message), ""])
+                out.write(row.getvalue().encode("utf-8"))
+            with aws_call("s3 list report parts"):
+                pages = self._s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self._bucket, Prefix=f"{self._prefix(batch_id)}/parts/")
+                for page in pages:
+                    for obj in page.get("Contents", []):  # listed in key order = chunk order
+                        body = self._s3.get_object(Bucket=self._bucket, Key=obj["Key"])["Body"]
+                        for block in iter(lambda: body.read(1024 * 1024), b""):
+                            out.write(block)
+            out.seek(0)
+            with aws_call("s3 put report"):
+                self._s3.upload_fileobj(out, self._bucket, key, ExtraArgs={"ContentType": "text/csv"})
+        return key
+
+
+class DynamoApiCallStore:
+    """Idempotency records of API calls (batches table, IDEMP items with a 7-day TTL)."""
+
+    TTL_S = 7 * 24 * 3600
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _pk(self, scope: str, key: str) -> str:
+        return f"IDEMP#{scope}#{key}"
+
+    def lookup(self, scope: str, key: str):
+        from chalicelib.intake.service import IdempotentCall
+
+        try:
+            item = self._t.Batch.get(self._pk(scope, key), "IDEMP", consistent_read=True)
+        except self._t.Batch.DoesNotExist:
+            return None
+        return IdempotentCall(item.etag or "", json.loads(item.response) if item.response else None)
+
+    def complete(self, scope: str, key: str, *, batch_id: str, request_hash: str, response: dict,
+                 chunk: ChunkResult, now: datetime) -> None:
+        Batch, Counter = self._t.Batch, self._t.Counter
+        try:
+            with TransactWrite(connection=self._t.connection) as tx:
+                tx.save(Batch(self._pk(scope, key), "IDEMP", batch_id=batch_id, kind="api-call",
+                              etag=request_hash, response=json.dumps(response, ensure_ascii=False),
+                              created_at=_iso(now), ttl=int(now.timestamp()) + self.TTL_S),
+                        condition=Batch.response.does_not_exist())
+                tx.update(Batch(batch_pk(batch_id), "BATCH"), actions=[
+                    Batch.batch_id.set(batch_id), Batch.kind.set("api"), Batch.source.set("api"),
+                    Batch.status.set("COMPLETE"), Batch.received.add(chunk.received),
+                    Batch.accepted.add(chunk.accepted), Batch.duplicates.add(chunk.duplicates),
+                    Batch.rejected.add(chunk.rejected), Batch.queued.add(chunk.queued),
+                    Batch.created_at.set(_iso(now)), Batch.updated_at.set(_iso(now))])
+                for pk, n in _scope_counts(chunk.new_by_scope).items():
+                    tx.update(Counter(pk, "TOTAL"), actions=[Counter.received.add(n)])
+        except TransactWriteError as e:
+            if _cancelled_by_condition(e):
+                raise errors.Conflict("a concurrent call with this Idempotency-Key finished first") from e
+            raise errors.DependencyUnavailable("batches: could not record the call") from e

@@ -1,0 +1,1 @@
+"""Synthetic Vietnamese registry and dirty vaccination records with ground truth (tests, bench)."""

@@ -1,0 +1,230 @@
+"""Intake on LocalStack: S3 upload -> SQS notification -> intake handler -> records, cleaning queue
+and rejected-rows report; API submissions; crash and redelivery lose and duplicate nothing."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.integration
+
+HEADER = ["record_id", "facility_id", "citizen_id", "full_name", "date_of_birth", "sex", "phone",
+          "province_code", "vaccine_product", "lot_number", "dose_number", "vaccination_date"]
+
+
+def good_row(i: int, facility: str) -> list[str]:
+    return [f"R{i:05d}", facility, f"0010{90 + i % 10}{i:06d}"[:12], "Nguyễn Văn An", "1990-05-17", "M",
+            "0912345678", "01", "AstraZeneca", "AZ123", "1", "2021-08-20"]
+
+
+def csv_bytes(rows, sep=",") -> bytes:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, delimiter=sep)
+    w.writerow(HEADER)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def upload_and_process(s3, runner, settings, key, body, timeout=30):
+    s3.put_object(Bucket=settings.bucket("intake"), Key=key, Body=body)
+    intake = next(s for s in runner.sources if s.function_name == "handle_intake")
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        got = runner.poll_once(intake, wait_time_s=1)
+        if seen and not got:
+            return
+        seen += got
+    raise AssertionError("the S3 notification was not processed in time")
+
+
+def cleaning_messages(sqs, url):
+    out = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def s3(aws_endpoint, region):
+    return boto3.client("s3", endpoint_url=aws_endpoint, region_name=region)
+
+
+def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_client, s3, sqs, unique):
+    settings, created = stack
+    facility = f"F{unique}"
+    rows = [good_row(i, facility) for i in range(5)]
+    bad_date = good_row(5, facility)
+    bad_date[4] = "31/02/1990"
+    injected = good_row(6, facility)
+    injected[8] = "=cmd|' /C calc'!A0"
+    body = csv_bytes(rows + [bad_date, injected], sep=";")
+    cleaning_messages(sqs, created.queues["cleaning"])
+
+    # When a province uploads the file under incoming/<province>/
+    upload_and_process(s3, runner, settings, f"incoming/01/{unique}.csv", body)
+
+    # Then the batch shows every row accounted for
+    from chalicelib.intake.service import batch_id_for_upload
+
+    head = s3.head_object(Bucket=settings.bucket("intake"), Key=f"incoming/01/{unique}.csv")
+    batch_id = batch_id_for_upload(settings.bucket("intake"), f"incoming/01/{unique}.csv", head["ETag"].strip('"'))
+    resp = app_client.http.get(f"/v1/batches/{batch_id}")
+    assert resp.status_code == 200, resp.body
+    batch = json.loads(resp.body)
+    assert (batch["status"], batch["received"], batch["accepted"], batch["rejected"]) == ("COMPLETE", 7, 5, 2)
+    assert batch["counts_add_up"] is True
+
+    # and the accepted records were queued for cleaning
+    queued = [tuple(r[:2]) for m in cleaning_messages(sqs, created.queues["cleaning"]) for r in m["records"]]
+    assert sorted(queued) == sorted((facility, f"R{i:05d}") for i in range(5))
+
+    # and the rejected-rows report names row, field and reason and never echoes a formula
+    report = s3.get_object(Bucket=settings.bucket("reports"), Key=batch["rejected_rows_report"]["key"])
+    text = report["Body"].read().decode("utf-8-sig")
+    rows_out = list(csv.DictReader(io.StringIO(text)))
+    fields = {(r["row_number"], r["field"]) for r in rows_out}
+    # row numbers are the spreadsheet line numbers (the header is line 1)
+    assert ("7", "date_of_birth") in fields and ("8", "vaccine_product") in fields
+    assert "'=cmd|' /C calc'!A0" in text
+    assert ",=cmd" not in text and "\n=cmd" not in text
+
+
+def test_reupload_of_the_same_records_creates_no_duplicates(stack, runner, app_client, s3, sqs, unique):
+    settings, created = stack
+    facility = f"F{unique}"
+    body = csv_bytes([good_row(i, facility) for i in range(4)])
+    upload_and_process(s3, runner, settings, f"incoming/01/{unique}-a.csv", body)
+    cleaning_messages(sqs, created.queues["cleaning"])
+    # the same records again, in another file
+    upload_and_process(s3, runner, settings, f"incoming/01/{unique}-b.csv", body)
+    assert cleaning_messages(sqs, created.queues["cleaning"]) == []
+
+    from chalicelib.aws.dynamo import Tables
+
+    Record = Tables(settings).Record
+    stored = [r for r in Record.scan(Record.facility_id == facility)]
+    assert len(stored) == 4
+
+
+def test_bad_files_fail_the_batch_with_a_clear_reason(stack, runner, app_client, s3, unique):
+    settings, _ = stack
+    cases = {
+        "binary.csv": bytes(range(256)) * 4,
+        "latin1.csv": csv_bytes([good_row(1, "F1")]).replace("Nguyễn".encode(), "Nguy\xe9n".encode("latin-1")),
+        "missing.csv": b"record_id,full_name\nR1,Nguyen Van A\n",
+        "longline.csv": b"record_id,full_name\n" + b"x" * (10 * 1024 * 1024) + b"\n",
+    }
+    from chalicelib.intake.service import batch_id_for_upload
+
+    for name, body in cases.items():
+        key = f"incoming/01/{unique}-{name}"
+        upload_and_process(s3, runner, settings, key, body)
+        etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
+        batch = json.loads(app_client.http.get(
+            f"/v1/batches/{batch_id_for_upload(settings.bucket('intake'), key, etag)}").body)
+        assert batch["status"] == "FAILED", (name, batch)
+        assert batch["error_code"] in {"BINARY_FILE", "WRONG_ENCODING", "MISSING_COLUMNS", "LINE_TOO_LONG"}, batch
+        assert batch["error_message"]
+
+
+def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3, region, unique):
+    from app import app
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.wiring import Container, set_container
+
+    settings, created = stack
+    facility = f"F{unique}"
+    key = f"incoming/01/{unique}-crash.csv"
+    rows = [good_row(i, facility) for i in range(23)]
+    rows[4][4] = "not a date"
+    s3.put_object(Bucket=settings.bucket("intake"), Key=key, Body=csv_bytes(rows))
+    etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
+    event = {"Records": [{"messageId": f"m-{unique}", "receiptHandle": "r", "eventSource": "aws:sqs",
+                          "awsRegion": region, "attributes": {}, "messageAttributes": {},
+                          "body": json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+                              "bucket": {"name": settings.bucket("intake")},
+                              "object": {"key": key, "eTag": etag}}}]})}]}
+
+    class Crash(RuntimeError):
+        pass
+
+    class CrashingContainer(Container):
+        """Real adapters; the record store dies after writing the third chunk, once."""
+
+        crashed = False
+
+        @property
+        def intake(self):
+            svc = super().intake
+            real_put = svc._records.put_many
+            calls = {"n": 0}
+
+            def put_many(records, now):
+                real_put(records, now)
+                calls["n"] += 1
+                if calls["n"] == 3 and not CrashingContainer.crashed:
+                    CrashingContainer.crashed = True
+                    raise Crash("process killed after writing, before the checkpoint")
+            svc._records.put_many = put_many
+            svc._chunk_rows = 5
+            return svc
+
+    set_container(CrashingContainer(settings))
+    try:
+        from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+        with pytest.raises(BatchProcessingError):  # the whole (one-message) batch fails
+            app.handler_map["handle_intake"](event, None)
+        second = app.handler_map["handle_intake"](event, None)  # the redelivery
+        assert second == {"batchItemFailures": []}
+        third = app.handler_map["handle_intake"](event, None)  # a duplicate delivery
+        assert third == {"batchItemFailures": []}
+    finally:
+        set_container(None)
+
+    from chalicelib.intake.service import batch_id_for_upload
+
+    batch = Tables(settings).Batch.get(f"BATCH#{batch_id_for_upload(settings.bucket('intake'), key, etag)}", "BATCH")
+    assert (batch.status, batch.received, batch.accepted, batch.rejected) == ("COMPLETE", 23, 22, 1)
+    Record = Tables(settings).Record
+    assert len(list(Record.scan(Record.facility_id == facility))) == 22
+    counter = Tables(settings).Counter.get(f"FAC#{facility}", "TOTAL")
+    assert counter.received == 22
+
+
+def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique):
+    facility = f"F{unique}"
+    records = [dict(zip(HEADER, good_row(i, facility))) for i in range(3)]
+    records.append({**records[0], "record_id": "BAD1", "dose_number": "eleven"})
+    headers = {"Content-Type": "application/json", "Idempotency-Key": f"k-{unique}"}
+    body = json.dumps({"records": records})
+
+    first = app_client.http.post("/v1/vaccination-records", headers=headers, body=body)
+    assert first.status_code == 200, first.body
+    out = json.loads(first.body)
+    assert (out["accepted"], out["rejected"]) == (3, 1)
+    assert out["results"][3]["status"] == "rejected"
+    assert out["results"][3]["errors"][0]["field"] == "dose_number"
+
+    again = json.loads(app_client.http.post("/v1/vaccination-records", headers=headers, body=body).body)
+    assert again["replayed"] is True and again["batch_id"] == out["batch_id"]
+
+    other = app_client.http.post("/v1/vaccination-records", headers=headers,
+                                 body=json.dumps({"records": records[:1]}))
+    assert other.status_code == 409
+
+    missing_key = app_client.http.post("/v1/vaccination-records", headers={"Content-Type": "application/json"},
+                                       body=body)
+    assert missing_key.status_code == 400
+    too_many = app_client.http.post("/v1/vaccination-records", headers={**headers, "Idempotency-Key": "x"},
+                                    body=json.dumps({"records": records * 200}))
+    assert too_many.status_code == 400
