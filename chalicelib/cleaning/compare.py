@@ -39,6 +39,7 @@ class DateMatch(str, Enum):
 class IdMatch(str, Enum):
     EQUAL = "EQUAL"
     ONE_EDIT = "ONE_EDIT"  # one digit wrong, or two adjacent digits swapped
+    TWO_EDITS = "TWO_EDITS"  # two such slips: weak evidence, but not evidence against
     MISSING = "MISSING"
     OLD_CMND = "OLD_CMND"  # 9-digit card number: cannot be compared with a CCCD
     DIFFERENT = "DIFFERENT"
@@ -102,8 +103,12 @@ def compare_ids(typed: str, registered: str) -> IdMatch:
         return IdMatch.EQUAL
     if len(typed) == 9:
         return IdMatch.OLD_CMND
-    if len(typed) == len(registered) and OSA.distance(typed, registered, score_cutoff=2) == 1:
-        return IdMatch.ONE_EDIT
+    if len(typed) == len(registered):
+        edits = OSA.distance(typed, registered, score_cutoff=3)
+        if edits == 1:
+            return IdMatch.ONE_EDIT
+        if edits == 2:
+            return IdMatch.TWO_EDITS
     return IdMatch.DIFFERENT
 
 

@@ -33,7 +33,7 @@ class Outcome(str, Enum):
     AMBIGUOUS = "AMBIGUOUS"
 
 
-ID_WEIGHT = {IdMatch.EQUAL: 14.0, IdMatch.ONE_EDIT: 8.0, IdMatch.MISSING: 0.0,
+ID_WEIGHT = {IdMatch.EQUAL: 14.0, IdMatch.ONE_EDIT: 8.0, IdMatch.TWO_EDITS: 2.0, IdMatch.MISSING: 0.0,
              IdMatch.OLD_CMND: 0.0, IdMatch.DIFFERENT: -6.0}
 NAME_WEIGHT = {NameMatch.EXACT: 8.0, NameMatch.NORMALIZED: 8.0, NameMatch.D_FOR_DJ: 7.0,
                NameMatch.UNACCENTED: 6.0, NameMatch.SWAPPED: 6.0,
@@ -72,6 +72,7 @@ _DOB_PHRASE = {
 _ID_PHRASE = {
     IdMatch.EQUAL: "citizen id identical",
     IdMatch.ONE_EDIT: "citizen id differs by one digit or two swapped digits",
+    IdMatch.TWO_EDITS: "citizen id differs by two digit slips",
     IdMatch.MISSING: "citizen id missing",
     IdMatch.OLD_CMND: "old 9-digit CMND number, not comparable",
     IdMatch.DIFFERENT: "citizen id different",
