@@ -1,6 +1,7 @@
 """The vaxpass Chalice app: creates the app and registers blueprints. Nothing else."""
 from chalice import Chalice
 
+from chalicelib.cleaning.events import bp as cleaning_events
 from chalicelib.health.routes import bp as health_routes
 from chalicelib.intake.events import bp as intake_events
 from chalicelib.intake.routes import bp as intake_routes
@@ -9,3 +10,4 @@ app = Chalice(app_name="vaxpass")
 app.register_blueprint(health_routes)
 app.register_blueprint(intake_routes)
 app.register_blueprint(intake_events)
+app.register_blueprint(cleaning_events)

@@ -71,6 +71,24 @@ class Container:
             S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock)
 
     @cached_property
+    def registry(self):
+        if self.settings.registry_backend == "https":
+            from chalicelib.adapters.registry_http import HttpRegistry
+
+            return HttpRegistry.from_settings(self.settings)
+        from chalicelib.aws.registry import DynamoRegistry
+
+        return DynamoRegistry(self.tables)
+
+    @cached_property
+    def verification(self):
+        from chalicelib.aws.cleaning_adapters import DynamoCleaningRepository
+        from chalicelib.cleaning.matcher import Matcher
+        from chalicelib.cleaning.worker import VerificationWorker
+
+        return VerificationWorker(DynamoCleaningRepository(self.tables), Matcher(self.registry), self.clock)
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission

@@ -79,6 +79,9 @@ class Tables:
             original = UnicodeAttribute(null=True)  # the row as received, JSON
             state = UnicodeAttribute(default="PENDING")  # cleaning outcome or PENDING
             cleaned_version = NumberAttribute(default=0)
+            # The outcome this record currently adds to the counters; survives new versions so the
+            # next verification can move the count from the old outcome to the new one.
+            counted_state = UnicodeAttribute(null=True)
             cleaning = UnicodeAttribute(null=True)  # CleaningResult, JSON
             matched_citizen_id = UnicodeAttribute(null=True)
             created_at = UnicodeAttribute()

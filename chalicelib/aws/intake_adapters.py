@@ -43,10 +43,10 @@ class DynamoRecordStore:
         try:
             for item in Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
                                          attributes_to_get=["facility_id", "record_id", "digest", "version",
-                                                            "batch_id", "row_number"]):
+                                                            "batch_id", "row_number", "counted_state"]):
                 out[(item.facility_id, item.record_id)] = StoredRecord(
                     item.facility_id, item.record_id, item.digest, int(item.version), item.batch_id,
-                    int(item.row_number) if item.row_number is not None else None)
+                    int(item.row_number) if item.row_number is not None else None, item.counted_state)
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
         return out
@@ -68,7 +68,8 @@ class DynamoRecordStore:
                         batch_id=n.batch_id, row_number=n.row_number, digest=r.digest(), version=n.version,
                         data=json.dumps(data, ensure_ascii=False),
                         original=json.dumps(dict(r.original), ensure_ascii=False, default=str),
-                        state="PENDING", cleaned_version=0, created_at=stamp, updated_at=stamp))
+                        state="PENDING", cleaned_version=0, counted_state=n.counted_state,
+                        created_at=stamp, updated_at=stamp))
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: write failed") from e
 

@@ -14,6 +14,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.events_commands",
     "chalicelib.cli.cleaning_commands",
+    "chalicelib.cli.registry_commands",
 )
 
 

@@ -33,6 +33,7 @@ class StoredRecord:
     version: int
     batch_id: str | None
     row_number: int | None
+    counted_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class NewRecord:
     version: int
     batch_id: str
     row_number: int
+    counted_state: str | None = None
 
 
 @dataclass
@@ -217,7 +219,7 @@ class IntakeService:
                 out.duplicates += 1
                 status = "duplicate"
             else:
-                writes.append(NewRecord(rec, ex.version + 1, batch_id, row_number))
+                writes.append(NewRecord(rec, ex.version + 1, batch_id, row_number, ex.counted_state))
                 to_clean.append((*key, ex.version + 1))
                 status = "updated"
             out.accepted += 1

@@ -1,0 +1,91 @@
+"""Cleaning on LocalStack: registry imported into DynamoDB, a synthetic province file uploaded to
+S3, intake and cleaning run through the local event runner; the stored outcomes equal the offline
+engine's on the same files, and batch and counters add up."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import boto3
+import pytest
+
+from chalicelib.cli import main as cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    assert cli(["synth", "--people", "300", "--records", "400", "--error-rate", "0.15",
+                "--seed", "7", "--out", str(out)]) == 0
+    return out
+
+
+def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, synthetic, unique):
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.cleaning.registry import read_registry_csv
+    from chalicelib.intake.service import batch_id_for_upload
+
+    settings, created = stack
+    tables = Tables(settings)
+    # Given the registry in DynamoDB (records of other tests use other facilities)
+    with open(synthetic / "registry.csv", encoding="utf-8", newline="") as f:
+        assert DynamoRegistry(tables).import_people(read_registry_csv(f)) == 300
+    # and the records re-labelled to a facility id unique to this test
+    facility = f"T{unique}"
+    rows = list(csv.DictReader(open(synthetic / "records.csv", encoding="utf-8", newline="")))
+    for r in rows:
+        r["facility_id"] = facility
+    path = synthetic / "records-unique.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+    # When the province uploads it and the pipeline runs
+    s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+    key = f"incoming/001/{unique}.csv"
+    s3.put_object(Bucket=settings.bucket("intake"), Key=key, Body=path.read_bytes())
+    etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
+    batch_id = batch_id_for_upload(settings.bucket("intake"), key, etag)
+    deadline = time.monotonic() + 120
+    batch = {}
+    while time.monotonic() < deadline:
+        runner.drain(idle_rounds=1, max_seconds=20)
+        resp = app_client.http.get(f"/v1/batches/{batch_id}")
+        if resp.status_code == 200:
+            batch = json.loads(resp.body)
+            if batch["status"] == "COMPLETE" and batch["cleaned"] == batch["accepted"]:
+                break
+    assert batch.get("status") == "COMPLETE", batch
+    assert batch["received"] == len(rows) == batch["accepted"] + batch["rejected"]
+    assert batch["cleaned"] == batch["accepted"] - batch["duplicates"]
+
+    # Then every stored outcome equals the offline engine's on the same files
+    offline_out = synthetic / "offline.jsonl"
+    assert cli(["clean", "--registry", str(synthetic / "registry.csv"), "--records", str(path),
+                "--out", str(offline_out)]) == 0
+    offline = {}
+    for line in offline_out.read_text(encoding="utf-8").splitlines():
+        o = json.loads(line)
+        offline[o["record_id"]] = (o["outcome"], o["matched_citizen_id"])
+    Record = tables.Record
+    online = {r.record_id: (r.state, r.matched_citizen_id) for r in Record.scan(Record.facility_id == facility)}
+    assert online and set(online) <= set(offline)
+    diffs = {k: (online[k], offline[k]) for k in online if online[k] != offline[k]}
+    assert diffs == {}
+
+    # and the facility counters equal the outcomes, without scanning at read time
+    counter = tables.Counter.get(f"FAC#{facility}", "TOTAL")
+    from collections import Counter as Tally
+
+    tally = Tally(state for state, _ in online.values())
+    assert int(counter.verified or 0) == tally["VERIFIED"]
+    assert int(counter.mismatched or 0) == tally["MISMATCH"]
+    assert int(counter.not_found or 0) == tally["NOT_FOUND"]
+    assert int(counter.received) == len(online)
+    # most records verify; the registry-absent ones are not found
+    assert tally["VERIFIED"] + tally["VERIFIED_NORMALIZED"] > 0.7 * len(online)
