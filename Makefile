@@ -46,3 +46,15 @@ demo: venv
 
 demo-stop:
 	bash scripts/demo-stop.sh
+
+## Deploys to AWS: the resources stack from infra/ first, then the Chalice app (STAGE=dev|prod).
+STAGE ?= dev
+deploy: venv
+	$(PY) -m infra template --stage $(STAGE) > build/$(STAGE)-resources.json || (mkdir -p build && $(PY) -m infra template --stage $(STAGE) > build/$(STAGE)-resources.json)
+	env -u AWS_ENDPOINT_URL aws cloudformation deploy --stack-name vaxpass-$(STAGE)-resources --template-file build/$(STAGE)-resources.json
+	$(PY) -m infra policies --stage $(STAGE)
+	env -u AWS_ENDPOINT_URL $(VENV)/bin/chalice deploy --stage $(STAGE)
+
+## Alternative: one SAM template with the app and the resources (chalice package + infra merge).
+package: venv
+	$(PY) -m infra package --stage $(STAGE) --out build/package-$(STAGE)

@@ -77,14 +77,17 @@ def package(stage: str, prefix: str, out: Path) -> Path:
     write_policies(stage, prefix)
     out.mkdir(parents=True, exist_ok=True)
     chalice = [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(ROOT)]
+    env = dict(os.environ)
+    # chalice package needs a region only to fill ARNs; the template stays region-agnostic.
+    env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION", "ap-southeast-1"))
     first = out / "first"
-    subprocess.run(chalice + ["package", "--stage", stage, str(first)], check=True)
+    subprocess.run(chalice + ["package", "--stage", stage, str(first)], check=True, env=env)
     sam = json.loads((first / "sam.json").read_text())
     merge = out / "merge.json"
     merge.write_text(dumps(merge_template(prefix, sqs_event_sources(sam))))
     final = out / "sam"
     subprocess.run(chalice + ["package", "--stage", stage, "--merge-template", str(merge), str(final)],
-                   check=True)
+                   check=True, env=env)
     return final / "sam.json"
 
 

@@ -1,0 +1,45 @@
+"""`chalice package` merged with infra/: the deployable template keeps batch-failure reporting
+on every SQS event source, every queue's DLQ, and our least-privilege policies."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import spec
+from infra.__main__ import package
+
+
+@pytest.fixture(scope="module")
+def sam(tmp_path_factory):
+    path = package("dev", "vaxpass-dev", tmp_path_factory.mktemp("package"))
+    return json.loads(path.read_text())
+
+
+def functions(sam):
+    return {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(sam):
+    sources = [(fid, ev) for fid, fn in functions(sam).items()
+               for ev in (fn["Properties"].get("Events") or {}).values() if ev["Type"] == "SQS"]
+    assert {fid for fid, _ in sources} >= {"HandleIntake", "HandleCleaning"}
+    for fid, ev in sources:
+        assert ev["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], fid
+
+
+def test_merged_template_has_the_infra_resources_with_dlqs(sam):
+    res = sam["Resources"]
+    for q in spec.QUEUES:
+        name = "".join(p.title() for p in q.logical.split("-"))
+        assert res[f"{name}Queue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == q.max_receive_count
+        assert res[f"{name}DeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    assert sum(1 for r in res.values() if r["Type"] == "AWS::DynamoDB::Table") == len(spec.TABLES)
+
+
+def test_functions_run_python_312_with_their_own_generated_policies(sam):
+    for fid, fn in functions(sam).items():
+        assert fn["Properties"]["Runtime"] == "python3.12"
+    roles = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    cleaning_role = json.dumps(roles["HandleCleaningRole"])
+    assert "kms:Sign" not in cleaning_role and "vaxpass-dev-registry" in cleaning_role
