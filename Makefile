@@ -3,13 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v pyenv >/dev/null 2>&1 && [ -x "$$(pyenv root)/versions/3.12.1/bin/python" ] && echo "$$(pyenv root)/versions/3.12.1/bin/python" || command -v python3.12 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export AWS_ENDPOINT_URL ?= http://127.0.0.1:$(or $(LOCALSTACK_PORT),4566)
-export AWS_REGION ?= ap-southeast-1
-export AWS_DEFAULT_REGION ?= $(AWS_REGION)
-export AWS_ACCESS_KEY_ID ?= test
-export AWS_SECRET_ACCESS_KEY ?= test
+# Local targets get LocalStack's endpoint and dummy credentials from localstack/common.sh;
+# deploy uses whatever AWS credentials the operator's environment holds.
 
-.PHONY: venv test unit demo demo-stop localstack-up localstack-down bootstrap bench clean
+.PHONY: venv test unit demo demo-stop localstack-up localstack-down bench clean deploy package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,10 +47,11 @@ demo-stop:
 ## Deploys to AWS: the resources stack from infra/ first, then the Chalice app (STAGE=dev|prod).
 STAGE ?= dev
 deploy: venv
-	$(PY) -m infra template --stage $(STAGE) > build/$(STAGE)-resources.json || (mkdir -p build && $(PY) -m infra template --stage $(STAGE) > build/$(STAGE)-resources.json)
-	env -u AWS_ENDPOINT_URL aws cloudformation deploy --stack-name vaxpass-$(STAGE)-resources --template-file build/$(STAGE)-resources.json
+	mkdir -p build
+	$(PY) -m infra template --stage $(STAGE) > build/$(STAGE)-resources.json
+	aws cloudformation deploy --stack-name vaxpass-$(STAGE)-resources --template-file build/$(STAGE)-resources.json
 	$(PY) -m infra policies --stage $(STAGE)
-	env -u AWS_ENDPOINT_URL $(VENV)/bin/chalice deploy --stage $(STAGE)
+	$(VENV)/bin/chalice deploy --stage $(STAGE)
 
 ## Alternative: one SAM template with the app and the resources (chalice package + infra merge).
 package: venv

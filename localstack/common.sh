@@ -18,3 +18,10 @@ LS_URL="http://127.0.0.1:$LS_PORT"
 ls_ready() {
   curl -fs "$LS_URL/_localstack/init" 2>/dev/null | grep -q '"READY": *true'
 }
+
+# The app, the tests and the scripts select LocalStack only through AWS_ENDPOINT_URL.
+export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-$LS_URL}"
+export AWS_REGION="${AWS_REGION:-ap-southeast-1}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$AWS_REGION}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
