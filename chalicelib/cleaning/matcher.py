@@ -40,7 +40,10 @@ NAME_WEIGHT = {NameMatch.EXACT: 8.0, NameMatch.NORMALIZED: 8.0, NameMatch.D_FOR_
                NameMatch.SWAPPED_UNACCENTED: 5.0, NameMatch.TYPO: 3.0,
                NameMatch.DIACRITIC_CONFLICT: 2.0, NameMatch.SIMILAR: -2.0,
                NameMatch.DIFFERENT: -8.0}
-DOB_WEIGHT = {DateMatch.EXACT: 7.0, DateMatch.DAY_MONTH_SWAPPED: 4.0, DateMatch.ONE_DIGIT: 4.0,
+# A swapped or one-digit-off date is far less likely for the true person than an exact one, so it
+# scores well below EXACT: otherwise a namesake born on the swapped day makes an exact match
+# AMBIGUOUS (seen at 1M registry people).
+DOB_WEIGHT = {DateMatch.EXACT: 7.0, DateMatch.DAY_MONTH_SWAPPED: 3.0, DateMatch.ONE_DIGIT: 2.5,
               DateMatch.YEAR_ONLY: 2.0, DateMatch.SAME_YEAR: -3.0, DateMatch.DIFFERENT: -6.0}
 SEX_WEIGHT = {SexMatch.EQUAL: 1.0, SexMatch.MISSING: 0.0, SexMatch.DIFFERENT: -2.0}
 

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
 from chalicelib.identity.names import fold_text, normalise_name
 from chalicelib.identity import normalise_province_code, parse_citizen_id
@@ -40,6 +40,7 @@ _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _YEAR = re.compile(r"^(\d{4})$")
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()]")
+T = TypeVar("T")
 _SEX = {"m": "M", "male": "M", "nam": "M", "f": "F", "female": "F", "nu": "F"}
 
 
@@ -205,6 +206,18 @@ class _Collector:
             self.fail(name, "REQUIRED", f"{name} is required")
         return value
 
+    def mapped(self, name: str, normalise: Callable[[str], T | None], code: str, message: str, *,
+               required: bool, default: str | None = None) -> T | str:
+        """A field whose typed value is mapped to a canonical one ("" if absent or unmappable)."""
+        raw = self.text(name, required=required, default=default)
+        if not raw:
+            return ""
+        value = normalise(raw)
+        if not value:
+            self.fail(name, code, message)
+            return ""
+        return value
+
 
 def validate_row(row: Mapping[str, object], *, row_number: int,
                  default_facility: str | None = None, default_province: str | None = None,
@@ -220,70 +233,38 @@ def validate_row(row: Mapping[str, object], *, row_number: int,
     if len(full_name) > MAX_NAME_CHARS:
         c.fail("full_name", "TOO_LONG", f"full_name is longer than {MAX_NAME_CHARS} characters")
 
-    citizen_id = ""
-    raw_id = c.text("citizen_id", required=False)
-    if raw_id:
-        parsed_id = normalise_citizen_id(raw_id)
-        if parsed_id is None:
-            c.fail("citizen_id", "BAD_CITIZEN_ID", "citizen_id must have 12 digits (or 9 for a CMND)")
-        else:
-            citizen_id = parsed_id
+    citizen_id = c.mapped("citizen_id", normalise_citizen_id, "BAD_CITIZEN_ID",
+                          "citizen_id must have 12 digits (or 9 for a CMND)", required=False)
 
-    dob = None
-    raw_dob = c.text("date_of_birth", required=True)
-    if raw_dob:
-        dob = parse_birth_date(raw_dob)
-        if dob is None:
-            c.fail("date_of_birth", "BAD_DATE", "date_of_birth must be YYYY-MM-DD, DD/MM/YYYY or YYYY")
-        elif dob.year < EARLIEST_BIRTH_YEAR or dob.year > today.year or (
-                not dob.year_only and date(dob.year, dob.month, dob.day) > today):
-            c.fail("date_of_birth", "IMPLAUSIBLE_DATE", "date_of_birth is in the future or before 1900")
-            dob = None
+    dob = c.mapped("date_of_birth", parse_birth_date, "BAD_DATE",
+                   "date_of_birth must be YYYY-MM-DD, DD/MM/YYYY or YYYY", required=True) or None
+    if dob is not None and (dob.year < EARLIEST_BIRTH_YEAR or dob.year > today.year or (
+            not dob.year_only and date(dob.year, dob.month, dob.day) > today)):
+        c.fail("date_of_birth", "IMPLAUSIBLE_DATE", "date_of_birth is in the future or before 1900")
+        dob = None
 
-    vdate = None
-    raw_vdate = c.text("vaccination_date", required=True)
-    if raw_vdate:
-        vdate = parse_date(raw_vdate)
-        if vdate is None:
-            c.fail("vaccination_date", "BAD_DATE", "vaccination_date must be YYYY-MM-DD or DD/MM/YYYY")
-        elif vdate > today:
-            c.fail("vaccination_date", "IMPLAUSIBLE_DATE", "vaccination_date is in the future")
-            vdate = None
-        elif vdate < EARLIEST_VACCINATION:
-            c.fail("vaccination_date", "IMPLAUSIBLE_DATE",
-                   "vaccination_date is before COVID-19 vaccination began (December 2020)")
-            vdate = None
+    vdate = c.mapped("vaccination_date", parse_date, "BAD_DATE",
+                     "vaccination_date must be YYYY-MM-DD or DD/MM/YYYY", required=True) or None
+    if vdate is not None and vdate > today:
+        c.fail("vaccination_date", "IMPLAUSIBLE_DATE", "vaccination_date is in the future")
+        vdate = None
+    elif vdate is not None and vdate < EARLIEST_VACCINATION:
+        c.fail("vaccination_date", "IMPLAUSIBLE_DATE",
+               "vaccination_date is before COVID-19 vaccination began (December 2020)")
+        vdate = None
     if dob is not None and vdate is not None and (
             dob.year > vdate.year if dob.year_only else date(dob.year, dob.month, dob.day) > vdate):
         c.fail("date_of_birth", "DOB_AFTER_VACCINATION", "date_of_birth is after vaccination_date")
 
-    sex = ""
-    raw_sex = c.text("sex", required=False)
-    if raw_sex:
-        sex = normalise_sex(raw_sex) or ""
-        if not sex:
-            c.fail("sex", "UNKNOWN_SEX", "sex must be M/F or Nam/Nữ")
-
-    phone = ""
-    raw_phone = c.text("phone", required=False)
-    if raw_phone:
-        phone = normalise_phone(raw_phone) or ""
-        if not phone:
-            c.fail("phone", "BAD_PHONE", "phone must have 8 to 15 digits")
-
-    province = ""
-    raw_province = c.text("province_code", required=True, default=default_province)
-    if raw_province:
-        province = normalise_province_code(raw_province) or ""
-        if not province:
-            c.fail("province_code", "UNKNOWN_PROVINCE", "province_code is not one of the 63 codes")
-
-    product = ""
-    raw_product = c.text("vaccine_product", required=True)
-    if raw_product:
-        product = map_product(raw_product) or ""
-        if not product:
-            c.fail("vaccine_product", "UNKNOWN_PRODUCT", "vaccine_product is not a known vaccine")
+    sex = c.mapped("sex", normalise_sex, "UNKNOWN_SEX", "sex must be M/F or Nam/Nữ",
+                   required=False)
+    phone = c.mapped("phone", normalise_phone, "BAD_PHONE", "phone must have 8 to 15 digits",
+                     required=False)
+    province = c.mapped("province_code", normalise_province_code, "UNKNOWN_PROVINCE",
+                        "province_code is not one of the 63 codes", required=True,
+                        default=default_province)
+    product = c.mapped("vaccine_product", map_product, "UNKNOWN_PRODUCT",
+                       "vaccine_product is not a known vaccine", required=True)
 
     dose = 0
     raw_dose = c.text("dose_number", required=True)

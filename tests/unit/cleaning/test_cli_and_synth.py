@@ -1,0 +1,81 @@
+import csv
+import json
+
+import pytest
+
+from chalicelib.cli import main
+from chalicelib.synth.generator import ERROR_KINDS
+
+
+def synth(out, *extra, seed="7"):
+    return main(["synth", "--people", "300", "--records", "400", "--error-rate", "0.5",
+                 "--seed", seed, "--out", str(out), *extra])
+
+
+def test_synth_is_deterministic_for_a_seed(tmp_path):
+    assert synth(tmp_path / "a") == 0 and synth(tmp_path / "b") == 0 and synth(tmp_path / "c", seed="8") == 0
+    for name in ("registry.csv", "records.csv", "truth.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "records.csv").read_bytes() != (tmp_path / "c" / "records.csv").read_bytes()
+
+
+def test_synth_truth_lists_error_kinds_and_absent_people(tmp_path):
+    synth(tmp_path, "--absent-rate", "0.2")
+    with (tmp_path / "truth.csv").open(encoding="utf-8") as f:
+        truth = list(csv.DictReader(f))
+    assert len(truth) == 400
+    kinds = {k for t in truth for k in t["error_kinds"].split("|") if k}
+    assert kinds <= set(ERROR_KINDS) | {"absent"}
+    assert len(kinds) >= 10
+    assert any(t["true_citizen_id"] == "" for t in truth)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "xlsx"])
+def test_clean_writes_one_result_per_record(tmp_path, fmt, capsys):
+    synth(tmp_path, "--format", fmt)
+    out = tmp_path / "results.jsonl"
+    code = main(["clean", "--registry", str(tmp_path / "registry.csv"),
+                 "--records", str(tmp_path / f"records.{fmt}"), "--out", str(out)])
+    assert code == 0
+    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    with (tmp_path / "truth.csv").open(encoding="utf-8") as f:
+        truth = {t["record_id"]: t["true_citizen_id"] for t in csv.DictReader(f)}
+    assert len(results) == 400
+    matched = [r for r in results if r["matched_citizen_id"]]
+    assert matched and all(truth[r["record_id"]] == r["matched_citizen_id"] for r in matched)
+    assert "VERIFIED=" in capsys.readouterr().out
+
+
+def test_clean_reports_a_bad_file_with_its_code(tmp_path, capsys):
+    synth(tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"record_id,full_name\nR1,Th\xe1i\n")
+    code = main(["clean", "--registry", str(tmp_path / "registry.csv"), "--records", str(bad),
+                 "--out", str(tmp_path / "r.jsonl")])
+    assert code == 1
+    assert "MISSING_COLUMNS" in capsys.readouterr().err
+
+
+def test_clean_marks_invalid_rows_and_writes_an_escaped_report(tmp_path):
+    synth(tmp_path)
+    records = tmp_path / "evil.csv"
+    records.write_text(
+        "record_id,facility_id,full_name,date_of_birth,vaccine_product,dose_number,"
+        "vaccination_date,province_code\n"
+        "R1,F1,Lê Văn A,1985,Pfizer,=cmd|' /C calc'!A0,2021-08-01,001\n", encoding="utf-8")
+    report = tmp_path / "rejected.csv"
+    assert main(["clean", "--registry", str(tmp_path / "registry.csv"), "--records", str(records),
+                 "--out", str(tmp_path / "r.jsonl"), "--rejections", str(report)]) == 0
+    result = json.loads((tmp_path / "r.jsonl").read_text(encoding="utf-8"))
+    assert result["outcome"] == "INVALID"
+    text = report.read_text(encoding="utf-8")
+    assert "dose_number" in text and "'=cmd|' /C calc'!A0" in text
+    assert ",=cmd" not in text
+
+
+@pytest.mark.parametrize("cmd", ["synth", "clean"])
+def test_every_command_has_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    assert "--out" in capsys.readouterr().out
