@@ -11,5 +11,6 @@ if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   for _ in $(seq 1 120); do ls_ready && { echo "LocalStack (container) ready on $LS_URL"; exit 0; }; sleep 0.5; done
   echo "LocalStack container not ready after 60 s" >&2; exit 1
 fi
-echo host > "$LS_RUN/localstack-$LS_PORT.mode" 2>/dev/null || { mkdir -p "$LS_RUN"; echo host > "$LS_RUN/localstack-$LS_PORT.mode"; }
+mkdir -p "$LS_RUN"
+echo host > "$LS_RUN/localstack-$LS_PORT.mode"
 exec "$here/start.sh"
