@@ -12,6 +12,8 @@ from chalice import Chalice
 from chalicelib.local.event_runner import EventRunner
 from chalicelib.platform.sqs import process_batch
 
+from tests.integration.helpers import drain_queue
+
 pytestmark = pytest.mark.integration
 
 
@@ -25,15 +27,6 @@ def make_queue(sqs, name, *, visibility=1, max_receive=2):
     return url, dlq
 
 
-def drain_bodies(sqs, url):
-    out = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 def build_app(queue_name, calls, batch_sizes, *, crash_on=None):
@@ -80,7 +73,7 @@ def test_partial_failure_retries_only_the_failed_message_and_dlq_after_two_failu
     dlq_bodies = []
 
     def poison_in_dlq():
-        dlq_bodies.extend(drain_bodies(sqs, dlq))
+        dlq_bodies.extend(drain_queue(sqs, dlq))
         return any(b["n"] == 7 for b in dlq_bodies)
 
     assert run_until(runner, poison_in_dlq), "poison message never reached the DLQ"
@@ -90,7 +83,7 @@ def test_partial_failure_retries_only_the_failed_message_and_dlq_after_two_failu
     assert calls[7] == 2
     assert [b["n"] for b in dlq_bodies] == [7]
     assert max(sizes) <= 4  # batch size honoured
-    assert drain_bodies(sqs, url) == []
+    assert drain_queue(sqs, url) == []
     assert runner.stats.deleted == 9
 
 
@@ -111,7 +104,7 @@ def test_a_crash_fails_the_whole_batch_and_nothing_is_lost(sqs, region, unique):
     back = []
     deadline = time.monotonic() + 10
     while len(back) < 3 and time.monotonic() < deadline:
-        back += drain_bodies(sqs, url)
+        back += drain_queue(sqs, url)
         time.sleep(0.2)
     assert sorted(b["n"] for b in back) == [0, 1, 2]
 

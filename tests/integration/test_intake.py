@@ -10,6 +10,8 @@ import time
 import boto3
 import pytest
 
+from tests.integration.helpers import drain_queue
+
 pytestmark = pytest.mark.integration
 
 HEADER = ["record_id", "facility_id", "citizen_id", "full_name", "date_of_birth", "sex", "phone",
@@ -42,15 +44,6 @@ def upload_and_process(s3, runner, settings, key, body, timeout=30):
     raise AssertionError("the S3 notification was not processed in time")
 
 
-def cleaning_messages(sqs, url):
-    out = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 @pytest.fixture
@@ -67,7 +60,7 @@ def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_clien
     injected = good_row(6, facility)
     injected[8] = "=cmd|' /C calc'!A0"
     body = csv_bytes(rows + [bad_date, injected], sep=";")
-    cleaning_messages(sqs, created.queues["cleaning"])
+    drain_queue(sqs, created.queues["cleaning"])
 
     # When a province uploads the file under incoming/<province>/
     upload_and_process(s3, runner, settings, f"incoming/01/{unique}.csv", body)
@@ -84,7 +77,7 @@ def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_clien
     assert batch["counts_add_up"] is True
 
     # and the accepted records were queued for cleaning
-    queued = [tuple(r[:2]) for m in cleaning_messages(sqs, created.queues["cleaning"]) for r in m["records"]]
+    queued = [tuple(r[:2]) for m in drain_queue(sqs, created.queues["cleaning"]) for r in m["records"]]
     assert sorted(queued) == sorted((facility, f"R{i:05d}") for i in range(5))
 
     # and the rejected-rows report names row, field and reason and never echoes a formula
@@ -103,10 +96,10 @@ def test_reupload_of_the_same_records_creates_no_duplicates(stack, runner, app_c
     facility = f"F{unique}"
     body = csv_bytes([good_row(i, facility) for i in range(4)])
     upload_and_process(s3, runner, settings, f"incoming/01/{unique}-a.csv", body)
-    cleaning_messages(sqs, created.queues["cleaning"])
+    drain_queue(sqs, created.queues["cleaning"])
     # the same records again, in another file
     upload_and_process(s3, runner, settings, f"incoming/01/{unique}-b.csv", body)
-    assert cleaning_messages(sqs, created.queues["cleaning"]) == []
+    assert drain_queue(sqs, created.queues["cleaning"]) == []
 
     from chalicelib.aws.dynamo import Tables
 
