@@ -89,6 +89,13 @@ class Container:
         return VerificationWorker(DynamoCleaningRepository(self.tables), Matcher(self.registry), self.clock)
 
     @cached_property
+    def corrections(self):
+        from chalicelib.aws.cleaning_adapters import DynamoCorrectionCounters, DynamoRecordReader
+        from chalicelib.cleaning.corrections import CorrectionService
+
+        return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables))
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission

@@ -68,3 +68,36 @@ class DynamoCleaningRepository:
                 return False
             raise errors.DependencyUnavailable("records: could not store the cleaning result") from e
         return True
+
+
+class DynamoRecordReader:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def get(self, facility_id: str, record_id: str):
+        from chalicelib.cleaning.corrections import RecordView
+
+        Record = self._t.Record
+        try:
+            item = Record.get(record_pk(facility_id, record_id), "REC", consistent_read=True)
+        except Record.DoesNotExist:
+            return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: read failed") from e
+        return RecordView(item.facility_id, item.record_id, item.province_code, int(item.version), item.state,
+                          json.loads(item.data), json.loads(item.original) if item.original else {},
+                          json.loads(item.cleaning) if item.cleaning else None)
+
+
+class DynamoCorrectionCounters:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def corrected(self, facility_id: str, province_code: str) -> None:
+        Counter = self._t.Counter
+        try:
+            with TransactWrite(connection=self._t.connection) as tx:
+                for pk in ("NATIONAL", f"PROV#{province_code}", f"FAC#{facility_id}"):
+                    tx.update(Counter(pk, "TOTAL"), actions=[Counter.corrected.add(1)])
+        except TransactWriteError as e:
+            raise errors.DependencyUnavailable("counters: update failed") from e

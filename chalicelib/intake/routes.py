@@ -23,3 +23,19 @@ def submit_records():
 @route(bp, "/v1/batches/{batch_id}", methods=["GET"])
 def get_batch(batch_id: str):
     return container().batch_progress(batch_id)
+
+
+@route(bp, "/v1/vaccination-records/{record_id}", methods=["GET"])
+def get_record(record_id: str):
+    params = bp.current_request.query_params or {}
+    return container().corrections.view(params.get("facility_id", ""), record_id)
+
+
+@route(bp, "/v1/vaccination-records/{record_id}/corrections", methods=["POST"],
+       content_types=["application/json"])
+def correct_record(record_id: str):
+    body = bp.current_request.json_body if isinstance(bp.current_request.json_body, dict) else {}
+    changes = body.get("changes")
+    return container().corrections.correct(
+        str(body.get("facility_id") or ""), record_id, accept_suggestion=body.get("accept_suggestion") is True,
+        changes=changes if isinstance(changes, dict) else None)

@@ -89,3 +89,36 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
     assert int(counter.received) == len(online)
     # most records verify; the registry-absent ones are not found
     assert tally["VERIFIED"] + tally["VERIFIED_NORMALIZED"] > 0.7 * len(online)
+
+    # When the facility accepts the suggestion for a mismatched record (the engine changed nothing)
+    mismatched = next(rid for rid, (state, _) in online.items() if state == "MISMATCH")
+    view = json.loads(app_client.http.get(
+        f"/v1/vaccination-records/{mismatched}?facility_id={facility}").body)
+    assert view["state"] == "MISMATCH" and view["cleaning"]["suggestion"]
+    before = tables.Counter.get(f"FAC#{facility}", "TOTAL")
+    resp = app_client.http.post(f"/v1/vaccination-records/{mismatched}/corrections",
+                                headers={"Content-Type": "application/json"},
+                                body=json.dumps({"facility_id": facility, "accept_suggestion": True}))
+    assert resp.status_code == 200, resp.body
+    assert json.loads(resp.body)["status"] == "corrected"
+    runner.drain(idle_rounds=1, max_seconds=20)
+
+    # Then it is verified again as a new version, and the counters moved with it
+    after_view = json.loads(app_client.http.get(
+        f"/v1/vaccination-records/{mismatched}?facility_id={facility}").body)
+    assert after_view["version"] == view["version"] + 1
+    assert after_view["state"] in ("VERIFIED", "VERIFIED_NORMALIZED")
+    for field, value in view["cleaning"]["suggestion"].items():
+        assert after_view["record"][field] == value
+    after = tables.Counter.get(f"FAC#{facility}", "TOTAL")
+    assert int(after.corrected or 0) == int(before.corrected or 0) + 1
+    assert int(after.mismatched) == int(before.mismatched) - 1
+    verified = lambda c: int(c.verified or 0) + int(c.verified_normalized or 0)  # noqa: E731
+    assert verified(after) == verified(before) + 1
+
+    # and a correction that makes the record invalid is refused with the field named
+    bad = app_client.http.post(f"/v1/vaccination-records/{mismatched}/corrections",
+                               headers={"Content-Type": "application/json"},
+                               body=json.dumps({"facility_id": facility, "changes": {"date_of_birth": "31/31/1990"}}))
+    assert bad.status_code == 400
+    assert json.loads(bad.body)["error"]["details"]["errors"][0]["field"] == "date_of_birth"

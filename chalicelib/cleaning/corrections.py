@@ -1,0 +1,87 @@
+"""A facility looks at a record's cleaning result and corrects it: by accepting the suggestion
+(the registry's values) or by editing fields. The engine never changes a record by itself; a
+correction is a new version of the record, verified again through the cleaning queue."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol
+
+from chalicelib import errors
+from chalicelib.intake.service import IntakeService
+
+EDITABLE = ("citizen_id", "full_name", "date_of_birth", "sex", "phone", "province_code",
+            "vaccine_product", "lot_number", "dose_number", "vaccination_date", "country")
+
+
+@dataclass(frozen=True)
+class RecordView:
+    facility_id: str
+    record_id: str
+    province_code: str
+    version: int
+    state: str
+    data: Mapping[str, str]
+    original: Mapping[str, str]
+    cleaning: Mapping | None
+
+    def to_dict(self) -> dict:
+        return {"facility_id": self.facility_id, "record_id": self.record_id, "version": self.version,
+                "state": self.state, "record": dict(self.data), "cleaning": self.cleaning}
+
+
+class RecordReader(Protocol):
+    def get(self, facility_id: str, record_id: str) -> RecordView | None: ...
+
+
+class CorrectionCounters(Protocol):
+    def corrected(self, facility_id: str, province_code: str) -> None: ...
+
+
+class CorrectionService:
+    def __init__(self, reader: RecordReader, intake: IntakeService, counters: CorrectionCounters,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self._reader = reader
+        self._intake = intake
+        self._counters = counters
+        self._new_id = new_id
+
+    def view(self, facility_id: str, record_id: str) -> dict:
+        return self._get(facility_id, record_id).to_dict()
+
+    def _get(self, facility_id: str, record_id: str) -> RecordView:
+        if not facility_id:
+            raise errors.ValidationError("facility_id is required", details={"field": "facility_id"})
+        rec = self._reader.get(facility_id, record_id)
+        if rec is None:
+            raise errors.NotFound("no such record", details={"record_id": record_id})
+        return rec
+
+    def correct(self, facility_id: str, record_id: str, *, accept_suggestion: bool = False,
+                changes: Mapping[str, object] | None = None) -> dict:
+        rec = self._get(facility_id, record_id)
+        if accept_suggestion:
+            suggestion = (rec.cleaning or {}).get("suggestion") or {}
+            if not suggestion:
+                raise errors.Conflict("this record has no suggestion to accept", details={"state": rec.state})
+            fields = dict(suggestion)
+        else:
+            fields = dict(changes or {})
+            if not fields:
+                raise errors.ValidationError("give accept_suggestion=true or the fields to change",
+                                             details={"field": "changes"})
+        unknown = sorted(set(fields) - set(EDITABLE))
+        if unknown:
+            raise errors.ValidationError("these fields cannot be corrected", details={"fields": unknown})
+        row = {**(rec.original or rec.data), **{k: "" if v is None else str(v) for k, v in fields.items()},
+               "facility_id": facility_id, "record_id": record_id}
+        batch_id = f"corr-{self._new_id()}"
+        chunk = self._intake.process_rows(batch_id, [(0, row)], default_province=rec.province_code)
+        result = chunk.per_row[0]
+        if result["status"] == "rejected":
+            raise errors.ValidationError("the corrected record is not valid", details={"errors": result["errors"]})
+        if result["status"] == "duplicate":
+            return {"status": "unchanged", "record": rec.to_dict()}
+        self._counters.corrected(facility_id, rec.province_code)
+        return {"status": "corrected", "version": rec.version + 1, "fields": sorted(fields),
+                "verification": "queued"}
