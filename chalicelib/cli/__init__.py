@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.events_commands",
     "chalicelib.cli.cleaning_commands",
     "chalicelib.cli.registry_commands",
+    "chalicelib.cli.upload_commands",
 )
 
 

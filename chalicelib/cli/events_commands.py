@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--drain", action="store_true",
                    help="process until all queues are empty, then exit (instead of running forever)")
     p.add_argument("--wait", type=int, default=2, help="long-poll wait in seconds (default 2)")
+    p.add_argument("--concurrency", type=int, default=4,
+                   help="concurrent invocations per handler, like Lambda instances (default 4)")
 
 
 def _run(args) -> int:
@@ -26,7 +28,7 @@ def _run(args) -> int:
 
     c = container()
     runner = EventRunner(app, c.client("sqs"), region=c.settings.region, wait_time_s=args.wait,
-                         logger=get_logger())
+                         logger=get_logger(), concurrency=args.concurrency)
     names = ", ".join(f"{s.queue_name} -> {s.function_name}" for s in runner.sources)
     print(f"event runner: {names or 'no SQS handlers'}", flush=True)
     if args.drain:

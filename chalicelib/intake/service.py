@@ -22,6 +22,9 @@ from chalicelib.intake.readers import read_rows
 from chalicelib.intake.records import FieldError, VaccinationRecord, validate_row
 
 CHUNK_ROWS = 500
+# A chunk's checkpoint and its counter updates are one DynamoDB transaction (at most 100 items):
+# the batch item, NATIONAL, and one province and one facility counter per distinct pair.
+MAX_SCOPES_PER_CHUNK = 45
 TERMINAL = ("COMPLETE", "FAILED")
 
 
@@ -112,13 +115,28 @@ def province_from_key(key: str) -> str:
     return code
 
 
-def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+def _scope(row: object, default_province: str | None) -> tuple[str, str] | None:
+    if not isinstance(row, dict):
+        return None
+    return (str(row.get("facility_id") or ""), str(row.get("province_code") or default_province or ""))
+
+
+def _chunks(rows: Iterable, size: int, default_province: str | None = None) -> Iterator[list]:
+    """Chunks of at most `size` rows and MAX_SCOPES_PER_CHUNK distinct (facility, province) pairs.
+    Raw values are counted; normalising can only merge pairs, never split them."""
     chunk: list = []
+    scopes: set = set()
     for row in rows:
+        scope = _scope(row[1], default_province)
+        if scope is not None and scope not in scopes and len(scopes) == MAX_SCOPES_PER_CHUNK:
+            yield chunk
+            chunk, scopes = [], set()
         chunk.append(row)
+        if scope is not None:
+            scopes.add(scope)
         if len(chunk) == size:
             yield chunk
-            chunk = []
+            chunk, scopes = [], set()
     if chunk:
         yield chunk
 
@@ -144,7 +162,7 @@ class IntakeService:
         rows_done, chunk_no = state.rows_done, state.chunks_done
         file_error: BadFile | None = None
         try:
-            for chunk in _chunks(read_rows(stream, filename=key), self._chunk_rows):
+            for chunk in _chunks(read_rows(stream, filename=key), self._chunk_rows, province):
                 chunk = [r for r in chunk if r[0] > rows_done]
                 if not chunk:
                     continue  # finished before a crash and redelivery
@@ -280,6 +298,11 @@ class RecordSubmission:
         if len(records) > self._max:
             raise errors.ValidationError(f"at most {self._max} records per call",
                                          details={"field": "records", "count": len(records)})
+        scopes = {_scope(r, None) for r in records if isinstance(r, dict)}
+        if len(scopes) > MAX_SCOPES_PER_CHUNK:
+            raise errors.ValidationError(
+                f"one call may carry records of at most {MAX_SCOPES_PER_CHUNK} facility/province pairs",
+                details={"field": "records", "pairs": len(scopes)})
         scope = facility_id or "-"
         digest = request_hash(records)
         previous = self._calls.lookup(scope, idempotency_key)

@@ -67,7 +67,7 @@ def _lambda_message_attributes(attrs: dict) -> dict:
 
 class EventRunner:
     def __init__(self, app, sqs, *, region: str, wait_time_s: int = 1, logger=None,
-                 memory_mb: int = 512, timeout_ms: int = 900_000) -> None:
+                 memory_mb: int = 512, timeout_ms: int = 900_000, concurrency: int = 1) -> None:
         self._app = app
         self._sqs = sqs
         self._region = region
@@ -75,6 +75,8 @@ class EventRunner:
         self._log = logger
         self._memory = memory_mb
         self._timeout_ms = timeout_ms
+        # Lambda runs several instances of a function at once; each poller thread is one.
+        self._concurrency = max(1, concurrency)
         self.sources = sqs_sources(app)
         self.stats = Stats()
         self._queues: dict[str, tuple[str, str]] = {}
@@ -165,8 +167,8 @@ class EventRunner:
                 time.sleep(0.2)
 
     def run_forever(self) -> None:
-        threads = [threading.Thread(target=self._loop, args=(s,), name=f"poll-{s.function_name}", daemon=True)
-                   for s in self.sources]
+        threads = [threading.Thread(target=self._loop, args=(s,), name=f"poll-{s.function_name}-{i}", daemon=True)
+                   for s in self.sources for i in range(self._concurrency)]
         for t in threads:
             t.start()
         try:

@@ -13,6 +13,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def process_batch(event: dict, record_handler: Callable[[SQSRecord], None], context=None) -> dict:
+    def logged(record: SQSRecord) -> None:
+        try:
+            record_handler(record)
+        except Exception as e:
+            # The message will be retried (and end in the DLQ); say why, without message content.
+            from chalicelib.platform.logging import get_logger
+
+            get_logger().warning("record failed", message_id=record.message_id, error=type(e).__name__,
+                                 receive_count=record.attributes.approximate_receive_count)
+            raise
+
     processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(event=event, record_handler=record_handler,
+    return process_partial_response(event=event, record_handler=logged,
                                     processor=processor, context=context)
