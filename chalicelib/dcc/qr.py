@@ -12,19 +12,125 @@ from __future__ import annotations
 import io
 
 import qrcode
+from functools import lru_cache
+
+from qrcode import base as qr_base
+from qrcode import util as qr_util
 from qrcode.constants import ERROR_CORRECT_Q
-from qrcode.util import MODE_ALPHA_NUM, QRData
+from qrcode.util import QRData
+
+from chalicelib.dcc.errors import DccInputError
 
 MASK_PATTERN = 0
 QUIET_ZONE = 4  # modules of white border, the QR minimum
+_EC = ERROR_CORRECT_Q
+_ALNUM = {c: i for i, c in enumerate(qr_util.ALPHA_NUM.decode("ascii"))}
+_PIXELS = bytes([255, 0]) + bytes(254)
+_PAD = bytes((qr_util.PAD0, qr_util.PAD1))
+
+
+class QrInputError(DccInputError):
+    code = "DCC_QR_INPUT"
+
+
+# -- GF(256) Reed-Solomon, table-driven ---------------------------------------------------------
+# qrcode's own encoder does polynomial division on Python objects (~40% of its time). Here the
+# remainder is one Python int and each data byte costs a shift, a lookup and an XOR.
+_EXP = [0] * 512
+_LOG = [0] * 256
+_x = 1
+for _i in range(255):
+    _EXP[_i] = _x
+    _LOG[_x] = _i
+    _x <<= 1
+    if _x & 0x100:
+        _x ^= 0x11D  # the QR field polynomial x^8 + x^4 + x^3 + x^2 + 1
+for _i in range(255, 512):
+    _EXP[_i] = _EXP[_i - 255]
+
+
+def _gf_mul(a: int, b: int) -> int:
+    return 0 if a == 0 or b == 0 else _EXP[_LOG[a] + _LOG[b]]
+
+
+@lru_cache(maxsize=None)
+def _rs_table(ec_count: int) -> tuple[int, ...]:
+    """For each feedback byte f, the generator's non-leading coefficients times f, as one int."""
+    gen = [1]
+    for i in range(ec_count):  # multiply by (x - alpha^i)
+        root = _EXP[i]
+        gen = [a ^ _gf_mul(b, root) for a, b in zip(gen + [0], [0] + gen)]
+    tail = gen[1:]
+    return tuple(int.from_bytes(bytes(_gf_mul(f, g) for g in tail), "big") for f in range(256))
+
+
+def _rs_remainder(data: bytes, ec_count: int) -> bytes:
+    table = _rs_table(ec_count)
+    shift = 8 * (ec_count - 1)
+    mask = (1 << (8 * ec_count)) - 1
+    rem = 0
+    for byte in data:
+        rem = ((rem << 8) & mask) ^ table[byte ^ (rem >> shift)]
+    return rem.to_bytes(ec_count, "big")
+
+
+def alphanumeric_codewords(text: str) -> tuple[int, list[int]]:
+    """(version, final interleaved codewords) of `text` in one alphanumeric segment at level Q.
+
+    Equal to qrcode's `util.create_data` for the smallest fitting version (a unit test checks).
+    """
+    try:
+        values = [_ALNUM[c] for c in text]
+    except KeyError as e:
+        raise QrInputError("text has characters outside the QR alphanumeric set") from e
+    n = len(values)
+    payload_bits = 11 * (n // 2) + 6 * (n % 2)
+    for version in range(1, 41):
+        blocks = qr_base.rs_blocks(version, _EC)
+        capacity = 8 * sum(b.data_count for b in blocks)
+        count_bits = qr_util.length_in_bits(qr_util.MODE_ALPHA_NUM, version)
+        if 4 + count_bits + payload_bits <= capacity and n < (1 << count_bits):
+            break
+    else:
+        raise QrInputError("text is too long for a QR code at error correction Q")
+    acc = (qr_util.MODE_ALPHA_NUM << count_bits) | n
+    for i in range(0, n - 1, 2):
+        acc = (acc << 11) | (values[i] * 45 + values[i + 1])
+    if n % 2:
+        acc = (acc << 6) | values[-1]
+    length = 4 + count_bits + payload_bits
+    filler = min(capacity - length, 4)  # terminator
+    filler += (-(length + filler)) % 8  # to a byte boundary
+    length += filler
+    data = (acc << filler).to_bytes(length // 8, "big")
+    data += _PAD * ((capacity // 8 - len(data)) // 2 + 1)
+    data = data[: capacity // 8]
+    data_blocks, ec_blocks, offset = [], [], 0
+    for block in blocks:
+        chunk = data[offset: offset + block.data_count]
+        offset += block.data_count
+        data_blocks.append(chunk)
+        ec_blocks.append(_rs_remainder(chunk, block.total_count - block.data_count))
+    codewords = [b[i] for i in range(max(map(len, data_blocks))) for b in data_blocks if i < len(b)]
+    codewords += [b[i] for i in range(max(map(len, ec_blocks))) for b in ec_blocks if i < len(b)]
+    return version, codewords
 
 
 def qr_matrix(hc1: str, *, mask_pattern: int | None = MASK_PATTERN) -> list[list[bool]]:
-    """Module matrix without quiet zone. `mask_pattern=None` runs qrcode's full mask search."""
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, border=0, mask_pattern=mask_pattern)
-    # HC1 strings are base45, which is exactly the QR alphanumeric character set.
-    qr.add_data(QRData(hc1, mode=MODE_ALPHA_NUM))
-    qr.make(fit=True)
+    """Module matrix without quiet zone. `mask_pattern=None` is qrcode's own slow path (mask
+    search and encoder), kept for comparison in the benchmark."""
+    if mask_pattern is None:
+        qr = qrcode.QRCode(error_correction=_EC, border=0)
+        # HC1 strings are base45, which is exactly the QR alphanumeric character set.
+        qr.add_data(QRData(hc1, mode=qr_util.MODE_ALPHA_NUM))
+        qr.make(fit=True)
+        return qr.modules
+    version, codewords = alphanumeric_codewords(hc1)
+    qr = qrcode.QRCode(version=version, error_correction=_EC, border=0, mask_pattern=mask_pattern)
+    # qrcode places precomputed codewords when data_cache is set; it still draws the finder,
+    # timing, alignment, format and version patterns and applies the mask.
+    qr.data_cache = codewords
+    qr.makeImpl(False, mask_pattern)
     return qr.modules
 
 
@@ -33,11 +139,11 @@ def render_qr_png(hc1: str, *, scale: int = 4, mask_pattern: int | None = MASK_P
 
     modules = qr_matrix(hc1, mask_pattern=mask_pattern)
     size = len(modules) + 2 * QUIET_ZONE
-    white, black = b"\xff", b"\x00"
-    margin_row = white * size
-    side = white * QUIET_ZONE
+    margin_row = b"\xff" * size
+    side = b"\xff" * QUIET_ZONE
     rows = [margin_row] * QUIET_ZONE
-    rows += [side + b"".join(black if m else white for m in row) + side for row in modules]
+    # bytes(row) turns dark/light into 1/0; translate maps them to black/white pixels.
+    rows += [side + bytes(row).translate(_PIXELS) + side for row in modules]
     rows += [margin_row] * QUIET_ZONE
     image = Image.frombytes("L", (size, size), b"".join(rows)).convert("1")
     if scale != 1:
