@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "chalicelib.cli.dcc_commands",
 )
 
 
