@@ -121,7 +121,7 @@ def payload_problems(payload) -> list[str]:
     if not all(k in payload for k in ("ver", "nam", "dob")) or len(groups) != 1:
         problems.append("payload: needs ver, nam, dob and exactly one of v, t, r")
     ver = payload.get("ver")
-    if ver is not None and not (_str(ver) and _VER.match(ver)):
+    if "ver" in payload and not (_str(ver) and _VER.match(ver)):
         problems.append("ver: not a semantic version")
     if "nam" in payload:
         problems.extend(_name_problems(payload["nam"]))

@@ -22,6 +22,7 @@ Decoding stops at the first structural error; the semantic checks are all report
 from __future__ import annotations
 
 import base64
+import io
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -46,10 +47,10 @@ MAX_COSE_BYTES = 64 * 1024  # a DCC is < 2 kB; refuse zlib bombs well before mem
 CLOCK_SKEW_S = 300
 _ALG_NAMES = {-7: "ES256", -37: "PS256", -8: "EdDSA", -35: "ES384", -36: "ES512",
               -38: "PS384", -39: "PS512", -257: "RS256"}
-# What cbor2 raises on hostile input: CBORDecodeError (a ValueError) for malformed data, plus
+# What cbor2 raises on hostile input: CBORError (CBORDecodeError, CBORDecodeEOF) for malformed data, plus
 # errors from its semantic-tag decoders (e.g. ZeroDivisionError for tag 30, decimal errors for
 # tag 4, TypeError for unhashable set members) and RecursionError for deep nesting.
-_CBOR_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError, RecursionError, MemoryError)
+_CBOR_ERRORS = (cbor2.CBORError, ValueError, TypeError, ArithmeticError, LookupError, RecursionError, MemoryError)
 _ES256_VERIFY = ec.ECDSA(hashes.SHA256())
 
 
@@ -110,7 +111,12 @@ def json_safe(value, depth: int = 0):
 
 
 def _loads(data: bytes):
-    return cbor2.loads(data)
+    """cbor2.loads, but trailing bytes are an error (cbor2 ignores them silently)."""
+    stream = io.BytesIO(data)
+    value = cbor2.CBORDecoder(stream).decode()
+    if stream.tell() != len(data):
+        raise ValueError("trailing bytes after the CBOR item")
+    return value
 
 
 def _inflate(data: bytes) -> bytes | None:
