@@ -40,13 +40,34 @@ def protected_header(alg: str, kid: bytes) -> bytes:
     return cbor2.dumps({HDR_ALG: ALG_IDS[alg], HDR_KID: kid})
 
 
+def _bstr_head(length: int) -> bytes:
+    """CBOR major type 2 (byte string) head for `length`, shortest form as RFC 8949 requires."""
+    if length < 24:
+        return bytes((0x40 | length,))
+    if length < 0x100:
+        return bytes((0x58, length))
+    if length < 0x10000:
+        return b"\x59" + length.to_bytes(2, "big")
+    return b"\x5a" + length.to_bytes(4, "big")
+
+
+# The fixed prefix of a Sig_structure: array(4), text "Signature1". Framing the byte strings by
+# hand avoids re-encoding the (already encoded) payload twice per certificate; a unit test checks
+# the bytes equal cbor2's encoding.
+_SIG1_PREFIX = b"\x84\x6aSignature1"
+_SIGN1_PREFIX = b"\xd2\x84"  # tag 18, array(4)
+
+
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """The bytes a COSE_Sign1 signature covers (external_aad is empty for the DCC)."""
-    return cbor2.dumps(["Signature1", protected, b"", payload])
+    return b"".join((_SIG1_PREFIX, _bstr_head(len(protected)), protected, b"\x40",
+                     _bstr_head(len(payload)), payload))
 
 
 def cose_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
-    return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
+    """Tagged COSE_Sign1 [protected, {}, payload, signature]."""
+    return b"".join((_SIGN1_PREFIX, _bstr_head(len(protected)), protected, b"\xa0",
+                     _bstr_head(len(payload)), payload, _bstr_head(len(signature)), signature))
 
 
 def hc1_from_cose(cose: bytes) -> str:

@@ -7,7 +7,8 @@ so no passport outlives the key that vouches for it.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import lru_cache
 from typing import Sequence
 
 from chalicelib.dcc.cose import UnsignedCertificate, cwt_claims, protected_header
@@ -21,18 +22,23 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+@lru_cache(maxsize=64)
+def _window(certificate) -> tuple[int, int]:
+    # cryptography builds new datetime objects on every property access; a DSC never changes.
+    return _epoch(certificate.not_valid_before_utc), _epoch(certificate.not_valid_after_utc)
+
+
 def claim_times(signer: Signer, now: datetime, valid_days: int) -> tuple[int, int]:
     """(iat, exp) for a certificate signed at `now` by `signer`, per the rules above."""
     if valid_days < 1:
         raise DccInputError("validity must be at least one day")
     iat = _epoch(now)
-    not_before = _epoch(signer.certificate.not_valid_before_utc)
-    not_after = _epoch(signer.certificate.not_valid_after_utc)
+    not_before, not_after = _window(signer.certificate)
     if iat < not_before:
         raise CertificateWindowError("signing time is before the DSC's notBefore")
     if iat >= not_after:
         raise CertificateWindowError("the DSC has expired")
-    return iat, min(_epoch(now + timedelta(days=valid_days)), not_after)
+    return iat, min(iat + valid_days * 86400, not_after)
 
 
 def prepare(payload: dict, signer: Signer, *, now: datetime, valid_days: int,

@@ -232,3 +232,13 @@ def test_verifier_never_raises(es256, anything):
     result = verify_hc1(anything, es256.trust, now=VERIFY_AT)
     assert not result.valid and result.errors
     __import__("json").dumps(result.to_json())
+
+
+@pytest.mark.parametrize("size", [0, 23, 24, 255, 256, 65535, 65536])
+def test_hand_framed_cose_equals_cbor2_encoding(size):
+    from chalicelib.dcc.cose import cose_sign1, sig_structure
+
+    protected, payload, signature = b"\xa2\x01\x26\x04\x48" + b"k" * 8, b"p" * size, b"s" * 64
+    assert sig_structure(protected, payload) == cbor2.dumps(["Signature1", protected, b"", payload])
+    assert cose_sign1(protected, payload, signature) == cbor2.dumps(
+        cbor2.CBORTag(18, [protected, {}, payload, signature]))
