@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cbor2
 
@@ -36,6 +37,7 @@ def cwt_claims(dcc: dict, *, issuer: str, iat: int, exp: int) -> bytes:
                         CLAIM_HCERT: {HCERT_EU_DCC_V1: dcc}})
 
 
+@lru_cache(maxsize=64)
 def protected_header(alg: str, kid: bytes) -> bytes:
     return cbor2.dumps({HDR_ALG: ALG_IDS[alg], HDR_KID: kid})
 

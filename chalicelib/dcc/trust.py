@@ -40,6 +40,15 @@ class TrustedKey:
     types: frozenset[str]
     country: str | None
 
+    @property
+    def window_s(self) -> tuple[float, float]:
+        """(notBefore, notAfter) as epoch seconds, computed once per key."""
+        cached = self.__dict__.get("_window_s")
+        if cached is None:
+            cached = (self.not_before.timestamp(), self.not_after.timestamp())
+            object.__setattr__(self, "_window_s", cached)
+        return cached
+
 
 def trusted_key(cert: x509.Certificate, kid: bytes | None = None) -> TrustedKey:
     der = cert.public_bytes(Encoding.DER)

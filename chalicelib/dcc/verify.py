@@ -268,7 +268,8 @@ def _check_semantics(result: VerificationResult, now_s: int, check_expiry: bool,
         result.errors.append("NOT_YET_VALID")
     signer = result.signer
     if signer is not None:
-        if iat < signer.not_before.timestamp() or exp > signer.not_after.timestamp():
+        not_before, not_after = signer.window_s
+        if iat < not_before or exp > not_after:
             result.errors.append("DSC_VALIDITY")
         cert_types = [g for g in ("v", "t", "r") if g in result.payload]
         if any(t not in signer.types for t in cert_types):

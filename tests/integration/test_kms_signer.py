@@ -95,3 +95,32 @@ def test_issue_and_verify_round_trip_with_kms_dsc(kms, dsc_for):
     results = [verify_hc1(h, trust, now=now + timedelta(minutes=1)) for h in hc1s]
     assert [r.errors for r in results] == [[]] * 5
     assert [r.payload for r in results] == payloads and results[0].alg == alg
+
+
+def test_cli_dsc_from_kms_then_issue_with_kms_and_verify(tmp_path, kms, kms_key, aws_endpoint):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alg, key_id = kms_key
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws_endpoint}
+
+    def cli(*args, stdin=""):
+        done = subprocess.run([sys.executable, "-m", "chalicelib.cli", *args], input=stdin, text=True,
+                              capture_output=True, cwd=root, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("keys", "init", "--out", str(tmp_path), "--alg", alg)
+    cli("keys", "dsc-from-kms", "--key-id", key_id, "--csca-cert", str(tmp_path / "csca.pem"),
+        "--csca-key", str(tmp_path / "csca.key.pem"), "--out", str(tmp_path / "kms-dsc.pem"))
+    payload = build_vaccination_payload(full_name="Lê Thị Hồng", dob="1970-02", product="Covishield",
+                                        dose_number=2, series_doses=2, vaccination_date="2021-10-01",
+                                        uvci="URN:UVCI:01:VN:CLI#A", issuer="MoH VN")
+    hc1 = cli("issue", "--kms-key-id", key_id, "--cert", str(tmp_path / "kms-dsc.pem"),
+              stdin=json.dumps(payload) + "\n")
+    result = json.loads(cli("verify", "--trust-cert", str(tmp_path / "kms-dsc.pem"), stdin=hc1))
+    assert result["valid"] and result["alg"] == alg and result["payload"] == payload
