@@ -2,33 +2,23 @@
 
 Table-driven and loop-light, because base45 was the largest single cost of issuing and verifying
 (profiled: more than the ECDSA operation itself with a per-byte loop). Encoding reads the input
-as big-endian 16-bit words (`array`) and maps each through a table of all 65536 three-character
+as big-endian 16-bit words (`struct`) and maps each through a table of all 65536 three-character
 encodings; decoding maps character triples through the inverse dict. Both tables are built
 lazily on first use.
 """
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
 from functools import lru_cache
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 # Two low base45 digits of n % 2025, least significant first as the RFC orders them.
 _LOW2 = tuple(ALPHABET[i % 45] + ALPHABET[i // 45] for i in range(45 * 45))
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
-_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class Base45DecodeError(ValueError):
     """The text is not valid base45."""
-
-
-def _words(data: bytes) -> array:
-    words = array("H", data)
-    if _LITTLE_ENDIAN:
-        words.byteswap()
-    return words
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +29,7 @@ def _word_table() -> tuple[str, ...]:
 
 def b45encode(data: bytes) -> str:
     end = len(data) & ~1
-    text = "".join(map(_word_table().__getitem__, _words(data[:end])))
+    text = "".join(map(_word_table().__getitem__, struct.unpack(f">{end // 2}H", data[:end])))
     if end != len(data):
         text += _LOW2[data[end]]
     return text

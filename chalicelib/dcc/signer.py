@@ -50,8 +50,14 @@ def raw_ecdsa_signature(der_signature: bytes, size: int = 32) -> bytes:
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_LENGTH)
+# Built once: constructing these per signature showed up in the issue profile.
+_ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+_SHA256_PREHASHED = Prehashed(hashes.SHA256())
+
+
 def pss_padding() -> padding.PSS:
-    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_LENGTH)
+    return _PSS
 
 
 class LocalKeySigner:
@@ -71,9 +77,8 @@ class LocalKeySigner:
 
     def sign_digest(self, digest: bytes) -> bytes:
         if self.alg == "ES256":
-            der = self._key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-            return raw_ecdsa_signature(der)
-        return self._key.sign(digest, pss_padding(), Prehashed(hashes.SHA256()))
+            return raw_ecdsa_signature(self._key.sign(digest, _ECDSA_PREHASHED))
+        return self._key.sign(digest, _PSS, _SHA256_PREHASHED)
 
     def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
         # OpenSSL signing is CPU-bound and fast; threads would only add overhead here.

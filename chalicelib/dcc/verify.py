@@ -52,6 +52,8 @@ _ALG_NAMES = {-7: "ES256", -37: "PS256", -8: "EdDSA", -35: "ES384", -36: "ES512"
 # tag 4, TypeError for unhashable set members) and RecursionError for deep nesting.
 _CBOR_ERRORS = (cbor2.CBORError, ValueError, TypeError, ArithmeticError, LookupError, RecursionError, MemoryError)
 _ES256_VERIFY = ec.ECDSA(hashes.SHA256())
+_SHA256 = hashes.SHA256()
+_PSS = pss_padding()
 
 
 @dataclass
@@ -153,7 +155,7 @@ def _signature_ok(key: TrustedKey, alg: str, to_be_signed: bytes, signature: byt
                                        int.from_bytes(signature[32:], "big"))
             key.public_key.verify(der, to_be_signed, _ES256_VERIFY)
         else:
-            key.public_key.verify(signature, to_be_signed, pss_padding(), hashes.SHA256())
+            key.public_key.verify(signature, to_be_signed, _PSS, _SHA256)
     except InvalidSignature:
         return False
     return True
