@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.cleaning_commands",
     "chalicelib.cli.registry_commands",
     "chalicelib.cli.upload_commands",
+    "chalicelib.cli.dcc_commands",
 )
 
 

@@ -1,0 +1,108 @@
+"""The Signer port and its local-key adapter, plus a key ring for DSC rotation.
+
+A Signer knows its COSE algorithm, its Document Signer Certificate (whose hash is the `kid`) and
+how to produce a *raw* COSE signature over Sig_structure bytes: r||s (64 bytes) for ES256,
+RSASSA-PSS/SHA-256 with a 32-byte salt for PS256. The KMS adapter lives in chalicelib/aws so this
+package stays free of boto3.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Protocol, Sequence, runtime_checkable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from chalicelib.dcc.cose import kid_for_certificate_der
+from chalicelib.dcc.errors import CertificateWindowError, UnsupportedAlgorithm
+
+PSS_SALT_LENGTH = 32  # COSE PS256: salt length equals the SHA-256 output length
+
+
+@runtime_checkable
+class Signer(Protocol):
+    alg: str
+    kid: bytes
+    certificate: x509.Certificate
+
+    def sign(self, data: bytes) -> bytes:
+        """Raw COSE signature over `data` (a Sig_structure)."""
+
+    def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
+        """Signatures of `messages`, in order; adapters may sign concurrently."""
+
+
+def alg_for_public_key(public_key) -> str:
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
+        return "ES256"
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "PS256"
+    raise UnsupportedAlgorithm("DCC keys must be EC P-256 (ES256) or RSA (PS256)")
+
+
+def raw_ecdsa_signature(der_signature: bytes, size: int = 32) -> bytes:
+    """DER ECDSA-Sig-Value -> fixed-width r||s, the COSE encoding."""
+    r, s = decode_dss_signature(der_signature)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_LENGTH)
+# Built once: constructing these per signature showed up in the issue profile.
+_ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+_SHA256_PREHASHED = Prehashed(hashes.SHA256())
+
+
+def pss_padding() -> padding.PSS:
+    return _PSS
+
+
+class LocalKeySigner:
+    """Signs with a private key held in process memory (dev keys, tests, offline tooling)."""
+
+    def __init__(self, private_key, certificate: x509.Certificate) -> None:
+        self.alg = alg_for_public_key(private_key.public_key())
+        if alg_for_public_key(certificate.public_key()) != self.alg or \
+                certificate.public_key().public_numbers() != private_key.public_key().public_numbers():
+            raise UnsupportedAlgorithm("the private key does not belong to the certificate")
+        self._key = private_key
+        self.certificate = certificate
+        self.kid = kid_for_certificate_der(certificate.public_bytes(Encoding.DER))
+
+    def sign(self, data: bytes) -> bytes:
+        return self.sign_digest(hashlib.sha256(data).digest())
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        if self.alg == "ES256":
+            return raw_ecdsa_signature(self._key.sign(digest, _ECDSA_PREHASHED))
+        return self._key.sign(digest, _PSS, _SHA256_PREHASHED)
+
+    def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
+        # OpenSSL signing is CPU-bound and fast; threads would only add overhead here.
+        return [self.sign(m) for m in messages]
+
+
+class KeyRing:
+    """Several DSC signers: the newest one valid now signs; all of them remain trusted.
+
+    Rotation: add the new DSC, keep the old ones until every certificate they signed has
+    expired, so `trusted_certificates()` (exported in the trust list) still covers them.
+    """
+
+    def __init__(self, signers: Sequence[Signer]) -> None:
+        if not signers:
+            raise ValueError("a key ring needs at least one signer")
+        self._signers = list(signers)
+
+    def current(self, now: datetime) -> Signer:
+        usable = [s for s in self._signers
+                  if s.certificate.not_valid_before_utc <= now < s.certificate.not_valid_after_utc]
+        if not usable:
+            raise CertificateWindowError("no DSC in the key ring is valid now")
+        return max(usable, key=lambda s: s.certificate.not_valid_before_utc)
+
+    def trusted_certificates(self) -> list[x509.Certificate]:
+        return [s.certificate for s in self._signers]

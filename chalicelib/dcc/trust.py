@@ -1,0 +1,201 @@
+"""Trust store for verification and the trust-list exports for other verifiers.
+
+Exports: our DSCs as a DCC-style trust list (`trust_list_json`) and as a JWKS (`jwks`) with the
+certificate chain in `x5c`. Imports: such a trust list, a JWKS with `x5c`, a PEM/DER certificate
+file, or a directory of certificates, including foreign DSCs. Each trusted key is prepared once
+(public key, alg, allowed certificate types), so verifying does no certificate parsing.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from chalicelib.dcc.cose import kid_for_certificate_der
+from chalicelib.dcc.errors import UnsupportedAlgorithm
+from chalicelib.dcc.pki import allowed_types
+from chalicelib.dcc.signer import alg_for_public_key
+from chalicelib.errors import ValidationError
+
+
+class TrustListError(ValidationError):
+    code = "DCC_BAD_TRUST_LIST"
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    kid: bytes
+    certificate: x509.Certificate
+    public_key: object
+    alg: str
+    not_before: datetime
+    not_after: datetime
+    types: frozenset[str]
+    country: str | None
+
+    @property
+    def window_s(self) -> tuple[float, float]:
+        """(notBefore, notAfter) as epoch seconds, computed once per key."""
+        cached = self.__dict__.get("_window_s")
+        if cached is None:
+            cached = (self.not_before.timestamp(), self.not_after.timestamp())
+            object.__setattr__(self, "_window_s", cached)
+        return cached
+
+
+def trusted_key(cert: x509.Certificate, kid: bytes | None = None) -> TrustedKey:
+    der = cert.public_bytes(Encoding.DER)
+    public_key = cert.public_key()
+    try:
+        types = allowed_types(cert)
+    except ValueError as e:  # a malformed extension in a foreign certificate
+        raise TrustListError("certificate has malformed extensions") from e
+    countries = cert.subject.get_attributes_for_oid(x509.NameOID.COUNTRY_NAME)
+    return TrustedKey(
+        kid=kid if kid is not None else kid_for_certificate_der(der),
+        certificate=cert, public_key=public_key, alg=alg_for_public_key(public_key),
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, types=types,
+        country=str(countries[0].value) if countries else None)
+
+
+class TrustStore:
+    """Trusted DSC keys by kid. Several certificates may share a kid; all are tried."""
+
+    def __init__(self, keys: Iterable[TrustedKey] = ()) -> None:
+        self._by_kid: dict[bytes, list[TrustedKey]] = {}
+        for key in keys:
+            self.add(key)
+
+    @classmethod
+    def from_certificates(cls, certs: Iterable[x509.Certificate]) -> "TrustStore":
+        return cls(trusted_key(c) for c in certs)
+
+    def add(self, key: TrustedKey) -> None:
+        self._by_kid.setdefault(key.kid, []).append(key)
+
+    def candidates(self, kid: bytes) -> list[TrustedKey]:
+        return self._by_kid.get(kid, [])
+
+    def keys(self) -> list[TrustedKey]:
+        return [k for keys in self._by_kid.values() for k in keys]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_kid.values())
+
+
+# -- export ------------------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _b64url_uint(n: int, size: int) -> str:
+    return base64.urlsafe_b64encode(n.to_bytes(size, "big")).decode("ascii").rstrip("=")
+
+
+def trust_list_json(certs: Iterable[x509.Certificate]) -> list[dict]:
+    out = []
+    for cert in certs:
+        key = trusted_key(cert)
+        out.append({
+            "country": key.country,
+            "kid": _b64(key.kid),
+            "certificate": _b64(cert.public_bytes(Encoding.DER)),
+            "not_before": key.not_before.isoformat(),
+            "not_after": key.not_after.isoformat(),
+            "alg": key.alg,
+        })
+    return out
+
+
+def jwks(certs: Iterable[x509.Certificate]) -> dict:
+    keys = []
+    for cert in certs:
+        key = trusted_key(cert)
+        entry = {"kid": _b64(key.kid), "alg": key.alg, "use": "sig",
+                 "x5c": [_b64(cert.public_bytes(Encoding.DER))]}
+        numbers = key.public_key.public_numbers()
+        if isinstance(key.public_key, ec.EllipticCurvePublicKey):
+            entry.update(kty="EC", crv="P-256", x=_b64url_uint(numbers.x, 32),
+                         y=_b64url_uint(numbers.y, 32))
+        else:
+            size = (numbers.n.bit_length() + 7) // 8
+            entry.update(kty="RSA", n=_b64url_uint(numbers.n, size),
+                         e=_b64url_uint(numbers.e, (numbers.e.bit_length() + 7) // 8))
+        keys.append(entry)
+    return {"keys": keys}
+
+
+# -- import ------------------------------------------------------------------------------------
+def load_certificate_bytes(data: bytes) -> x509.Certificate:
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as e:
+        raise TrustListError("not a PEM or DER X.509 certificate") from e
+
+
+def _decode_b64(value, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (TypeError, ValueError) as e:
+        raise TrustListError(f"{what} is not base64") from e
+
+
+def _keys_from_document(doc) -> list[TrustedKey]:
+    entries = doc["keys"] if isinstance(doc, dict) and "keys" in doc else doc
+    if not isinstance(entries, list):
+        raise TrustListError("trust list must be a list of entries or a JWKS")
+    keys = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise TrustListError("trust list entry is not an object")
+        if "certificate" in entry:
+            der = _decode_b64(entry["certificate"], "certificate")
+        elif isinstance(entry.get("x5c"), list) and entry["x5c"]:
+            der = _decode_b64(entry["x5c"][0], "x5c")
+        else:
+            raise TrustListError("trust list entry has no certificate")
+        kid = _decode_b64(entry["kid"], "kid") if "kid" in entry else None
+        try:
+            keys.append(trusted_key(load_certificate_bytes(der), kid))
+        except UnsupportedAlgorithm:
+            continue  # e.g. a P-384 foreign DSC: no DCC algorithm we verify, skip it
+    return keys
+
+
+def load_trust_list(path: str | Path) -> TrustStore:
+    """A trust list JSON file (ours or a JWKS with x5c)."""
+    try:
+        doc = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise TrustListError(f"cannot read trust list {path}") from e
+    return TrustStore(_keys_from_document(doc))
+
+
+def load_certificates(paths: Iterable[str | Path]) -> TrustStore:
+    """Certificate files (PEM or DER) and directories of them (*.pem, *.crt, *.cer, *.der)."""
+    keys = []
+    for path in map(Path, paths):
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")) \
+            if path.is_dir() else [path]
+        for file in files:
+            if file.name.endswith(".key.pem"):
+                continue  # private keys sit next to certificates in `keys init` output
+            try:
+                data = file.read_bytes()
+            except OSError as e:
+                raise TrustListError(f"cannot read {file}") from e
+            keys.append(trusted_key(load_certificate_bytes(data)))
+    return TrustStore(keys)
+
+
+__all__ = ["TrustStore", "TrustedKey", "TrustListError", "trusted_key", "trust_list_json", "jwks",
+           "load_trust_list", "load_certificates", "load_certificate_bytes"]

@@ -1,0 +1,286 @@
+"""Verification of `HC1:` strings. Never raises on input: every problem becomes a stable code.
+
+Stable error codes (CLI JSON `errors`, API responses, dashboards):
+  BAD_PREFIX       not a string starting with "HC1:"
+  BAD_BASE45       text after the prefix is not base45
+  BAD_ZLIB         not a complete zlib stream, or it inflates beyond MAX_COSE_BYTES
+  BAD_CBOR         COSE message, protected header or CWT payload is not decodable CBOR
+  NOT_COSE_SIGN1   not a (tag 18 or untagged) 4-element COSE_Sign1 with an attached payload
+  UNSUPPORTED_ALG  alg is not ES256 (-7) or PS256 (-37)
+  BAD_KID          kid missing or not 8 bytes
+  UNKNOWN_KID      no trusted DSC has this kid
+  BAD_SIGNATURE    no trusted DSC with this kid verifies the signature
+  BAD_CWT          payload is not a CWT with integer iat/exp and a DCC in claim -260/1
+  EXPIRED          exp is before the verification time
+  NOT_YET_VALID    iat is later than the verification time plus CLOCK_SKEW_S
+  DSC_VALIDITY     the signing DSC's validity period does not cover iat..exp
+  DSC_USAGE        the DSC's extended key usage excludes this certificate type (v/t/r)
+  REVOKED          a UCI, country+UCI or signature hash is on the revocation list
+  SCHEMA_INVALID   payload violates the DCC schema 1.3.3 or has a version outside 1.0.0-1.3.x
+Decoding stops at the first structural error; the semantic checks are all reported together.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from chalicelib.dcc.base45 import Base45DecodeError, b45decode
+from chalicelib.dcc.cose import (ALG_IDS, CLAIM_EXP, CLAIM_HCERT, CLAIM_IAT, CLAIM_ISS,
+                                 COSE_SIGN1_TAG, CWT_TAG, HC1_PREFIX, HCERT_EU_DCC_V1, HDR_ALG,
+                                 HDR_KID, sig_structure)
+from chalicelib.dcc.revocation import RevocationList
+from chalicelib.dcc.schema import is_supported_version, payload_problems
+from chalicelib.dcc.signer import pss_padding
+from chalicelib.dcc.trust import TrustedKey, TrustStore
+
+MAX_COSE_BYTES = 64 * 1024  # a DCC is < 2 kB; refuse zlib bombs well before memory matters
+CLOCK_SKEW_S = 300
+_ALG_NAMES = {-7: "ES256", -37: "PS256", -8: "EdDSA", -35: "ES384", -36: "ES512",
+              -38: "PS384", -39: "PS512", -257: "RS256"}
+# What cbor2 raises on hostile input: CBORError (CBORDecodeError, CBORDecodeEOF) for malformed data, plus
+# errors from its semantic-tag decoders (e.g. ZeroDivisionError for tag 30, decimal errors for
+# tag 4, TypeError for unhashable set members) and RecursionError for deep nesting.
+_CBOR_ERRORS = (cbor2.CBORError, ValueError, TypeError, ArithmeticError, LookupError, RecursionError, MemoryError)
+_ES256_VERIFY = ec.ECDSA(hashes.SHA256())
+_SHA256 = hashes.SHA256()
+_PSS = pss_padding()
+
+
+@dataclass
+class VerificationResult:
+    valid: bool = False
+    signature_valid: bool = False
+    expired: bool | None = None
+    schema_valid: bool | None = None
+    kid: bytes | None = None
+    alg: str | None = None
+    payload: dict | None = None
+    errors: list[str] = field(default_factory=list)
+    # Facts for revocation and auditing; not part of the CLI JSON.
+    issuer: str | None = None
+    issued_at: int | None = None
+    expires_at: int | None = None
+    signature: bytes | None = None
+    signer: TrustedKey | None = None
+
+    @property
+    def uci(self) -> str | None:
+        for group in ("v", "t", "r"):
+            entries = (self.payload or {}).get(group)
+            if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+                ci = entries[0].get("ci")
+                return ci if isinstance(ci, str) else None
+        return None
+
+    def to_json(self) -> dict:
+        return {
+            "valid": self.valid,
+            "signature_valid": self.signature_valid,
+            "expired": self.expired,
+            "schema_valid": self.schema_valid,
+            "kid": base64.b64encode(self.kid).decode("ascii") if self.kid is not None else None,
+            "alg": self.alg,
+            "payload": json_safe(self.payload) if self.payload is not None else None,
+            "errors": list(self.errors),
+        }
+
+
+def json_safe(value, depth: int = 0):
+    """CBOR-decoded data as JSON-serialisable values (bytes as base64, odd keys as strings)."""
+    if depth > 32:
+        return None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, depth + 1) for v in value]
+    return repr(value)
+
+
+def _loads(data: bytes):
+    """cbor2.loads, but trailing bytes are an error (cbor2 ignores them silently)."""
+    stream = io.BytesIO(data)
+    value = cbor2.CBORDecoder(stream).decode()
+    if stream.tell() != len(data):
+        raise ValueError("trailing bytes after the CBOR item")
+    return value
+
+
+def _inflate(data: bytes) -> bytes | None:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, MAX_COSE_BYTES)
+    except zlib.error:
+        return None
+    if inflater.unconsumed_tail or not inflater.eof:
+        return None  # too large, or truncated
+    return out
+
+
+def _header_value(protected: dict, unprotected: dict, label: int):
+    # Protected wins: only it is covered by the signature.
+    if label in protected:
+        return protected[label]
+    return unprotected.get(label)
+
+
+def _int_claim(claims: dict, key: int) -> int | None:
+    value = claims.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _signature_ok(key: TrustedKey, alg: str, to_be_signed: bytes, signature: bytes) -> bool:
+    if key.alg != alg:
+        return False
+    try:
+        if alg == "ES256":
+            if len(signature) != 64:
+                return False
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                       int.from_bytes(signature[32:], "big"))
+            key.public_key.verify(der, to_be_signed, _ES256_VERIFY)
+        else:
+            key.public_key.verify(signature, to_be_signed, _PSS, _SHA256)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _decode(hc1, result: VerificationResult):
+    """Layers down to the COSE_Sign1 array; None after recording the first structural error."""
+    if not isinstance(hc1, str) or not hc1.strip().startswith(HC1_PREFIX):
+        result.errors.append("BAD_PREFIX")
+        return None
+    try:
+        compressed = b45decode(hc1.strip()[len(HC1_PREFIX):])
+    except Base45DecodeError:
+        result.errors.append("BAD_BASE45")
+        return None
+    raw = _inflate(compressed)
+    if raw is None:
+        result.errors.append("BAD_ZLIB")
+        return None
+    try:
+        message = _loads(raw)
+    except _CBOR_ERRORS:
+        result.errors.append("BAD_CBOR")
+        return None
+    if isinstance(message, cbor2.CBORTag) and message.tag == CWT_TAG:
+        message = message.value  # some issuers wrap COSE in the CWT tag
+    if isinstance(message, cbor2.CBORTag) and message.tag == COSE_SIGN1_TAG:
+        message = message.value
+    if not (isinstance(message, list) and len(message) == 4 and isinstance(message[0], bytes)
+            and isinstance(message[1], dict) and isinstance(message[2], bytes)
+            and isinstance(message[3], bytes)):
+        result.errors.append("NOT_COSE_SIGN1")
+        return None
+    return message
+
+
+def verify_hc1(hc1, trust: TrustStore, *, now: datetime, revocation: RevocationList | None = None,
+               check_expiry: bool = True) -> VerificationResult:
+    """Verify one `HC1:` string at time `now` (aware datetime) against `trust`."""
+    now_s = int(now.timestamp()) if now.tzinfo is not None else None
+    if now_s is None:
+        raise ValueError("now must be timezone-aware")  # a caller bug, not an input problem
+    result = VerificationResult()
+    message = _decode(hc1, result)
+    if message is None:
+        return result
+    protected_bytes, unprotected, payload_bytes, signature = message
+    try:
+        protected = _loads(protected_bytes) if protected_bytes else {}
+        claims = _loads(payload_bytes)
+    except _CBOR_ERRORS:
+        result.errors.append("BAD_CBOR")
+        return result
+    if not isinstance(protected, dict):
+        result.errors.append("NOT_COSE_SIGN1")
+        return result
+    result.signature = signature
+
+    alg_id = _header_value(protected, unprotected, HDR_ALG)
+    is_int = isinstance(alg_id, int) and not isinstance(alg_id, bool)
+    result.alg = _ALG_NAMES.get(alg_id, str(alg_id)) if is_int else None
+    alg_ok = is_int and alg_id in ALG_IDS.values()
+    kid = _header_value(protected, unprotected, HDR_KID)
+    if isinstance(kid, bytes):
+        result.kid = kid
+    kid_ok = isinstance(kid, bytes) and len(kid) == 8
+
+    # -- CWT claims --------------------------------------------------------------------------
+    hcert = claims.get(CLAIM_HCERT) if isinstance(claims, dict) else None
+    dcc = hcert.get(HCERT_EU_DCC_V1) if isinstance(hcert, dict) else None
+    if isinstance(dcc, dict):
+        result.payload = dcc
+        iss = claims.get(CLAIM_ISS)
+        result.issuer = iss if isinstance(iss, str) else None
+        result.issued_at = _int_claim(claims, CLAIM_IAT)
+        result.expires_at = _int_claim(claims, CLAIM_EXP)
+    cwt_ok = result.payload is not None and result.issued_at is not None and result.expires_at is not None
+
+    # -- signature ---------------------------------------------------------------------------
+    if not alg_ok:
+        result.errors.append("UNSUPPORTED_ALG")
+    if not kid_ok:
+        result.errors.append("BAD_KID")
+    if alg_ok and kid_ok:
+        candidates = trust.candidates(kid)
+        if not candidates:
+            result.errors.append("UNKNOWN_KID")
+        else:
+            to_be_signed = sig_structure(protected_bytes, payload_bytes)
+            alg = _ALG_NAMES[alg_id]
+            result.signer = next((k for k in candidates
+                                  if _signature_ok(k, alg, to_be_signed, signature)), None)
+            result.signature_valid = result.signer is not None
+            if not result.signature_valid:
+                result.errors.append("BAD_SIGNATURE")
+
+    if not cwt_ok:
+        result.errors.append("BAD_CWT")
+    else:
+        _check_semantics(result, now_s, check_expiry, revocation)
+    result.valid = not result.errors
+    return result
+
+
+def _check_semantics(result: VerificationResult, now_s: int, check_expiry: bool,
+                     revocation: RevocationList | None) -> None:
+    iat, exp = result.issued_at, result.expires_at
+    result.expired = exp < now_s
+    if result.expired and check_expiry:
+        result.errors.append("EXPIRED")
+    if iat > now_s + CLOCK_SKEW_S:
+        result.errors.append("NOT_YET_VALID")
+    signer = result.signer
+    if signer is not None:
+        not_before, not_after = signer.window_s
+        if iat < not_before or exp > not_after:
+            result.errors.append("DSC_VALIDITY")
+        cert_types = [g for g in ("v", "t", "r") if g in result.payload]
+        if any(t not in signer.types for t in cert_types):
+            result.errors.append("DSC_USAGE")
+    uci = result.uci
+    if revocation is not None and uci is not None and result.alg in ("ES256", "PS256") and \
+            revocation.is_revoked(uci=uci, issuer_country=result.issuer or "",
+                                  signature=result.signature, alg=result.alg):
+        result.errors.append("REVOKED")
+    result.schema_valid = is_supported_version(result.payload) and not payload_problems(result.payload)
+    if not result.schema_valid:
+        result.errors.append("SCHEMA_INVALID")

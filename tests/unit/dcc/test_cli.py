@@ -1,0 +1,98 @@
+"""The DCC command line, run the way operators run it: `python -m chalicelib.cli ...`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from chalicelib.cli import main
+
+from .conftest import make_payload
+from .test_issue_verify import independent_verify
+from chalicelib.dcc.trust import load_certificate_bytes
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def cli(*args, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chalicelib.cli", *args], input=stdin, text=True,
+                          capture_output=True, cwd=ROOT, timeout=60)
+
+
+@pytest.mark.parametrize("alg", ["ES256", "PS256"])
+def test_keys_issue_verify_qr(tmp_path, alg):
+    assert cli("keys", "init", "--out", str(tmp_path), "--alg", alg).returncode == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"csca.pem", "csca.key.pem", "dsc.pem", "dsc.key.pem"}
+    payloads = [make_payload(uvci=f"URN:UVCI:01:VN:N{i}#A") for i in range(3)]
+    issued = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
+                 "--valid-days", "30", stdin="".join(json.dumps(p) + "\n" for p in payloads))
+    assert issued.returncode == 0, issued.stderr
+    lines = issued.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("HC1:") for line in lines)
+    dsc = load_certificate_bytes((tmp_path / "dsc.pem").read_bytes())
+    assert [independent_verify(h, dsc)[-260][1] for h in lines] == payloads  # same order
+
+    verified = cli("verify", "--trust-cert", str(tmp_path / "dsc.pem"), stdin=issued.stdout)
+    assert verified.returncode == 0, verified.stderr
+    results = [json.loads(line) for line in verified.stdout.splitlines()]
+    assert [r["payload"] for r in results] == payloads
+    assert all(r["valid"] and r["alg"] == alg and r["errors"] == [] for r in results)
+    assert set(results[0]) == {"valid", "signature_valid", "expired", "schema_valid", "kid", "alg",
+                               "payload", "errors"}
+
+    out = tmp_path / "qr.png"
+    assert cli("qr", "--format", "png", "--out", str(out), stdin=lines[0]).returncode == 0
+    assert zxingcpp.read_barcodes(Image.open(out))[0].text == lines[0]
+    assert cli("qr", "--format", "svg", "--out", str(tmp_path / "qr.svg"), stdin=lines[0]).returncode == 0
+    assert (tmp_path / "qr.svg").read_text().startswith("<svg")
+
+
+def test_verify_with_trust_list_time_and_revocation(tmp_path, capsys, monkeypatch):
+    import io
+
+    from chalicelib.dcc import revocation_entries, revocation_list_json, trust_list_json
+
+    assert main(["keys", "init", "--out", str(tmp_path)]) == 0
+    dsc = load_certificate_bytes((tmp_path / "dsc.pem").read_bytes())
+    (tmp_path / "trust.json").write_text(json.dumps(trust_list_json([dsc])))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(make_payload()) + "\n"))
+    assert main(["issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
+                 "--valid-days", "2"]) == 0
+    hc1 = capsys.readouterr().out.strip()
+
+    def verify(*extra):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(hc1 + "\nHC1:garbage\n"))
+        code = main(["verify", "--trust-list", str(tmp_path / "trust.json"), *extra])
+        return code, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    code, (good, bad) = verify()
+    assert code == 1 and good["valid"] and bad["errors"] == ["BAD_BASE45"]
+    code, (late, _) = verify("--at", "2099-01-01T00:00:00+00:00")
+    assert late["errors"] == ["EXPIRED", "DSC_VALIDITY"] or "EXPIRED" in late["errors"]
+    code, (late, _) = verify("--at", "2099-01-01T00:00:00", "--no-expiry-check")
+    assert "EXPIRED" not in late["errors"] and late["expired"] is True
+    entries = revocation_entries(uci=make_payload()["v"][0]["ci"], issuer_country="VN",
+                                 signature=b"", alg="ES256")
+    (tmp_path / "revoked.json").write_text(json.dumps(revocation_list_json(entries)))
+    code, (revoked, _) = verify("--revocation-list", str(tmp_path / "revoked.json"))
+    assert revoked["errors"] == ["REVOKED"]
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["keys", "--help"], ["keys", "init", "--help"],
+                 ["keys", "dsc-from-kms", "--help"], ["issue", "--help"], ["verify", "--help"],
+                 ["qr", "--help"]):
+        result = cli(*args)
+        assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_bad_input_is_reported_without_traceback(tmp_path):
+    cli("keys", "init", "--out", str(tmp_path))
+    result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "csca.pem"),
+                 stdin="{}\n")
+    assert result.returncode == 2 and "Traceback" not in result.stderr

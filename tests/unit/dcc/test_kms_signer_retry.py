@@ -1,0 +1,79 @@
+"""Retry and error mapping of the KMS adapter, with a hand-written fake KMS client (no sockets).
+Real KMS behaviour is covered on LocalStack by tests/integration/test_kms_signer.py."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from chalicelib.aws.kms_signer import KmsSigner
+from chalicelib.errors import DependencyUnavailable, Throttled
+
+
+def client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "fake"}}, "Sign")
+
+
+class FakeKms:
+    """Fails the first `failures` calls with `code`, then signs like KMS (DER ECDSA)."""
+
+    def __init__(self, key, failures: int = 0, code: str = "ThrottlingException") -> None:
+        self.key, self.failures, self.code, self.calls = key, failures, code, []
+
+    def sign(self, **kwargs):
+        self.calls.append(kwargs)
+        if len(self.calls) <= self.failures:
+            raise client_error(self.code)
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+        return {"Signature": self.key.sign(kwargs["Message"], ec.ECDSA(Prehashed(hashes.SHA256())))}
+
+
+def make_signer(es256, fake, **kwargs):
+    delays = []
+    signer = KmsSigner(fake, "alias/dsc", es256.dsc, sleep=delays.append, rand=lambda: 1.0, **kwargs)
+    return signer, delays
+
+
+def test_retries_throttling_with_exponential_backoff_then_signs(es256):
+    fake = FakeKms(es256.dsc_key, failures=3)
+    signer, delays = make_signer(es256, fake)
+    signature = signer.sign(b"sig structure")
+    assert len(signature) == 64 and len(fake.calls) == 4
+    assert delays == [0.05, 0.1, 0.2]
+    assert fake.calls[0]["MessageType"] == "DIGEST"
+    assert fake.calls[0]["Message"] == hashlib.sha256(b"sig structure").digest()
+    assert fake.calls[0]["SigningAlgorithm"] == "ECDSA_SHA_256"
+
+
+@pytest.mark.parametrize("code, error", [("ThrottlingException", Throttled),
+                                         ("KMSInternalException", DependencyUnavailable)])
+def test_gives_up_after_max_attempts(es256, code, error):
+    fake = FakeKms(es256.dsc_key, failures=99, code=code)
+    signer, delays = make_signer(es256, fake, max_attempts=4)
+    with pytest.raises(error) as caught:
+        signer.sign(b"x")
+    assert len(fake.calls) == 4 and len(delays) == 3
+    assert isinstance(caught.value.__cause__, ClientError)
+
+
+def test_non_retryable_errors_fail_at_once(es256):
+    fake = FakeKms(es256.dsc_key, failures=1, code="DisabledException")
+    signer, delays = make_signer(es256, fake)
+    with pytest.raises(DependencyUnavailable) as caught:
+        signer.sign(b"x")
+    assert not isinstance(caught.value, Throttled) and delays == [] and len(fake.calls) == 1
+
+
+def test_sign_many_keeps_order(es256):
+    signer, _ = make_signer(es256, FakeKms(es256.dsc_key, failures=2))
+    messages = [f"m{i}".encode() for i in range(20)]
+    signatures = signer.sign_many(messages)
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    for message, sig in zip(messages, signatures):
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        es256.dsc.public_key().verify(der, message, ec.ECDSA(hashes.SHA256()))
