@@ -10,6 +10,8 @@ API_PORT="${VAXPASS_API_PORT:-8000}"
 export VAXPASS_STAGE=local
 export VAXPASS_API_URL="http://127.0.0.1:$API_PORT"
 mkdir -p .run demo-output
+# A demo that fails half way must not leave processes behind.
+trap 'status=$?; if [ $status -ne 0 ]; then echo "demo failed (exit $status); stopping what it started" >&2; bash scripts/demo-stop.sh >&2; fi' EXIT
 
 if ! ls_ready; then
   bash localstack/up.sh

@@ -58,13 +58,21 @@ def main() -> int:
     print(f"   batch {batch['batch_id']}: received {batch['received']}, accepted {batch['accepted']}, "
           f"rejected {batch['rejected']}, cleaned {batch['cleaned']}")
 
-    print("== 5. cleaning outcomes (from the offline engine on the same files, for comparison)")
+    print("== 5. cleaning outcomes kept by the pipeline (national counters), and the offline engine's")
+    from chalicelib.wiring import container
+
+    counter = container().tables.Counter.get("NATIONAL", "TOTAL")
+    online = {k: int(getattr(counter, k) or 0) for k in (
+        "received", "verified", "verified_normalized", "mismatched", "not_found", "ambiguous", "invalid",
+        "corrected")}
+    summary["national_counters"] = online
+    print("   pipeline: " + ", ".join(f"{k} {v}" for k, v in online.items()))
     cli("clean", "--registry", str(synth / "registry.csv"), "--records", str(synth / "records.csv"),
         "--out", str(out / "offline-results.jsonl"))
     results = [json.loads(line) for line in (out / "offline-results.jsonl").read_text().splitlines()]
     tally = Counter(r["outcome"] for r in results)
-    summary["outcomes"] = dict(tally)
-    print("   " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+    summary["offline_outcomes"] = dict(tally)
+    print("   offline:  " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
 
     example = next((r for r in results if r["outcome"] == "MISMATCH"), None)
     if example:

@@ -1,0 +1,45 @@
+"""`make demo` as a new user runs it: the stack comes up, the pipeline reaches its end, and
+`make demo-stop` leaves no process behind."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_demo_reaches_its_end_and_stop_leaves_nothing_running(aws_endpoint):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAXPASS_")}
+    env["VAXPASS_API_PORT"] = "8765"
+    try:
+        run = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "Stop everything with:  make demo-stop" in run.stdout
+        pids = {name: int((ROOT / ".run" / f"{name}.pid").read_text()) for name in ("chalice", "events")}
+        assert all(_alive(p) for p in pids.values())
+        summary = json.loads((ROOT / "demo-output" / "summary.json").read_text())
+        batch = summary["batch"]
+        assert batch["status"] == "COMPLETE" and batch["received"] == batch["accepted"] + batch["rejected"]
+        assert summary["national_counters"]["received"] >= batch["accepted"] - batch["duplicates"]
+    finally:
+        stop = subprocess.run(["bash", "scripts/demo-stop.sh"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert stop.returncode == 0
+    assert not any(_alive(p) for p in pids.values())
+    assert not (ROOT / ".run" / "chalice.pid").exists() and not (ROOT / ".run" / "events.pid").exists()
+    # the LocalStack that `make test` started is not the demo's to stop
+    assert subprocess.run(["curl", "-fs", f"{aws_endpoint}/_localstack/health"], capture_output=True).returncode == 0
