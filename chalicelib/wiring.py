@@ -96,6 +96,14 @@ class Container:
         return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables))
 
     @cached_property
+    def trust(self):
+        from chalicelib.aws.trust_adapters import DynamoDscRepository, DynamoRevocationRepository
+        from chalicelib.trust.service import TrustService
+
+        return TrustService(DynamoDscRepository(self.tables), DynamoRevocationRepository(self.tables),
+                            self.settings.country)
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission

@@ -46,6 +46,16 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="PEM file to write the DSC to")
     p.add_argument("--valid-days", type=int, default=365)
 
+    p = command(keys, "register-dsc", "Publish a DSC certificate in the trust list (and the key that signs with it).",
+                _keys_register_dsc)
+    p.add_argument("--cert", required=True, help="DSC certificate (PEM or DER)")
+    p.add_argument("--key-id", help="KMS key id or alias that signs with this DSC (omit for foreign DSCs)")
+
+    p = command(keys, "provision-kms", "Dev/ops: CSCA in DIR (created if absent), a DSC for each KMS "
+                "signing key of this stage (ES256, PS256), registered in the trust list.", _keys_provision_kms)
+    p.add_argument("--dir", required=True, help="directory holding csca.pem/csca.key.pem (kept offline)")
+    p.add_argument("--valid-days", type=int, default=365)
+
     p = command(sub, "issue", "Sign DCC payloads (JSON, one per line on stdin) into HC1 strings.",
                 _issue)
     signer = p.add_mutually_exclusive_group(required=True)
@@ -150,6 +160,43 @@ def _keys_dsc_from_kms(args) -> int:
     dsc = issue_dsc(public_key, csca_cert=_load_cert(args.csca_cert), csca_key=_load_key(args.csca_key),
                     now=_now(), valid_days=args.valid_days, random_bytes=secrets.token_bytes)
     _write(Path(args.out), _pem_cert(dsc))
+    return 0
+
+
+@_reports_domain_errors
+def _keys_register_dsc(args) -> int:
+    from chalicelib.wiring import container
+
+    entry = container().trust.register_dsc(Path(args.cert).read_bytes(), key_ref=args.key_id, now=_now())
+    print(f"registered DSC kid {entry.kid}", file=sys.stderr)
+    return 0
+
+
+@_reports_domain_errors
+def _keys_provision_kms(args) -> int:
+    import secrets
+
+    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
+    from chalicelib.wiring import container
+
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    now = _now()
+    if not (out / "csca.pem").exists():
+        csca_key = generate_key("ES256")
+        _write(out / "csca.pem", _pem_cert(issue_csca(csca_key, now=now, valid_days=3650,
+                                                       random_bytes=secrets.token_bytes)))
+        _write(out / "csca.key.pem", _pem_key(csca_key), private=True)
+    csca, csca_key = _load_cert(str(out / "csca.pem")), _load_key(str(out / "csca.key.pem"))
+    c = container()
+    for logical in ("dsc-es256", "dsc-ps256"):
+        alias = c.settings.key_alias(logical)
+        dsc = issue_dsc(public_key_of(_kms_client(), alias), csca_cert=csca, csca_key=csca_key, now=now,
+                        valid_days=args.valid_days, random_bytes=secrets.token_bytes)
+        _write(out / f"{logical}.pem", _pem_cert(dsc))
+        entry = c.trust.register_dsc(_pem_cert(dsc), key_ref=alias, now=now)
+        print(f"{logical}: DSC kid {entry.kid} for {alias}", file=sys.stderr)
     return 0
 
 

@@ -150,7 +150,11 @@ def _decode_b64(value, what: str) -> bytes:
 
 
 def _keys_from_document(doc) -> list[TrustedKey]:
-    entries = doc["keys"] if isinstance(doc, dict) and "keys" in doc else doc
+    # Our published form {"country", "certificates": [...]}, a bare list of entries, or a JWKS.
+    if isinstance(doc, dict):
+        entries = doc.get("certificates", doc.get("keys"))
+    else:
+        entries = doc
     if not isinstance(entries, list):
         raise TrustListError("trust list must be a list of entries or a JWKS")
     keys = []

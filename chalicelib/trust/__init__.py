@@ -1,0 +1,1 @@
+"""Trust: the DSC certificates we publish for verifiers, and the revocation list."""

@@ -1,0 +1,25 @@
+"""Public routes for verifiers: our DSC trust list (JSON and JWKS) and the revocation list."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.platform.http import route
+from chalicelib.wiring import container
+
+bp = Blueprint(__name__)
+_CACHE = {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
+
+
+@route(bp, "/v1/trust-list", methods=["GET"])
+def trust_list():
+    return Response(body=container().trust.trust_list(), headers=_CACHE)
+
+
+@route(bp, "/v1/trust-list/jwks", methods=["GET"])
+def trust_list_jwks():
+    return Response(body=container().trust.jwks(), headers=_CACHE)
+
+
+@route(bp, "/v1/revocation-list", methods=["GET"])
+def revocation_list():
+    return Response(body=container().trust.revocation_list(), headers=_CACHE)

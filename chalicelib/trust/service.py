@@ -1,0 +1,59 @@
+"""Publishes our document signer certificates (trust list, JWKS) and the revocation list.
+
+Verifiers in other countries and our own apps download these; they change rarely (DSC rotation,
+re-issued passports), so the routes allow caching for a few minutes.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from cryptography import x509
+
+from chalicelib.dcc.revocation import revocation_list_json
+from chalicelib.dcc.trust import jwks, load_certificate_bytes, trust_list_json, trusted_key
+
+
+@dataclass(frozen=True)
+class DscEntry:
+    kid: str  # base64, as in the trust list
+    certificate: x509.Certificate
+    key_ref: str | None  # KMS key id/alias that signs with this DSC; None for foreign/offline keys
+    registered_at: str
+
+
+class DscRepository(Protocol):
+    def all(self) -> list[DscEntry]: ...
+
+    def put(self, entry: DscEntry) -> None: ...
+
+
+class RevocationRepository(Protocol):
+    def entries(self) -> list[dict]: ...
+
+
+class TrustService:
+    def __init__(self, dscs: DscRepository, revocations: RevocationRepository, country: str) -> None:
+        self._dscs = dscs
+        self._revocations = revocations
+        self._country = country
+
+    def register_dsc(self, pem_or_der: bytes, *, key_ref: str | None, now: datetime) -> DscEntry:
+        # Both raise ValidationError subclasses for a non-certificate or an unusable key.
+        cert = load_certificate_bytes(pem_or_der)
+        key = trusted_key(cert)
+        entry = DscEntry(base64.b64encode(key.kid).decode(), cert, key_ref, now.isoformat(timespec="seconds"))
+        self._dscs.put(entry)
+        return entry
+
+    def trust_list(self) -> dict:
+        return {"country": self._country,
+                "certificates": trust_list_json(e.certificate for e in self._dscs.all())}
+
+    def jwks(self) -> dict:
+        return jwks(e.certificate for e in self._dscs.all())
+
+    def revocation_list(self) -> dict:
+        return revocation_list_json(self._revocations.entries())
