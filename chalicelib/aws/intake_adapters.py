@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Sequence
 
@@ -34,10 +35,21 @@ def _iso(now: datetime) -> str:
 
 
 class DynamoRecordStore:
-    def __init__(self, tables: Tables) -> None:
+    """Reads and writes a chunk's records with several BatchGet/BatchWrite calls in flight: one
+    call carries at most 100 reads or 25 writes, and a chunk needs 5 and 20 of them."""
+
+    def __init__(self, tables: Tables, parallel: int = 8) -> None:
         self._t = tables
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="records")
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredRecord]:
+        groups = [keys[i:i + 100] for i in range(0, len(keys), 100)]
+        out: dict[tuple[str, str], StoredRecord] = {}
+        for part in self._pool.map(self._get_group, groups):
+            out.update(part)
+        return out
+
+    def _get_group(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredRecord]:
         Record = self._t.Record
         out = {}
         try:
@@ -52,6 +64,11 @@ class DynamoRecordStore:
         return out
 
     def put_many(self, records: Sequence[NewRecord], now: datetime) -> None:
+        groups = [records[i:i + 25] for i in range(0, len(records), 25)]
+        # list() waits for every group and re-raises the first failure.
+        list(self._pool.map(lambda g: self._put_group(g, now), groups))
+
+    def _put_group(self, records: Sequence[NewRecord], now: datetime) -> None:
         Record = self._t.Record
         stamp = _iso(now)
         try:
