@@ -221,3 +221,27 @@ def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique)
     too_many = app_client.http.post("/v1/vaccination-records", headers={**headers, "Idempotency-Key": "x"},
                                     body=json.dumps({"records": records * 200}))
     assert too_many.status_code == 400
+
+
+def test_excel_upload_is_streamed_like_csv(stack, runner, app_client, s3, unique):
+    import openpyxl
+
+    from chalicelib.intake.service import batch_id_for_upload
+
+    settings, _ = stack
+    facility = f"X{unique}"
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("records")
+    ws.append(HEADER)
+    for i in range(3):
+        ws.append(good_row(i, facility))
+    bad = good_row(3, facility)
+    bad[10] = "zero"
+    ws.append(bad)
+    buf = io.BytesIO()
+    wb.save(buf)
+    key = f"incoming/01/{unique}.xlsx"
+    upload_and_process(s3, runner, settings, key, buf.getvalue())
+    etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
+    batch = json.loads(app_client.http.get(f"/v1/batches/{batch_id_for_upload(settings.bucket('intake'), key, etag)}").body)
+    assert (batch["status"], batch["received"], batch["accepted"], batch["rejected"]) == ("COMPLETE", 4, 3, 1)
