@@ -1,0 +1,1 @@
+"""Central countersigning: verified, facility-attested people become signed EU DCC passports."""

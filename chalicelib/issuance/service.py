@@ -1,0 +1,177 @@
+"""Countersigning use case: for each attested person, build the DCC from the registry identity
+and the latest verified dose, sign it with the current DSC (KMS), store it as the person's next
+passport version, and revoke the previous version's UVCI.
+
+Idempotent per person and version: the new version is stored only if the person's current
+version is still the one this worker read (a conditional transaction in the adapter), and a
+person whose identity and doses did not change since the current passport gets nothing new.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Protocol, Sequence
+
+from chalicelib import errors
+from chalicelib.dcc.issue import claim_times, prepare
+from chalicelib.dcc.payload import build_vaccination_payload, lookup_vaccine
+from chalicelib.dcc.revocation import revocation_entries
+from chalicelib.dcc.signer import Signer
+from chalicelib.dcc.uvci import make_uvci
+from chalicelib.issuance.domain import (
+    DoseRecord, Identity, content_digest, latest_dose, series_doses, stale_manifest_doses,
+)
+
+
+@dataclass(frozen=True)
+class StoredPassport:
+    citizen_id: str
+    version: int
+    uvci: str
+    content_digest: str
+    signature_b64: str
+    alg: str
+
+
+@dataclass(frozen=True)
+class NewPassport:
+    citizen_id: str
+    version: int
+    uvci: str
+    kid_b64: str
+    alg: str
+    iat: int
+    exp: int
+    hc1: str
+    signature_b64: str
+    content_digest: str
+    attestation: dict
+    display: dict
+
+
+class PassportStore(Protocol):
+    def current(self, citizen_id: str) -> StoredPassport | None: ...
+
+    def save_new(self, passport: NewPassport, previous: StoredPassport | None, revocations: list[dict],
+                 now: datetime) -> bool:
+        """Stores `passport` as the current version if `previous` is still current; False if not."""
+
+
+class DoseSource(Protocol):
+    def verified_doses(self, citizen_id: str) -> list[DoseRecord]: ...
+
+
+class IdentitySource(Protocol):
+    def identity(self, citizen_id: str) -> Identity | None: ...
+
+
+@dataclass
+class CountersignRequest:
+    citizen_id: str
+    manifest_doses: list[dict]  # [{facility_id, record_id, version, digest}, ...]
+    attestation: dict  # {batch_id, sequence, entry_hash, facility_id, ...}
+
+
+@dataclass
+class Outcome:
+    citizen_id: str
+    status: str  # issued | unchanged | stale | lost_race
+    version: int | None = None
+    uvci: str | None = None
+    detail: list[str] = field(default_factory=list)
+
+
+class CountersignService:
+    def __init__(self, store: PassportStore, doses: DoseSource, identities: IdentitySource,
+                 signer: Callable[[datetime], Signer], clock: Callable[[], datetime],
+                 random_bytes: Callable[[int], bytes], *, country: str, issuer: str, authority: str,
+                 valid_days: int) -> None:
+        self._store = store
+        self._doses = doses
+        self._identities = identities
+        self._signer = signer
+        self._now = clock
+        self._random = random_bytes
+        self._country = country
+        self._issuer = issuer
+        self._authority = authority
+        self._valid_days = valid_days
+
+    def countersign(self, requests: Sequence[CountersignRequest]) -> list[Outcome]:
+        now = self._now()
+        signer = self._signer(now)
+        drafts, outcomes = [], []
+        for req in requests:
+            draft = self._draft(req, signer, now)
+            if isinstance(draft, Outcome):
+                outcomes.append(draft)
+            else:
+                drafts.append(draft)
+        # One concurrent round of KMS calls for the whole chunk.
+        signatures = signer.sign_many([d["unsigned"].to_be_signed for d in drafts]) if drafts else []
+        for d, sig in zip(drafts, signatures, strict=True):
+            outcomes.append(self._store_draft(d, sig, signer, now))
+        return outcomes
+
+    def _draft(self, req: CountersignRequest, signer: Signer, now: datetime):
+        identity = self._identities.identity(req.citizen_id)
+        if identity is None:
+            raise errors.NotFound("attested person is not in the population registry")
+        doses = self._doses.verified_doses(req.citizen_id)
+        stale = stale_manifest_doses(req.manifest_doses, doses)
+        if stale:
+            return Outcome(req.citizen_id, "stale", detail=stale)
+        digest = content_digest(identity, doses)
+        current = self._store.current(req.citizen_id)
+        if current is not None and current.content_digest == digest:
+            return Outcome(req.citizen_id, "unchanged", current.version, current.uvci)
+        dose = latest_dose(doses)
+        uvci = make_uvci(self._random)
+        payload = build_vaccination_payload(
+            full_name=identity.full_name, dob=identity.date_of_birth, product=dose.vaccine_product,
+            dose_number=dose.dose_number, series_doses=series_doses(dose.vaccine_product, dose.dose_number),
+            vaccination_date=dose.vaccination_date, uvci=uvci, issuer=self._authority, country=self._country)
+        unsigned = prepare(payload, signer, now=now, valid_days=self._valid_days, issuer=self._issuer)
+        return {"req": req, "identity": identity, "doses": doses, "dose": dose, "payload": payload,
+                "uvci": uvci, "digest": digest, "current": current, "unsigned": unsigned}
+
+    def _store_draft(self, d: dict, signature: bytes, signer: Signer, now: datetime) -> Outcome:
+        req, current = d["req"], d["current"]
+        iat, exp = claim_times(signer, now, self._valid_days)
+        version = (current.version + 1) if current else 1
+        passport = NewPassport(
+            citizen_id=req.citizen_id, version=version, uvci=d["uvci"],
+            kid_b64=base64.b64encode(signer.kid).decode(), alg=signer.alg, iat=iat, exp=exp,
+            hc1=d["unsigned"].finish(signature), signature_b64=base64.b64encode(signature).decode(),
+            content_digest=d["digest"], attestation=req.attestation,
+            display=display_fields(d["payload"], len(d["doses"])))
+        revocations = []
+        if current is not None:
+            revocations = revocation_entries(uci=current.uvci, issuer_country=self._country,
+                                             signature=base64.b64decode(current.signature_b64), alg=current.alg,
+                                             types=("UCI", "COUNTRYCODEUCI", "SIGNATURE"))
+        if not self._store.save_new(passport, current, revocations, now):
+            return Outcome(req.citizen_id, "lost_race")
+        return Outcome(req.citizen_id, "issued", version, d["uvci"])
+
+
+def display_fields(payload: dict, doses_on_record: int) -> dict:
+    """What the apps show next to the QR code, in Vietnamese and English."""
+    v = payload["v"][0]
+    name = f"{payload['nam'].get('fn', '')} {payload['nam'].get('gn', '')}".strip()
+    vaccine = lookup_vaccine(v["mp"]).name
+    return {
+        "name": name, "name_ascii": f"{payload['nam']['fnt']}<<{payload['nam'].get('gnt', '')}",
+        "date_of_birth": payload["dob"], "vaccine": vaccine, "vaccine_code": v["mp"],
+        "dose": v["dn"], "series_doses": v["sd"], "vaccination_date": v["dt"], "country": v["co"],
+        "issuer": v["is"], "uvci": v["ci"], "doses_on_record": doses_on_record,
+        "labels": {
+            "vi": {"name": "Họ và tên", "date_of_birth": "Ngày sinh", "vaccine": "Vắc xin",
+                   "dose": "Mũi tiêm", "vaccination_date": "Ngày tiêm", "issuer": "Cơ quan cấp",
+                   "valid_until": "Có giá trị đến"},
+            "en": {"name": "Name", "date_of_birth": "Date of birth", "vaccine": "Vaccine",
+                   "dose": "Dose", "vaccination_date": "Date of vaccination", "issuer": "Issuer",
+                   "valid_until": "Valid until"},
+        },
+    }

@@ -1,0 +1,133 @@
+"""Countersigning rules with a local DSC key and in-memory ports (the DynamoDB/KMS adapters have
+their own tests on LocalStack)."""
+from __future__ import annotations
+
+import base64
+from datetime import date, timedelta
+
+import pytest
+
+from chalicelib.dcc import verify_hc1
+from chalicelib.dcc.revocation import RevocationList, revocation_list_json
+from chalicelib.issuance.domain import DoseRecord, Identity, series_doses
+from chalicelib.issuance.service import CountersignRequest, CountersignService, StoredPassport
+from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
+
+
+class MemoryPassports:
+    def __init__(self):
+        self.versions, self.revoked = {}, []
+        self.refuse_next = False
+
+    def current(self, cid):
+        versions = self.versions.get(cid)
+        if not versions:
+            return None
+        p = versions[-1]
+        return StoredPassport(cid, p.version, p.uvci, p.content_digest, p.signature_b64, p.alg)
+
+    def save_new(self, passport, previous, revocations, now):
+        cur = self.current(passport.citizen_id)
+        if self.refuse_next or (cur.version if cur else 0) != (previous.version if previous else 0):
+            self.refuse_next = False
+            return False
+        self.versions.setdefault(passport.citizen_id, []).append(passport)
+        self.revoked += revocations
+        return True
+
+
+class Doses:
+    def __init__(self):
+        self.by_cid = {}
+
+    def verified_doses(self, cid):
+        return list(self.by_cid.get(cid, []))
+
+
+class Identities:
+    def identity(self, cid):
+        return {"001090012345": Identity("001090012345", "Nguyễn Thị Đào", "1990-05-01")}.get(cid)
+
+
+def dose(n, when, version=1, product="EU/1/21/1529"):
+    return DoseRecord("F1", f"R{n}", version, f"digest-{n}-{version}", n, when, product)
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return Chain("ES256")
+
+
+@pytest.fixture
+def world(chain):
+    store, doses = MemoryPassports(), Doses()
+    doses.by_cid["001090012345"] = [dose(1, date(2021, 7, 1)), dose(2, date(2021, 9, 1))]
+    svc = CountersignService(store, doses, Identities(), lambda now: chain.signer, lambda: SIGN_AT,
+                             seeded_bytes(3), country="VN", issuer="VN",
+                             authority="Ministry of Health of Viet Nam", valid_days=365)
+    return svc, store, doses
+
+
+def request(doses):
+    return CountersignRequest("001090012345", [{"facility_id": d.facility_id, "record_id": d.record_id,
+                                                "version": d.version, "digest": d.digest} for d in doses],
+                              {"batch_id": "sb-1", "sequence": 1})
+
+
+def test_issues_from_the_registry_identity_and_the_latest_dose(world, chain):
+    svc, store, doses = world
+    [out] = svc.countersign([request(doses.by_cid["001090012345"])])
+    assert (out.status, out.version) == ("issued", 1)
+    passport = store.versions["001090012345"][0]
+    result = verify_hc1(passport.hc1, chain.trust, now=SIGN_AT + timedelta(days=1))
+    assert result.valid, result.errors
+    v = result.payload["v"][0]
+    assert (v["dn"], v["sd"], v["dt"], v["ci"]) == (2, 2, "2021-09-01", out.uvci)
+    assert result.payload["nam"] == {"fn": "Nguyễn", "gn": "Thị Đào", "fnt": "NGUYEN", "gnt": "THI<DAO"}
+    assert passport.display["labels"]["vi"]["name"] == "Họ và tên"
+    assert passport.attestation == {"batch_id": "sb-1", "sequence": 1}
+
+
+def test_a_redelivered_request_issues_nothing_new(world):
+    svc, store, doses = world
+    req = request(doses.by_cid["001090012345"])
+    svc.countersign([req])
+    [again] = svc.countersign([req])
+    assert again.status == "unchanged" and len(store.versions["001090012345"]) == 1
+
+
+def test_a_new_dose_issues_version_two_and_revokes_version_one(world, chain):
+    svc, store, doses = world
+    svc.countersign([request(doses.by_cid["001090012345"])])
+    first = store.versions["001090012345"][0]
+    doses.by_cid["001090012345"].append(dose(3, date(2022, 3, 1)))
+    [out] = svc.countersign([request(doses.by_cid["001090012345"][-1:])])
+    assert (out.status, out.version) == ("issued", 2)
+    revoked = RevocationList.from_json(revocation_list_json(store.revoked))
+    first_result = verify_hc1(first.hc1, chain.trust, now=SIGN_AT + timedelta(days=1), revocation=revoked)
+    assert not first_result.valid and "REVOKED" in first_result.errors
+    second = store.versions["001090012345"][1]
+    assert verify_hc1(second.hc1, chain.trust, now=SIGN_AT + timedelta(days=1), revocation=revoked).valid
+    assert base64.b64decode(second.signature_b64) != base64.b64decode(first.signature_b64)
+
+
+def test_a_record_changed_after_the_manifest_is_not_countersigned_from_it(world):
+    svc, store, doses = world
+    manifest = request(doses.by_cid["001090012345"])
+    doses.by_cid["001090012345"][1] = dose(2, date(2021, 9, 2), version=2)  # corrected after signing
+    [out] = svc.countersign([manifest])
+    assert out.status == "stale" and out.detail == ["R2"]
+    assert "001090012345" not in store.versions
+
+
+def test_a_concurrent_writer_wins_and_this_one_reports_the_lost_race(world):
+    svc, store, doses = world
+    store.refuse_next = True
+    [out] = svc.countersign([request(doses.by_cid["001090012345"])])
+    assert out.status == "lost_race"
+
+
+def test_series_doses_follow_the_product():
+    assert series_doses("EU/1/20/1525", 1) == 1
+    assert series_doses("EU/1/21/1529", 1) == 2
+    assert series_doses("EU/1/20/1528", 3) == 3
