@@ -4,6 +4,7 @@ from chalice import Chalice
 from chalicelib.cleaning.events import bp as cleaning_events
 from chalicelib.health.routes import bp as health_routes
 from chalicelib.intake.events import bp as intake_events
+from chalicelib.issuance.events import bp as issuance_events
 from chalicelib.intake.routes import bp as intake_routes
 from chalicelib.trust.routes import bp as trust_routes
 
@@ -13,3 +14,4 @@ app.register_blueprint(intake_routes)
 app.register_blueprint(trust_routes)
 app.register_blueprint(intake_events)
 app.register_blueprint(cleaning_events)
+app.register_blueprint(issuance_events)

@@ -104,6 +104,32 @@ class Container:
                             self.settings.country)
 
     @cached_property
+    def dead_letters(self):
+        from chalicelib.aws.sqs import DeadLetters
+
+        return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
+
+    @cached_property
+    def passports(self):
+        from chalicelib.aws.issuance_adapters import DynamoPassportStore
+
+        return DynamoPassportStore(self.tables)
+
+    @cached_property
+    def countersign(self):
+        import secrets
+
+        from chalicelib.aws.issuance_adapters import DynamoDoseSource, KmsKeyRing, RegistryIdentities
+        from chalicelib.aws.trust_adapters import DynamoDscRepository
+        from chalicelib.issuance.service import CountersignService
+
+        s = self.settings
+        ring = KmsKeyRing(DynamoDscRepository(self.tables), self.client("kms"), s.dsc_algorithm)
+        return CountersignService(self.passports, DynamoDoseSource(self.tables), RegistryIdentities(self.registry),
+                                  ring, self.clock, secrets.token_bytes, country=s.country, issuer=s.dcc_issuer,
+                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days)
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission
@@ -133,21 +159,13 @@ class Container:
 
     def ingest_s3_object(self, bucket: str, key: str, etag: str | None):
         """Streams one uploaded batch file from S3 into the intake service."""
-        from chalicelib.aws.errors import aws_call
+        from chalicelib.aws.s3_stream import ResumableS3Reader
 
-        with aws_call("s3 get_object"):
-            body = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        reader = ResumableS3Reader(self.client("s3"), bucket, key)
         try:
-            return self.intake.ingest_upload(bucket=bucket, key=key, etag=etag, stream=body)
+            return self.intake.ingest_upload(bucket=bucket, key=key, etag=etag, stream=reader)
         finally:
-            body.close()
-
-    @cached_property
-    def health(self):
-        from chalicelib.aws.health import aws_probes
-        from chalicelib.health.service import HealthService
-
-        return HealthService(aws_probes(self))
+            reader.close()
 
 
 _container: Container | None = None

@@ -155,5 +155,7 @@ class Tables:
             ambiguous = NumberAttribute(null=True)
             invalid = NumberAttribute(null=True)
             corrected = NumberAttribute(null=True)
+            passports_issued = NumberAttribute(null=True)
+            passports_revoked = NumberAttribute(null=True)
 
         return CounterItem

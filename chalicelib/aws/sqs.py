@@ -57,3 +57,70 @@ class QueueSender:
         from chalicelib import errors
 
         raise errors.DependencyUnavailable(f"sqs: {len(entries)} messages could not be sent")
+
+
+ERROR_CODE_ATTR = "vaxpass-error-code"
+ERROR_MESSAGE_ATTR = "vaxpass-error-message"
+
+
+class DeadLetters:
+    """Puts a message that cannot succeed into its queue's DLQ with the reason as attributes, and
+    replays DLQ messages to the source queue once the cause is fixed (`dlq replay`)."""
+
+    def __init__(self, sqs, urls: QueueUrls, settings: Settings) -> None:
+        self._sqs = sqs
+        self._urls = urls
+        self._settings = settings
+
+    def _dlq_url(self, logical: str) -> str:
+        with aws_call("sqs get_queue_url dlq"):
+            return self._sqs.get_queue_url(QueueName=self._settings.dlq(logical))["QueueUrl"]
+
+    def send(self, logical: str, body: str, code: str, message: str) -> None:
+        with aws_call("sqs send to dlq"):
+            self._sqs.send_message(QueueUrl=self._dlq_url(logical), MessageBody=body, MessageAttributes={
+                ERROR_CODE_ATTR: {"DataType": "String", "StringValue": code},
+                ERROR_MESSAGE_ATTR: {"DataType": "String", "StringValue": message[:1000]}})
+
+    def peek(self, logical: str, limit: int = 10) -> list[dict]:
+        """DLQ messages with their reasons. Messages are held invisible while listing (so a long
+        DLQ is paged, not repeated) and released again at the end."""
+        out, handles = [], []
+        url = self._dlq_url(logical)
+        while len(out) < limit:
+            with aws_call("sqs receive dlq"):
+                msgs = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, limit - len(out)),
+                                                 MessageAttributeNames=["All"], AttributeNames=["All"],
+                                                 VisibilityTimeout=30).get("Messages", [])
+            if not msgs:
+                break
+            for m in msgs:
+                handles.append(m["ReceiptHandle"])
+                attrs = m.get("MessageAttributes", {})
+                out.append({"message_id": m["MessageId"],
+                            "receive_count": m.get("Attributes", {}).get("ApproximateReceiveCount"),
+                            "error_code": attrs.get(ERROR_CODE_ATTR, {}).get("StringValue", "RETRIES_EXHAUSTED"),
+                            "error_message": attrs.get(ERROR_MESSAGE_ATTR, {}).get("StringValue", ""),
+                            "body": m["Body"]})
+        for i in range(0, len(handles), 10):
+            with aws_call("sqs release dlq messages"):
+                self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                    {"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for j, h in enumerate(handles[i:i + 10])])
+        return out
+
+    def replay(self, logical: str, limit: int | None = None) -> int:
+        """Moves DLQ messages back to the source queue (body unchanged, reason dropped)."""
+        src, url, moved = self._urls(logical), self._dlq_url(logical), 0
+        while limit is None or moved < limit:
+            with aws_call("sqs receive dlq"):
+                msgs = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                                 WaitTimeSeconds=0).get("Messages", [])
+            if not msgs:
+                break
+            for m in msgs[: (limit - moved) if limit is not None else None]:
+                with aws_call("sqs replay"):
+                    self._sqs.send_message(QueueUrl=src, MessageBody=m["Body"])
+                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                moved += 1
+        return moved

@@ -11,19 +11,38 @@ from typing import Callable
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib.errors import DependencyUnavailable, DomainError
 
-def process_batch(event: dict, record_handler: Callable[[SQSRecord], None], context=None) -> dict:
+
+def process_batch(event: dict, record_handler: Callable[[SQSRecord], None], context=None,
+                  dead_letter: Callable[[SQSRecord, Exception], None] | None = None) -> dict:
+    """`dead_letter`, when given, receives records that failed with a permanent domain error
+    (bad data, unknown person: retrying cannot help); they go straight to the DLQ with the
+    reason attached instead of being retried maxReceiveCount times."""
     def logged(record: SQSRecord) -> None:
         try:
             record_handler(record)
-        except Exception as e:
-            # The message will be retried (and end in the DLQ); say why, without message content.
-            from chalicelib.platform.logging import get_logger
+        except DomainError as e:
+            if dead_letter is not None and not isinstance(e, DependencyUnavailable):
+                from chalicelib.platform.logging import get_logger
 
-            get_logger().warning("record failed", message_id=record.message_id, error=type(e).__name__,
-                                 receive_count=record.attributes.approximate_receive_count)
+                get_logger().warning("record dead-lettered", message_id=record.message_id, code=e.code)
+                dead_letter(record, e)
+                return
+            _log_failure(record, e)
+            raise
+        except Exception as e:
+            _log_failure(record, e)
             raise
 
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=logged,
                                     processor=processor, context=context)
+
+
+def _log_failure(record: SQSRecord, e: Exception) -> None:
+    # The message will be retried (and end in the DLQ); say why, without message content.
+    from chalicelib.platform.logging import get_logger
+
+    get_logger().warning("record failed", message_id=record.message_id, error=type(e).__name__,
+                         receive_count=record.attributes.approximate_receive_count)

@@ -1,0 +1,178 @@
+"""DynamoDB adapters of the countersigning ports, and the KMS-backed DSC key ring.
+
+passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>)
+           pk P#<citizen_id>  sk CURRENT                 pointer to the current version
+           pk REVOKED         sk <type>#<hash>           revocation list entries
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import date, datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import errors
+from chalicelib.aws.dynamo import Tables, _gsi, _meta
+from chalicelib.aws.intake_adapters import _cancelled_by_condition
+from chalicelib.issuance.domain import DoseRecord, Identity
+from chalicelib.issuance.service import NewPassport, StoredPassport
+
+VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
+
+
+def _version_sk(version: int) -> str:
+    return f"V#{version:06d}"
+
+
+class DynamoPassportStore:
+    def __init__(self, tables: Tables) -> None:
+        s = tables.settings
+        self._t = tables
+
+        class PassportItem(Model):
+            Meta = _meta(s, "passports")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            gsi1pk = UnicodeAttribute(null=True)
+            gsi1sk = UnicodeAttribute(null=True)
+            by_uvci = _gsi(1, s)
+            citizen_id = UnicodeAttribute(null=True)
+            version = NumberAttribute(null=True)
+            uvci = UnicodeAttribute(null=True)
+            kid = UnicodeAttribute(null=True)
+            alg = UnicodeAttribute(null=True)
+            iat = NumberAttribute(null=True)
+            exp = NumberAttribute(null=True)
+            hc1 = UnicodeAttribute(null=True)
+            signature = UnicodeAttribute(null=True)
+            content_digest = UnicodeAttribute(null=True)
+            attestation = UnicodeAttribute(null=True)
+            display = UnicodeAttribute(null=True)
+            status = UnicodeAttribute(null=True)
+            created_at = UnicodeAttribute(null=True)
+            revoked_at = UnicodeAttribute(null=True)
+            reason = UnicodeAttribute(null=True)
+
+        self.Item = PassportItem
+
+    def current(self, citizen_id: str) -> StoredPassport | None:
+        try:
+            item = self.Item.get(f"P#{citizen_id}", "CURRENT", consistent_read=True)
+        except self.Item.DoesNotExist:
+            return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("passports: read failed") from e
+        return StoredPassport(citizen_id, int(item.version), item.uvci, item.content_digest, item.signature,
+                              item.alg)
+
+    def get_version(self, citizen_id: str, version: int):
+        try:
+            return self.Item.get(f"P#{citizen_id}", _version_sk(version), consistent_read=True)
+        except self.Item.DoesNotExist:
+            return None
+
+    def save_new(self, passport: NewPassport, previous: StoredPassport | None, revocations: list[dict],
+                 now: datetime) -> bool:
+        Item, Counter = self.Item, self._t.Counter
+        stamp = now.isoformat(timespec="seconds")
+        pk = f"P#{passport.citizen_id}"
+        common = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
+                      alg=passport.alg, signature=passport.signature_b64, content_digest=passport.content_digest)
+        try:
+            with TransactWrite(connection=self._t.connection) as tx:
+                tx.save(Item(pk, _version_sk(passport.version), gsi1pk=f"UVCI#{passport.uvci}", gsi1sk="V",
+                             kid=passport.kid_b64, iat=passport.iat, exp=passport.exp, hc1=passport.hc1,
+                             attestation=json.dumps(passport.attestation, ensure_ascii=False),
+                             display=json.dumps(passport.display, ensure_ascii=False), status="ACTIVE",
+                             created_at=stamp, **common),
+                        condition=Item.pk.does_not_exist())
+                current_condition = (Item.version == previous.version) if previous else Item.pk.does_not_exist()
+                tx.save(Item(pk, "CURRENT", created_at=stamp, **common), condition=current_condition)
+                if previous is not None:
+                    tx.update(Item(pk, _version_sk(previous.version)),
+                              actions=[Item.status.set("REVOKED"), Item.revoked_at.set(stamp)])
+                for r in revocations:
+                    tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp,
+                                 reason="superseded by a new passport version"))
+                facility = passport.attestation.get("facility_id")
+                scopes = ["NATIONAL"] + ([f"FAC#{facility}"] if facility else [])
+                if passport.attestation.get("province_code"):
+                    scopes.append(f"PROV#{passport.attestation['province_code']}")
+                for scope in scopes:
+                    actions = [Counter.passports_issued.add(1)]
+                    if previous is not None:
+                        actions.append(Counter.passports_revoked.add(1))
+                    tx.update(Counter(scope, "TOTAL"), actions=actions)
+        except TransactWriteError as e:
+            if _cancelled_by_condition(e):
+                return False
+            raise errors.DependencyUnavailable("passports: could not store the passport") from e
+        return True
+
+
+class DynamoDoseSource:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def verified_doses(self, citizen_id: str) -> list[DoseRecord]:
+        Record = self._t.Record
+        out = []
+        try:
+            for item in Record.by_citizen.query(f"CIT#{citizen_id}"):
+                if item.state not in VERIFIED_STATES or int(item.cleaned_version or 0) != int(item.version):
+                    continue
+                d = json.loads(item.data)
+                out.append(DoseRecord(item.facility_id, item.record_id, int(item.version), item.digest,
+                                      int(d["dose_number"]), date.fromisoformat(d["vaccination_date"]),
+                                      d["vaccine_product"]))
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: read failed") from e
+        return out
+
+
+class RegistryIdentities:
+    """Passports carry the registry's identity, not the facility's typed values."""
+
+    def __init__(self, registry) -> None:
+        self._registry = registry
+
+    def identity(self, citizen_id: str) -> Identity | None:
+        person = self._registry.get(citizen_id)
+        if person is None:
+            return None
+        return Identity(person.citizen_id, person.full_name, person.date_of_birth.isoformat())
+
+
+class KmsKeyRing:
+    """The DSCs registered with a KMS key for the configured algorithm, as a KeyRing; reloaded
+    every few minutes so a newly registered DSC takes over without a redeploy."""
+
+    TTL_S = 300
+
+    def __init__(self, dscs, kms_client, alg: str, clock=time.monotonic) -> None:
+        self._dscs = dscs
+        self._kms = kms_client
+        self._alg = alg
+        self._clock = clock
+        self._ring = None
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, now: datetime):
+        from chalicelib.aws.kms_signer import KmsSigner
+        from chalicelib.dcc.signer import KeyRing, alg_for_public_key
+
+        with self._lock:
+            if self._ring is None or self._clock() - self._loaded > self.TTL_S:
+                signers = [KmsSigner(self._kms, e.key_ref, e.certificate) for e in self._dscs.all()
+                           if e.key_ref and alg_for_public_key(e.certificate.public_key()) == self._alg]
+                if not signers:
+                    raise errors.DependencyUnavailable(
+                        f"no {self._alg} DSC registered for a KMS key (run: python -m chalicelib.cli keys provision-kms)")
+                self._ring, self._loaded = KeyRing(signers), self._clock()
+            return self._ring.current(now)

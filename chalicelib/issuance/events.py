@@ -1,0 +1,34 @@
+"""SQS handler of the countersign queue: a chunk of facility-attested people per message."""
+from __future__ import annotations
+
+import json
+
+from chalice import Blueprint
+
+from chalicelib.issuance.service import CountersignRequest
+from chalicelib.platform.events import queue_name
+from chalicelib.platform.logging import get_logger
+from chalicelib.platform.sqs import process_batch
+from chalicelib.wiring import container
+
+bp = Blueprint(__name__)
+
+
+def _handle_record(record) -> None:
+    body = json.loads(record.body)
+    attestation = body["attestation"]
+    requests = [CountersignRequest(p["citizen_id"], p["doses"], attestation) for p in body["people"]]
+    outcomes = container().countersign.countersign(requests)
+    tally: dict[str, int] = {}
+    for o in outcomes:
+        tally[o.status] = tally.get(o.status, 0) + 1
+    get_logger().info("countersigned", batch_id=body.get("batch_id"), **tally)
+
+
+def _dead_letter(record, error) -> None:
+    container().dead_letters.send("countersign", record.body, error.code, error.message)
+
+
+@bp.on_sqs_message(queue=queue_name("countersign"), batch_size=5)
+def handle_countersign(event):
+    return process_batch(event.to_dict(), _handle_record, dead_letter=_dead_letter)

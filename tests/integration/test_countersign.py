@@ -1,0 +1,204 @@
+"""Countersigning on LocalStack: verified people -> KMS-signed passports through the countersign
+queue and the local event runner, with duplicate deliveries, a crash half way, KMS throttling and
+a poison message; no passport missing, none issued twice for the same version."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.cli import main as cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def verified_people(stack, tmp_path_factory):
+    """A small clean synthetic population, uploaded, cleaned and verified; DSCs provisioned."""
+    from app import app
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.cleaning.registry import read_registry_csv
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.wiring import Container, set_container
+
+    settings, _ = stack
+    out = tmp_path_factory.mktemp("cs")
+    assert cli(["synth", "--people", "40", "--records", "40", "--error-rate", "0", "--absent-rate", "0",
+                "--seed", "5", "--out", str(out)]) == 0
+    tag = out.name[-6:].replace("_", "")
+    rows = list(csv.DictReader(open(out / "records.csv", encoding="utf-8", newline="")))
+    for r in rows:
+        r["facility_id"] = f"CS{tag}"
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    set_container(Container(settings))
+    try:
+        tables = Tables(settings)
+        with open(out / "registry.csv", encoding="utf-8", newline="") as f:
+            DynamoRegistry(tables).import_people(read_registry_csv(f))
+        s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+        s3.put_object(Bucket=settings.bucket("intake"), Key=f"incoming/001/cs-{tag}.csv",
+                      Body=buf.getvalue().encode())
+        runner = EventRunner(app, boto3.client("sqs", endpoint_url=settings.endpoint_url,
+                                               region_name=settings.region), region=settings.region)
+        deadline = time.monotonic() + 60
+        Record = tables.Record
+        while time.monotonic() < deadline:
+            runner.drain(idle_rounds=1, max_seconds=20)
+            states = [r.state for r in Record.scan(Record.facility_id == f"CS{tag}")]
+            if len(states) == len(rows) and "PENDING" not in states:
+                break
+        assert cli(["keys", "provision-kms", "--dir", str(out / "pki")]) == 0
+        from chalicelib.aws.issuance_adapters import DynamoDoseSource
+
+        doses = DynamoDoseSource(tables)
+        people = {}
+        for r in Record.scan(Record.facility_id == f"CS{tag}"):
+            if r.state in ("VERIFIED", "VERIFIED_NORMALIZED"):
+                people[r.matched_citizen_id] = [
+                    {"facility_id": d.facility_id, "record_id": d.record_id, "version": d.version, "digest": d.digest}
+                    for d in doses.verified_doses(r.matched_citizen_id)]
+        assert len(people) >= 10
+        return {"people": people, "facility": f"CS{tag}", "dir": out}
+    finally:
+        set_container(None)
+
+
+def message(people: dict, batch: str, facility: str) -> str:
+    return json.dumps({"batch_id": batch, "attestation": {"batch_id": batch, "sequence": 1, "facility_id": facility},
+                       "people": [{"citizen_id": cid, "doses": d} for cid, d in people.items()]})
+
+
+def send(sqs, url, body):
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+
+
+def passport_versions(settings, cid):
+    from chalicelib.aws.issuance_adapters import DynamoPassportStore
+    from chalicelib.aws.dynamo import Tables
+
+    Item = DynamoPassportStore(Tables(settings)).Item
+    return [i for i in Item.query(f"P#{cid}") if i.sk.startswith("V#")]
+
+
+def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, verified_people, region, app_client):
+    from app import app
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.wiring import Container, set_container
+
+    settings, created = stack
+    people = dict(list(verified_people["people"].items())[:12])
+    first, second = dict(list(people.items())[:6]), dict(list(people.items())[6:])
+
+    class Faulty(Container):
+        """Real adapters; KMS throttles the first 3 calls, the store crashes once after 2 saves."""
+
+        saves = 0
+        crashed = False
+        throttles = 3
+
+        def client(self, service):
+            real = super().client(service)
+            if service != "kms":
+                return real
+            outer = self
+
+            class ThrottlingKms:
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+                def sign(self, **kw):
+                    if Faulty.throttles > 0:
+                        Faulty.throttles -= 1
+                        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Sign")
+                    return real.sign(**kw)
+            return ThrottlingKms()
+
+        @property
+        def passports(self):
+            store = super().passports
+            if getattr(store, "_faulty", False):
+                return store
+            real_save = store.save_new
+
+            def save_new(*a, **kw):
+                ok = real_save(*a, **kw)
+                Faulty.saves += 1
+                if Faulty.saves == 2 and not Faulty.crashed:
+                    Faulty.crashed = True
+                    raise RuntimeError("worker killed after storing two passports")
+                return ok
+            store.save_new = save_new
+            store._faulty = True
+            return store
+
+    set_container(Faulty(settings))
+    try:
+        send(sqs, created.queues["countersign"], message(first, "sb-a", verified_people["facility"]))
+        send(sqs, created.queues["countersign"], message(second, "sb-b", verified_people["facility"]))
+        send(sqs, created.queues["countersign"], message(first, "sb-a", verified_people["facility"]))  # duplicate
+        runner = EventRunner(app, sqs, region=region)
+        # the crashed message comes back after the queue's visibility timeout; shorten it for the test
+        sqs.set_queue_attributes(QueueUrl=created.queues["countersign"], Attributes={"VisibilityTimeout": "2"})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runner.drain(idle_rounds=2, max_seconds=10)
+            if all(passport_versions(settings, cid) for cid in people):
+                break
+            time.sleep(1)
+    finally:
+        sqs.set_queue_attributes(QueueUrl=created.queues["countersign"], Attributes={"VisibilityTimeout": "360"})
+        set_container(None)
+
+    assert Faulty.crashed and Faulty.throttles == 0
+    for cid in people:
+        versions = passport_versions(settings, cid)
+        assert [int(v.version) for v in versions] == [1], cid  # present, and exactly once
+
+    # every passport verifies against the published trust list
+    from chalicelib.dcc import verify_hc1
+    from chalicelib.dcc.trust import TrustStore, _keys_from_document
+    from datetime import datetime, timezone
+
+    trust = TrustStore(_keys_from_document(json.loads(app_client.http.get("/v1/trust-list").body)))
+    for cid in people:
+        result = verify_hc1(passport_versions(settings, cid)[0].hc1, trust, now=datetime.now(timezone.utc))
+        assert result.valid, (cid, result.errors)
+
+
+def test_a_poison_message_goes_to_the_dlq_with_its_reason_and_replays(stack, sqs, region, verified_people):
+    from app import app
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.wiring import Container, set_container
+
+    settings, created = stack
+    body = json.dumps({"batch_id": "sb-poison", "attestation": {"batch_id": "sb-poison", "sequence": 9},
+                       "people": [{"citizen_id": "099099099099", "doses": []}]})
+    send(sqs, created.queues["countersign"], body)
+    set_container(Container(settings))
+    try:
+        EventRunner(app, sqs, region=region).drain(idle_rounds=1, max_seconds=20)
+        import contextlib
+        import io as _io
+
+        out = _io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert cli(["dlq", "list", "countersign"]) == 0
+        listed = [json.loads(line) for line in out.getvalue().splitlines()]
+        poison = [m for m in listed if json.loads(m["body"])["batch_id"] == "sb-poison"]
+        assert poison and poison[0]["error_code"] == "NOT_FOUND"
+        assert cli(["dlq", "replay", "countersign"]) == 0
+        bodies = [json.loads(m["Body"])["batch_id"] for m in
+                  sqs.receive_message(QueueUrl=created.queues["countersign"], MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=1).get("Messages", [])]
+        assert "sb-poison" in bodies
+    finally:
+        set_container(None)
