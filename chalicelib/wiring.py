@@ -130,6 +130,14 @@ class Container:
                                   authority=s.issuing_authority, valid_days=s.dcc_validity_days)
 
     @cached_property
+    def passport_query(self):
+        from chalicelib.aws.issuance_adapters import DynamoPassportReader, S3ImageCache
+        from chalicelib.issuance.passports import PassportQuery
+
+        return PassportQuery(DynamoPassportReader(self.passports),
+                             S3ImageCache(self.client("s3"), self.settings.bucket("reports")), self.clock)
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission

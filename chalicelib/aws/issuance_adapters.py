@@ -176,3 +176,41 @@ class KmsKeyRing:
                         f"no {self._alg} DSC registered for a KMS key (run: python -m chalicelib.cli keys provision-kms)")
                 self._ring, self._loaded = KeyRing(signers), self._clock()
             return self._ring.current(now)
+
+
+class DynamoPassportReader:
+    def __init__(self, store: DynamoPassportStore) -> None:
+        self._store = store
+
+    def current_passport(self, citizen_id: str) -> dict | None:
+        cur = self._store.current(citizen_id)
+        if cur is None:
+            return None
+        item = self._store.get_version(citizen_id, cur.version)
+        if item is None:
+            return None
+        return {"version": int(item.version), "uvci": item.uvci, "hc1": item.hc1, "iat": int(item.iat),
+                "exp": int(item.exp), "status": item.status, "display": json.loads(item.display or "{}")}
+
+
+class S3ImageCache:
+    def __init__(self, s3, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise errors.DependencyUnavailable("qr cache: read failed") from e
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        from chalicelib.aws.errors import aws_call
+
+        with aws_call("qr cache: write"):
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
+                                CacheControl="private, max-age=86400")

@@ -1,0 +1,60 @@
+"""What the citizens' apps read: the current passport (HC1 + display fields) and its QR image.
+
+Rendering a QR code is the slowest step of a passport read, so images are cached by UVCI (a UVCI
+never changes content) in the reports bucket and served from there afterwards.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Protocol
+
+from chalicelib import errors
+from chalicelib.dcc.qr import render_qr_png, render_qr_svg
+
+RENDERERS = {"png": (render_qr_png, "image/png"), "svg": (render_qr_svg, "image/svg+xml")}
+
+
+class PassportReader(Protocol):
+    def current_passport(self, citizen_id: str) -> dict | None:
+        """{version, uvci, hc1, iat, exp, status, display} of the current version, or None."""
+
+
+class ImageCache(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+
+class PassportQuery:
+    def __init__(self, reader: PassportReader, cache: ImageCache, clock) -> None:
+        self._reader = reader
+        self._cache = cache
+        self._now = clock
+
+    def current(self, citizen_id: str) -> dict:
+        p = self._reader.current_passport(citizen_id)
+        if p is None:
+            raise errors.NotFound("no passport has been issued to you yet")
+        now = int(self._now().timestamp())
+        status = "REVOKED" if p["status"] == "REVOKED" else ("EXPIRED" if p["exp"] <= now else "VALID")
+        valid_until = datetime.fromtimestamp(p["exp"], timezone.utc).date().isoformat()
+        return {"hc1": p["hc1"], "status": status, "version": p["version"], "uvci": p["uvci"],
+                "issued_at": datetime.fromtimestamp(p["iat"], timezone.utc).isoformat(),
+                "valid_until": valid_until, "display": {**p["display"], "valid_until": valid_until}}
+
+    def qr(self, citizen_id: str, fmt: str) -> tuple[bytes, str]:
+        if fmt not in RENDERERS:
+            raise errors.NotFound("QR images are png or svg")
+        render, content_type = RENDERERS[fmt]
+        p = self._reader.current_passport(citizen_id)
+        if p is None:
+            raise errors.NotFound("no passport has been issued to you yet")
+        key = f"qr/{p['uvci'].replace('/', '_').replace(':', '_').replace('#', '_')}.{fmt}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached, content_type
+        data = render(p["hc1"])
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._cache.put(key, data, content_type)
+        return data, content_type
