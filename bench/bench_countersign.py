@@ -1,0 +1,167 @@
+"""Countersigning throughput through the local pipeline on LocalStack, and KMS calls per passport.
+
+Prints figures; not a test. Needs LocalStack (AWS_ENDPOINT_URL):
+
+    bash scripts/with-localstack.sh .venv/bin/python bench/bench_countersign.py --people 2000
+
+Setup (not timed): a synthetic registry and one verified dose record per person written to
+DynamoDB, a DSC issued for the stage's ES256 KMS key and registered. Timed: countersign queue
+messages of 50 people each, consumed by the real handler through the local event runner
+(4 concurrent invocations, like Lambda instances) until every person holds a passport.
+Baseline, same process and same KMS: raw `Sign` calls (DIGEST, ECDSA_SHA_256) issued with the
+same concurrency; the ratio says how close the pipeline gets to the KMS ceiling.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--people", type=int, default=2000)
+    ap.add_argument("--per-message", type=int, default=50)
+    ap.add_argument("--concurrency", type=int, default=4)
+    args = ap.parse_args()
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        print("needs LocalStack: run through scripts/with-localstack.sh", file=sys.stderr)
+        return 2
+    prefix = f"vxc-{uuid.uuid4().hex[:8]}"
+    os.environ["VAXPASS_RESOURCE_PREFIX"] = prefix
+    os.environ["VAXPASS_STAGE"] = "bench"
+
+    from app import app
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.aws.trust_adapters import DynamoDscRepository
+    from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
+    from chalicelib.intake.records import RegistryPerson
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.synth.generator import Generator
+    from chalicelib.trust.service import TrustService
+    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.wiring import Container, set_container
+    from chalicelib.settings import get_settings
+    from infra.bootstrap import bootstrap
+
+    settings = get_settings()
+    created = bootstrap(prefix, region=settings.region, endpoint_url=settings.endpoint_url)
+    t_setup = time.perf_counter()
+
+    calls = {"sign": 0}
+    lock = threading.Lock()
+
+    class Counting(Container):
+        def client(self, service):
+            real = super().client(service)
+            if service != "kms":
+                return real
+
+            class CountingKms:
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+                def sign(self, **kw):
+                    with lock:
+                        calls["sign"] += 1
+                    return real.sign(**kw)
+            return CountingKms()
+
+    c = Counting(settings)
+    set_container(c)
+    tables = Tables(settings)
+    people = Generator(7).people(args.people)
+    DynamoRegistry(tables).import_people(RegistryPerson(p.citizen_id, p.full_name, p.date_of_birth, p.sex,
+                                                        p.province_code) for p in people)
+    Record = tables.Record
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifests = []
+    with Record.batch_write() as batch:
+        for i, p in enumerate(people):
+            data = {"record_id": f"B{i:07d}", "facility_id": "001-F001", "citizen_id": p.citizen_id,
+                    "full_name": p.full_name, "date_of_birth": p.date_of_birth.isoformat(), "sex": p.sex,
+                    "phone": "", "province_code": "001", "vaccine_product": "EU/1/21/1529", "lot_number": "L1",
+                    "dose_number": "2", "vaccination_date": "2021-09-01", "country": "VN"}
+            digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+            batch.save(Record(record_pk("001-F001", data["record_id"]), "REC", gsi1pk=f"CIT#{p.citizen_id}",
+                              gsi1sk="2021-09-01#02", facility_id="001-F001", record_id=data["record_id"],
+                              province_code="001", digest=digest, version=1, data=json.dumps(data),
+                              state="VERIFIED", cleaned_version=1, matched_citizen_id=p.citizen_id,
+                              created_at=now, updated_at=now))
+            manifests.append({"citizen_id": p.citizen_id, "doses": [
+                {"facility_id": "001-F001", "record_id": data["record_id"], "version": 1, "digest": digest}]})
+    csca_key = generate_key("ES256")
+    t0 = datetime.now(timezone.utc)
+    csca = issue_csca(csca_key, now=t0, valid_days=3650, random_bytes=secrets.token_bytes)
+    kms = c.client("kms")
+    dsc = issue_dsc(public_key_of(kms, settings.key_alias("dsc-es256")), csca_cert=csca, csca_key=csca_key,
+                    now=t0, valid_days=365, random_bytes=secrets.token_bytes)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    TrustService(DynamoDscRepository(tables), None, "VN").register_dsc(
+        dsc.public_bytes(Encoding.PEM), key_ref=settings.key_alias("dsc-es256"), now=t0)
+    print(f"setup: {args.people:,} people in the registry and verified records in {time.perf_counter() - t_setup:.0f}s")
+
+    # Baseline: raw KMS Sign with the same concurrency the pipeline gets (4 invocations x 16 threads
+    # would overrun LocalStack; use the signer's pool size per invocation).
+    digest = hashlib.sha256(b"baseline").digest()
+    n_base = min(1000, args.people)
+    b0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda _: kms.sign(KeyId=settings.key_alias("dsc-es256"), Message=digest,
+                                         MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_256"), range(n_base)))
+    base_rate = n_base / (time.perf_counter() - b0)
+    calls["sign"] = 0
+
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
+    for i in range(0, len(manifests), args.per_message):
+        sqs.send_message(QueueUrl=created.queues["countersign"], MessageBody=json.dumps({
+            "batch_id": "bench", "attestation": {"batch_id": "bench", "sequence": 1, "facility_id": "001-F001",
+                                                  "province_code": "001"},
+            "people": manifests[i:i + args.per_message]}))
+    runner = EventRunner(app, sqs, region=settings.region, concurrency=args.concurrency, wait_time_s=1)
+    runner.sources = [s for s in runner.sources if s.function_name == "handle_countersign"]
+    r0 = time.perf_counter()
+    thread = threading.Thread(target=runner.run_forever, daemon=True)
+    thread.start()
+    Counter = tables.Counter
+    issued = 0
+    while time.perf_counter() - r0 < 1800:
+        try:
+            issued = int(Counter.get("NATIONAL", "TOTAL").passports_issued or 0)
+        except Counter.DoesNotExist:
+            issued = 0
+        if issued >= args.people:
+            break
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - r0
+    runner.stop()
+    thread.join(timeout=10)
+    rate = issued / elapsed
+    print(f"baseline: raw KMS Sign (ES256, DIGEST, 16 threads): {base_rate:,.0f} signatures/s")
+    print(f"pipeline: {issued:,} passports in {elapsed:.1f}s = {rate:,.0f} passports/s "
+          f"({args.concurrency} concurrent invocations, {args.per_message} people per message); "
+          f"ratio {rate / base_rate:.2f}x raw KMS Sign")
+    print(f"KMS Sign calls per passport: {calls['sign'] / max(issued, 1):.2f} "
+          f"({calls['sign']:,} calls for {issued:,} passports)")
+    return 0 if issued >= args.people else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
