@@ -58,9 +58,9 @@ def child(args) -> int:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t0 = time.perf_counter()
-    from chalicelib.aws.s3_stream import ResumableS3Reader
+    from chalicelib.aws.s3_stream import RangedS3Reader
 
-    body = ResumableS3Reader(s3, bucket, args.key)
+    body = RangedS3Reader(s3, bucket, args.key)
     n = sum(1 for _, row in read_rows(body, filename=args.key)
             if isinstance(row, dict) and not isinstance(validate_row(row, row_number=0), list))
     base_s = time.perf_counter() - t0

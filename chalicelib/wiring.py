@@ -167,9 +167,9 @@ class Container:
 
     def ingest_s3_object(self, bucket: str, key: str, etag: str | None):
         """Streams one uploaded batch file from S3 into the intake service."""
-        from chalicelib.aws.s3_stream import ResumableS3Reader
+        from chalicelib.aws.s3_stream import RangedS3Reader
 
-        reader = ResumableS3Reader(self.client("s3"), bucket, key)
+        reader = RangedS3Reader(self.client("s3"), bucket, key)
         try:
             return self.intake.ingest_upload(bucket=bucket, key=key, etag=etag, stream=reader)
         finally:

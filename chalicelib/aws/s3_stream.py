@@ -1,9 +1,10 @@
-"""A read-only file object over an S3 object that survives dropped connections.
+"""A read-only file object over an S3 object, fetched in ranged parts.
 
-Streaming a large upload takes minutes; S3 (and LocalStack) may reset a long GET. Instead of
-failing the batch, the reader re-opens the object at the byte it had reached with a Range
-request pinned to the same ETag (If-Match), so a file replaced meanwhile is never stitched
-together from two versions.
+Intake reads a large upload slowly (it writes to DynamoDB as it goes), and a single GET held
+open for many minutes gets reset by S3 (and by LocalStack). So the file is read as a sequence of
+short ranged GETs of `part_size` bytes, each pinned to the ETag seen first (If-Match): memory
+stays bounded by one part, a dropped part is simply fetched again, and a file replaced meanwhile
+is never stitched together from two versions.
 """
 from __future__ import annotations
 
@@ -16,56 +17,65 @@ from urllib3.exceptions import HTTPError
 from chalicelib import errors
 
 _STREAM_ERRORS = (ResponseStreamingError, HTTPError, ConnectionError, BotoCoreError)
+PART_SIZE = 8 * 1024 * 1024
 
 
-class ResumableS3Reader(io.RawIOBase):
-    def __init__(self, s3, bucket: str, key: str, *, max_resumes: int = 5, backoff_s: float = 0.5,
-                 sleep=time.sleep) -> None:
+class RangedS3Reader(io.RawIOBase):
+    def __init__(self, s3, bucket: str, key: str, *, part_size: int = PART_SIZE, retries: int = 5,
+                 backoff_s: float = 0.5, sleep=time.sleep) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._key = key
-        self._max_resumes = max_resumes
+        self._part_size = part_size
+        self._retries = retries
         self._backoff_s = backoff_s
         self._sleep = sleep
-        self._offset = 0
-        self.resumes = 0
-        resp = self._get()
-        self.etag = resp["ETag"]
-        self.size = int(resp["ContentLength"])
-        self._body = resp["Body"]
-
-    def _get(self, **kw):
+        self._offset = 0  # next byte of the object to fetch
+        self._buf = memoryview(b"")
+        self.retried = 0
         try:
-            return self._s3.get_object(Bucket=self._bucket, Key=self._key, **kw)
+            head = s3.head_object(Bucket=bucket, Key=key)
         except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in ("PreconditionFailed", "412"):
-                raise errors.Conflict("the uploaded file changed while it was being read") from e
-            raise errors.DependencyUnavailable(f"s3 get_object: {code}") from e
+            raise errors.DependencyUnavailable("s3 head_object failed") from e
+        self.etag = head["ETag"]
+        self.size = int(head["ContentLength"])
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        if self._offset >= self.size:
-            return 0
-        while True:
+    def _fetch(self) -> bytes:
+        end = min(self._offset + self._part_size, self.size) - 1
+        for attempt in range(self._retries + 1):
             try:
-                data = self._body.read(len(buffer))
-                break
+                body = self._s3.get_object(Bucket=self._bucket, Key=self._key, IfMatch=self.etag,
+                                           Range=f"bytes={self._offset}-{end}")["Body"]
+                try:
+                    data = body.read()
+                finally:
+                    body.close()
+                if len(data) == end - self._offset + 1:
+                    return data
+                failure: Exception = errors.DependencyUnavailable("s3 returned a short part")
+            except ClientError as e:
+                code = e.response.get("Error", {}).get("Code", "")
+                if code in ("PreconditionFailed", "412"):
+                    raise errors.Conflict("the uploaded file changed while it was being read") from e
+                failure = e
             except _STREAM_ERRORS as e:
-                if self.resumes >= self._max_resumes:
-                    raise errors.DependencyUnavailable("s3: the download kept breaking off") from e
-                self.resumes += 1
-                self._sleep(self._backoff_s * self.resumes)
-                self._body.close()
-                self._body = self._get(Range=f"bytes={self._offset}-", IfMatch=self.etag)["Body"]
-        n = len(data)
-        buffer[:n] = data
-        self._offset += n
-        return n
+                failure = e
+            if attempt < self._retries:
+                self.retried += 1
+                self._sleep(self._backoff_s * (attempt + 1))
+        raise errors.DependencyUnavailable("s3: a part of the file could not be read") from failure
 
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
+    def readinto(self, buffer) -> int:
+        if not self._buf:
+            if self._offset >= self.size:
+                return 0
+            data = self._fetch()
+            self._offset += len(data)
+            self._buf = memoryview(data)
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
