@@ -6,28 +6,13 @@ per line, exiting 1 if any certificate is invalid.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from chalicelib.cli._util import command, group
-
-
-def _reports_domain_errors(func):
-    """Bad input (unknown vaccine, expired DSC, unreadable trust list) is an operator error:
-    print its safe message and exit 2 instead of a traceback. Other errors still propagate."""
-    @functools.wraps(func)
-    def wrapper(args) -> int:
-        from chalicelib.errors import DomainError
-
-        try:
-            return func(args)
-        except DomainError as e:
-            print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-            return 2
-    return wrapper
+from chalicelib.cli._util import reports_domain_errors as _reports_domain_errors
 
 
 def register(sub) -> None:

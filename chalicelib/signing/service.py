@@ -34,8 +34,9 @@ VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
 # Long enough for a facility head to review and sign; short enough that an abandoned batch does
 # not hold its people for long. Reservations on records expire with the batch.
 DEFAULT_BATCH_TTL = timedelta(days=3)
-# People per countersign message: ~1.5 KB each with proof, well under the 256 KB SQS limit.
-DEFAULT_CHUNK_PEOPLE = 50
+# People per countersign message: ~1.5 KB each with its proof, so ~40 KB a message, several per
+# 256 KB SendMessageBatch; small enough that one worker invocation finishes a message quickly.
+DEFAULT_CHUNK_PEOPLE = 25
 
 OPEN, ATTESTED, DISPATCHED = "OPEN", "ATTESTED", "DISPATCHED"
 
