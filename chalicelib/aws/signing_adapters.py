@@ -41,6 +41,7 @@ from chalicelib.aws.intake_adapters import _is_conditional, record_pk
 from chalicelib.aws.sqs import MAX_BATCH_BYTES, QueueSender
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import GENESIS, LoggedEntry, chain_hash
+from chalicelib.signing.manifest import canonical_json
 from chalicelib.signing.service import (ATTESTED, OPEN, VERIFIED_STATES, CandidateRecord,
                                         DuplicateAuditKey, Facility, FocalAgency, StoredBatch, candidate_from_record)
 
@@ -350,23 +351,27 @@ class DynamoAuditLog:
             seq, prev = self._head()
             new_seq, h = seq + 1, chain_hash(prev, entry).hex()
             try:
+                # All three are puts: pynamodb sends puts in call order (after any condition checks,
+                # deletes, then updates), so cancellation reason i is item i: 0 HEAD, 1 SEQ, 2 KEY.
                 with TransactWrite(connection=self._t.connection) as tx:
-                    if seq == 0:
-                        tx.save(M("AUDIT", "HEAD", sequence=1, entry_hash=h), condition=M.pk.does_not_exist())
-                    else:
-                        tx.update(M("AUDIT", "HEAD"), actions=[M.sequence.set(new_seq), M.entry_hash.set(h)],
-                                  condition=M.sequence == seq)
+                    tx.save(M("AUDIT", "HEAD", sequence=new_seq, entry_hash=h),
+                            condition=M.pk.does_not_exist() if seq == 0 else M.sequence == seq)
                     tx.save(M("AUDIT", f"SEQ#{new_seq:012d}", sequence=new_seq, prev_hash=prev.hex(), entry_hash=h,
                               entry=json.dumps(entry, ensure_ascii=False), unique_key=unique_key),
                             condition=M.pk.does_not_exist())
                     tx.save(M(f"AUDITKEY#{unique_key}", "AUDITKEY", sequence=new_seq),
                             condition=M.pk.does_not_exist())
             except TransactWriteError as e:
-                failed = _failed_conditions(e)
+                failed = _cancelled_items(e, "ConditionalCheckFailed")
                 if 2 in failed:
+                    # Either another entry holds the key, or this very entry was committed by an
+                    # earlier attempt whose answer was lost (a retried request): then it is ours.
+                    logged = self.find(unique_key)
+                    if logged is not None and canonical_json(logged.entry) == canonical_json(entry):
+                        return logged.sequence, logged.entry_hash
                     raise DuplicateAuditKey(unique_key) from e
-                if failed & {0, 1}:
-                    continue  # another append moved the head first: link after it
+                if failed & {0, 1} or _cancelled_items(e, "TransactionConflict"):
+                    continue  # another append moved (or is moving) the head: link after it
                 raise errors.DependencyUnavailable("audit: append failed") from e
             return new_seq, h
         raise errors.Conflict("audit log is too busy to append; retry")
@@ -393,10 +398,10 @@ class DynamoAuditLog:
             raise _read_failed("audit") from e
 
 
-def _failed_conditions(e: TransactWriteError) -> set[int]:
-    """Indexes of the transaction items whose condition failed."""
+def _cancelled_items(e: TransactWriteError, code: str) -> set[int]:
+    """Indexes of the transaction items cancelled for `code` (ConditionalCheckFailed, TransactionConflict)."""
     return {i for i, r in enumerate(getattr(e, "cancellation_reasons", None) or [])
-            if r is not None and getattr(r, "code", None) == "ConditionalCheckFailed"}
+            if r is not None and getattr(r, "code", None) == code}
 
 
 # -- countersign queue --------------------------------------------------------------------------
