@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 
 def group(sub, name: str, help_text: str):
@@ -32,3 +34,14 @@ def reports_domain_errors(func):
             print(f"error [{e.code}]: {e.message}", file=sys.stderr)
             return 2
     return wrapper
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def write_file(path: Path, data: bytes, private: bool = False) -> None:
+    """Writes `data`; private files (keys) are readable by their owner only."""
+    path.write_bytes(data)
+    if private:
+        path.chmod(0o600)

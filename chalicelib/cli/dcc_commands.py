@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chalicelib.cli._util import command, group
+from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli._util import write_file as _write
 from chalicelib.cli._util import reports_domain_errors as _reports_domain_errors
 
 
@@ -63,16 +65,6 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("png", "svg"), required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--scale", type=int, default=4, help="pixels per module")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    path.write_bytes(data)
-    if private:
-        path.chmod(0o600)
 
 
 def _pem_cert(cert) -> bytes:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from chalicelib.cli._util import command, group, reports_domain_errors
+from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli._util import write_file as _write
 
 
 def register(sub) -> None:
@@ -62,16 +63,6 @@ def register(sub) -> None:
     p.add_argument("--algorithm", choices=("ES256", "RS256", "PS256"),
                    help="default: ES256 for EC keys, PS256 for RSA keys")
     p.add_argument("--out", help="write the signature JSON here instead of stdout")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    path.write_bytes(data)
-    if private:
-        path.chmod(0o600)
 
 
 @reports_domain_errors

@@ -18,7 +18,7 @@ from chalicelib.aws.intake_adapters import record_pk
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)
-from chalicelib.signing.service import (DuplicateAuditKey, FacilityService, NothingToSign, SigningService)
+from chalicelib.signing.service import DuplicateAuditKey, Facility, FacilityService, NothingToSign, SigningService
 from tests.integration.helpers import drain_queue
 
 pytestmark = pytest.mark.integration
@@ -160,9 +160,7 @@ def test_batch_sign_attest_and_fan_out(ports, gov, sqs, monkeypatch):
 def test_expired_batch_frees_its_people_for_a_new_one(ports, gov):
     fid = f"F{uuid.uuid4().hex[:8]}"
     _, cert = signer(gov, fid, province="079")
-    ports["registry"].save_facility(
-        __import__("chalicelib.signing.service", fromlist=["Facility"]).Facility(fid, "x", "079", "h", (pki.pem(cert),)),
-        NOW)
+    ports["registry"].save_facility(Facility(fid, "x", "079", "h", (pki.pem(cert),)), NOW)
     for i in range(3):
         seed(ports["tables"], fid, f"R{i}", f"0792100000{i:02d}")
     svc = service(ports)
