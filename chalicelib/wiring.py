@@ -138,6 +138,31 @@ class Container:
                              S3ImageCache(self.client("s3"), self.settings.bucket("reports")), self.clock)
 
     @cached_property
+    def facility_registry(self):
+        from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+
+        return DynamoFacilityRegistry(self.tables)
+
+    @cached_property
+    def facilities(self):
+        from chalicelib.signing.service import FacilityService
+
+        return FacilityService(self.facility_registry)
+
+    @cached_property
+    def signing(self):
+        import secrets
+
+        from chalicelib.aws.signing_adapters import (DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords,
+                                                     SqsCountersignQueue)
+        from chalicelib.signing.service import SigningService
+
+        return SigningService(
+            self.facility_registry, DynamoSigningRecords(self.tables), DynamoManifestStore(self.tables),
+            DynamoAuditLog(self.tables), SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
+            new_id=lambda: f"SB{secrets.token_hex(8)}")
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission

@@ -84,6 +84,12 @@ class Tables:
             counted_state = UnicodeAttribute(null=True)
             cleaning = UnicodeAttribute(null=True)  # CleaningResult, JSON
             matched_citizen_id = UnicodeAttribute(null=True)
+            # Facility signing (chalicelib/aws/signing_adapters.py): the batch holding this version
+            # until signing_until (UTC, ...Z), and the batch whose attestation covered it. A new
+            # version rewrites the item, which clears them: changed records are signed again.
+            signing_batch = UnicodeAttribute(null=True)
+            signing_until = UnicodeAttribute(null=True)
+            signed_batch = UnicodeAttribute(null=True)
             created_at = UnicodeAttribute()
             updated_at = UnicodeAttribute()
 

@@ -25,28 +25,37 @@ class QueueUrls:
             return self._urls[logical]
 
 
+# SQS limits: 10 entries per SendMessageBatch, 256 KiB per message and per whole batch.
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 256 * 1024
+
+
 class QueueSender:
-    """Sends JSON messages in batches of 10 (the SQS limit); retries entries SQS reports failed."""
+    """Sends JSON messages in batches of up to 10 and 256 KiB (the SQS limits); retries entries
+    SQS reports failed."""
 
     def __init__(self, sqs, url: str) -> None:
         self._sqs = sqs
         self._url = url
 
     def send_all(self, bodies: Iterable[dict]) -> int:
-        batch: list[dict] = []
+        batch: list[str] = []
+        size = 0
         sent = 0
         for body in bodies:
-            batch.append(body)
-            if len(batch) == 10:
+            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            n = len(text.encode("utf-8"))
+            if batch and (len(batch) == MAX_BATCH_ENTRIES or size + n > MAX_BATCH_BYTES):
                 sent += self._send(batch)
-                batch = []
+                batch, size = [], 0
+            batch.append(text)
+            size += n
         if batch:
             sent += self._send(batch)
         return sent
 
-    def _send(self, bodies: Sequence[dict]) -> int:
-        entries = [{"Id": str(i), "MessageBody": json.dumps(b, separators=(",", ":"), ensure_ascii=False)}
-                   for i, b in enumerate(bodies)]
+    def _send(self, bodies: Sequence[str]) -> int:
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)]
         for _attempt in range(5):
             with aws_call("sqs send_message_batch"):
                 resp = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)

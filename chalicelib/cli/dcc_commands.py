@@ -6,28 +6,15 @@ per line, exiting 1 if any certificate is invalid.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from chalicelib.cli._util import command, group
-
-
-def _reports_domain_errors(func):
-    """Bad input (unknown vaccine, expired DSC, unreadable trust list) is an operator error:
-    print its safe message and exit 2 instead of a traceback. Other errors still propagate."""
-    @functools.wraps(func)
-    def wrapper(args) -> int:
-        from chalicelib.errors import DomainError
-
-        try:
-            return func(args)
-        except DomainError as e:
-            print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-            return 2
-    return wrapper
+from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli._util import write_file as _write
+from chalicelib.cli._util import reports_domain_errors as _reports_domain_errors
 
 
 def register(sub) -> None:
@@ -78,16 +65,6 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("png", "svg"), required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--scale", type=int, default=4, help="pixels per module")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    path.write_bytes(data)
-    if private:
-        path.chmod(0o600)
 
 
 def _pem_cert(cert) -> bytes:

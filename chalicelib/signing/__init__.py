@@ -1,0 +1,1 @@
+"""Facility registry and bulk signing of verified people (manifests, attestations)."""
