@@ -130,6 +130,13 @@ class Container:
                                   authority=s.issuing_authority, valid_days=s.dcc_validity_days)
 
     @cached_property
+    def attested_countersign(self):
+        from chalicelib.aws.signing_adapters import DynamoSigningRecords
+        from chalicelib.issuance.attested import AttestedBatchCountersigner
+
+        return AttestedBatchCountersigner(self.countersign, DynamoSigningRecords(self.tables), self.clock)
+
+    @cached_property
     def passport_query(self):
         from chalicelib.aws.issuance_adapters import DynamoPassportReader, S3ImageCache
         from chalicelib.issuance.passports import PassportQuery

@@ -1,11 +1,10 @@
-"""SQS handler of the countersign queue: a chunk of facility-attested people per message."""
+"""SQS handler of the countersign queue: one chunk of a facility-attested batch per message."""
 from __future__ import annotations
 
 import json
 
 from chalice import Blueprint
 
-from chalicelib.issuance.service import CountersignRequest
 from chalicelib.platform.events import queue_name
 from chalicelib.platform.logging import get_logger
 from chalicelib.platform.sqs import process_batch
@@ -16,13 +15,11 @@ bp = Blueprint(__name__)
 
 def _handle_record(record) -> None:
     body = json.loads(record.body)
-    attestation = body["attestation"]
-    requests = [CountersignRequest(p["citizen_id"], p["doses"], attestation) for p in body["people"]]
-    outcomes = container().countersign.countersign(requests)
+    outcomes = container().attested_countersign.handle(body)
     tally: dict[str, int] = {}
     for o in outcomes:
         tally[o.status] = tally.get(o.status, 0) + 1
-    get_logger().info("countersigned", batch_id=body.get("batch_id"), **tally)
+    get_logger().info("countersigned", batch_id=body.get("batch_id"), chunk=body.get("chunk"), **tally)
 
 
 def _dead_letter(record, error) -> None:

@@ -17,9 +17,19 @@ from chalicelib.cli import main as cli
 pytestmark = pytest.mark.integration
 
 
+def run_cli(*args):
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli(list(args))
+    return code, out.getvalue()
+
+
 @pytest.fixture(scope="module")
 def verified_people(stack, tmp_path_factory):
-    """A small clean synthetic population, uploaded, cleaned and verified; DSCs provisioned."""
+    """A small clean synthetic population uploaded, cleaned and verified; DSCs provisioned; a
+    facility with its signing certificate registered under a dev government CA."""
     from app import app
     from chalicelib.aws.dynamo import Tables
     from chalicelib.aws.registry import DynamoRegistry
@@ -31,10 +41,10 @@ def verified_people(stack, tmp_path_factory):
     out = tmp_path_factory.mktemp("cs")
     assert cli(["synth", "--people", "40", "--records", "40", "--error-rate", "0", "--absent-rate", "0",
                 "--seed", "5", "--out", str(out)]) == 0
-    tag = out.name[-6:].replace("_", "")
+    facility = f"CS{out.name[-6:].replace('_', '')}"
     rows = list(csv.DictReader(open(out / "records.csv", encoding="utf-8", newline="")))
     for r in rows:
-        r["facility_id"] = f"CS{tag}"
+        r["facility_id"] = facility
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
@@ -45,7 +55,7 @@ def verified_people(stack, tmp_path_factory):
         with open(out / "registry.csv", encoding="utf-8", newline="") as f:
             DynamoRegistry(tables).import_people(read_registry_csv(f))
         s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
-        s3.put_object(Bucket=settings.bucket("intake"), Key=f"incoming/001/cs-{tag}.csv",
+        s3.put_object(Bucket=settings.bucket("intake"), Key=f"incoming/001/{facility}.csv",
                       Body=buf.getvalue().encode())
         runner = EventRunner(app, boto3.client("sqs", endpoint_url=settings.endpoint_url,
                                                region_name=settings.region), region=settings.region)
@@ -53,28 +63,44 @@ def verified_people(stack, tmp_path_factory):
         Record = tables.Record
         while time.monotonic() < deadline:
             runner.drain(idle_rounds=1, max_seconds=20)
-            states = [r.state for r in Record.scan(Record.facility_id == f"CS{tag}")]
+            states = [r.state for r in Record.scan(Record.facility_id == facility)]
             if len(states) == len(rows) and "PENDING" not in states:
                 break
         assert cli(["keys", "provision-kms", "--dir", str(out / "pki")]) == 0
-        from chalicelib.aws.issuance_adapters import DynamoDoseSource
-
-        doses = DynamoDoseSource(tables)
-        people = {}
-        for r in Record.scan(Record.facility_id == f"CS{tag}"):
-            if r.state in ("VERIFIED", "VERIFIED_NORMALIZED"):
-                people[r.matched_citizen_id] = [
-                    {"facility_id": d.facility_id, "record_id": d.record_id, "version": d.version, "digest": d.digest}
-                    for d in doses.verified_doses(r.matched_citizen_id)]
-        assert len(people) >= 10
-        return {"people": people, "facility": f"CS{tag}", "dir": out}
+        assert run_cli("facility", "ca", "init", "--out", str(out / "ca"))[0] == 0
+        assert run_cli("facility", "ca", "register", "--cert", str(out / "ca" / "ca.pem"))[0] == 0
+        assert run_cli("facility", "cert", "--ca-dir", str(out / "ca"), "--facility-id", facility,
+                       "--province", "001", "--out", str(out / "keys"))[0] == 0
+        assert run_cli("facility", "register", "--facility-id", facility, "--name", "TYT Phường Test",
+                       "--province", "001", "--head", "BS. Lan", "--cert",
+                       str(out / "keys" / f"{facility}.pem"))[0] == 0
+        return {"facility": facility, "dir": out}
     finally:
         set_container(None)
 
 
-def message(people: dict, batch: str, facility: str) -> str:
-    return json.dumps({"batch_id": batch, "attestation": {"batch_id": batch, "sequence": 1, "facility_id": facility},
-                       "people": [{"citizen_id": cid, "doses": d} for cid, d in people.items()]})
+def sign_a_batch(settings, verified_people, limit):
+    """The facility requests a manifest, signs it offline with the CLI and submits the signature:
+    the countersign queue receives the attested chunks."""
+    from datetime import datetime, timezone
+
+    from chalicelib.wiring import Container, container, set_container
+
+    out, facility = verified_people["dir"], verified_people["facility"]
+    set_container(Container(settings))
+    try:
+        manifest = container().signing.create_batch(facility, limit=limit, now=datetime.now(timezone.utc))
+        path = out / f"{manifest['batch_id']}.json"
+        path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+        assert run_cli("facility", "sign", "--key", str(out / "keys" / f"{facility}.key.pem"), "--batch", str(path),
+                       "--out", str(path) + ".sig")[0] == 0
+        sig = json.loads((out / f"{manifest['batch_id']}.json.sig").read_text())
+        container().signing.submit_signature(sig["batch_id"], signature_b64=sig["signature"],
+                                             algorithm=sig["algorithm"], signer_id=sig["signer_id"],
+                                             certificate_pem=sig["certificate"], now=datetime.now(timezone.utc))
+        return [e["citizen_id"] for e in manifest["entries"]]
+    finally:
+        set_container(None)
 
 
 def send(sqs, url, body):
@@ -95,8 +121,13 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
     from chalicelib.wiring import Container, set_container
 
     settings, created = stack
-    people = dict(list(verified_people["people"].items())[:12])
-    first, second = dict(list(people.items())[:6]), dict(list(people.items())[6:])
+    from tests.integration.helpers import drain_queue
+
+    drain_queue(sqs, created.queues["countersign"])
+    people = sign_a_batch(settings, verified_people, limit=12)
+    assert len(people) == 12
+    attested = drain_queue(sqs, created.queues["countersign"])
+    assert attested and all(m["kind"] == "facility-attested" for m in attested)
 
     class Faulty(Container):
         """Real adapters; KMS throttles the first 3 calls, the store crashes once after 2 saves."""
@@ -142,9 +173,8 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
 
     set_container(Faulty(settings))
     try:
-        send(sqs, created.queues["countersign"], message(first, "sb-a", verified_people["facility"]))
-        send(sqs, created.queues["countersign"], message(second, "sb-b", verified_people["facility"]))
-        send(sqs, created.queues["countersign"], message(first, "sb-a", verified_people["facility"]))  # duplicate
+        for m in attested + attested[:1]:  # every chunk, and the first one delivered twice
+            send(sqs, created.queues["countersign"], json.dumps(m))
         runner = EventRunner(app, sqs, region=region)
         # the crashed message comes back after the queue's visibility timeout; shorten it for the test
         sqs.set_queue_attributes(QueueUrl=created.queues["countersign"], Attributes={"VisibilityTimeout": "2"})
@@ -180,8 +210,7 @@ def test_a_poison_message_goes_to_the_dlq_with_its_reason_and_replays(stack, sqs
     from chalicelib.wiring import Container, set_container
 
     settings, created = stack
-    body = json.dumps({"batch_id": "sb-poison", "attestation": {"batch_id": "sb-poison", "sequence": 9},
-                       "people": [{"citizen_id": "099099099099", "doses": []}]})
+    body = json.dumps({"batch_id": "sb-poison", "kind": "facility-attested"})  # no attestation at all
     send(sqs, created.queues["countersign"], body)
     set_container(Container(settings))
     try:
@@ -194,7 +223,7 @@ def test_a_poison_message_goes_to_the_dlq_with_its_reason_and_replays(stack, sqs
             assert cli(["dlq", "list", "countersign"]) == 0
         listed = [json.loads(line) for line in out.getvalue().splitlines()]
         poison = [m for m in listed if json.loads(m["body"])["batch_id"] == "sb-poison"]
-        assert poison and poison[0]["error_code"] == "NOT_FOUND"
+        assert poison and poison[0]["error_code"] == "VALIDATION_ERROR"
         assert cli(["dlq", "replay", "countersign"]) == 0
         bodies = [json.loads(m["Body"])["batch_id"] for m in
                   sqs.receive_message(QueueUrl=created.queues["countersign"], MaxNumberOfMessages=10,
