@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.registry_commands",
     "chalicelib.cli.upload_commands",
     "chalicelib.cli.dcc_commands",
+    "chalicelib.cli.token_commands",
 )
 
 

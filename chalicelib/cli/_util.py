@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
 
 
 def group(sub, name: str, help_text: str):
@@ -15,3 +17,19 @@ def command(sub, name: str, help_text: str, func) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(func=func, _parser=parser)
     return parser
+
+
+def reports_domain_errors(func):
+    """Bad input (unknown vaccine, expired DSC, unreadable trust list, a bad token scope) is an
+    operator error: print its safe message and exit 2 instead of a traceback. Other errors still
+    propagate."""
+    @functools.wraps(func)
+    def wrapper(args) -> int:
+        from chalicelib.errors import DomainError
+
+        try:
+            return func(args)
+        except DomainError as e:
+            print(f"error [{e.code}]: {e.message}", file=sys.stderr)
+            return 2
+    return wrapper

@@ -6,28 +6,12 @@ per line, exiting 1 if any certificate is invalid.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from chalicelib.cli._util import command, group
-
-
-def _reports_domain_errors(func):
-    """Bad input (unknown vaccine, expired DSC, unreadable trust list) is an operator error:
-    print its safe message and exit 2 instead of a traceback. Other errors still propagate."""
-    @functools.wraps(func)
-    def wrapper(args) -> int:
-        from chalicelib.errors import DomainError
-
-        try:
-            return func(args)
-        except DomainError as e:
-            print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-            return 2
-    return wrapper
+from chalicelib.cli._util import command, group, reports_domain_errors
 
 
 def register(sub) -> None:
@@ -127,7 +111,7 @@ def _kms_client():
                         config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}))
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_init(args) -> int:
     import secrets
 
@@ -149,7 +133,7 @@ def _keys_init(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_dsc_from_kms(args) -> int:
     import secrets
 
@@ -163,7 +147,7 @@ def _keys_dsc_from_kms(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_register_dsc(args) -> int:
     from chalicelib.wiring import container
 
@@ -172,7 +156,7 @@ def _keys_register_dsc(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_provision_kms(args) -> int:
     import secrets
 
@@ -200,7 +184,7 @@ def _keys_provision_kms(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _issue(args) -> int:
     from chalicelib.dcc.issue import issue_many
     from chalicelib.dcc.signer import LocalKeySigner
@@ -226,7 +210,7 @@ def _issue(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _verify(args) -> int:
     from chalicelib.dcc.revocation import RevocationList
     from chalicelib.dcc.trust import load_certificates, load_trust_list
@@ -252,7 +236,7 @@ def _verify(args) -> int:
     return 0 if all_valid else 1
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _qr(args) -> int:
     from chalicelib.dcc.qr import render_qr_png, render_qr_svg
 
