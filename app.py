@@ -5,11 +5,13 @@ from chalicelib.cleaning.events import bp as cleaning_events
 from chalicelib.health.routes import bp as health_routes
 from chalicelib.intake.events import bp as intake_events
 from chalicelib.intake.routes import bp as intake_routes
+from chalicelib.platform.routes import bp as platform_routes
 from chalicelib.trust.routes import bp as trust_routes
 
 app = Chalice(app_name="vaxpass")
 app.register_blueprint(health_routes)
 app.register_blueprint(intake_routes)
 app.register_blueprint(trust_routes)
+app.register_blueprint(platform_routes)
 app.register_blueprint(intake_events)
 app.register_blueprint(cleaning_events)
