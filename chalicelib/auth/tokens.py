@@ -172,8 +172,8 @@ def _usable_keys(doc: Mapping) -> dict[str, jwt.PyJWK]:
             continue
         try:
             key = jwt.PyJWK(entry)
-        except jwt.PyJWKError:
-            continue  # an unsupported key type: unusable, not fatal for the other keys
+        except (jwt.PyJWKError, jwt.InvalidKeyError):
+            continue  # an unsupported or malformed key: unusable, not fatal for the other keys
         if key.algorithm_name in ALLOWED_ALGORITHMS:
             keys[entry["kid"]] = key
     return keys
