@@ -206,7 +206,7 @@ class TokenVerifier:
             raise TokenRejected("TOKEN_MALFORMED", "the token is too long")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as e:
+        except jwt.InvalidTokenError as e:  # DecodeError, or a header PyJWT refuses (a non-string kid)
             raise TokenRejected("TOKEN_MALFORMED", "the token is not a JWT") from e
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:

@@ -117,6 +117,7 @@ def test_small_clock_skew_is_tolerated(verifier, ec_key, clock):
     ("hs256_with_public_key", "TOKEN_ALG_NOT_ALLOWED"),
     ("rs256_header_on_ec_key", "TOKEN_ALG_NOT_ALLOWED"),
     ("garbage", "TOKEN_MALFORMED"),
+    ("kid_not_a_string", "TOKEN_MALFORMED"),
     ("no_exp", "TOKEN_CLAIMS_INVALID"),
     ("string_exp", "TOKEN_CLAIMS_INVALID"),
     ("no_role", "TOKEN_CLAIMS_INVALID"),
@@ -149,6 +150,9 @@ def test_bad_tokens_are_401_with_a_stable_code(verifier, ec_key, rsa_key, clock,
         token = f"{b64({'alg': 'HS256', 'kid': 'rsa1'})}.{b64(claims())}.c2ln"
     elif case == "rs256_header_on_ec_key":
         token = sign(rsa_key, kid="ec1", alg="RS256")
+    elif case == "kid_not_a_string":
+        token = jwt.encode(claims(), ec_key, algorithm="ES256", headers={"kid": "ec1"}).split(".", 1)
+        token = base64.urlsafe_b64encode(b'{"alg":"ES256","kid":["ec1"]}').rstrip(b"=").decode() + "." + token[1]
     elif case == "garbage":
         token = "not-a-jwt"
     elif case == "no_exp":
