@@ -207,6 +207,30 @@ class Container:
         finally:
             reader.close()
 
+    @cached_property
+    def token_verifier(self):
+        """Bearer tokens against the identity provider's JWKS (VAXPASS_JWKS_URL)."""
+        from chalicelib import errors
+        from chalicelib.auth.tokens import JwksCache, TokenVerifier, jwks_source_for
+
+        s = self.settings
+        if not s.jwks_url:
+            # Misconfiguration, not the caller's fault: protected routes answer 503 until it is set.
+            raise errors.DependencyUnavailable("token verification is not configured (VAXPASS_JWKS_URL)")
+        try:
+            source = jwks_source_for(s.jwks_url)
+        except ValueError as e:
+            raise errors.DependencyUnavailable("token verification is misconfigured (VAXPASS_JWKS_URL)") from e
+        return TokenVerifier(JwksCache(source, self.clock), issuer=s.jwt_issuer,
+                             audience=s.jwt_audience, clock=self.clock)
+
+    @cached_property
+    def health(self):
+        from chalicelib.aws.health import aws_probes
+        from chalicelib.health.service import HealthService
+
+        return HealthService(aws_probes(self))
+
 
 _container: Container | None = None
 _container_lock = threading.Lock()

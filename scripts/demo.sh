@@ -29,6 +29,11 @@ start_bg() {  # name, command...
   echo $! > ".run/$name.pid"
 }
 
+echo "== dev token issuer (stands in for the national identity provider): key and JWKS in .run/dev-issuer/"
+export VAXPASS_DEV_JWT_KEY_FILE="$root/.run/dev-issuer/key.pem"
+VAXPASS_JWKS_URL="$(.venv/bin/python -m chalicelib.cli token jwks --out "$root/.run/dev-issuer/jwks.json")"
+export VAXPASS_JWKS_URL
+
 echo "== starting chalice local on $VAXPASS_API_URL"
 start_bg chalice .venv/bin/chalice local --stage local --host 127.0.0.1 --port "$API_PORT" --no-autoreload
 for _ in $(seq 1 60); do
@@ -46,7 +51,8 @@ start_bg events .venv/bin/python -m chalicelib.cli events run
 cat <<TXT
 
 The stack keeps running:
-  API            $VAXPASS_API_URL   (try: curl $VAXPASS_API_URL/v1/health)
+  API            $VAXPASS_API_URL   (try: curl $VAXPASS_API_URL/v1/health, or /v1/openapi.json)
+  tokens         VAXPASS_DEV_JWT_KEY_FILE=.run/dev-issuer/key.pem .venv/bin/python -m chalicelib.cli token staff --role ministry
   LocalStack     $AWS_ENDPOINT_URL
   logs           .run/chalice.log, .run/events.log, .run/localstack-$LS_PORT.log
   demo output    demo-output/

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as resp:
+def get_json(url: str, token: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -78,7 +79,9 @@ def main() -> int:
     if example:
         rec = next(line for line in open(synth / "records.csv", encoding="utf-8") if line.startswith(example["record_id"]))
         facility = rec.split(",")[1]
-        view = get_json(f"{args.api}/v1/vaccination-records/{example['record_id']}?facility_id={facility}")
+        # The facility signs in (a dev token from the local issuer) and reads its own record.
+        token = cli("token", "staff", "--role", "facility", "--facility-id", facility).strip()
+        view = get_json(f"{args.api}/v1/vaccination-records/{example['record_id']}", token)
         summary["example_mismatch"] = view
         print(f"== 6. a facility looks at record {example['record_id']} ({view['state']}):")
         print(f"   {view['cleaning']['explanation']}")

@@ -2,8 +2,11 @@
 AWS_ENDPOINT_URL (started by `make test`), with resources created under a unique prefix."""
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,40 @@ os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
 # to queue names at import, and LocalStack has no reset, so each run gets its own resources.
 os.environ["VAXPASS_STAGE"] = "test"
 os.environ["VAXPASS_RESOURCE_PREFIX"] = f"vxt-{uuid.uuid4().hex[:8]}"
+
+
+def _test_issuer_env() -> None:
+    """A token issuer for this session: its key and JWKS in a fresh directory, configured through
+    the environment before anything reads (and caches) the settings. Tests mint with `issuer`."""
+    from chalicelib.auth.dev_issuer import load_or_create_key, public_jwk
+
+    directory = Path(tempfile.mkdtemp(prefix="vaxpass-test-issuer-"))
+    key_file = directory / "key.pem"
+    (directory / "jwks.json").write_text(json.dumps({"keys": [public_jwk(load_or_create_key(key_file))]}))
+    os.environ["VAXPASS_DEV_JWT_KEY_FILE"] = str(key_file)
+    os.environ["VAXPASS_JWKS_URL"] = (directory / "jwks.json").as_uri()
+
+
+_test_issuer_env()
+
+
+@pytest.fixture(scope="session")
+def issuer():
+    """The session's token issuer (the app trusts its JWKS): `issuer.mint(principal)`."""
+    from datetime import datetime, timezone
+
+    from chalicelib.auth.dev_issuer import DevIssuer
+    from chalicelib.settings import get_settings
+
+    s = get_settings()
+    return DevIssuer.from_file(s.dev_jwt_key_file, issuer=s.jwt_issuer, audience=s.jwt_audience,
+                               clock=lambda: datetime.now(timezone.utc))
+
+
+@pytest.fixture(scope="session")
+def bearer(issuer):
+    """`bearer(principal)` -> {"Authorization": "Bearer ..."} for the test client."""
+    return lambda principal, **kw: {"Authorization": f"Bearer {issuer.mint(principal, **kw)}"}
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.dcc_commands",
     "chalicelib.cli.dlq_commands",
     "chalicelib.cli.facility_commands",
+    "chalicelib.cli.token_commands",
 )
 
 

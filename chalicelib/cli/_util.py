@@ -22,8 +22,9 @@ def command(sub, name: str, help_text: str, func) -> argparse.ArgumentParser:
 
 
 def reports_domain_errors(func):
-    """Bad input (unknown vaccine, expired certificate, unreadable file) is an operator error:
-    print its safe message and exit 2 instead of a traceback. Other errors still propagate."""
+    """Bad input (unknown vaccine, expired DSC, unreadable trust list, a bad token scope) is an
+    operator error: print its safe message and exit 2 instead of a traceback. Other errors still
+    propagate."""
     @functools.wraps(func)
     def wrapper(args) -> int:
         from chalicelib.errors import DomainError

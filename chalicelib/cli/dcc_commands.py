@@ -11,10 +11,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from chalicelib.cli._util import command, group
+from chalicelib.cli._util import command, group, reports_domain_errors
 from chalicelib.cli._util import utc_now as _now
 from chalicelib.cli._util import write_file as _write
-from chalicelib.cli._util import reports_domain_errors as _reports_domain_errors
 
 
 def register(sub) -> None:
@@ -104,7 +103,7 @@ def _kms_client():
                         config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}))
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_init(args) -> int:
     import secrets
 
@@ -126,7 +125,7 @@ def _keys_init(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_dsc_from_kms(args) -> int:
     import secrets
 
@@ -140,7 +139,7 @@ def _keys_dsc_from_kms(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_register_dsc(args) -> int:
     from chalicelib.wiring import container
 
@@ -149,7 +148,7 @@ def _keys_register_dsc(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _keys_provision_kms(args) -> int:
     import secrets
 
@@ -177,7 +176,7 @@ def _keys_provision_kms(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _issue(args) -> int:
     from chalicelib.dcc.issue import issue_many
     from chalicelib.dcc.signer import LocalKeySigner
@@ -203,7 +202,7 @@ def _issue(args) -> int:
     return 0
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _verify(args) -> int:
     from chalicelib.dcc.revocation import RevocationList
     from chalicelib.dcc.trust import load_certificates, load_trust_list
@@ -229,7 +228,7 @@ def _verify(args) -> int:
     return 0 if all_valid else 1
 
 
-@_reports_domain_errors
+@reports_domain_errors
 def _qr(args) -> int:
     from chalicelib.dcc.qr import render_qr_png, render_qr_svg
 

@@ -1,41 +1,92 @@
-"""HTTP routes of intake: facility submissions and batch progress."""
+"""HTTP routes of intake: facility submissions, batch progress, a record's cleaning result and
+its corrections. Authorisation: `chalicelib.auth.policy`, with the scope taken from the token."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
+from chalicelib.auth import policy
+from chalicelib.auth.context import current_principal
+from chalicelib.auth.principal import NATIONAL_ROLES, Role
 from chalicelib.platform.http import route
-
 from chalicelib.wiring import container
 
 bp = Blueprint(__name__)
+_RECORD_ID = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-@route(bp, "/v1/vaccination-records", methods=["POST"], content_types=["application/json"])
+def _json_object() -> dict:
+    body = bp.current_request.json_body
+    return body if isinstance(body, dict) else {}
+
+
+@route(bp, "/v1/vaccination-records", methods=["POST"], content_types=["application/json"], openapi={
+    "summary": "Submit up to 500 vaccination records (idempotent on Idempotency-Key)", "tags": ["intake"],
+    "description": "Facilities submit their own records (facility_id defaults to the token's); "
+                   "provinces records of facilities in their province; ministry and operators any.",
+    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
+                    "schema": {"type": "string", "maxLength": 128}}],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["records"],
+        "properties": {"facility_id": {"type": "string"},
+                       "records": {"type": "array", "items": {"type": "object"}}}}}}},
+    "responses": {"200": {"description": "per-record result and the batch id"}}})
 def submit_records():
-    req = bp.current_request
-    body = req.json_body if isinstance(req.json_body, dict) else {}
-    result = container().submission.submit(
-        records=body.get("records"), idempotency_key=req.headers.get("idempotency-key"),
-        facility_id=body.get("facility_id"))
-    return result
+    p = current_principal()
+    body = _json_object()
+    records = body.get("records")
+    facility_id = body.get("facility_id") if isinstance(body.get("facility_id"), str) else None
+    if p.role is Role.FACILITY:
+        facility_id = policy.facility_in_scope(p, facility_id)
+    else:
+        policy.require_roles(p, Role.PROVINCE, *NATIONAL_ROLES)
+    policy.require_records_in_scope(p, records if isinstance(records, list) else [], facility_id)
+    return container().submission.submit(
+        records=records, idempotency_key=bp.current_request.headers.get("idempotency-key"),
+        facility_id=facility_id)
 
 
-@route(bp, "/v1/batches/{batch_id}", methods=["GET"])
+@route(bp, "/v1/batches/{batch_id}", methods=["GET"], openapi={
+    "summary": "Progress of a batch: received, accepted, duplicates, rejected, cleaned", "tags": ["intake"],
+    "description": "The batch's province, the ministry and operators."})
 def get_batch(batch_id: str):
-    return container().batch_progress(batch_id)
+    p = current_principal()
+    policy.require_roles(p, Role.PROVINCE, *NATIONAL_ROLES)
+    progress = container().batch_progress(batch_id)
+    policy.require_province(p, progress.get("province_code"))
+    return progress
 
 
-@route(bp, "/v1/vaccination-records/{record_id}", methods=["GET"])
+def _record_in_scope(record_id: str, requested_facility: object) -> tuple[str, dict]:
+    """The facility the caller acts for and the record's view, once the caller may see it."""
+    p = current_principal()
+    facility_id = policy.facility_in_scope(p, requested_facility)
+    view = container().corrections.view(facility_id, record_id)
+    policy.require_facility(p, facility_id, (view.get("record") or {}).get("province_code"))
+    return facility_id, view
+
+
+@route(bp, "/v1/vaccination-records/{record_id}", methods=["GET"], openapi={
+    "summary": "A record and its cleaning result (explanation, suggestion)", "tags": ["corrections"],
+    "parameters": [_RECORD_ID, {"name": "facility_id", "in": "query", "required": False,
+                                "schema": {"type": "string"},
+                                "description": "required for province, ministry and operator callers"}]})
 def get_record(record_id: str):
     params = bp.current_request.query_params or {}
-    return container().corrections.view(params.get("facility_id", ""), record_id)
+    return _record_in_scope(record_id, params.get("facility_id"))[1]
 
 
 @route(bp, "/v1/vaccination-records/{record_id}/corrections", methods=["POST"],
-       content_types=["application/json"])
+       content_types=["application/json"], openapi={
+           "summary": "Correct a record: accept the suggestion or edit fields", "tags": ["corrections"],
+           "requestBody": {"required": True, "content": {"application/json": {"schema": {
+               "type": "object", "properties": {
+                   "facility_id": {"type": "string"}, "accept_suggestion": {"type": "boolean"},
+                   "changes": {"type": "object"}}}}}}})
 def correct_record(record_id: str):
-    body = bp.current_request.json_body if isinstance(bp.current_request.json_body, dict) else {}
-    changes = body.get("changes")
-    return container().corrections.correct(
-        str(body.get("facility_id") or ""), record_id, accept_suggestion=body.get("accept_suggestion") is True,
-        changes=changes if isinstance(changes, dict) else None)
+    body = _json_object()
+    facility_id, view = _record_in_scope(record_id, body.get("facility_id"))
+    changes = body.get("changes") if isinstance(body.get("changes"), dict) else None
+    accept = body.get("accept_suggestion") is True
+    suggestion = (view.get("cleaning") or {}).get("suggestion")
+    policy.require_changes_in_scope(current_principal(), suggestion if accept else changes)
+    return container().corrections.correct(facility_id, record_id, accept_suggestion=accept, changes=changes)

@@ -4,11 +4,24 @@ Every route is registered through `route(bp, path, ...)`, which wraps the view: 
 domain errors and never build error responses themselves. (Chalice turns exceptions raised in a
 view into a 500 before HTTP middleware sees them, so the translation must wrap the view.)
 Unexpected exceptions become a 500 with an incident id; their text is logged, never sent.
+
+Authentication happens here too (`auth=True`, the default): the bearer token is verified before
+the view runs and the principal is bound for `chalicelib.auth.context.current_principal()`. We do
+not use a Chalice built-in authorizer, although `chalice local` and `chalice.test.Client` run them:
+an authorizer can only answer an invalid token with 401 by raising, which both local runners let
+escape as an exception (the test client raises, `chalice local` drops the connection), and the
+gateway's own 401 for a missing header carries neither `WWW-Authenticate` nor our error codes.
+Verifying here behaves the same locally, in tests and on AWS.
+
+Each registered view carries its `RouteDoc` (auth flag and OpenAPI metadata) as `route_doc`, so
+`platform.openapi` documents exactly the routes the app has.
 """
 from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from chalice import Response
 from chalice.app import ChaliceViewError
@@ -68,9 +81,37 @@ def translate_errors(view, path: str):
     return wrapped
 
 
-def route(bp, path: str, **kwargs):
-    """`@route(bp, "/v1/x", methods=["GET"])`: bp.route with domain-error translation."""
+@dataclass(frozen=True)
+class RouteDoc:
+    """What `route()` knows about a route beyond Chalice: is it protected, and its OpenAPI text.
+
+    `openapi` holds OpenAPI operation fields (summary, description, requestBody, responses,
+    parameters, tags); `platform.openapi` adds path parameters, security and error responses."""
+
+    auth: bool = True
+    openapi: Mapping = field(default_factory=dict)
+
+
+def authenticated(view, bp):
+    """Verifies the bearer token, then runs the view with the principal bound."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        from chalicelib.auth.context import bound_principal
+        from chalicelib.wiring import container
+
+        header = bp.current_request.headers.get("authorization")
+        principal = container().token_verifier.verify_header(header)
+        with bound_principal(principal):
+            return view(*args, **kwargs)
+    return wrapped
+
+
+def route(bp, path: str, *, auth: bool = True, openapi: Mapping | None = None, **kwargs):
+    """`@route(bp, "/v1/x", methods=["GET"])`: bp.route with authentication (unless `auth=False`)
+    and domain-error translation. `openapi={"summary": ...}` documents it in /v1/openapi.json."""
     def decorator(view):
-        bp.route(path, **kwargs)(translate_errors(view, path))
+        handler = translate_errors(authenticated(view, bp) if auth else view, path)
+        handler.route_doc = RouteDoc(auth=auth, openapi=dict(openapi or {}))
+        bp.route(path, **kwargs)(handler)
         return view
     return decorator

@@ -10,6 +10,8 @@ import time
 import boto3
 import pytest
 
+from chalicelib.auth import dev_issuer
+from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
 
 pytestmark = pytest.mark.integration
@@ -23,7 +25,7 @@ def synthetic(tmp_path_factory):
     return out
 
 
-def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, synthetic, unique):
+def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, synthetic, unique, bearer):
     from chalicelib.aws.dynamo import Tables
     from chalicelib.aws.registry import DynamoRegistry
     from chalicelib.cleaning.registry import read_registry_csv
@@ -55,7 +57,8 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
     batch = {}
     while time.monotonic() < deadline:
         runner.drain(idle_rounds=1, max_seconds=20)
-        resp = app_client.http.get(f"/v1/batches/{batch_id}")
+        resp = app_client.http.get(f"/v1/batches/{batch_id}",
+                                   headers=bearer(dev_issuer.staff(Role.PROVINCE, province_code="001")))
         if resp.status_code == 200:
             batch = json.loads(resp.body)
             if batch["status"] == "COMPLETE" and batch["cleaned"] == batch["accepted"]:
@@ -92,12 +95,13 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
 
     # When the facility accepts the suggestion for a mismatched record (the engine changed nothing)
     mismatched = next(rid for rid, (state, _) in online.items() if state == "MISMATCH")
+    as_facility = bearer(dev_issuer.staff(Role.FACILITY, facility_id=facility))
     view = json.loads(app_client.http.get(
-        f"/v1/vaccination-records/{mismatched}?facility_id={facility}").body)
+        f"/v1/vaccination-records/{mismatched}", headers=as_facility).body)
     assert view["state"] == "MISMATCH" and view["cleaning"]["suggestion"]
     before = tables.Counter.get(f"FAC#{facility}", "TOTAL")
     resp = app_client.http.post(f"/v1/vaccination-records/{mismatched}/corrections",
-                                headers={"Content-Type": "application/json"},
+                                headers={"Content-Type": "application/json", **as_facility},
                                 body=json.dumps({"facility_id": facility, "accept_suggestion": True}))
     assert resp.status_code == 200, resp.body
     assert json.loads(resp.body)["status"] == "corrected"
@@ -105,7 +109,7 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
 
     # Then it is verified again as a new version, and the counters moved with it
     after_view = json.loads(app_client.http.get(
-        f"/v1/vaccination-records/{mismatched}?facility_id={facility}").body)
+        f"/v1/vaccination-records/{mismatched}", headers=as_facility).body)
     assert after_view["version"] == view["version"] + 1
     assert after_view["state"] in ("VERIFIED", "VERIFIED_NORMALIZED")
     for field, value in view["cleaning"]["suggestion"].items():
@@ -118,7 +122,7 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
 
     # and a correction that makes the record invalid is refused with the field named
     bad = app_client.http.post(f"/v1/vaccination-records/{mismatched}/corrections",
-                               headers={"Content-Type": "application/json"},
+                               headers={"Content-Type": "application/json", **as_facility},
                                body=json.dumps({"facility_id": facility, "changes": {"date_of_birth": "31/31/1990"}}))
     assert bad.status_code == 400
     assert json.loads(bad.body)["error"]["details"]["errors"][0]["field"] == "date_of_birth"

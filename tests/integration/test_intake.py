@@ -10,6 +10,8 @@ import time
 import boto3
 import pytest
 
+from chalicelib.auth import dev_issuer
+from chalicelib.auth.principal import Role
 from tests.integration.helpers import drain_queue
 
 pytestmark = pytest.mark.integration
@@ -51,7 +53,7 @@ def s3(aws_endpoint, region):
     return boto3.client("s3", endpoint_url=aws_endpoint, region_name=region)
 
 
-def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_client, s3, sqs, unique):
+def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_client, s3, sqs, unique, bearer):
     settings, created = stack
     facility = f"F{unique}"
     rows = [good_row(i, facility) for i in range(5)]
@@ -70,7 +72,8 @@ def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_clien
 
     head = s3.head_object(Bucket=settings.bucket("intake"), Key=f"incoming/01/{unique}.csv")
     batch_id = batch_id_for_upload(settings.bucket("intake"), f"incoming/01/{unique}.csv", head["ETag"].strip('"'))
-    resp = app_client.http.get(f"/v1/batches/{batch_id}")
+    resp = app_client.http.get(f"/v1/batches/{batch_id}",
+                               headers=bearer(dev_issuer.staff(Role.PROVINCE, province_code="001")))
     assert resp.status_code == 200, resp.body
     batch = json.loads(resp.body)
     assert (batch["status"], batch["received"], batch["accepted"], batch["rejected"]) == ("COMPLETE", 7, 5, 2)
@@ -108,7 +111,7 @@ def test_reupload_of_the_same_records_creates_no_duplicates(stack, runner, app_c
     assert len(stored) == 4
 
 
-def test_bad_files_fail_the_batch_with_a_clear_reason(stack, runner, app_client, s3, unique):
+def test_bad_files_fail_the_batch_with_a_clear_reason(stack, runner, app_client, s3, unique, bearer):
     settings, _ = stack
     cases = {
         "binary.csv": bytes(range(256)) * 4,
@@ -123,7 +126,8 @@ def test_bad_files_fail_the_batch_with_a_clear_reason(stack, runner, app_client,
         upload_and_process(s3, runner, settings, key, body)
         etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
         batch = json.loads(app_client.http.get(
-            f"/v1/batches/{batch_id_for_upload(settings.bucket('intake'), key, etag)}").body)
+            f"/v1/batches/{batch_id_for_upload(settings.bucket('intake'), key, etag)}",
+            headers=bearer(dev_issuer.staff(Role.MINISTRY))).body)
         assert batch["status"] == "FAILED", (name, batch)
         assert batch["error_code"] in {"BINARY_FILE", "WRONG_ENCODING", "MISSING_COLUMNS", "LINE_TOO_LONG"}, batch
         assert batch["error_message"]
@@ -194,11 +198,12 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
     assert counter.received == 22
 
 
-def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique):
+def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique, bearer):
     facility = f"F{unique}"
     records = [dict(zip(HEADER, good_row(i, facility))) for i in range(3)]
     records.append({**records[0], "record_id": "BAD1", "dose_number": "eleven"})
-    headers = {"Content-Type": "application/json", "Idempotency-Key": f"k-{unique}"}
+    token = bearer(dev_issuer.staff(Role.FACILITY, facility_id=facility))
+    headers = {"Content-Type": "application/json", "Idempotency-Key": f"k-{unique}", **token}
     body = json.dumps({"records": records})
 
     first = app_client.http.post("/v1/vaccination-records", headers=headers, body=body)
@@ -215,7 +220,7 @@ def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique)
                                  body=json.dumps({"records": records[:1]}))
     assert other.status_code == 409
 
-    missing_key = app_client.http.post("/v1/vaccination-records", headers={"Content-Type": "application/json"},
+    missing_key = app_client.http.post("/v1/vaccination-records", headers={"Content-Type": "application/json", **token},
                                        body=body)
     assert missing_key.status_code == 400
     too_many = app_client.http.post("/v1/vaccination-records", headers={**headers, "Idempotency-Key": "x"},

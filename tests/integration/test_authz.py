@@ -1,0 +1,134 @@
+"""Authorisation of every route of the real app, for every kind of caller, on LocalStack.
+
+The table below is checked against `app.routes`: a route added without a row here fails
+`test_every_route_has_a_rule`, so no route ships without a decision about who may call it.
+Expected answers: 401 (no or bad token), 403 (role or scope refused), 200 (allowed).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from chalicelib.auth import dev_issuer
+from chalicelib.auth.principal import Role
+
+pytestmark = pytest.mark.integration
+
+CID = "001090123456"
+PROVINCE, OTHER_PROVINCE = "001", "079"
+ACTORS = ("none", "bad", "citizen", "facility_own", "facility_other", "province_own", "province_other",
+          "ministry", "operator")
+ALLOWED_EVERYONE = dict.fromkeys(ACTORS, 200)
+
+
+def expect(*allowed: str) -> dict[str, int]:
+    """401 without a valid token, 200 for `allowed`, 403 for the other authenticated callers."""
+    return {a: 401 if a in ("none", "bad") else 200 if a in allowed else 403 for a in ACTORS}
+
+
+STAFF_OF_FACILITY = expect("facility_own", "province_own", "ministry", "operator")
+RULES = {
+    ("GET", "/v1/health"): ALLOWED_EVERYONE,
+    ("GET", "/v1/trust-list"): ALLOWED_EVERYONE,
+    ("GET", "/v1/trust-list/jwks"): ALLOWED_EVERYONE,
+    ("GET", "/v1/revocation-list"): ALLOWED_EVERYONE,
+    ("GET", "/v1/openapi.json"): ALLOWED_EVERYONE,
+    ("POST", "/v1/vaccination-records"): STAFF_OF_FACILITY,
+    ("GET", "/v1/batches/{batch_id}"): expect("province_own", "ministry", "operator"),
+    ("GET", "/v1/vaccination-records/{record_id}"): STAFF_OF_FACILITY,
+    ("POST", "/v1/vaccination-records/{record_id}/corrections"): STAFF_OF_FACILITY,
+}
+
+
+@pytest.fixture(scope="module")
+def world(stack, issuer):
+    """Facility A (ours) and B in province 001, one record of A, one upload batch of 001."""
+    import uuid
+
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import DynamoBatchStore
+    from chalicelib.wiring import Container
+
+    settings, _ = stack
+    unique = uuid.uuid4().hex[:8]
+    fa, fb = f"FA{unique}", f"FB{unique}"
+    record = {"record_id": "R1", "facility_id": fa, "citizen_id": CID, "full_name": "Nguyễn Văn An",
+              "date_of_birth": "1990-05-17", "sex": "M", "phone": "0912345678", "province_code": PROVINCE,
+              "vaccine_product": "AstraZeneca", "lot_number": "AZ1", "dose_number": "1",
+              "vaccination_date": "2021-08-20"}
+    out = Container(settings).submission.submit(records=[record], idempotency_key=f"seed-{unique}",
+                                                 facility_id=fa)
+    assert out["accepted"] == 1, out
+    batch_id = f"authz-{unique}"
+    DynamoBatchStore(Tables(settings)).begin(batch_id, province_code=PROVINCE, source="s3://test/authz",
+                                             etag=None, now=datetime.now(timezone.utc))
+    principals = {
+        "citizen": dev_issuer.citizen(CID),
+        "facility_own": dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE),
+        "facility_other": dev_issuer.staff(Role.FACILITY, facility_id=fb, province_code=PROVINCE),
+        "province_own": dev_issuer.staff(Role.PROVINCE, province_code=PROVINCE),
+        "province_other": dev_issuer.staff(Role.PROVINCE, province_code=OTHER_PROVINCE),
+        "ministry": dev_issuer.staff(Role.MINISTRY),
+        "operator": dev_issuer.staff(Role.OPERATOR),
+    }
+    headers = {a: {"Authorization": f"Bearer {issuer.mint(p)}"} for a, p in principals.items()}
+    headers["none"] = {}
+    headers["bad"] = {"Authorization": "Bearer " + issuer.mint(principals["ministry"], ttl_s=-3600)}
+    return {"fa": fa, "record": record, "batch_id": batch_id, "headers": headers, "unique": unique}
+
+
+def call(client, world, method: str, path: str, actor: str):
+    """One request per route, shaped so that an allowed caller gets a 200."""
+    headers = {"Content-Type": "application/json", **world["headers"][actor]}
+    url = path.replace("{batch_id}", world["batch_id"]).replace("{record_id}", world["record"]["record_id"])
+    body = None
+    if path == "/v1/vaccination-records":
+        headers["Idempotency-Key"] = f"authz-{world['unique']}-{actor}"
+        body = {"records": [{**world["record"], "record_id": f"R-{actor}"}]}
+    elif path.endswith("/corrections"):
+        body = {"facility_id": world["fa"], "changes": {"phone": "0912345679"}}
+    elif path == "/v1/vaccination-records/{record_id}":
+        url += f"?facility_id={world['fa']}"
+    return client.http.request(method, url, headers=headers,
+                               body=json.dumps(body).encode() if body is not None else b"")
+
+
+def test_every_route_has_a_rule():
+    from app import app
+
+    assert {(m, p) for p, methods in app.routes.items() for m in methods} == set(RULES)
+
+
+@pytest.mark.parametrize("method, path", sorted(RULES))
+def test_route_answers_each_caller_as_the_rules_say(app_client, world, method, path):
+    got = {actor: call(app_client, world, method, path, actor) for actor in ACTORS}
+    answers = {actor: resp.status_code for actor, resp in got.items()}
+    assert answers == RULES[(method, path)], {a: r.body[:200] for a, r in got.items()
+                                              if r.status_code != RULES[(method, path)][a]}
+    for actor, resp in got.items():
+        if resp.status_code == 401:
+            assert resp.headers.get("WWW-Authenticate") == "Bearer"
+            assert json.loads(resp.body)["error"]["code"] in ("TOKEN_MISSING", "TOKEN_EXPIRED")
+
+
+def test_a_facility_reads_its_own_records_without_naming_itself(app_client, world):
+    resp = app_client.http.get("/v1/vaccination-records/R1", headers=world["headers"]["facility_own"])
+    assert resp.status_code == 200 and json.loads(resp.body)["facility_id"] == world["fa"]
+    # and another facility, acting for itself, does not find it
+    other = app_client.http.get("/v1/vaccination-records/R1", headers=world["headers"]["facility_other"])
+    assert other.status_code == 404
+
+
+def test_staff_above_a_facility_must_name_it(app_client, world):
+    resp = app_client.http.get("/v1/vaccination-records/R1", headers=world["headers"]["ministry"])
+    assert resp.status_code == 400 and json.loads(resp.body)["error"]["details"]["field"] == "facility_id"
+
+
+def test_a_province_cannot_move_a_record_out_of_its_province(app_client, world):
+    resp = app_client.http.post(
+        "/v1/vaccination-records/R1/corrections",
+        headers={"Content-Type": "application/json", **world["headers"]["province_own"]},
+        body=json.dumps({"facility_id": world["fa"], "changes": {"province_code": OTHER_PROVINCE}}))
+    assert resp.status_code == 403 and json.loads(resp.body)["error"]["code"] == "OUT_OF_SCOPE"
