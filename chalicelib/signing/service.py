@@ -363,8 +363,10 @@ class SigningService:
         tree = MerkleTree([bytes.fromhex(e["entry_digest"]) for e in entries])
         people = [dict(e, index=i, proof=[p.hex() for p in tree.proof(i)]) for i, e in enumerate(entries)]
         chunks = [people[i:i + self._chunk] for i in range(0, len(people), self._chunk)]
+        facility = self._facilities.get_facility(manifest["facility_id"])
         ref = {"sequence": logged.sequence, "entry_hash": logged.entry_hash,
-               "facility_id": manifest["facility_id"], "merkle_root": manifest["merkle_root"],
+               "facility_id": manifest["facility_id"], "province_code": facility.province if facility else None,
+               "merkle_root": manifest["merkle_root"],
                "count": manifest["count"], "certificate_fingerprint": logged.entry["certificate_fingerprint"]}
         sent = self._queue.enqueue(manifest["batch_id"], ref, chunks)
         self._manifests.set_status(manifest["batch_id"], DISPATCHED, now)

@@ -28,6 +28,10 @@ def expect(*allowed: str) -> dict[str, int]:
     return {a: 401 if a in ("none", "bad") else 200 if a in allowed else 403 for a in ACTORS}
 
 
+def expect_status(status: int, *allowed: str) -> dict[str, int]:
+    return {a: status if code == 200 else code for a, code in expect(*allowed).items()}
+
+
 STAFF_OF_FACILITY = expect("facility_own", "province_own", "ministry", "operator")
 RULES = {
     ("GET", "/v1/health"): ALLOWED_EVERYONE,
@@ -39,6 +43,16 @@ RULES = {
     ("GET", "/v1/batches/{batch_id}"): expect("province_own", "ministry", "operator"),
     ("GET", "/v1/vaccination-records/{record_id}"): STAFF_OF_FACILITY,
     ("POST", "/v1/vaccination-records/{record_id}/corrections"): STAFF_OF_FACILITY,
+    # Only the facility or its province's focal agency signs. The allowed callers get past
+    # authorisation to the service's own answer: 409 nothing left to sign (the world's one
+    # verified record is in the world's open batch), 400 no certificate given with the signature.
+    ("POST", "/v1/facilities/{facility_id}/signing-batches"): expect_status(409, "facility_own", "province_own"),
+    ("GET", "/v1/signing-batches/{batch_id}"): expect("facility_own", "province_own"),
+    ("POST", "/v1/signing-batches/{batch_id}/signature"): expect_status(400, "facility_own", "province_own"),
+    # A citizen reads only their own passport (none issued yet in this world: 404); staff never.
+    ("GET", "/v1/passports/me"): expect_status(404, "citizen"),
+    ("GET", "/v1/passports/me/qr.png"): expect_status(404, "citizen"),
+    ("GET", "/v1/passports/me/qr.svg"): expect_status(404, "citizen"),
 }
 
 
@@ -62,8 +76,10 @@ def world(stack, issuer):
                                                  facility_id=fa)
     assert out["accepted"] == 1, out
     batch_id = f"authz-{unique}"
+    now = datetime.now(timezone.utc)
     DynamoBatchStore(Tables(settings)).begin(batch_id, province_code=PROVINCE, source="s3://test/authz",
-                                             etag=None, now=datetime.now(timezone.utc))
+                                             etag=None, now=now)
+    signing_batch, agency = open_signing_batch(Container(settings), Tables(settings), fa, unique, now)
     principals = {
         "citizen": dev_issuer.citizen(CID),
         "facility_own": dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE),
@@ -76,13 +92,47 @@ def world(stack, issuer):
     headers = {a: {"Authorization": f"Bearer {issuer.mint(p)}"} for a, p in principals.items()}
     headers["none"] = {}
     headers["bad"] = {"Authorization": "Bearer " + issuer.mint(principals["ministry"], ttl_s=-3600)}
-    return {"fa": fa, "record": record, "batch_id": batch_id, "headers": headers, "unique": unique}
+    return {"fa": fa, "record": record, "batch_id": batch_id, "headers": headers, "unique": unique,
+            "signing_batch": signing_batch, "agency": agency}
+
+
+def open_signing_batch(c, tables, facility_id, unique, now):
+    """Facility A registered (province 001) with a focal agency, one verified record, one open batch."""
+    import json as _json
+    import secrets
+    from datetime import timedelta
+
+    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.signing import facility_pki as pki
+
+    ca_key = pki.generate_key()
+    ca = pki.issue_government_ca(ca_key, now=now - timedelta(days=1), valid_days=30, random_bytes=secrets.token_bytes)
+    c.facilities.register_ca(pki.pem(ca), now=now)
+    c.facilities.register_facility(facility_id=facility_id, name="TYT A", province=PROVINCE, head="BS. A",
+                                   certificate_pem=None, now=now)
+    agency = f"AG{unique}"
+    agency_key = pki.generate_key()
+    agency_cert = pki.issue_signer_certificate(agency_key.public_key(), ca_cert=ca, ca_key=ca_key, subject_id=agency,
+                                               name="CDC test", now=now - timedelta(hours=1), valid_days=30,
+                                               random_bytes=secrets.token_bytes, province=PROVINCE,
+                                               focal_agency=True)
+    c.facilities.register_focal_agency(agency_id=agency, name="CDC test", province=PROVINCE,
+                                       certificate_pem=pki.pem(agency_cert), now=now)
+    data = {"record_id": "RV", "facility_id": facility_id, "citizen_id": CID, "dose_number": "1",
+            "vaccination_date": "2021-08-20", "vaccine_product": "EU/1/21/1529", "full_name": "Nguyễn Văn An"}
+    tables.Record(record_pk(facility_id, "RV"), "REC", gsi2pk=f"FAC#{facility_id}#VERIFIED", gsi2sk="RV",
+                  facility_id=facility_id, record_id="RV", province_code=PROVINCE, digest="rv-digest", version=1,
+                  data=_json.dumps(data, ensure_ascii=False), state="VERIFIED", cleaned_version=1,
+                  matched_citizen_id=CID, created_at=now.isoformat(), updated_at=now.isoformat()).save()
+    manifest = c.signing.create_batch(facility_id, now=now)
+    return manifest["batch_id"], agency
 
 
 def call(client, world, method: str, path: str, actor: str):
     """One request per route, shaped so that an allowed caller gets a 200."""
     headers = {"Content-Type": "application/json", **world["headers"][actor]}
-    url = path.replace("{batch_id}", world["batch_id"]).replace("{record_id}", world["record"]["record_id"])
+    url = path.replace("{record_id}", world["record"]["record_id"]).replace("{facility_id}", world["fa"])
+    url = url.replace("{batch_id}", world["signing_batch"] if "/signing-batches/" in path else world["batch_id"])
     body = None
     if path == "/v1/vaccination-records":
         headers["Idempotency-Key"] = f"authz-{world['unique']}-{actor}"
@@ -91,6 +141,10 @@ def call(client, world, method: str, path: str, actor: str):
         body = {"facility_id": world["fa"], "changes": {"phone": "0912345679"}}
     elif path == "/v1/vaccination-records/{record_id}":
         url += f"?facility_id={world['fa']}"
+    elif path.endswith("/signing-batches"):
+        body = {}
+    elif path.endswith("/signature"):
+        body = {"signature": "c2lnbmF0dXJl", "algorithm": "ES256", "signer_id": world["agency"]}
     return client.http.request(method, url, headers=headers,
                                body=json.dumps(body).encode() if body is not None else b"")
 
