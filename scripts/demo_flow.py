@@ -7,6 +7,7 @@ import argparse
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -87,9 +88,110 @@ def main() -> int:
         print(f"   {view['cleaning']['explanation']}")
         print(f"   suggestion: {json.dumps(view['cleaning']['suggestion'], ensure_ascii=False)}")
 
+    summary["issuing"] = sign_countersign_and_verify(args.api, out, results, synth)
+
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"== summary written to {out / 'summary.json'}")
     return 0
+
+
+def post_json(url: str, body: dict, token: str) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def get_bytes(url: str, token: str) -> bytes:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}", "Accept": "image/png"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.read()
+
+
+def sign_countersign_and_verify(api: str, out: Path, results: list[dict], synth: Path) -> dict:
+    """Steps 7-11: the facility signs its verified people, the ministry countersigns with KMS,
+    citizens fetch their passports, and a verifier checks them against the published trust list."""
+    import time
+
+    records = {r["record_id"]: r for r in csv_rows(synth / "records.csv")}
+    verified = [r for r in results if r["outcome"] in ("VERIFIED", "VERIFIED_NORMALIZED")]
+    per_facility = Counter(records[r["record_id"]]["facility_id"] for r in verified)
+    facility, _ = per_facility.most_common(1)[0]
+    province = records[next(r["record_id"] for r in verified
+                            if records[r["record_id"]]["facility_id"] == facility)]["province_code"].zfill(3)
+
+    print("== 7. the ministry's DSCs for the KMS keys, published in the trust list")
+    cli("keys", "provision-kms", "--dir", str(out / "pki"))
+    print(f"== 8. facility {facility}: a government CA (dev), its signing certificate, registered")
+    cli("facility", "ca", "init", "--out", str(out / "gov-ca"))
+    cli("facility", "ca", "register", "--cert", str(out / "gov-ca" / "ca.pem"))
+    cli("facility", "cert", "--ca-dir", str(out / "gov-ca"), "--facility-id", facility, "--province", province,
+        "--out", str(out / "facility-keys"))
+    cli("facility", "register", "--facility-id", facility, "--name", f"Trạm Y tế {facility}", "--province", province,
+        "--head", "BS. Nguyễn Thị Lan", "--cert", str(out / "facility-keys" / f"{facility}.pem"))
+
+    token = cli("token", "staff", "--role", "facility", "--facility-id", facility, "--province", province).strip()
+    manifest = post_json(f"{api}/v1/facilities/{facility}/signing-batches", {}, token)
+    batch_file = out / "signing-batch.json"
+    batch_file.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"== 9. the facility head signs {manifest['count']} people at once (Merkle root "
+          f"{manifest['merkle_root'][:16]}...) with the facility's key, offline")
+    cli("facility", "sign", "--key", str(out / "facility-keys" / f"{facility}.key.pem"), "--batch", str(batch_file),
+        "--out", str(out / "signing-batch.sig.json"))
+    sig = json.loads((out / "signing-batch.sig.json").read_text())
+    attestation = post_json(f"{api}/v1/signing-batches/{manifest['batch_id']}/signature", {
+        "signature": sig["signature"], "algorithm": sig["algorithm"], "certificate": sig["certificate"]}, token)
+    print(f"   attestation #{attestation['sequence']} in the audit log; {attestation['messages_queued']} "
+          f"countersign messages queued")
+
+    print("== 10. central countersigning with the KMS DSC key (event runner); citizens fetch their passports")
+    people = [e["citizen_id"] for e in manifest["entries"]]
+    qr_dir = out / "qr"
+    qr_dir.mkdir(exist_ok=True)
+    hc1_lines, fetched = [], 0
+    deadline = time.monotonic() + 180
+    for cid in people:
+        citizen = cli("token", "citizen", cid).strip()
+        while True:
+            try:
+                passport = get_json(f"{api}/v1/passports/me", citizen)
+                break
+            except urllib.error.HTTPError as e:
+                if e.code != 404 or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        (qr_dir / f"{cid}.png").write_bytes(get_bytes(f"{api}/v1/passports/me/qr.png", citizen))
+        hc1_lines.append(passport["hc1"])
+        fetched += 1
+        if fetched <= 3:
+            d = passport["display"]
+            print(f"   {d['name']} ({d['date_of_birth']}): {d['vaccine']} dose {d['dose']}/{d['series_doses']} "
+                  f"on {d['vaccination_date']}, valid until {passport['valid_until']}, {passport['status']}")
+    (out / "passports.txt").write_text("\n".join(hc1_lines) + "\n")
+
+    print("== 11. a verifier checks every HC1 and QR image against GET /v1/trust-list")
+    (out / "trust-list.json").write_text(json.dumps(get_json(f"{api}/v1/trust-list")))
+    verdicts = [json.loads(line) for line in subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", "verify", "--trust-list", str(out / "trust-list.json")],
+        cwd=ROOT, input="\n".join(hc1_lines) + "\n", stdout=subprocess.PIPE, text=True).stdout.splitlines()]
+    import zxingcpp
+    from PIL import Image
+
+    from_images = [zxingcpp.read_barcodes(Image.open(qr_dir / f"{cid}.png"))[0].text for cid in people]
+    valid = sum(v["valid"] for v in verdicts)
+    print(f"   {valid}/{len(verdicts)} passports valid; {sum(a == b for a, b in zip(from_images, hc1_lines))}"
+          f"/{len(people)} QR images decode to the same HC1")
+    if valid != len(people) or from_images != hc1_lines:
+        raise SystemExit("verification failed")
+    return {"facility": facility, "batch_id": manifest["batch_id"], "people_signed": manifest["count"],
+            "passports_fetched": fetched, "passports_valid": valid, "qr_dir": str(qr_dir)}
+
+
+def csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 if __name__ == "__main__":

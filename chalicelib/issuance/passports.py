@@ -42,7 +42,9 @@ class PassportQuery:
                 "issued_at": datetime.fromtimestamp(p["iat"], timezone.utc).isoformat(),
                 "valid_until": valid_until, "display": {**p["display"], "valid_until": valid_until}}
 
-    def qr(self, citizen_id: str, fmt: str) -> tuple[bytes, str]:
+    def qr(self, citizen_id: str, fmt: str) -> tuple[bytes | str, str]:
+        """PNG as bytes (a binary API Gateway type), SVG as text (it is XML, and a bytes body of a
+        non-binary type would not pass through API Gateway)."""
         if fmt not in RENDERERS:
             raise errors.NotFound("QR images are png or svg")
         render, content_type = RENDERERS[fmt]
@@ -50,11 +52,9 @@ class PassportQuery:
         if p is None:
             raise errors.NotFound("no passport has been issued to you yet")
         key = f"qr/{p['uvci'].replace('/', '_').replace(':', '_').replace('#', '_')}.{fmt}"
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached, content_type
-        data = render(p["hc1"])
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self._cache.put(key, data, content_type)
-        return data, content_type
+        data = self._cache.get(key)
+        if data is None:
+            rendered = render(p["hc1"])
+            data = rendered.encode("utf-8") if isinstance(rendered, str) else rendered
+            self._cache.put(key, data, content_type)
+        return (data.decode("utf-8") if fmt == "svg" else data), content_type

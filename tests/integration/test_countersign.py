@@ -115,7 +115,8 @@ def passport_versions(settings, cid):
     return [i for i in Item.query(f"P#{cid}") if i.sk.startswith("V#")]
 
 
-def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, verified_people, region, app_client):
+def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, verified_people, region, app_client,
+                                                                 bearer):
     from app import app
     from chalicelib.local.event_runner import EventRunner
     from chalicelib.wiring import Container, set_container
@@ -202,6 +203,26 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
     for cid in people:
         result = verify_hc1(passport_versions(settings, cid)[0].hc1, trust, now=datetime.now(timezone.utc))
         assert result.valid, (cid, result.errors)
+
+    # and the citizen's app shows it: passport JSON and a QR image that decodes to the same HC1
+    import zxingcpp
+    from PIL import Image
+
+    from chalicelib.auth import dev_issuer
+
+    cid = people[0]
+    me = bearer(dev_issuer.citizen(cid))
+    passport = json.loads(app_client.http.get("/v1/passports/me", headers=me).body)
+    assert passport["hc1"] == passport_versions(settings, cid)[0].hc1 and passport["status"] == "VALID"
+    assert passport["display"]["labels"]["vi"]["vaccine"] == "Vắc xin"
+    png = app_client.http.get("/v1/passports/me/qr.png", headers={**me, "Accept": "image/png"})
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    assert zxingcpp.read_barcodes(Image.open(io.BytesIO(png.body)))[0].text == passport["hc1"]
+    svg = app_client.http.get("/v1/passports/me/qr.svg", headers=me)
+    assert svg.status_code == 200 and b"<svg" in svg.body[:200]
+    # another citizen has none, and never sees this one
+    other = app_client.http.get("/v1/passports/me", headers=bearer(dev_issuer.citizen("001099999999")))
+    assert other.status_code == 404
 
 
 def test_a_poison_message_goes_to_the_dlq_with_its_reason_and_replays(stack, sqs, region, verified_people):

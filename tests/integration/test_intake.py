@@ -228,7 +228,7 @@ def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique,
     assert too_many.status_code == 400
 
 
-def test_excel_upload_is_streamed_like_csv(stack, runner, app_client, s3, unique):
+def test_excel_upload_is_streamed_like_csv(stack, runner, app_client, s3, unique, bearer):
     import openpyxl
 
     from chalicelib.intake.service import batch_id_for_upload
@@ -248,5 +248,6 @@ def test_excel_upload_is_streamed_like_csv(stack, runner, app_client, s3, unique
     key = f"incoming/01/{unique}.xlsx"
     upload_and_process(s3, runner, settings, key, buf.getvalue())
     etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
-    batch = json.loads(app_client.http.get(f"/v1/batches/{batch_id_for_upload(settings.bucket('intake'), key, etag)}").body)
+    batch = json.loads(app_client.http.get(f"/v1/batches/{batch_id_for_upload(settings.bucket('intake'), key, etag)}",
+                                           headers=bearer(dev_issuer.staff(Role.MINISTRY))).body)
     assert (batch["status"], batch["received"], batch["accepted"], batch["rejected"]) == ("COMPLETE", 4, 3, 1)
