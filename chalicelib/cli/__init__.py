@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.upload_commands",
     "chalicelib.cli.dcc_commands",
     "chalicelib.cli.dlq_commands",
+    "chalicelib.cli.reports_commands",
 )
 
 
