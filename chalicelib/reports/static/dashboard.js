@@ -156,7 +156,9 @@
         "data-testid": "day-" + d.date, "data-value": String(d.passports_issued) });
       bar.appendChild(svg("title", {}, d.date + ": " + fmt.format(d.passports_issued)));
       s.appendChild(bar);
-      if (i % 5 === 0 || i === series.length - 1) {
+      if (i === series.length - 1) {  // the latest day, anchored at its right edge so it is not cut
+        s.appendChild(svg("text", { x: width, y: height - 20, "text-anchor": "end" }, d.date.slice(5)));
+      } else if (i % 5 === 0 && i < series.length - 3) {
         s.appendChild(svg("text", { x: x.toFixed(1), y: height - 20 }, d.date.slice(5)));
       }
     });
