@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Local targets get LocalStack's endpoint and dummy credentials from localstack/common.sh;
 # deploy uses whatever AWS credentials the operator's environment holds.
 
-.PHONY: venv test unit demo demo-stop localstack-up localstack-down bench clean deploy package
+.PHONY: venv browser test unit demo demo-stop localstack-up localstack-down bench clean deploy package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ venv: $(VENV)/.installed
 
 ## Runs the whole suite (unit + integration on LocalStack); starts LocalStack if needed and
 ## stops it again if this target started it.
-test: venv
+test: venv browser
 	@bash scripts/with-localstack.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+## Debian's chromium and the pinned playwright-core for the browser tests (idempotent; fails if
+## they cannot be installed, so the browser test fails rather than being skipped).
+browser:
+	bash scripts/install-browser.sh
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -35,7 +40,7 @@ bench: venv
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .run demo-output test-artifacts .pytest_cache
+	rm -rf $(VENV) .run demo-output test-artifacts .pytest_cache node_modules
 
 ## Brings up LocalStack, the resources, chalice local and the event runner, and runs the pipeline.
 demo: venv

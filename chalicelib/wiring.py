@@ -170,6 +170,25 @@ class Container:
             new_id=lambda: f"SB{secrets.token_hex(8)}")
 
     @cached_property
+    def counters(self):
+        from chalicelib.aws.counters import DynamoCounters
+
+        return DynamoCounters(self.tables)
+
+    @cached_property
+    def reports(self):
+        from chalicelib.reports.service import ReportService
+
+        return ReportService(self.counters, self.clock)
+
+    @cached_property
+    def reconciler(self):
+        from chalicelib.aws.counters import DynamoAuditSource
+        from chalicelib.reports.reconcile import Reconciler
+
+        return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission

@@ -7,6 +7,7 @@ so running it twice is harmless. Production uses the CloudFormation template fro
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import boto3
@@ -86,6 +87,7 @@ def _ensure_table(ddb, prefix: str, table: spec.Table, data_key: str) -> str:
     except ClientError as e:
         if e.response["Error"]["Code"] != "ResourceInUseException":
             raise
+        _add_missing_indexes(ddb, name, kwargs)
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     ddb.update_continuous_backups(TableName=name,
                                   PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
@@ -95,6 +97,23 @@ def _ensure_table(ddb, prefix: str, table: spec.Table, data_key: str) -> str:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
                 "Enabled": True, "AttributeName": table.ttl_attribute})
     return name
+
+
+def _add_missing_indexes(ddb, name: str, kwargs: dict) -> None:
+    """A table created before the spec gained an index (e.g. counters gsi1) gets it added; DynamoDB
+    builds one new index per UpdateTable call, so each is awaited before the next."""
+    have = {ix["IndexName"] for ix in ddb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])}
+    for ix in kwargs.get("GlobalSecondaryIndexes", []):
+        if ix["IndexName"] in have:
+            continue
+        ddb.update_table(TableName=name, AttributeDefinitions=kwargs["AttributeDefinitions"],
+                         GlobalSecondaryIndexUpdates=[{"Create": ix}])
+        for _ in range(300):
+            status = {i["IndexName"]: i.get("IndexStatus") for i in
+                      ddb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])}
+            if status.get(ix["IndexName"]) == "ACTIVE":
+                break
+            time.sleep(0.2)
 
 
 def _ensure_queue(sqs, prefix: str, queue: spec.Queue) -> tuple[str, str]:

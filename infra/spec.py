@@ -108,8 +108,8 @@ TABLES: tuple[Table, ...] = (
           purpose="issued passports per person and version; gsi1 = by UVCI, gsi2 = revocations"),
     Table("complaints", "pk", "sk", (_gsi(1), _gsi(2)),
           purpose="citizen complaints; gsi1 = by facility and due date, gsi2 = by citizen"),
-    Table("counters", "pk", "sk",
-          purpose="incremental progress counters per province and facility"),
+    Table("counters", "pk", "sk", (_gsi(1),),
+          purpose="incremental progress counters per province and facility; gsi1 = facilities of a province"),
     Table("idempotency", "id", ttl_attribute="expiration",
           purpose="Powertools idempotency records for handlers"),
 )

@@ -9,6 +9,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
+from chalicelib.aws.counters import DynamoCounters, counter_updates
 from chalicelib.aws.dynamo import Tables
 from chalicelib.aws.intake_adapters import _cancelled_by_condition, batch_pk, record_pk
 from chalicelib.cleaning.matcher import CleaningResult
@@ -55,12 +56,10 @@ class DynamoCleaningRepository:
                 tx.update(Record(record_pk(record.facility_id, record.record_id), "REC"), actions=actions,
                           condition=(Record.version == record.version)
                           & (Record.cleaned_version < record.version))
-                for pk in ("NATIONAL", f"PROV#{record.province_code}", f"FAC#{record.facility_id}"):
-                    moves = [getattr(Counter, new_counter).add(1)]
-                    if old_counter and old_counter != new_counter:
-                        moves.append(getattr(Counter, old_counter).add(-1))
-                    if old_counter != new_counter:
-                        tx.update(Counter(pk, "TOTAL"), actions=moves)
+                if old_counter != new_counter:
+                    moves = {new_counter: 1, **({old_counter: -1} if old_counter else {})}
+                    for item, actions in counter_updates(Counter, record.facility_id, record.province_code, moves):
+                        tx.update(item, actions=actions)
                 if record.batch_id:
                     tx.update(Batch(batch_pk(record.batch_id), "BATCH"), actions=[Batch.cleaned.add(1)])
         except TransactWriteError as e:
@@ -94,10 +93,4 @@ class DynamoCorrectionCounters:
         self._t = tables
 
     def corrected(self, facility_id: str, province_code: str) -> None:
-        Counter = self._t.Counter
-        try:
-            with TransactWrite(connection=self._t.connection) as tx:
-                for pk in ("NATIONAL", f"PROV#{province_code}", f"FAC#{facility_id}"):
-                    tx.update(Counter(pk, "TOTAL"), actions=[Counter.corrected.add(1)])
-        except TransactWriteError as e:
-            raise errors.DependencyUnavailable("counters: update failed") from e
+        DynamoCounters(self._t).add(facility_id, province_code, corrected=1)

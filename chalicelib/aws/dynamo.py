@@ -10,6 +10,9 @@ batches    pk BATCH#<id>                  sk BATCH    (progress counts, checkpoi
 registry   pk P#<citizen_id>              sk P        (a person)
            pk BK#<blocking key>           sk <citizen_id> (the person again, for candidate search)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
+           pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
+           FAC# items also carry province_code and gsi1 PROV#<code> / FAC#<id>, so the facilities
+           of a province are one Query (see chalicelib/aws/counters.py)
 """
 from __future__ import annotations
 
@@ -163,5 +166,13 @@ class Tables:
             corrected = NumberAttribute(null=True)
             passports_issued = NumberAttribute(null=True)
             passports_revoked = NumberAttribute(null=True)
+            signed_by_facility = NumberAttribute(null=True)
+            complaints_received = NumberAttribute(null=True)
+            complaints_resolved = NumberAttribute(null=True)
+            # FAC# items only: the facility's province, and the index that lists them per province.
+            province_code = UnicodeAttribute(null=True)
+            gsi1pk = UnicodeAttribute(null=True)
+            gsi1sk = UnicodeAttribute(null=True)
+            by_province = _gsi(1, s)
 
         return CounterItem

@@ -13,6 +13,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
+from chalicelib.aws.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
 from chalicelib.aws.dynamo import Tables
 from chalicelib.aws.errors import aws_call
 from chalicelib.aws.sqs import QueueSender
@@ -119,8 +120,8 @@ class DynamoBatchStore:
                     Batch.duplicates.add(chunk.duplicates), Batch.rejected.add(chunk.rejected),
                     Batch.queued.add(chunk.queued), Batch.updated_at.set(_iso(now))],
                     condition=Batch.rows_done == expected_rows_done)
-                for pk, n in _scope_counts(chunk.new_by_scope).items():
-                    tx.update(Counter(pk, "TOTAL"), actions=[Counter.received.add(n)])
+                for item, actions in _received_updates(Counter, chunk.new_by_scope):
+                    tx.update(item, actions=actions)
         except TransactWriteError as e:
             if "ConditionalCheckFailed" in str(getattr(e, "cause_response_code", "")) or _cancelled_by_condition(e):
                 raise errors.Conflict("batch checkpoint moved: another delivery is processing it") from e
@@ -143,12 +144,18 @@ class DynamoBatchStore:
             return None
 
 
-def _scope_counts(new_by_scope) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _received_updates(Counter, new_by_scope) -> list[tuple[object, list]]:
+    """One update per scope (NATIONAL, provinces, facilities) adding the chunk's new records; the
+    FAC# updates also index the facility under its province (chalicelib/aws/counters.py)."""
+    counts: dict[str, int] = {}
+    province_of: dict[str, tuple[str, str]] = {}
     for (facility, province), n in new_by_scope.items():
-        for pk in ("NATIONAL", f"PROV#{province}", f"FAC#{facility}"):
-            out[pk] = out.get(pk, 0) + n
-    return out
+        for pk in scope_keys(facility, province):
+            counts[pk] = counts.get(pk, 0) + n
+        province_of[fac_pk(facility)] = (facility, province)
+    return [(Counter(pk, TOTAL), [Counter.received.add(n)]
+             + (facility_index_actions(Counter, *province_of[pk]) if pk in province_of else []))
+            for pk, n in counts.items()]
 
 
 def _is_conditional(e: PynamoDBException) -> bool:
@@ -250,8 +257,8 @@ class DynamoApiCallStore:
                     Batch.accepted.add(chunk.accepted), Batch.duplicates.add(chunk.duplicates),
                     Batch.rejected.add(chunk.rejected), Batch.queued.add(chunk.queued),
                     Batch.created_at.set(_iso(now)), Batch.updated_at.set(_iso(now))])
-                for pk, n in _scope_counts(chunk.new_by_scope).items():
-                    tx.update(Counter(pk, "TOTAL"), actions=[Counter.received.add(n)])
+                for item, actions in _received_updates(Counter, chunk.new_by_scope):
+                    tx.update(item, actions=actions)
         except TransactWriteError as e:
             if _cancelled_by_condition(e):
                 raise errors.Conflict("a concurrent call with this Idempotency-Key finished first") from e

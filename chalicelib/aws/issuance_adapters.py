@@ -17,6 +17,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
+from chalicelib.aws.counters import counter_updates, day_sk, scope_keys
 from chalicelib.aws.dynamo import Tables, _gsi, _meta
 from chalicelib.aws.intake_adapters import _cancelled_by_condition
 from chalicelib.issuance.domain import DoseRecord, Identity
@@ -100,14 +101,13 @@ class DynamoPassportStore:
                     tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp,
                                  reason="superseded by a new passport version"))
                 facility = passport.attestation.get("facility_id")
-                scopes = ["NATIONAL"] + ([f"FAC#{facility}"] if facility else [])
-                if passport.attestation.get("province_code"):
-                    scopes.append(f"PROV#{passport.attestation['province_code']}")
-                for scope in scopes:
-                    actions = [Counter.passports_issued.add(1)]
-                    if previous is not None:
-                        actions.append(Counter.passports_revoked.add(1))
-                    tx.update(Counter(scope, "TOTAL"), actions=actions)
+                province = passport.attestation.get("province_code")
+                moves = {"passports_issued": 1, **({"passports_revoked": 1} if previous is not None else {})}
+                for item, actions in counter_updates(Counter, facility, province, moves):
+                    tx.update(item, actions=actions)
+                # The per-day series behind the dashboard (UTC day of issue), nation and province.
+                for scope in scope_keys(None, province):
+                    tx.update(Counter(scope, day_sk(stamp[:10])), actions=[Counter.passports_issued.add(1)])
         except TransactWriteError as e:
             if _cancelled_by_condition(e):
                 return False

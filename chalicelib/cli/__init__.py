@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.dlq_commands",
     "chalicelib.cli.facility_commands",
     "chalicelib.cli.token_commands",
+    "chalicelib.cli.reports_commands",
 )
 
 

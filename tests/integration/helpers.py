@@ -14,3 +14,52 @@ def drain_queue(sqs, url: str) -> list[dict]:
         for m in msgs:
             out.append(json.loads(m["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+class Crash(RuntimeError):
+    """A process killed half way (injected by tests)."""
+
+
+def crash_once_after(obj, method: str, calls: int) -> dict:
+    """Patches obj.method so that its `calls`-th call does its work and then raises Crash, once:
+    the work is stored but the caller dies before its next step. Returns a dict whose
+    "crashed" entry tells whether it happened."""
+    real = getattr(obj, method)
+    state = {"n": 0, "crashed": False}
+
+    def wrapper(*args, **kwargs):
+        out = real(*args, **kwargs)
+        state["n"] += 1
+        if state["n"] == calls and not state["crashed"]:
+            state["crashed"] = True
+            raise Crash(f"killed after {method} #{calls}")
+        return out
+    setattr(obj, method, wrapper)
+    return state
+
+
+def duplicate_messages(sqs, url: str, wait_s: int = 5) -> int:
+    """Replaces every message on the queue by two copies of it (a duplicate delivery of each);
+    waits up to wait_s for the first one. Returns the number of originals."""
+    originals = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=0 if originals else wait_s).get("Messages", [])
+        if not msgs:
+            break
+        originals.extend(msgs)
+    for m in originals:
+        for _ in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=m["Body"])
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return len(originals)
+
+
+def queues_empty(sqs, urls) -> bool:
+    """No message visible or in flight on any of the queues."""
+    for url in urls:
+        a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        if int(a["ApproximateNumberOfMessages"]) or int(a["ApproximateNumberOfMessagesNotVisible"]):
+            return False
+    return True

@@ -53,6 +53,13 @@ RULES = {
     ("GET", "/v1/passports/me"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.png"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.svg"): expect_status(404, "citizen"),
+    # Reports: the nation for the ministry and operators, a province for itself.
+    ("GET", "/v1/reports/provinces"): expect("ministry", "operator"),
+    ("GET", "/v1/reports/provinces.csv"): expect("ministry", "operator"),
+    ("GET", "/v1/reports/provinces/{code}"): expect("province_own", "ministry", "operator"),
+    ("GET", "/v1/reports/daily"): expect("ministry", "operator"),
+    ("GET", "/dashboard"): ALLOWED_EVERYONE,
+    ("GET", "/dashboard/{asset}"): ALLOWED_EVERYONE,
 }
 
 
@@ -132,6 +139,7 @@ def call(client, world, method: str, path: str, actor: str):
     """One request per route, shaped so that an allowed caller gets a 200."""
     headers = {"Content-Type": "application/json", **world["headers"][actor]}
     url = path.replace("{record_id}", world["record"]["record_id"]).replace("{facility_id}", world["fa"])
+    url = url.replace("{code}", PROVINCE).replace("{asset}", "dashboard.js")
     url = url.replace("{batch_id}", world["signing_batch"] if "/signing-batches/" in path else world["batch_id"])
     body = None
     if path == "/v1/vaccination-records":

@@ -1,0 +1,152 @@
+"""The ministry dashboard in a real headless browser (Debian's chromium, driven by playwright-core
+from tests/e2e/dashboard_probe.js) against `chalice local` on LocalStack: counters seeded through
+the real adapters under a prefix of this test's own, the page shows those totals, a bar per
+active province and the day's passports; the screenshot is kept in test-artifacts/dashboard.png.
+
+No skip: without chromium or playwright-core (scripts/install-browser.sh, run by `make test`)
+this test fails."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _passport(citizen: str, version: int, facility: str, province: str):
+    from chalicelib.issuance.service import NewPassport
+
+    return NewPassport(citizen_id=citizen, version=version, uvci=f"URN:UVCI:01:VN:{citizen}{version}",
+                       kid_b64="a2lk", alg="ES256", iat=0, exp=1, hc1="HC1:seeded", signature_b64="c2ln",
+                       content_digest=f"d{version}", attestation={"facility_id": facility, "province_code": province},
+                       display={})
+
+
+def seed(settings) -> None:
+    """Three provinces through the real counter and passport adapters."""
+    from chalicelib.aws.counters import DynamoCounters
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.issuance_adapters import DynamoPassportStore
+    from chalicelib.issuance.service import StoredPassport
+
+    tables = Tables(settings)
+    counters = DynamoCounters(tables)
+    counters.add("HN-01", "001", received=120, verified=90, verified_normalized=10, mismatched=8, not_found=2,
+                 signed_by_facility=60)
+    counters.add("HCM-01", "079", received=200, verified=150, mismatched=20, signed_by_facility=100,
+                 complaints_received=5, complaints_resolved=2)
+    counters.add("DN-01", "048", received=30)
+    store = DynamoPassportStore(tables)
+    now = datetime.now(timezone.utc)
+    for cid in ("001000000001", "001000000002", "001000000003"):
+        assert store.save_new(_passport(cid, 1, "HN-01", "001"), None, [], now)
+    for cid in ("079000000004", "079000000005"):
+        assert store.save_new(_passport(cid, 1, "HCM-01", "079"), None, [], now)
+    # a re-issue: one more passport issued and one revoked, still one person
+    previous = StoredPassport("079000000005", 1, "URN:UVCI:01:VN:0790000000051", "d1", "c2ln", "ES256")
+    assert store.save_new(_passport("079000000005", 2, "HCM-01", "079"), previous, [], now)
+
+
+EXPECTED = {
+    "doses-received": 350, "verified": 250, "needs-correction": 30, "cleaning-backlog": 70,
+    "signed": 160, "passports-issued": 6, "passports-revoked": 1, "people-with-passport": 5,
+    "complaint-backlog": 3, "complaints-overdue": 0, "corrected": 0,
+}
+
+
+@pytest.fixture
+def dashboard_stack(aws_endpoint):
+    """Resources under a prefix of this test's own (so the totals are only what it seeds), and
+    `chalice local` serving the app on a free port; stopped in any case."""
+    from chalicelib.settings import Settings
+    from infra.bootstrap import bootstrap
+
+    prefix = f"vxd-{uuid.uuid4().hex[:8]}"
+    region = os.environ["AWS_REGION"]
+    bootstrap(prefix, region=region, endpoint_url=aws_endpoint)
+    settings = Settings(stage="test", region=region, endpoint_url=aws_endpoint, resource_prefix=prefix)
+    seed(settings)
+    port = _free_port()
+    env = {**os.environ, "VAXPASS_RESOURCE_PREFIX": prefix, "AWS_ENDPOINT_URL": aws_endpoint}
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "dashboard-chalice.log", "wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "chalice"), "local", "--stage", "local",
+                             "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/v1/health", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (ARTIFACTS / "dashboard-chalice.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "chalice local did not answer in 60 s"
+            time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+        log.close()
+
+
+def test_dashboard_shows_the_seeded_totals_in_chromium(dashboard_stack, issuer):
+    from chalicelib.auth import dev_issuer
+    from chalicelib.auth.principal import Role
+
+    base = dashboard_stack
+    # The ministry opens the page with its token (the page keeps it and sends it as a bearer).
+    token = issuer.mint(dev_issuer.staff(Role.MINISTRY))
+    shot = ARTIFACTS / "dashboard.png"
+    shot.unlink(missing_ok=True)
+    run = subprocess.run(["node", str(ROOT / "tests" / "e2e" / "dashboard_probe.js"), f"{base}/dashboard?token={token}", str(shot)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"browser run failed (run scripts/install-browser.sh):\n{run.stderr[-3000:]}"
+    seen = json.loads(run.stdout)
+
+    # Then the page loaded its data with no script error and asked nothing of any other host
+    assert "updated" in seen["status"], seen["status"]
+    assert seen["console_errors"] == []
+    assert all(u.startswith(base + "/") for u in seen["requests"]), seen["requests"]
+    # and the national totals are the seeded ones, shown as such
+    for name, value in EXPECTED.items():
+        assert seen["totals"][name]["value"] == value, (name, seen["totals"][name])
+        assert re.sub(r"\D", "", seen["totals"][name]["text"]) == str(value), seen["totals"][name]
+    # and each seeded province has its issuing-progress bar, the untouched ones none
+    bars = {b["code"]: b["text"] for b in seen["province_bars"]}
+    assert set(bars) == {"001", "048", "079"}
+    assert "Hà Nội" in bars["001"] and "(3/60)" in bars["001"]
+    assert "(2/100)" in bars["079"] and "—" in bars["048"]
+    assert set(seen["backlog_bars"]) == {"001", "048", "079"}
+    # and today's passports are the last day of the series
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert seen["days"][-1] == [today, 6] and len(seen["days"]) == 30
+    # and the screenshot is there to look at
+    assert shot.exists() and shot.stat().st_size > 10_000

@@ -1,0 +1,226 @@
+"""Reports: formulas, the service over a fake counter reader, CSV export, reconciliation logic,
+routes and the dashboard files. No sockets."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime, timezone
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.identity.provinces import PROVINCES
+from chalicelib.reports.domain import CSV_HEADER, daily_series, derive, provinces_csv, raw_counts
+from chalicelib.reports.reconcile import Drift, PassportFact, Reconciler, RecordFact, compare, recompute
+from chalicelib.reports.service import ReportService
+
+NOW = datetime(2022, 5, 20, 9, 30, tzinfo=timezone.utc)
+
+
+class FakeCounters:
+    """In-memory CounterReader: {(pk, sk): {counter: n}} plus a facility -> province map."""
+
+    def __init__(self, items=None, facility_province=None):
+        self.items = items or {}
+        self.facility_province = facility_province or {}
+
+    def totals(self, pks):
+        return {pk: raw_counts(self.items[(pk, "TOTAL")]) for pk in pks if (pk, "TOTAL") in self.items}
+
+    def facilities(self, province_code):
+        return {f: raw_counts(self.items.get((f"FAC#{f}", "TOTAL"))) for f, p in self.facility_province.items()
+                if p == province_code}
+
+    def issued_per_day(self, pk, first, last):
+        out = {}
+        for (k, sk), v in self.items.items():
+            if k == pk and sk.startswith("DAY#") and first <= date.fromisoformat(sk[4:]) <= last:
+                out[date.fromisoformat(sk[4:])] = v["passports_issued"]
+        return out
+
+
+def test_derived_figures_follow_the_documented_formulas():
+    # Given 10 records: 4 verified (1 after normalising), 3 needing correction, 3 not checked yet;
+    # 5 people signed, 4 passports stored of which 1 re-issue (revoking the first version)
+    row = derive(raw_counts({"received": 10, "verified": 3, "verified_normalized": 1, "mismatched": 1,
+                             "not_found": 1, "invalid": 1, "signed_by_facility": 5, "passports_issued": 4,
+                             "passports_revoked": 1, "complaints_received": 3, "complaints_resolved": 1}))
+    assert row["verified"] == 4 and row["needs_correction"] == 3
+    assert row["cleaning_backlog"] == 3
+    assert row["people_with_passport"] == 3  # the re-issue did not add a person
+    assert row["issuing_progress"] == 0.6
+    assert row["complaint_backlog"] == 2 and row["complaints_overdue"] == 0
+    # nobody signed yet: no ratio rather than a division by zero
+    assert derive(raw_counts({}))["issuing_progress"] is None
+
+
+def test_daily_series_is_continuous_oldest_first_with_zeros():
+    series = daily_series({date(2022, 5, 19): 7}, date(2022, 5, 20), 3)
+    assert series == [{"date": "2022-05-18", "passports_issued": 0}, {"date": "2022-05-19", "passports_issued": 7},
+                      {"date": "2022-05-20", "passports_issued": 0}]
+
+
+def test_every_province_is_listed_with_its_name_and_zeros_where_nothing_happened():
+    svc = ReportService(FakeCounters({("NATIONAL", "TOTAL"): {"received": 5}, ("PROV#079", "TOTAL"): {"received": 5}}),
+                        lambda: NOW)
+    out = svc.provinces()
+    assert len(out["provinces"]) == 63 == len(PROVINCES)
+    hcm = next(p for p in out["provinces"] if p["province_code"] == "079")
+    assert hcm["province_name"] == "Hồ Chí Minh City" and hcm["doses_received"] == 5
+    hn = next(p for p in out["provinces"] if p["province_code"] == "001")
+    assert hn["province_name"] == "Hà Nội" and hn["doses_received"] == 0
+    assert out["national"]["doses_received"] == 5
+
+
+def test_a_province_comes_with_its_facilities_and_unknown_codes_are_not_found():
+    fake = FakeCounters({("PROV#001", "TOTAL"): {"received": 3}, ("FAC#F2", "TOTAL"): {"received": 2},
+                         ("FAC#F1", "TOTAL"): {"received": 1}, ("FAC#X", "TOTAL"): {"received": 9}},
+                        {"F1": "001", "F2": "001", "X": "079"})
+    out = ReportService(fake, lambda: NOW).province("1")  # spreadsheets drop the zeros
+    assert out["province"]["province_code"] == "001"
+    assert [(f["facility_id"], f["doses_received"]) for f in out["facilities"]] == [("F1", 1), ("F2", 2)]
+    with pytest.raises(errors.NotFound):
+        ReportService(fake, lambda: NOW).province("003")  # not a province code
+
+
+def test_daily_report_validates_days_and_reads_the_window():
+    fake = FakeCounters({("NATIONAL", "DAY#2022-05-20"): {"passports_issued": 4},
+                         ("NATIONAL", "DAY#2022-04-01"): {"passports_issued": 99}})
+    out = ReportService(fake, lambda: NOW).daily("7")
+    assert len(out["series"]) == 7 and out["series"][-1] == {"date": "2022-05-20", "passports_issued": 4}
+    assert sum(d["passports_issued"] for d in out["series"]) == 4
+    for bad in ("0", "367", "x", ""):
+        with pytest.raises(errors.ValidationError):
+            ReportService(fake, lambda: NOW).daily(bad)
+
+
+def test_csv_has_a_bom_keeps_vietnamese_names_and_escapes_formulas():
+    rows = [{"province_code": "001", "province_name": "Hà Nội", **derive(raw_counts({"received": 2}))},
+            {"province_code": "999", "province_name": "=HYPERLINK(\"http://x\")", **derive(raw_counts({}))}]
+    text = provinces_csv(rows)
+    assert text.startswith("\ufeff") and "\r\n" in text
+    parsed = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert tuple(parsed[0]) == CSV_HEADER
+    assert parsed[1][:3] == ["001", "Hà Nội", "2"]
+    assert parsed[2][1].startswith("'=")
+    assert parsed[2][CSV_HEADER.index("issuing_progress")] == ""  # None is an empty cell
+
+
+def test_recompute_mirrors_the_writers():
+    records = [RecordFact("F1", "001", "VERIFIED"), RecordFact("F1", "001", "MISMATCH"),
+               RecordFact("F2", "079", None)]
+    passports = [PassportFact("F1", "001", 1, "2022-05-20"), PassportFact("F1", "001", 2, "2022-05-21"),
+                 PassportFact("F9", None, 1, "2022-05-21")]
+    out = recompute(records, passports)
+    assert out[("NATIONAL", "TOTAL")] == {"received": 3, "verified": 1, "mismatched": 1,
+                                          "passports_issued": 3, "passports_revoked": 1}
+    assert out[("FAC#F2", "TOTAL")] == {"received": 1}
+    assert out[("PROV#001", "TOTAL")]["passports_revoked"] == 1
+    assert out[("NATIONAL", "DAY#2022-05-21")] == {"passports_issued": 2}
+    assert out[("PROV#001", "DAY#2022-05-21")] == {"passports_issued": 1}
+    assert ("PROV#None", "TOTAL") not in out
+
+
+def test_compare_reports_only_audited_counters_and_missing_scopes():
+    stored = {("NATIONAL", "TOTAL"): {"received": 3, "corrected": 5, "signed_by_facility": 2},
+              ("FAC#GONE", "TOTAL"): {"verified": 1}}
+    wanted = {("NATIONAL", "TOTAL"): {"received": 3}, ("PROV#001", "DAY#2022-05-20"): {"passports_issued": 1}}
+    assert compare(stored, wanted) == [Drift("FAC#GONE", "TOTAL", "verified", 1, 0),
+                                       Drift("PROV#001", "DAY#2022-05-20", "passports_issued", 0, 1)]
+
+
+class FakeAudit:
+    def __init__(self, stored, records, moved=()):
+        self.stored, self.records, self.moved, self.writes = stored, records, set(moved), []
+
+    def record_facts(self):
+        return self.records
+
+    def passport_facts(self):
+        return []
+
+    def stored_counters(self):
+        return list(self.stored.items())
+
+    def set_if_unchanged(self, pk, sk, counter, expected, value):
+        if (pk, counter) in self.moved:
+            return False
+        self.writes.append((pk, sk, counter, expected, value))
+        return True
+
+
+def test_reconciler_fixes_what_did_not_move_and_says_what_did():
+    records = [RecordFact("F1", "001", "VERIFIED")]
+    stored = {("NATIONAL", "TOTAL"): {"received": 1, "verified": 1},
+              ("PROV#001", "TOTAL"): {"received": 1, "verified": 4},
+              ("FAC#F1", "TOTAL"): {"received": 2, "verified": 1}}
+    audit = FakeAudit(stored, records, moved={("FAC#F1", "received")})
+    assert [d.to_dict()["difference"] for d in Reconciler(audit).run()] == [1, 3]
+    fixed = Reconciler(audit).run(fix=True)
+    assert [(d.pk, d.counter, d.fixed) for d in fixed] == [("FAC#F1", "received", False), ("PROV#001", "verified", True)]
+    assert audit.writes == [("PROV#001", "TOTAL", "verified", 4, 1)]
+
+
+def test_counter_updates_touch_every_scope_and_index_the_facility():
+    from chalicelib.aws.counters import counter_updates
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.settings import Settings
+
+    Counter = Tables(Settings(stage="test")).Counter
+    updates = counter_updates(Counter, "F1", "001", {"signed_by_facility": 3, "complaints_received": 0})
+    assert [(i.pk, i.sk) for i, _ in updates] == [("NATIONAL", "TOTAL"), ("PROV#001", "TOTAL"), ("FAC#F1", "TOTAL")]
+    assert [len(a) for _, a in updates] == [1, 1, 4]  # FAC# also gets province_code, gsi1pk, gsi1sk
+    assert counter_updates(Counter, "F1", "001", {"corrected": 0}) == []
+    with pytest.raises(ValueError):
+        counter_updates(Counter, "F1", "001", {"not_a_counter": 1})
+
+
+@pytest.fixture
+def client():
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.settings import Settings
+    from chalicelib.wiring import Container, set_container
+
+    c = Container(Settings(stage="test"))
+    c.__dict__["reports"] = ReportService(FakeCounters({("NATIONAL", "TOTAL"): {"received": 7},
+                                                        ("PROV#001", "TOTAL"): {"received": 7},
+                                                        ("NATIONAL", "DAY#2022-05-20"): {"passports_issued": 2}}),
+                                          lambda: NOW)
+    set_container(c)
+    with Client(app) as cl:
+        yield cl
+    set_container(None)
+
+
+def test_report_routes_answer_json_and_csv(client):
+    out = json.loads(client.http.get("/v1/reports/provinces").body)
+    assert out["national"]["doses_received"] == 7 and len(out["provinces"]) == 63
+    for path in ("/v1/reports/provinces.csv", "/v1/reports/provinces?format=csv"):
+        resp = client.http.get(path)
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
+        assert "attachment" in resp.headers["Content-Disposition"]
+        assert resp.body.decode("utf-8").startswith("\ufeffprovince_code,")
+        assert "Hà Nội" in resp.body.decode("utf-8")
+    assert json.loads(client.http.get("/v1/reports/provinces/001").body)["province"]["doses_received"] == 7
+    assert client.http.get("/v1/reports/provinces/999").status_code == 404
+    daily = json.loads(client.http.get("/v1/reports/daily?days=2").body)
+    assert daily["series"][-1] == {"date": "2022-05-20", "passports_issued": 2}
+    assert client.http.get("/v1/reports/daily?days=1000").status_code == 400
+
+
+def test_dashboard_is_served_from_the_package_with_no_outside_references(client):
+    page = client.http.get("/dashboard")
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    html = page.body.decode("utf-8")
+    assert 'src="/dashboard/dashboard.js"' in html and 'href="/dashboard/dashboard.css"' in html
+    js = client.http.get("/dashboard/dashboard.js")
+    css = client.http.get("/dashboard/dashboard.css")
+    assert js.headers["Content-Type"].startswith("text/javascript") and css.headers["Content-Type"].startswith("text/css")
+    for text in (html, js.body.decode("utf-8"), css.body.decode("utf-8")):
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+    assert client.http.get("/dashboard/..%2Fservice.py").status_code == 404
+    assert client.http.get("/dashboard/routes.py").status_code == 404
