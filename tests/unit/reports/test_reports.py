@@ -181,10 +181,11 @@ def client():
     from chalice.test import Client
 
     from app import app
-    from chalicelib.settings import Settings
+    from chalicelib.settings import get_settings
     from chalicelib.wiring import Container, set_container
 
-    c = Container(Settings(stage="test"))
+    # The session's settings: they trust the test token issuer's JWKS (a local file).
+    c = Container(get_settings())
     c.__dict__["reports"] = ReportService(FakeCounters({("NATIONAL", "TOTAL"): {"received": 7},
                                                         ("PROV#001", "TOTAL"): {"received": 7},
                                                         ("NATIONAL", "DAY#2022-05-20"): {"passports_issued": 2}}),
@@ -195,7 +196,19 @@ def client():
     set_container(None)
 
 
-def test_report_routes_answer_json_and_csv(client):
+def test_report_routes_answer_json_and_csv(client, bearer):
+    from chalicelib.auth import dev_issuer
+    from chalicelib.auth.principal import Role
+
+    ministry = bearer(dev_issuer.staff(Role.MINISTRY))
+    http = client.http
+
+    class Authed:
+        @staticmethod
+        def get(path):
+            return http.get(path, headers=ministry)
+
+    client = type("C", (), {"http": Authed})
     out = json.loads(client.http.get("/v1/reports/provinces").body)
     assert out["national"]["doses_received"] == 7 and len(out["provinces"]) == 63
     for path in ("/v1/reports/provinces.csv", "/v1/reports/provinces?format=csv"):
