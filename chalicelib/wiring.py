@@ -167,7 +167,7 @@ class Container:
         return SigningService(
             self.facility_registry, DynamoSigningRecords(self.tables), DynamoManifestStore(self.tables),
             DynamoAuditLog(self.tables), SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
-            new_id=lambda: f"SB{secrets.token_hex(8)}")
+            new_id=lambda: f"SB{secrets.token_hex(8)}", counters=self.counters)
 
     @cached_property
     def counters(self):

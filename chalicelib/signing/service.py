@@ -224,8 +224,11 @@ def _iso(t: datetime) -> str:
 class SigningService:
     def __init__(self, facilities: FacilityRegistry, records: SigningRecords, manifests: ManifestStore,
                  audit: AuditLog, queue: CountersignQueue, *, new_id: Callable[[], str],
-                 batch_ttl: timedelta = DEFAULT_BATCH_TTL, chunk_people: int = DEFAULT_CHUNK_PEOPLE) -> None:
+                 batch_ttl: timedelta = DEFAULT_BATCH_TTL, chunk_people: int = DEFAULT_CHUNK_PEOPLE,
+                 counters=None) -> None:
         self._facilities = facilities
+        # Progress counters (signed_by_facility); optional so the rules can be tested alone.
+        self._counters = counters
         self._records = records
         self._manifests = manifests
         self._audit = audit
@@ -308,6 +311,9 @@ class SigningService:
                 raise errors.DependencyUnavailable("audit log reported a duplicate it cannot show") from None
             return self._replay(stored, logged, signature, now)
         self._manifests.set_status(batch_id, ATTESTED, now)
+        if self._counters is not None:
+            # Once per batch: only the first, successful append gets here (repeats are replays).
+            self._counters.add(facility.facility_id, facility.province, signed_by_facility=manifest["count"])
         logged = LoggedEntry(sequence, "", entry, entry_hash)
         queued = self._dispatch(manifest, logged, now)
         return _attestation_result(logged, queued=queued, replayed=False)

@@ -127,6 +127,10 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
     drain_queue(sqs, created.queues["countersign"])
     people = sign_a_batch(settings, verified_people, limit=12)
     assert len(people) == 12
+    from chalicelib.aws.dynamo import Tables
+
+    signed = Tables(settings).Counter.get(f"FAC#{verified_people['facility']}", "TOTAL")
+    assert int(signed.signed_by_facility) == 12  # counted once, when the head's signature is accepted
     attested = drain_queue(sqs, created.queues["countersign"])
     assert attested and all(m["kind"] == "facility-attested" for m in attested)
 
