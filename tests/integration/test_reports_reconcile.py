@@ -14,13 +14,13 @@ import json
 import os
 import time
 import uuid
-from collections import defaultdict
+from datetime import datetime, timezone
 
 import boto3
 import pytest
 
 from chalicelib.cli import main as cli
-from tests.integration.helpers import crash_once_after, duplicate_messages, queues_empty
+from tests.integration.helpers import attest_facilities, crash_once_after, duplicate_messages, queues_empty
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,6 @@ def settle(runner, sqs, urls, seconds=90):
 def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixed(own_stack, tmp_path):
     from app import app
     from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.issuance_adapters import DynamoDoseSource
     from chalicelib.aws.registry import DynamoRegistry
     from chalicelib.cleaning.registry import read_registry_csv
     from chalicelib.local.event_runner import EventRunner, Source
@@ -112,37 +111,25 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         # and countersigning per facility, crashing once after the second passport, messages twice
         assert cli(["keys", "provision-kms", "--dir", str(tmp_path / "pki")]) == 0
         sign_crash = crash_once_after(c.passports, "save_new", 2)
-        doses = DynamoDoseSource(tables)
-        by_facility = defaultdict(dict)
-        for r in Record.scan():
-            if r.state in ("VERIFIED", "VERIFIED_NORMALIZED") and r.matched_citizen_id:
-                by_facility[(r.facility_id, r.province_code)][r.matched_citizen_id] = [
-                    {"facility_id": d.facility_id, "record_id": d.record_id, "version": d.version,
-                     "digest": d.digest} for d in doses.verified_doses(r.matched_citizen_id)]
-
-        def send(facility, province, people, batch):
-            sqs.send_message(QueueUrl=created.queues["countersign"], MessageBody=json.dumps({
-                "batch_id": batch, "people": [{"citizen_id": k, "doses": v} for k, v in people.items()],
-                "attestation": {"batch_id": batch, "sequence": 1, "facility_id": facility,
-                                "province_code": province}}))
-
-        for i, ((facility, province), people) in enumerate(sorted(by_facility.items())):
-            send(facility, province, people, f"sb-{i}")
+        facilities = sorted({(r.facility_id, r.province_code) for r in Record.scan()
+                             if r.state in ("VERIFIED", "VERIFIED_NORMALIZED")})
+        manifests = attest_facilities(c, facilities, datetime.now(timezone.utc))
+        assert manifests
         duplicate_messages(sqs, created.queues["countersign"], wait_s=1)
         settle(runner, sqs, queues)
         assert sign_crash["crashed"]
 
-        # and a corrected dose record re-issues one person's passport (version 2 revokes version 1)
-        (facility, province), people = sorted(by_facility.items())[0]
-        citizen, their_doses = next(iter(people.items()))
-        dose = their_doses[0]
+        # and a corrected dose record re-issues one person's passport (version 2 revokes version 1):
+        # the correction frees the record, the facility signs it again, the ministry countersigns
+        facility, manifest = sorted(manifests.items())[0]
+        entry = manifest["entries"][0]
+        citizen, dose = entry["citizen_id"], entry["doses"][0]
         assert c.corrections.correct(dose["facility_id"], dose["record_id"],
                                      changes={"lot_number": "RECONCILE-1"})["status"] == "corrected"
         settle(runner, sqs, queues)
-        now_doses = [{"facility_id": d.facility_id, "record_id": d.record_id, "version": d.version, "digest": d.digest}
-                     for d in doses.verified_doses(citizen)]
-        send(facility, province, {citizen: now_doses}, "sb-reissue")
-        send(facility, province, {citizen: now_doses}, "sb-reissue")
+        province = next(p for f, p in facilities if f == facility)
+        assert attest_facilities(c, [(facility, province)], datetime.now(timezone.utc))
+        duplicate_messages(sqs, created.queues["countersign"], wait_s=1)
         settle(runner, sqs, queues)
         assert int(c.passports.current(citizen).version) == 2
 
