@@ -2,6 +2,7 @@
 from chalice import Chalice
 
 from chalicelib.cleaning.events import bp as cleaning_events
+from chalicelib.complaints.routes import bp as complaint_routes
 from chalicelib.health.routes import bp as health_routes
 from chalicelib.intake.events import bp as intake_events
 from chalicelib.intake.routes import bp as intake_routes
@@ -22,6 +23,7 @@ app.register_blueprint(passport_routes)
 app.register_blueprint(trust_routes)
 app.register_blueprint(platform_routes)
 app.register_blueprint(report_routes)
+app.register_blueprint(complaint_routes)
 app.register_blueprint(intake_events)
 app.register_blueprint(cleaning_events)
 app.register_blueprint(issuance_events)

@@ -176,10 +176,20 @@ class Container:
         return DynamoCounters(self.tables)
 
     @cached_property
+    def complaints(self):
+        from chalicelib.aws.complaints_adapters import (DynamoCitizenRecords, DynamoComplaintStore,
+                                                        RegistryFacilityHeads)
+        from chalicelib.complaints.service import ComplaintService
+
+        return ComplaintService(DynamoCitizenRecords(self.tables), DynamoComplaintStore(self.tables),
+                                self.corrections, RegistryFacilityHeads(self.facility_registry), self.clock,
+                                sla_working_days=self.settings.complaint_sla_working_days)
+
+    @cached_property
     def reports(self):
         from chalicelib.reports.service import ReportService
 
-        return ReportService(self.counters, self.clock)
+        return ReportService(self.counters, self.clock, overdue=self.complaints.overdue_counts)
 
     @cached_property
     def reconciler(self):

@@ -47,7 +47,7 @@ def raw_counts(values: Mapping[str, object] | None) -> dict[str, int]:
     return {k: int(values.get(k) or 0) for k in COUNTERS}
 
 
-def derive(raw: Mapping[str, int]) -> dict:
+def derive(raw: Mapping[str, int], complaints_overdue: int = 0) -> dict:
     """One report row from one scope's raw counters.
 
     - doses_received: records stored for the first time (a new version of a known record, a
@@ -71,8 +71,9 @@ def derive(raw: Mapping[str, int]) -> dict:
       facility signing (tests, replays), which the dashboard shows capped at 100%.
       (Verified *records* are not the denominator: a person has one passport for several doses.)
     - complaint_backlog = complaints_received - complaints_resolved.
-    - complaints_overdue: computed at read time from complaint due dates by the complaints
-      context; not a counter, 0 here until that context exists.
+    - complaints_overdue: open complaints past their due date. Not a counter (time makes a
+      complaint overdue, no event does): counted at read time by the complaints context, one
+      Query per province, and passed in here.
     """
     verified = raw["verified"] + raw["verified_normalized"]
     needs_correction = raw["mismatched"] + raw["not_found"] + raw["ambiguous"] + raw["invalid"]
@@ -98,7 +99,7 @@ def derive(raw: Mapping[str, int]) -> dict:
         "issuing_progress": round(people / signed, 4) if signed > 0 else None,
         "complaints_received": raw["complaints_received"],
         "complaints_resolved": raw["complaints_resolved"],
-        "complaints_overdue": 0,
+        "complaints_overdue": complaints_overdue,
         "complaint_backlog": raw["complaints_received"] - raw["complaints_resolved"],
     }
 

@@ -23,23 +23,32 @@ class CounterReader(Protocol):
     def issued_per_day(self, pk: str, first: date, last: date) -> dict[date, int]: ...
 
 
-def _row(raw: Mapping[str, int] | None) -> dict:
-    return derive(raw_counts(raw))
+def _row(raw: Mapping[str, int] | None, overdue: int = 0) -> dict:
+    return derive(raw_counts(raw), overdue)
+
+
+def _no_complaints(province_code: str) -> dict[str, int]:
+    return {}
 
 
 class ReportService:
-    def __init__(self, counters: CounterReader, clock: Callable[[], datetime]) -> None:
+    def __init__(self, counters: CounterReader, clock: Callable[[], datetime],
+                 overdue: Callable[[str], dict[str, int]] = _no_complaints) -> None:
         self._counters = counters
         self._now = clock
+        # Overdue open complaints per facility of a province (ComplaintService.overdue_counts):
+        # one Query per province, made at read time because time, not an event, makes them overdue.
+        self._overdue = overdue
 
     def provinces(self) -> dict:
         """National totals and all 63 provinces (zeros where nothing happened yet), by code."""
         raw = self._counters.totals(["NATIONAL"] + [f"PROV#{c}" for c in PROVINCES])
+        overdue = {code: sum(self._overdue(code).values()) for code in PROVINCES}
         return {
             "generated_at": self._now().isoformat(timespec="seconds"),
-            "national": _row(raw.get("NATIONAL")),
-            "provinces": [{"province_code": code, "province_name": name, **_row(raw.get(f"PROV#{code}"))}
-                          for code, name in PROVINCES.items()],
+            "national": _row(raw.get("NATIONAL"), sum(overdue.values())),
+            "provinces": [{"province_code": code, "province_name": name,
+                           **_row(raw.get(f"PROV#{code}"), overdue[code])} for code, name in PROVINCES.items()],
         }
 
     def province(self, code: str) -> dict:
@@ -49,10 +58,12 @@ class ReportService:
             raise errors.NotFound("no such province", details={"province_code": code})
         raw = self._counters.totals([f"PROV#{norm}"])
         facilities = self._counters.facilities(norm)
+        overdue = self._overdue(norm)
         return {
             "generated_at": self._now().isoformat(timespec="seconds"),
-            "province": {"province_code": norm, "province_name": PROVINCES[norm], **_row(raw.get(f"PROV#{norm}"))},
-            "facilities": [{"facility_id": f, **_row(facilities[f])} for f in sorted(facilities)],
+            "province": {"province_code": norm, "province_name": PROVINCES[norm],
+                         **_row(raw.get(f"PROV#{norm}"), sum(overdue.values()))},
+            "facilities": [{"facility_id": f, **_row(facilities[f], overdue.get(f, 0))} for f in sorted(facilities)],
         }
 
     def daily(self, days: object = 30, province_code: str | None = None) -> dict:

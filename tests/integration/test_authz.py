@@ -58,6 +58,14 @@ RULES = {
     ("GET", "/v1/reports/provinces.csv"): expect("ministry", "operator"),
     ("GET", "/v1/reports/provinces/{code}"): expect("province_own", "ministry", "operator"),
     ("GET", "/v1/reports/daily"): expect("ministry", "operator"),
+    # Complaints: a citizen files and reads their own; the facility (and its province) works them.
+    ("POST", "/v1/complaints"): expect("citizen"),
+    ("GET", "/v1/complaints/mine"): expect("citizen"),
+    ("GET", "/v1/complaints/{complaint_id}"): expect("citizen", "facility_own", "province_own", "ministry",
+                                                     "operator"),
+    ("GET", "/v1/facilities/{facility_id}/complaints"): STAFF_OF_FACILITY,
+    ("POST", "/v1/complaints/{complaint_id}/status"): expect("facility_own", "province_own"),
+    ("GET", "/v1/provinces/{code}/complaints/overdue"): expect("province_own", "ministry", "operator"),
     ("GET", "/dashboard"): ALLOWED_EVERYONE,
     ("GET", "/dashboard/{asset}"): ALLOWED_EVERYONE,
 }
@@ -87,6 +95,8 @@ def world(stack, issuer):
     DynamoBatchStore(Tables(settings)).begin(batch_id, province_code=PROVINCE, source="s3://test/authz",
                                              etag=None, now=now)
     signing_batch, agency = open_signing_batch(Container(settings), Tables(settings), fa, unique, now)
+    complaint = Container(settings).complaints.file(CID, {"record_id": "R1", "fields": ["lot_number"]},
+                                                    f"seed-{unique}")
     principals = {
         "citizen": dev_issuer.citizen(CID),
         "facility_own": dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE),
@@ -100,7 +110,7 @@ def world(stack, issuer):
     headers["none"] = {}
     headers["bad"] = {"Authorization": "Bearer " + issuer.mint(principals["ministry"], ttl_s=-3600)}
     return {"fa": fa, "record": record, "batch_id": batch_id, "headers": headers, "unique": unique,
-            "signing_batch": signing_batch, "agency": agency}
+            "signing_batch": signing_batch, "agency": agency, "complaint": complaint["complaint_id"]}
 
 
 def open_signing_batch(c, tables, facility_id, unique, now):
@@ -140,6 +150,7 @@ def call(client, world, method: str, path: str, actor: str):
     headers = {"Content-Type": "application/json", **world["headers"][actor]}
     url = path.replace("{record_id}", world["record"]["record_id"]).replace("{facility_id}", world["fa"])
     url = url.replace("{code}", PROVINCE).replace("{asset}", "dashboard.js")
+    url = url.replace("{complaint_id}", world["complaint"])
     url = url.replace("{batch_id}", world["signing_batch"] if "/signing-batches/" in path else world["batch_id"])
     body = None
     if path == "/v1/vaccination-records":
@@ -151,6 +162,12 @@ def call(client, world, method: str, path: str, actor: str):
         url += f"?facility_id={world['fa']}"
     elif path.endswith("/signing-batches"):
         body = {}
+    elif path == "/v1/complaints":
+        headers["Idempotency-Key"] = f"authz-{actor}"
+        body = {"record_id": "R1", "proposed": {"lot_number": "AZ2"}, "text": "số lô sai"}
+    elif path.endswith("/status"):
+        # each allowed caller makes a change the state machine accepts, in the order callers are tried
+        body = {"status": "in_progress"} if actor == "facility_own" else {"status": "rejected", "reason": "đúng"}
     elif path.endswith("/signature"):
         body = {"signature": "c2lnbmF0dXJl", "algorithm": "ES256", "signer_id": world["agency"]}
     return client.http.request(method, url, headers=headers,

@@ -30,6 +30,12 @@ def run_cli(*args):
 def verified_people(stack, tmp_path_factory):
     """A small clean synthetic population uploaded, cleaned and verified; DSCs provisioned; a
     facility with its signing certificate registered under a dev government CA."""
+    return make_verified_people(stack, tmp_path_factory, seed=5)
+
+
+def make_verified_people(stack, tmp_path_factory, *, seed: int):
+    """verified_people for other modules: a different seed gives other people, so passports
+    issued there do not change the ones this module counts."""
     from app import app
     from chalicelib.aws.dynamo import Tables
     from chalicelib.aws.registry import DynamoRegistry
@@ -40,7 +46,7 @@ def verified_people(stack, tmp_path_factory):
     settings, _ = stack
     out = tmp_path_factory.mktemp("cs")
     assert cli(["synth", "--people", "40", "--records", "40", "--error-rate", "0", "--absent-rate", "0",
-                "--seed", "5", "--out", str(out)]) == 0
+                "--seed", str(seed), "--out", str(out)]) == 0
     facility = f"CS{out.name[-6:].replace('_', '')}"
     rows = list(csv.DictReader(open(out / "records.csv", encoding="utf-8", newline="")))
     for r in rows:

@@ -1,0 +1,203 @@
+"""DynamoDB adapters of the complaint ports (chalicelib/complaints/service.py).
+
+Item layout of the complaints table (overloaded keys, see infra/spec.py):
+
+  pk CMP#<complaint_id>              sk CMP     the complaint: doc (JSON of domain.Complaint), version,
+                                                gsi1 FAC#<facility_id> / <status>#<due_at>#<id>  (a facility's
+                                                     complaints by status, due first)
+                                                gsi2 CIT#<citizen_id> / <filed_at>#<id>          (a citizen's, newest
+                                                     first with a descending Query)
+  pk PROV#<province>#OPEN            sk <due_at>#<complaint_id>
+                                                a copy of an OPEN complaint (doc, facility_id), written in the same
+                                                transaction as every change of the complaint and deleted when it
+                                                closes: "overdue in a province" is one Query on the base table,
+                                                pk = PROV#<code>#OPEN and sk < now, never a Scan, and needs no
+                                                third index
+  pk IDEMP#<citizen>#<record>#<key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
+
+Times in keys are UTC ISO-8601 to the second, so their string order is time order.
+
+Counting happens in the same transaction as the write that records the event: filing (conditional
+on the complaint and idempotency items not existing) adds complaints_received; closing (conditional
+on the stored version) adds complaints_resolved. A retried call fails its condition and counts nothing.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from functools import cached_property
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import errors
+from chalicelib.aws.counters import counter_updates
+from chalicelib.aws.dynamo import Tables, _gsi, _meta
+from chalicelib.aws.intake_adapters import _cancelled_by_condition
+from chalicelib.complaints.domain import Complaint
+from chalicelib.complaints.service import CitizenRecord
+
+
+def cmp_pk(complaint_id: str) -> str:
+    return f"CMP#{complaint_id}"
+
+
+def open_pk(province_code: str) -> str:
+    return f"PROV#{province_code}#OPEN"
+
+
+def _utc(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+class DynamoComplaintStore:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    @cached_property
+    def Item(self):
+        s = self._t.settings
+
+        class ComplaintItem(Model):
+            Meta = _meta(s, "complaints")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            gsi1pk = UnicodeAttribute(null=True)
+            gsi1sk = UnicodeAttribute(null=True)
+            gsi2pk = UnicodeAttribute(null=True)
+            gsi2sk = UnicodeAttribute(null=True)
+            by_facility = _gsi(1, s)
+            by_citizen = _gsi(2, s)
+            complaint_id = UnicodeAttribute(null=True)
+            facility_id = UnicodeAttribute(null=True)
+            status = UnicodeAttribute(null=True)
+            version = NumberAttribute(null=True)
+            doc = UnicodeAttribute(null=True)
+
+        return ComplaintItem
+
+    # -- items --------------------------------------------------------------------------------
+    def _main(self, c: Complaint):
+        return self.Item(cmp_pk(c.complaint_id), "CMP", complaint_id=c.complaint_id, facility_id=c.facility_id,
+                         status=c.status, version=c.version, doc=_doc(c),
+                         gsi1pk=f"FAC#{c.facility_id}", gsi1sk=f"{c.status}#{_utc(c.due_at)}#{c.complaint_id}",
+                         gsi2pk=f"CIT#{c.citizen_id}", gsi2sk=f"{_utc(c.filed_at)}#{c.complaint_id}")
+
+    def _open_copy(self, c: Complaint):
+        return self.Item(open_pk(c.province_code), f"{_utc(c.due_at)}#{c.complaint_id}",
+                         complaint_id=c.complaint_id, facility_id=c.facility_id, status=c.status,
+                         version=c.version, doc=_doc(c))
+
+    def _idempotency(self, c: Complaint, key: str):
+        return self.Item(f"IDEMP#{c.citizen_id}#{c.record_id}#{key}", "IDEMP", complaint_id=c.complaint_id)
+
+    # -- writes -------------------------------------------------------------------------------
+    def create(self, complaint: Complaint, idempotency_key: str) -> Complaint:
+        Item = self.Item
+        idem = self._idempotency(complaint, idempotency_key)
+        try:
+            with TransactWrite(connection=self._t.connection) as tx:
+                tx.save(idem, condition=Item.pk.does_not_exist())
+                tx.save(self._main(complaint), condition=Item.pk.does_not_exist())
+                tx.save(self._open_copy(complaint))
+                for item, actions in counter_updates(self._t.Counter, complaint.facility_id,
+                                                     complaint.province_code, {"complaints_received": 1}):
+                    tx.update(item, actions=actions)
+        except TransactWriteError as e:
+            if not _cancelled_by_condition(e):
+                raise errors.DependencyUnavailable("complaints: could not store the complaint") from e
+            # Filed before with this key: answer with that complaint (nothing new was counted).
+            existing = self._existing_for(idem.pk)
+            if existing is None:
+                raise errors.Conflict("a concurrent filing with this Idempotency-Key is in progress") from e
+            return existing
+        return complaint
+
+    def _existing_for(self, idem_pk: str) -> Complaint | None:
+        try:
+            idem = self.Item.get(idem_pk, "IDEMP", consistent_read=True)
+        except self.Item.DoesNotExist:
+            return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("complaints: read failed") from e
+        return self.get(idem.complaint_id)
+
+    def save_change(self, complaint: Complaint, *, expected_version: int) -> None:
+        Item = self.Item
+        try:
+            with TransactWrite(connection=self._t.connection) as tx:
+                tx.save(self._main(complaint), condition=Item.version == expected_version)
+                if complaint.is_open:
+                    tx.save(self._open_copy(complaint))
+                else:
+                    tx.delete(self._open_copy(complaint))
+                    for item, actions in counter_updates(self._t.Counter, complaint.facility_id,
+                                                         complaint.province_code, {"complaints_resolved": 1}):
+                        tx.update(item, actions=actions)
+        except TransactWriteError as e:
+            if _cancelled_by_condition(e):
+                raise errors.Conflict("the complaint changed meanwhile; read it again",
+                                      details={"complaint_id": complaint.complaint_id}) from e
+            raise errors.DependencyUnavailable("complaints: could not store the change") from e
+
+    # -- reads --------------------------------------------------------------------------------
+    def get(self, complaint_id: str) -> Complaint | None:
+        try:
+            item = self.Item.get(cmp_pk(complaint_id), "CMP", consistent_read=True)
+        except self.Item.DoesNotExist:
+            return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("complaints: read failed") from e
+        return _complaint(item)
+
+    def for_facility(self, facility_id: str, status: str | None) -> list[Complaint]:
+        Item = self.Item
+        condition = Item.gsi1sk.startswith(f"{status}#") if status else None
+        return self._query(lambda: Item.by_facility.query(f"FAC#{facility_id}", condition))
+
+    def for_citizen(self, citizen_id: str) -> list[Complaint]:
+        return self._query(lambda: self.Item.by_citizen.query(f"CIT#{citizen_id}", scan_index_forward=False))
+
+    def open_due_before(self, province_code: str, before: datetime) -> list[Complaint]:
+        Item = self.Item
+        return self._query(lambda: Item.query(open_pk(province_code), Item.sk < _utc(before)))
+
+    def _query(self, run) -> list[Complaint]:
+        try:
+            return [_complaint(i) for i in run()]
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("complaints: read failed") from e
+
+
+def _doc(c: Complaint) -> str:
+    return json.dumps(c.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _complaint(item) -> Complaint:
+    return Complaint.from_dict(json.loads(item.doc))
+
+
+class DynamoCitizenRecords:
+    """A citizen's own records, found through the records table's gsi1 (CIT#<citizen_id>)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def find(self, citizen_id: str, record_id: str) -> list[CitizenRecord]:
+        Record = self._t.Record
+        try:
+            return [CitizenRecord(i.facility_id, i.record_id, i.province_code)
+                    for i in Record.by_citizen.query(f"CIT#{citizen_id}", filter_condition=Record.record_id == record_id)]
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: read failed") from e
+
+
+class RegistryFacilityHeads:
+    def __init__(self, facility_registry) -> None:
+        self._registry = facility_registry
+
+    def head(self, facility_id: str) -> str | None:
+        facility = self._registry.get_facility(facility_id)
+        return facility.head or None if facility else None

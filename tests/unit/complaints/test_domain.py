@@ -1,0 +1,222 @@
+"""Complaints domain and service over in-memory fakes: the state machine, due dates over weekends
+and holidays, overdue, validation, idempotent filing and resolution with a correction. No sockets."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.cleaning.corrections import EDITABLE
+from chalicelib.complaints import domain
+from chalicelib.complaints.domain import (IN_PROGRESS, RECEIVED, REJECTED, RESOLVED, VIETNAM, Complaint,
+                                          InvalidTransition, WorkingCalendar, new_complaint, validate_filing)
+from chalicelib.complaints.service import Actor, CitizenRecord, ComplaintService
+
+FRIDAY = datetime(2025, 3, 7, 10, 30, tzinfo=timezone.utc)
+CID = "001090123456"
+
+
+def a_complaint(now=FRIDAY, days=3, calendar=WorkingCalendar()) -> Complaint:
+    return new_complaint(complaint_id="C1", citizen_id=CID, facility_id="F1", province_code="001", record_id="R1",
+                         fields=("full_name",), proposed={"full_name": "Nguyễn Văn An"}, text="sai tên",
+                         now=now, sla_working_days=days, calendar=calendar)
+
+
+# -- due dates --------------------------------------------------------------------------------
+def test_due_date_skips_the_weekend_and_keeps_the_time_of_day():
+    assert WorkingCalendar().add_working_days(FRIDAY, 3) == datetime(2025, 3, 12, 10, 30, tzinfo=timezone.utc)
+
+
+def test_filed_on_a_saturday_counts_from_monday():
+    saturday = FRIDAY + timedelta(days=1)
+    assert WorkingCalendar().add_working_days(saturday, 1).date() == date(2025, 3, 10)
+
+
+def test_vietnamese_holidays_are_not_working_days():
+    # Tue 29 April 2025 + 2 working days: 30/4 and 1/5 are holidays, Fri 2/5 counts, 3-4/5 a weekend
+    start = datetime(2025, 4, 29, 9, 0, tzinfo=timezone.utc)
+    assert VIETNAM.add_working_days(start, 2).date() == date(2025, 5, 5)
+    assert not VIETNAM.is_working_day(date(2026, 2, 17))  # Tết
+    assert not VIETNAM.is_working_day(date(2031, 9, 2))   # fixed every year
+    assert WorkingCalendar().add_working_days(start, 2).date() == date(2025, 5, 1)
+
+
+def test_new_complaint_is_received_with_a_due_date_and_history():
+    c = a_complaint()
+    assert c.status == RECEIVED and c.due_at.date() == date(2025, 3, 12) and c.version == 1
+    assert [h.status for h in c.history] == [RECEIVED]
+
+
+def test_overdue_only_while_open_and_after_the_due_time():
+    c = a_complaint()
+    assert not c.is_overdue(c.due_at) and c.is_overdue(c.due_at + timedelta(seconds=1))
+    closed = c.move_to(REJECTED, actor="facility:F1", now=FRIDAY, reason="đúng dữ liệu")
+    assert not closed.is_overdue(c.due_at + timedelta(days=30))
+
+
+# -- state machine ----------------------------------------------------------------------------
+@pytest.mark.parametrize("path", [[IN_PROGRESS, RESOLVED], [IN_PROGRESS, REJECTED], [RESOLVED], [REJECTED]])
+def test_allowed_paths(path):
+    c = a_complaint()
+    for status in path:
+        c = c.move_to(status, actor="facility:F1", now=FRIDAY, reason="lý do")
+    assert c.status == path[-1] and c.version == 1 + len(path)
+    assert [h.status for h in c.history] == [RECEIVED, *path]
+
+
+@pytest.mark.parametrize("start, to", [(RESOLVED, IN_PROGRESS), (RESOLVED, REJECTED), (REJECTED, RESOLVED),
+                                       (IN_PROGRESS, IN_PROGRESS), (IN_PROGRESS, RECEIVED), (RECEIVED, RECEIVED)])
+def test_forbidden_transitions_are_conflicts(start, to):
+    c = replace(a_complaint(), status=start)
+    with pytest.raises(InvalidTransition) as e:
+        c.move_to(to, actor="facility:F1", now=FRIDAY, reason="x")
+    assert isinstance(e.value, errors.Conflict) and e.value.details["from"] == start
+
+
+def test_a_rejection_needs_a_reason_and_unknown_statuses_are_refused():
+    with pytest.raises(errors.ValidationError):
+        a_complaint().move_to(REJECTED, actor="facility:F1", now=FRIDAY)
+    with pytest.raises(errors.ValidationError):
+        a_complaint().move_to("closed", actor="facility:F1", now=FRIDAY)
+
+
+def test_round_trip_through_dict():
+    c = a_complaint().move_to(RESOLVED, actor="facility:F1", now=FRIDAY,
+                              resolution=domain.Resolution("corrected", None, {"full_name": "A"}, 2))
+    assert Complaint.from_dict(c.to_dict()) == c
+
+
+# -- validation -------------------------------------------------------------------------------
+def test_filing_is_validated():
+    f = validate_filing({"record_id": " R1 ", "proposed": {"date_of_birth": "1990-05-17"}, "text": "dòng 1\ndòng 2"})
+    assert f.record_id == "R1" and f.fields == ("date_of_birth",) and f.text == "dòng 1\ndòng 2"
+    for bad in ({}, {"record_id": "R1"}, {"record_id": "R1", "fields": ["citizen_id"]},
+                {"record_id": "R1", "proposed": {"province_code": "079"}},
+                {"record_id": "R1", "fields": ["sex"], "text": "x" * (domain.MAX_TEXT + 1)},
+                {"record_id": "R1", "fields": ["sex"], "text": "bad\x00byte"},
+                {"record_id": "R1", "proposed": {"full_name": "two\nlines"}},
+                {"record_id": "R1", "fields": "sex"}):
+        with pytest.raises(errors.ValidationError):
+            validate_filing(bad)
+
+
+def test_complainable_fields_can_all_be_corrected():
+    assert set(domain.COMPLAINABLE) <= set(EDITABLE)
+
+
+# -- service over fakes -----------------------------------------------------------------------
+class FakeStore:
+    def __init__(self):
+        self.items: dict[str, Complaint] = {}
+        self.keys: dict[tuple, str] = {}
+        self.counted = {"complaints_received": 0, "complaints_resolved": 0}
+
+    def create(self, c, key):
+        k = (c.citizen_id, c.record_id, key)
+        if k in self.keys:
+            return self.items[self.keys[k]]
+        self.keys[k] = c.complaint_id
+        self.items[c.complaint_id] = c
+        self.counted["complaints_received"] += 1
+        return c
+
+    def get(self, complaint_id):
+        return self.items.get(complaint_id)
+
+    def save_change(self, c, *, expected_version):
+        if self.items[c.complaint_id].version != expected_version:
+            raise errors.Conflict("changed")
+        if not c.is_open:
+            self.counted["complaints_resolved"] += 1
+        self.items[c.complaint_id] = c
+
+    def for_facility(self, facility_id, status):
+        return [c for c in self.items.values() if c.facility_id == facility_id and status in (None, c.status)]
+
+    def for_citizen(self, citizen_id):
+        return [c for c in self.items.values() if c.citizen_id == citizen_id]
+
+    def open_due_before(self, province_code, before):
+        return sorted((c for c in self.items.values()
+                       if c.province_code == province_code and c.is_open and c.due_at < before),
+                      key=lambda c: c.due_at)
+
+
+class FakeCorrector:
+    def __init__(self):
+        self.calls = []
+
+    def correct(self, facility_id, record_id, *, accept_suggestion=False, changes=None):
+        self.calls.append((facility_id, record_id, dict(changes)))
+        return {"status": "corrected", "version": 2}
+
+
+@pytest.fixture
+def svc():
+    clock = {"now": FRIDAY}
+    records = {(CID, "R1"): [CitizenRecord("F1", "R1", "001")]}
+    ids = iter(f"C{i}" for i in range(1, 100))
+
+    class Heads:
+        def head(self, facility_id):
+            return "BS. Lan" if facility_id == "F1" else None
+
+    class Records:
+        def find(self, citizen_id, record_id):
+            return records.get((citizen_id, record_id), [])
+
+    store, corrector = FakeStore(), FakeCorrector()
+    service = ComplaintService(Records(), store, corrector, Heads(), lambda: clock["now"], sla_working_days=3,
+                               calendar=WorkingCalendar(), new_id=lambda: next(ids))
+    return service, store, corrector, clock
+
+
+FACILITY = Actor("facility", "F1")
+
+
+def test_filing_routes_to_the_record_facility_and_is_idempotent(svc):
+    service, store, _, _ = svc
+    body = {"record_id": "R1", "proposed": {"full_name": "Nguyễn Văn An"}, "text": "sai tên"}
+    first = service.file(CID, body, "k1")
+    again = service.file(CID, body, "k1")
+    assert first["complaint_id"] == again["complaint_id"] == "C1" and first["facility_id"] == "F1"
+    assert store.counted["complaints_received"] == 1
+    with pytest.raises(errors.NotFound):
+        service.file("001099999999", body, "k1")  # not their record
+    with pytest.raises(errors.ValidationError):
+        service.file(CID, body, None)
+
+
+def test_resolving_with_the_proposal_corrects_the_record_once(svc):
+    service, store, corrector, _ = svc
+    cid = service.file(CID, {"record_id": "R1", "proposed": {"full_name": "Nguyễn Văn An"}}, "k")["complaint_id"]
+    service.change_status(service.get(cid), {"status": "in_progress"}, FACILITY)
+    out = service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY)
+    assert out["status"] == "resolved" and out["resolution"]["kind"] == "corrected"
+    assert out["resolution"]["record_version"] == 2
+    assert corrector.calls == [("F1", "R1", {"full_name": "Nguyễn Văn An"})]
+    with pytest.raises(InvalidTransition):
+        service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY)
+    assert len(corrector.calls) == 1 and store.counted["complaints_resolved"] == 1
+    assert [h["actor"] for h in out["history"]] == ["citizen", "facility:F1", "facility:F1"]
+
+
+def test_a_stale_complaint_is_a_conflict(svc):
+    service, _, _, _ = svc
+    cid = service.file(CID, {"record_id": "R1", "fields": ["sex"]}, "k")["complaint_id"]
+    stale = service.get(cid)
+    service.change_status(stale, {"status": "in_progress"}, FACILITY)
+    with pytest.raises(errors.Conflict):
+        service.change_status(stale, {"status": "rejected", "reason": "x"}, FACILITY)
+
+
+def test_overdue_view_names_the_facility_head(svc):
+    service, _, _, clock = svc
+    service.file(CID, {"record_id": "R1", "fields": ["sex"]}, "k")
+    assert service.overdue_in_province("001")["complaints"] == []
+    clock["now"] = FRIDAY + timedelta(days=6)  # Thursday after: due Wednesday
+    view = service.overdue_in_province("001")
+    assert [(c["complaint_id"], c["facility_head"], c["overdue"]) for c in view["complaints"]] == [("C1", "BS. Lan", True)]
+    assert service.overdue_counts("001") == {"F1": 1}
