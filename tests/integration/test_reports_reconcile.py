@@ -20,7 +20,8 @@ import boto3
 import pytest
 
 from chalicelib.cli import main as cli
-from tests.integration.helpers import attest_facilities, crash_once_after, duplicate_messages, queues_empty
+from chalicelib.local.facility_heads import attest_facilities
+from tests.integration.helpers import crash_once_after, duplicate_messages, queues_empty
 
 pytestmark = pytest.mark.integration
 
