@@ -9,6 +9,7 @@ person whose identity and doses did not change since the current passport gets n
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Protocol, Sequence
@@ -86,7 +87,7 @@ class CountersignService:
     def __init__(self, store: PassportStore, doses: DoseSource, identities: IdentitySource,
                  signer: Callable[[datetime], Signer], clock: Callable[[], datetime],
                  random_bytes: Callable[[int], bytes], *, country: str, issuer: str, authority: str,
-                 valid_days: int) -> None:
+                 valid_days: int, parallel: int = 8) -> None:
         self._store = store
         self._doses = doses
         self._identities = identities
@@ -97,21 +98,21 @@ class CountersignService:
         self._issuer = issuer
         self._authority = authority
         self._valid_days = valid_days
+        # Each person costs a few store reads and one conditional write; running a chunk's people
+        # side by side keeps a worker busy while the store answers (the ports are thread-safe).
+        self._parallel = parallel
 
     def countersign(self, requests: Sequence[CountersignRequest]) -> list[Outcome]:
         now = self._now()
         signer = self._signer(now)
-        drafts, outcomes = [], []
-        for req in requests:
-            draft = self._draft(req, signer, now)
-            if isinstance(draft, Outcome):
-                outcomes.append(draft)
-            else:
-                drafts.append(draft)
-        # One concurrent round of KMS calls for the whole chunk.
-        signatures = signer.sign_many([d["unsigned"].to_be_signed for d in drafts]) if drafts else []
-        for d, sig in zip(drafts, signatures, strict=True):
-            outcomes.append(self._store_draft(d, sig, signer, now))
+        with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="countersign") as pool:
+            prepared = list(pool.map(lambda r: self._draft(r, signer, now), requests))
+            outcomes = [p for p in prepared if isinstance(p, Outcome)]
+            drafts = [p for p in prepared if not isinstance(p, Outcome)]
+            # One concurrent round of KMS calls for the whole chunk.
+            signatures = signer.sign_many([d["unsigned"].to_be_signed for d in drafts]) if drafts else []
+            outcomes += pool.map(lambda ds: self._store_draft(ds[0], ds[1], signer, now),
+                                 zip(drafts, signatures, strict=True))
         return outcomes
 
     def _draft(self, req: CountersignRequest, signer: Signer, now: datetime):
