@@ -53,6 +53,7 @@ def raw_ecdsa_signature(der_signature: bytes, size: int = 32) -> bytes:
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_LENGTH)
 # Built once: constructing these per signature showed up in the issue profile.
 _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SHA256_PREHASHED = Prehashed(hashes.SHA256())
 
 
@@ -73,6 +74,9 @@ class LocalKeySigner:
         self.kid = kid_for_certificate_der(certificate.public_bytes(Encoding.DER))
 
     def sign(self, data: bytes) -> bytes:
+        if self.alg == "ES256":
+            # One call into OpenSSL that hashes and signs: cheaper than hashing in Python first.
+            return raw_ecdsa_signature(self._key.sign(data, _ECDSA_SHA256))
         return self.sign_digest(hashlib.sha256(data).digest())
 
     def sign_digest(self, digest: bytes) -> bytes:
