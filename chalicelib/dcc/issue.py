@@ -8,7 +8,6 @@ so no passport outlives the key that vouches for it.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Sequence
 
 from chalicelib.dcc.cose import UnsignedCertificate, cwt_claims, protected_header
@@ -22,10 +21,21 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-@lru_cache(maxsize=64)
+_windows: dict[int, tuple[object, tuple[int, int]]] = {}
+
+
 def _window(certificate) -> tuple[int, int]:
-    # cryptography builds new datetime objects on every property access; a DSC never changes.
-    return _epoch(certificate.not_valid_before_utc), _epoch(certificate.not_valid_after_utc)
+    # cryptography builds new datetime objects on every property access, and hashing a
+    # certificate (for lru_cache) hashes its DER; a DSC object never changes, so cache by
+    # identity. The entry keeps the certificate alive, so its id cannot be reused meanwhile.
+    cached = _windows.get(id(certificate))
+    if cached is not None and cached[0] is certificate:
+        return cached[1]
+    window = (_epoch(certificate.not_valid_before_utc), _epoch(certificate.not_valid_after_utc))
+    if len(_windows) >= 64:
+        _windows.clear()
+    _windows[id(certificate)] = (certificate, window)
+    return window
 
 
 def claim_times(signer: Signer, now: datetime, valid_days: int) -> tuple[int, int]:
