@@ -7,6 +7,7 @@ hand-rolled COSE layer, jsonschema against the fast schema check, qrcode's defau
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -95,7 +96,13 @@ def main() -> int:
         hc1 = issue_hc1(payload, signer, now=now + timedelta(days=1), valid_days=365)
         at = now + timedelta(days=2)
 
+        payload_json = json.dumps(payload, ensure_ascii=False)
+
         def issue_one():
+            # What the issue target measures and the `issue` CLI does per line: JSON text in.
+            return issue_hc1(json.loads(payload_json), signer, now=now + timedelta(days=1), valid_days=365)
+
+        def issue_from_dict():
             return issue_hc1(payload, signer, now=now + timedelta(days=1), valid_days=365)
 
         def verify_one():
@@ -112,11 +119,12 @@ def main() -> int:
             issue, verify = rate(issue_one), rate(verify_one)
         figures[alg] = (issue, verify)
         if alg == "ES256":
-            line("issue (payload dict -> HC1)", *issue, f"ratio {issue[0] / raw_sign[0]:.2f}x raw sign (target >= 0.25)")
+            line("issue (payload JSON -> HC1)", *issue, f"ratio {issue[0] / raw_sign[0]:.2f}x raw sign (target >= 0.25)")
+            line("issue (payload dict -> HC1, no JSON parse)", *rate(issue_from_dict))
             line("verify (HC1 -> result)", *verify, f"ratio {verify[0] / raw_verify[0]:.2f}x raw verify (target >= 0.5)")
             figures["ratios"] = (issue[0] / raw_sign[0], verify[0] / raw_verify[0])
         else:
-            line("issue (payload dict -> HC1)", *issue, f"{issue[0] / figures['ES256'][0][0]:.2f}x ES256 issue")
+            line("issue (payload JSON -> HC1)", *issue, f"{issue[0] / figures['ES256'][0][0]:.2f}x ES256 issue")
             line("verify (HC1 -> result)", *verify, f"{verify[0] / figures['ES256'][1][0]:.2f}x ES256 verify")
         if alg == "ES256":
             png = rate(lambda: render_qr_png(hc1))
