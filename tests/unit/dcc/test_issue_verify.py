@@ -99,12 +99,12 @@ def test_key_ring_rotation(payload):
 
 
 # -- forging certificates with one defect each -----------------------------------------------------
-def forge(chain, *, claims=None, protected=None, unprotected=None, tag=18, corrupt=False):
+def forge(chain, *, claims=None, protected=None, unprotected=None, tag=18, corrupt=False, extra=b""):
     kid = chain.signer.kid
     protected = cbor2.dumps(protected if protected is not None else {1: -7 if chain.alg == "ES256" else -37, 4: kid})
     iat = int(SIGN_AT.timestamp())
     payload = cbor2.dumps(claims if claims is not None else
-                          {1: "VN", 4: iat + 86400 * 30, 6: iat, -260: {1: make_payload()}})
+                          {1: "VN", 4: iat + 86400 * 30, 6: iat, -260: {1: make_payload()}}) + extra
     signature = chain.signer.sign(cbor2.dumps(["Signature1", protected, b"", payload]))
     if corrupt:
         signature = bytes([signature[0] ^ 1]) + signature[1:]
@@ -154,6 +154,7 @@ IAT = int(SIGN_AT.timestamp())
     (lambda c: hc1_of(b"\x9f\x01"), "BAD_CBOR"),
     (lambda c: hc1_of(zlib.decompress(tiny_b45decode(forge(c)[4:])) + b"\x00"), "BAD_CBOR"),
     (lambda c: hc1_of(cbor2.dumps([b"\xa1", {}, b"", b""])), "BAD_CBOR"),
+    (lambda c: forge(c, extra=b"\x00"), "BAD_CBOR"),  # signed claims with a trailing byte
     (lambda c: hc1_of(cbor2.dumps([1, 2, 3])), "NOT_COSE_SIGN1"),
     (lambda c: hc1_of(cbor2.dumps(cbor2.CBORTag(98, []))), "NOT_COSE_SIGN1"),
     (lambda c: forge(c, protected={1: -8, 4: c.signer.kid}), "UNSUPPORTED_ALG"),
