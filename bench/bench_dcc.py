@@ -48,7 +48,7 @@ def rate(func, min_seconds: float = MIN_SECONDS, repeats: int = 3) -> tuple[floa
     return 1 / best, best * 1e6
 
 
-def paired(base, engine, rounds: int = 7, seconds: float = 0.2):
+def paired(base, engine, rounds: int = 15, seconds: float = 0.2):
     """Best-of rates of two functions measured in alternating short runs, so that a slowdown
     of the shared machine hits both sides of a ratio alike."""
     results = {base: float("inf"), engine: float("inf")}
