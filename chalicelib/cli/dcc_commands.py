@@ -179,6 +179,7 @@ def _keys_provision_kms(args) -> int:
 @reports_domain_errors
 def _issue(args) -> int:
     from chalicelib.dcc.issue import issue_many
+    from chalicelib.dcc.schema import is_supported_version, payload_problems
     from chalicelib.dcc.signer import LocalKeySigner
 
     cert = _load_cert(args.cert)
@@ -193,10 +194,19 @@ def _issue(args) -> int:
         if not line.strip():
             continue
         try:
-            payloads.append(json.loads(line))
+            payload = json.loads(line)
         except ValueError:
             print(f"line {number}: not JSON", file=sys.stderr)
             return 2
+        # Nothing is signed unless every line is a schema-valid DCC: a signed certificate cannot
+        # be taken back except by revocation, and every verifier would flag it SCHEMA_INVALID.
+        problems = payload_problems(payload)
+        if not problems and not is_supported_version(payload):
+            problems = ["ver: not a supported DCC schema version (1.0.0 to 1.3.x)"]
+        if problems:
+            print(f"line {number}: not a valid DCC payload: {'; '.join(problems)}", file=sys.stderr)
+            return 2
+        payloads.append(payload)
     for hc1 in issue_many(payloads, signer, now=_now(), valid_days=args.valid_days, issuer=args.issuer):
         sys.stdout.write(hc1 + "\n")
     return 0

@@ -96,3 +96,16 @@ def test_bad_input_is_reported_without_traceback(tmp_path):
     result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "csca.pem"),
                  stdin="{}\n")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_issue_signs_nothing_when_a_line_is_not_a_valid_dcc(tmp_path):
+    cli("keys", "init", "--out", str(tmp_path))
+    bad = {**make_payload(), "dob": "01.05.1990"}
+    lines = [json.dumps(make_payload()), json.dumps(bad), json.dumps({**make_payload(), "ver": "2.0.0"})]
+    result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
+                 stdin="\n".join(lines) + "\n")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "line 2: not a valid DCC payload: dob:" in result.stderr
+    result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
+                 stdin=lines[2] + "\n")
+    assert result.returncode == 2 and "line 1:" in result.stderr and "ver:" in result.stderr
