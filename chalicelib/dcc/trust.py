@@ -134,12 +134,39 @@ def jwks(certs: Iterable[x509.Certificate]) -> dict:
 
 # -- import ------------------------------------------------------------------------------------
 def load_certificate_bytes(data: bytes) -> x509.Certificate:
+    return load_certificate_bundle(data)[0]
+
+
+def load_certificate_bundle(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in a PEM file (bundles are common for foreign trust lists) or the one
+    certificate of a DER file."""
     try:
         if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
     except ValueError as e:
         raise TrustListError("not a PEM or DER X.509 certificate") from e
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def document_signer(cert: x509.Certificate, kid: bytes | None = None) -> TrustedKey:
+    """The certificate as a trusted DCC signer, or TrustListError saying why it cannot be one."""
+    try:
+        if _is_ca(cert):
+            # A CSCA vouches for DSCs; trusting it as a signer would accept anything its
+            # (offline) key signs directly, which no DCC issuer does.
+            raise TrustListError("a CA certificate (CSCA), not a document signer certificate")
+        return trusted_key(cert, kid)
+    except UnsupportedAlgorithm as e:
+        raise TrustListError(f"key not usable for DCC signatures ({e})") from e
+    except ValueError as e:  # malformed extensions in a foreign certificate
+        raise TrustListError("certificate has malformed extensions") from e
 
 
 def _decode_b64(value, what: str) -> bytes:
@@ -149,7 +176,7 @@ def _decode_b64(value, what: str) -> bytes:
         raise TrustListError(f"{what} is not base64") from e
 
 
-def _keys_from_document(doc) -> list[TrustedKey]:
+def _keys_from_document(doc, skipped: list[str] | None) -> list[TrustedKey]:
     # Our published form {"country", "certificates": [...]}, a bare list of entries, or a JWKS.
     if isinstance(doc, dict):
         entries = doc.get("certificates", doc.get("keys"))
@@ -158,7 +185,7 @@ def _keys_from_document(doc) -> list[TrustedKey]:
     if not isinstance(entries, list):
         raise TrustListError("trust list must be a list of entries or a JWKS")
     keys = []
-    for entry in entries:
+    for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
             raise TrustListError("trust list entry is not an object")
         if "certificate" in entry:
@@ -169,37 +196,65 @@ def _keys_from_document(doc) -> list[TrustedKey]:
             raise TrustListError("trust list entry has no certificate")
         kid = _decode_b64(entry["kid"], "kid") if "kid" in entry else None
         try:
-            keys.append(trusted_key(load_certificate_bytes(der), kid))
-        except UnsupportedAlgorithm:
-            continue  # e.g. a P-384 foreign DSC: no DCC algorithm we verify, skip it
+            keys.append(document_signer(load_certificate_bytes(der), kid))
+        except TrustListError as e:
+            # One foreign entry we cannot use (e.g. a P-384 DSC) must not block the others.
+            if skipped is not None:
+                skipped.append(f"entry {number}: {e}")
     return keys
 
 
-def load_trust_list(path: str | Path) -> TrustStore:
-    """A trust list JSON file (ours or a JWKS with x5c)."""
+def trust_store_from_document(doc, skipped: list[str] | None = None) -> TrustStore:
+    """A parsed trust list (ours or a JWKS with x5c). Entries that cannot be DCC signers are
+    left out, with the reason appended to `skipped`."""
+    return TrustStore(_keys_from_document(doc, skipped))
+
+
+def load_trust_list(path: str | Path, skipped: list[str] | None = None) -> TrustStore:
+    """A trust list JSON file; see `trust_store_from_document`."""
     try:
         doc = json.loads(Path(path).read_text("utf-8"))
     except (OSError, ValueError) as e:
         raise TrustListError(f"cannot read trust list {path}") from e
-    return TrustStore(_keys_from_document(doc))
+    return trust_store_from_document(doc, skipped)
 
 
-def load_certificates(paths: Iterable[str | Path]) -> TrustStore:
-    """Certificate files (PEM or DER) and directories of them (*.pem, *.crt, *.cer, *.der)."""
+CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+
+
+def load_certificates(paths: Iterable[str | Path], skipped: list[str] | None = None) -> TrustStore:
+    """Certificate files (PEM, including bundles, or DER) and directories of them.
+
+    A file named explicitly must be a certificate file. In a directory, files that are not
+    certificates are passed over (private keys sit next to certificates in `keys init` output).
+    Certificates that cannot be DCC signers (CA certificates, unsupported keys) are left out
+    either way, with the reason appended to `skipped`, so one foreign DSC on a curve we do not
+    verify does not block a whole directory."""
     keys = []
     for path in map(Path, paths):
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")) \
-            if path.is_dir() else [path]
+        in_directory = path.is_dir()
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CERTIFICATE_SUFFIXES) \
+            if in_directory else [path]
         for file in files:
-            if file.name.endswith(".key.pem"):
-                continue  # private keys sit next to certificates in `keys init` output
             try:
-                data = file.read_bytes()
+                certificates = load_certificate_bundle(file.read_bytes())
             except OSError as e:
                 raise TrustListError(f"cannot read {file}") from e
-            keys.append(trusted_key(load_certificate_bytes(data)))
+            except TrustListError as e:
+                if not in_directory:
+                    raise TrustListError(f"{file}: {e}") from e
+                if skipped is not None and not file.name.endswith(".key.pem"):
+                    skipped.append(f"{file}: {e}")
+                continue
+            for cert in certificates:
+                try:
+                    keys.append(document_signer(cert))
+                except TrustListError as e:
+                    if skipped is not None:
+                        skipped.append(f"{file}: {cert.subject.rfc4514_string()}: {e}")
     return TrustStore(keys)
 
 
 __all__ = ["TrustStore", "TrustedKey", "TrustListError", "trusted_key", "trust_list_json", "jwks",
-           "load_trust_list", "load_certificates", "load_certificate_bytes"]
+           "load_trust_list", "trust_store_from_document", "document_signer", "load_certificates", "load_certificate_bytes",
+           "load_certificate_bundle"]

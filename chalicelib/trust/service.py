@@ -13,7 +13,7 @@ from typing import Protocol
 from cryptography import x509
 
 from chalicelib.dcc.revocation import revocation_list_json
-from chalicelib.dcc.trust import jwks, load_certificate_bytes, trust_list_json, trusted_key
+from chalicelib.dcc.trust import document_signer, jwks, load_certificate_bytes, trust_list_json
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,10 @@ class TrustService:
         self._country = country
 
     def register_dsc(self, pem_or_der: bytes, *, key_ref: str | None, now: datetime) -> DscEntry:
-        # Both raise ValidationError subclasses for a non-certificate or an unusable key.
+        # Both raise ValidationError subclasses: not a certificate, a CA certificate, or a key
+        # that cannot make DCC signatures.
         cert = load_certificate_bytes(pem_or_der)
-        key = trusted_key(cert)
+        key = document_signer(cert)
         entry = DscEntry(base64.b64encode(key.kid).decode(), cert, key_ref, now.isoformat(timespec="seconds"))
         self._dscs.put(entry)
         return entry
