@@ -54,7 +54,9 @@ def register(sub) -> None:
     p = command(sub, "verify", "Verify HC1 strings (one per line on stdin); one JSON result per line.",
                 _verify)
     trust = p.add_mutually_exclusive_group(required=True)
-    trust.add_argument("--trust-cert", action="append", help="trusted DSC (PEM/DER) or directory; repeatable")
+    trust.add_argument("--trust-cert", action="extend", nargs="+", metavar="FILE",
+                       help="trusted DSC certificates (PEM, PEM bundle or DER) or directories of them; "
+                            "CA certificates are not trusted as signers")
     trust.add_argument("--trust-list", help="trust list JSON (ours or a JWKS with x5c)")
     p.add_argument("--at", help="verification time, ISO-8601 (default: now)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
@@ -176,6 +178,20 @@ def _keys_provision_kms(args) -> int:
     return 0
 
 
+def _numbered_lines(stream):
+    """(line number, stripped text) for every input line; blank lines at the very end (a final
+    newline, an editor's trailing empty lines) are not input. Streams: holds back blanks only."""
+    held = []
+    for number, line in enumerate(stream, start=1):
+        text = line.strip()
+        if not text:
+            held.append((number, text))
+            continue
+        yield from held
+        held.clear()
+        yield number, text
+
+
 @reports_domain_errors
 def _issue(args) -> int:
     from chalicelib.dcc.issue import issue_many
@@ -190,9 +206,10 @@ def _issue(args) -> int:
     else:
         signer = LocalKeySigner(_load_key(args.key), cert)
     payloads = []
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
+    for number, line in _numbered_lines(sys.stdin):
+        if not line:
+            print(f"line {number}: empty; every line must hold one DCC payload", file=sys.stderr)
+            return 2
         try:
             payload = json.loads(line)
         except ValueError:
@@ -218,20 +235,36 @@ def _verify(args) -> int:
     from chalicelib.dcc.trust import load_certificates, load_trust_list
     from chalicelib.dcc.verify import verify_hc1
 
-    trust = load_trust_list(args.trust_list) if args.trust_list else load_certificates(args.trust_cert)
-    revocation = None
-    if args.revocation_list:
-        revocation = RevocationList.from_json(json.loads(Path(args.revocation_list).read_text("utf-8")))
     now = _now()
     if args.at:
-        now = datetime.fromisoformat(args.at)
+        try:
+            now = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"error: --at {args.at!r} is not an ISO-8601 time", file=sys.stderr)
+            return 2
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)  # a bare ISO time is read as UTC
+    skipped: list[str] = []
+    trust = load_trust_list(args.trust_list, skipped) if args.trust_list \
+        else load_certificates(args.trust_cert, skipped)
+    for reason in skipped:
+        print(f"trust: not used: {reason}", file=sys.stderr)
+    if not len(trust):
+        print("error: no usable document signer certificate to verify against", file=sys.stderr)
+        return 2
+    revocation = None
+    if args.revocation_list:
+        try:
+            document = json.loads(Path(args.revocation_list).read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            print(f"error: cannot read revocation list {args.revocation_list}: {e}", file=sys.stderr)
+            return 2
+        revocation = RevocationList.from_json(document)
     all_valid = True
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        result = verify_hc1(line.strip(), trust, now=now, revocation=revocation,
+    for _, line in _numbered_lines(sys.stdin):
+        # A blank line between certificates still gets its (BAD_PREFIX) result, so output line
+        # N always answers input line N.
+        result = verify_hc1(line, trust, now=now, revocation=revocation,
                             check_expiry=not args.no_expiry_check)
         all_valid = all_valid and result.valid
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")

@@ -109,3 +109,38 @@ def test_issue_signs_nothing_when_a_line_is_not_a_valid_dcc(tmp_path):
     result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
                  stdin=lines[2] + "\n")
     assert result.returncode == 2 and "line 1:" in result.stderr and "ver:" in result.stderr
+
+
+def test_verify_cli_takes_several_certificates_keeps_lines_aligned_and_reports_bad_options(tmp_path):
+    es, ps = tmp_path / "es", tmp_path / "ps"
+    for out, alg in ((es, "ES256"), (ps, "PS256")):
+        assert cli("keys", "init", "--out", str(out), "--alg", alg).returncode == 0
+    hc1 = {out: cli("issue", "--key", str(out / "dsc.key.pem"), "--cert", str(out / "dsc.pem"),
+                    stdin=json.dumps(make_payload()) + "\n").stdout.strip() for out in (es, ps)}
+    # One flag, several files; a blank line in the middle still gets its line of output; blank
+    # lines at the end are not input.
+    result = cli("verify", "--trust-cert", str(es / "dsc.pem"), str(ps / "dsc.pem"),
+                 stdin=f"{hc1[es]}\n\n{hc1[ps]}\n\n\n")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["valid"] for r in lines] == [True, False, True] and lines[1]["errors"] == ["BAD_PREFIX"]
+    assert result.returncode == 1
+
+    result = cli("verify", "--trust-cert", str(es / "dsc.pem"), "--at", "yesterday", stdin=hc1[es])
+    assert result.returncode == 2 and "--at" in result.stderr and "Traceback" not in result.stderr
+    # The CSCA alone is no signer to trust: refused with a reason, not silently accepted.
+    result = cli("verify", "--trust-cert", str(es / "csca.pem"), stdin=hc1[es])
+    assert result.returncode == 2 and "CA certificate" in result.stderr
+    # A directory with keys init output: the DSC is used, the CSCA left out with a note.
+    result = cli("verify", "--trust-cert", str(es), stdin=hc1[es])
+    assert result.returncode == 0 and json.loads(result.stdout)["valid"] and "csca.pem" in result.stderr
+
+
+def test_issue_refuses_a_blank_line_between_payloads(tmp_path):
+    cli("keys", "init", "--out", str(tmp_path))
+    line = json.dumps(make_payload())
+    result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
+                 stdin=f"{line}\n\n{line}\n")
+    assert result.returncode == 2 and "line 2: empty" in result.stderr and result.stdout == ""
+    result = cli("issue", "--key", str(tmp_path / "dsc.key.pem"), "--cert", str(tmp_path / "dsc.pem"),
+                 stdin=f"{line}\n{line}\n\n")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 2
