@@ -21,15 +21,19 @@ class Container:
         self._clients: dict[str, object] = {}
 
     # -- AWS clients --------------------------------------------------------------------------
-    def client(self, service: str):
-        """A boto3 client for the configured region and endpoint (LocalStack or AWS)."""
+    def client(self, service: str, *, botocore_retries: bool = True):
+        """A boto3 client for the configured region and endpoint (LocalStack or AWS).
+
+        `botocore_retries=False` for callers that retry themselves: KmsSigner backs off with
+        jitter on throttling, and botocore's 5 attempts under its 6 would stack to 30."""
+        name = service if botocore_retries else f"{service}:no-retries"
+        retries = {"max_attempts": 5, "mode": "standard"} if botocore_retries else {"total_max_attempts": 1}
         with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self._session.client(
+            if name not in self._clients:
+                self._clients[name] = self._session.client(
                     service, endpoint_url=self.settings.endpoint_url,
-                    config=Config(retries={"max_attempts": 5, "mode": "standard"},
-                                  max_pool_connections=32))
-            return self._clients[service]
+                    config=Config(retries=retries, max_pool_connections=32))
+            return self._clients[name]
 
     @cached_property
     def _session(self) -> boto3.session.Session:
@@ -124,7 +128,8 @@ class Container:
         from chalicelib.issuance.service import CountersignService
 
         s = self.settings
-        ring = KmsKeyRing(DynamoDscRepository(self.tables), self.client("kms"), s.dsc_algorithm)
+        ring = KmsKeyRing(DynamoDscRepository(self.tables), self.client("kms", botocore_retries=False),
+                          s.dsc_algorithm)
         return CountersignService(self.passports, DynamoDoseSource(self.tables), RegistryIdentities(self.registry),
                                   ring, self.clock, secrets.token_bytes, country=s.country, issuer=s.dcc_issuer,
                                   authority=s.issuing_authority, valid_days=s.dcc_validity_days)

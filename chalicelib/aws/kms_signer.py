@@ -7,7 +7,9 @@ is what COSE PS256 expects.
 
 Built for volume: `sign_many` runs requests concurrently on a thread pool (boto3 clients are
 thread-safe; give the client `max_pool_connections` >= `max_workers`), and each request is
-retried with full-jitter exponential backoff on ThrottlingException / KMSInternalException.
+retried with full-jitter exponential backoff on ThrottlingException / KMSInternalException and
+on connection failures and timeouts (signing is stateless, so a retry is always safe). Give it a
+client without botocore retries, or the two retry loops multiply.
 Clock-free: `sleep` and `rand` are injected so retry tests run instantly and deterministically.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -86,8 +89,12 @@ class KmsSigner:
                                         details={"attempts": attempt}) from e
                     raise DependencyUnavailable("KMS signing failed repeatedly",
                                                 details={"aws_error": code, "attempts": attempt}) from e
-            except BotoCoreError as e:  # endpoint unreachable, read timeout (botocore retried)
-                raise DependencyUnavailable("KMS is unreachable") from e
+            except (BotoConnectionError, HTTPClientError) as e:  # unreachable, reset, timed out
+                if attempt == self._max_attempts:
+                    raise DependencyUnavailable("KMS is unreachable",
+                                                details={"attempts": attempt}) from e
+            except BotoCoreError as e:  # anything else botocore raises is not transient
+                raise DependencyUnavailable("KMS request failed") from e
             # Full jitter: spreads retries of many concurrent signers instead of re-syncing them.
             cap = min(self._max_delay_s, self._base_delay_s * (2 ** (attempt - 1)))
             self._sleep(cap * self._rand())

@@ -147,8 +147,8 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
         crashed = False
         throttles = 3
 
-        def client(self, service):
-            real = super().client(service)
+        def client(self, service, **options):
+            real = super().client(service, **options)
             if service != "kms":
                 return real
             outer = self
@@ -206,10 +206,10 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
 
     # every passport verifies against the published trust list
     from chalicelib.dcc import verify_hc1
-    from chalicelib.dcc.trust import TrustStore, _keys_from_document
+    from chalicelib.dcc.trust import trust_store_from_document
     from datetime import datetime, timezone
 
-    trust = TrustStore(_keys_from_document(json.loads(app_client.http.get("/v1/trust-list").body)))
+    trust = trust_store_from_document(json.loads(app_client.http.get("/v1/trust-list").body))
     for cid in people:
         result = verify_hc1(passport_versions(settings, cid)[0].hc1, trust, now=datetime.now(timezone.utc))
         assert result.valid, (cid, result.errors)

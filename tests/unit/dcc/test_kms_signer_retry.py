@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -77,3 +77,41 @@ def test_sign_many_keeps_order(es256):
     for message, sig in zip(messages, signatures):
         der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
         es256.dsc.public_key().verify(der, message, ec.ECDSA(hashes.SHA256()))
+
+
+class FlakyNetworkKms(FakeKms):
+    """Raises a botocore connection error on the first `failures` calls."""
+
+    def __init__(self, key, failures: int, error) -> None:
+        super().__init__(key)
+        self.network_failures, self.error = failures, error
+
+    def sign(self, **kwargs):
+        if len(self.calls) < self.network_failures:
+            self.calls.append(kwargs)
+            raise self.error
+        return super().sign(**kwargs)
+
+
+@pytest.mark.parametrize("error", [EndpointConnectionError(endpoint_url="https://kms"),
+                                   ReadTimeoutError(endpoint_url="https://kms")])
+def test_retries_connection_failures_then_gives_up(es256, error):
+    fake = FlakyNetworkKms(es256.dsc_key, failures=2, error=error)
+    signer, delays = make_signer(es256, fake)
+    assert len(signer.sign(b"x")) == 64 and len(fake.calls) == 3 and delays == [0.05, 0.1]
+
+    down = FlakyNetworkKms(es256.dsc_key, failures=99, error=error)
+    signer, delays = make_signer(es256, down, max_attempts=3)
+    with pytest.raises(DependencyUnavailable):
+        signer.sign(b"x")
+    assert len(down.calls) == 3
+
+
+def test_service_signing_client_has_botocore_retries_off():
+    from chalicelib.settings import get_settings
+    from chalicelib.wiring import Container
+
+    container = Container(get_settings())
+    signing = container.client("kms", botocore_retries=False)
+    assert signing.meta.config.retries["total_max_attempts"] == 1
+    assert container.client("kms") is not signing
