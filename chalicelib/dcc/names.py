@@ -13,12 +13,14 @@ from chalicelib.dcc.errors import DccInputError
 
 MAX_LEN = 80
 
-# Letters that Unicode NFD does not decompose into base letter + combining mark, so stripping marks
-# alone would lose them. Đ/đ is the one that matters for Vietnamese; the others are ICAO 9303's
-# recommended transcriptions for letters a foreign-born resident's name may contain.
+# Letters that get their own transcription instead of losing their marks. Đ/đ is the one that
+# matters for Vietnamese: NFD does not decompose it, so stripping marks alone would drop it. The
+# others are ICAO 9303 part 3's recommended transcriptions for letters the name of a resident
+# born abroad may contain (Ä, Å, Ö, Ü decompose under NFD, so they are looked up before it).
 _SPECIAL = {
     "Đ": "D", "đ": "D", "Ð": "D", "Ø": "OE", "ø": "OE", "Æ": "AE", "æ": "AE", "Œ": "OE", "œ": "OE",
     "ß": "SS", "Þ": "TH", "þ": "TH", "Ł": "L", "ł": "L", "ı": "I", "Ħ": "H", "ħ": "H",
+    "Ä": "AE", "ä": "AE", "Å": "AA", "å": "AA", "Ö": "OE", "ö": "OE", "Ü": "UE", "ü": "UE",
 }
 _FILLERS = {" ", "-", "\u00a0"}
 
@@ -26,18 +28,20 @@ _FILLERS = {" ", "-", "\u00a0"}
 def transliterate(text: str) -> str:
     """ICAO 9303 machine-readable form: diacritics stripped, A-Z only, spaces/hyphens as `<`."""
     out = []
-    for ch in unicodedata.normalize("NFD", text):
-        if ch in _SPECIAL:
-            out.append(_SPECIAL[ch])
-        elif ch in _FILLERS:
-            out.append("<")
-        elif unicodedata.combining(ch):
-            continue  # the stripped diacritic (Vietnamese tone and vowel marks)
-        else:
-            up = ch.upper()
-            if len(up) == 1 and "A" <= up <= "Z":
-                out.append(up)
-            # Anything else (apostrophes, dots, digits) is omitted, as ICAO 9303 prescribes.
+    for composed in unicodedata.normalize("NFC", text):
+        if composed in _SPECIAL:
+            out.append(_SPECIAL[composed])
+            continue
+        for ch in unicodedata.normalize("NFD", composed):
+            if ch in _FILLERS:
+                out.append("<")
+            elif unicodedata.combining(ch):
+                continue  # the stripped diacritic (Vietnamese tone and vowel marks)
+            else:
+                up = ch.upper()
+                if len(up) == 1 and "A" <= up <= "Z":
+                    out.append(up)
+                # Anything else (apostrophes, dots, digits) is omitted, as ICAO 9303 prescribes.
     return "".join(out)[:MAX_LEN]
 
 
@@ -57,4 +61,8 @@ def person_name(full_name: str) -> dict:
     if given:
         nam["gn"] = given
         nam["gnt"] = transliterate(given)
+    if not nam["fnt"] or nam.get("gnt") == "":
+        # The schema would take an empty fnt, but a border officer could match it to nothing.
+        raise DccInputError("name has a part with no letters ICAO 9303 can transliterate; "
+                            "record the name in Latin script")
     return nam

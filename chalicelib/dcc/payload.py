@@ -30,7 +30,7 @@ COVID19 = "840539006"
 MRNA = "1119349007"
 GENERIC_COVID_VACCINE = "28531000087107"
 
-_DOB = re.compile(r"^(19|20)\d\d(-\d\d){0,2}$")
+_DOB = re.compile(r"^(19|20)\d\d(-\d\d){0,2}\Z", re.ASCII)  # \Z: `$` would allow a final newline
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Two validators with the same verdicts:
   halve the verifier's throughput.
 - `payload_problems()`: a hand-written check of exactly the schema's constraints (required
   fields, types, patterns, lengths, array sizes, oneOf v/t/r, `date` formats) in ~10 us. The
-  verifier uses this one; tests/unit/dcc/test_schema.py proves it agrees with the reference
+  verifier uses this one; tests/unit/dcc/test_names_uvci_payload.py proves it agrees with the reference
   validator on valid payloads and on many mutations of them.
 
 Like jsonschema without the optional rfc3339 package, neither checks the `date-time` format of a
@@ -21,15 +21,19 @@ from functools import lru_cache
 
 from chalicelib.dcc.payload import load_json
 
-SUPPORTED_VERSION = re.compile(r"^1\.[0-3]\.\d+$")
+SUPPORTED_VERSION = re.compile(r"^1\.[0-3]\.\d+\Z", re.ASCII)
 
 # Patterns copied from the schema. Note `^\d+.\d+.\d+$` uses `.` unescaped, and the country
-# pattern is unanchored: both are reproduced as the schema (and jsonschema) apply them.
-_VER = re.compile(r"^\d+.\d+.\d+$")
-_DOB = re.compile(r"^((19|20)\d\d(-\d\d){0,2}){0,1}$")
-_STD_NAME = re.compile(r"^[A-Z<]*$")
+# pattern is unanchored: both are reproduced as the schema applies them. JSON Schema patterns are
+# ECMA-262 regexes, where `$` matches only at the very end and `\d` only ASCII digits; Python's
+# `$` also matches before a final newline and its `\d` matches any Unicode digit, so the patterns
+# end in `\Z` and use re.ASCII. (jsonschema hands the patterns to Python's re unchanged, so it
+# accepts "1990-05-01\n" as a dob; the verifiers of other countries, in JavaScript and Java, do not.)
+_VER = re.compile(r"^\d+.\d+.\d+\Z", re.ASCII)
+_DOB = re.compile(r"^((19|20)\d\d(-\d\d){0,2}){0,1}\Z", re.ASCII)
+_STD_NAME = re.compile(r"^[A-Z<]*\Z")
 _COUNTRY = re.compile(r"[A-Z]{1,10}")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 
 def _str(value) -> bool:
     return isinstance(value, str)

@@ -21,6 +21,9 @@ from chalicelib.dcc.cose import kid_for_certificate_der
 from chalicelib.dcc.errors import CertificateWindowError, UnsupportedAlgorithm
 
 PSS_SALT_LENGTH = 32  # COSE PS256: salt length equals the SHA-256 output length
+# The DCC specification's PS256 keys are RSA-2048 (ours are generated so); shorter keys are
+# refused for signing and for trust. Longer foreign keys are accepted.
+MIN_RSA_BITS = 2048
 
 
 @runtime_checkable
@@ -40,6 +43,8 @@ def alg_for_public_key(public_key) -> str:
     if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
         return "ES256"
     if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS:
+            raise UnsupportedAlgorithm(f"PS256 keys must be RSA of at least {MIN_RSA_BITS} bits")
         return "PS256"
     raise UnsupportedAlgorithm("DCC keys must be EC P-256 (ES256) or RSA (PS256)")
 

@@ -19,7 +19,8 @@ from .conftest import make_payload, seeded_bytes
 @pytest.mark.parametrize("text, expected", [
     ("Nguyễn", "NGUYEN"), ("Thị Đào", "THI<DAO"), ("Đặng Văn Đức", "DANG<VAN<DUC"),
     ("Trần-Lê", "TRAN<LE"), ("Hoàng Thuỳ Dương", "HOANG<THUY<DUONG"), ("Ngô Quốc Bảo", "NGO<QUOC<BAO"),
-    ("d'Červenková Panklová", "DCERVENKOVA<PANKLOVA"), ("Ø", "OE"),
+    ("d'Červenková Panklová", "DCERVENKOVA<PANKLOVA"), ("Ø", "OE"), ("Müller", "MUELLER"),
+    ("Ångström", "AANGSTROEM"), ("Gärtner-Öz", "GAERTNER<OEZ"),
 ])
 def test_icao_transliteration(text, expected):
     assert transliterate(text) == expected
@@ -36,6 +37,22 @@ def test_vietnamese_name_order():
     assert person_name("Madonna") == {"fn": "Madonna", "fnt": "MADONNA"}
     with pytest.raises(DccInputError):
         person_name("   ")
+    for unwritable in ("李 小龍", "Nguyễn 李"):  # a part with no Latin letters: no usable fnt/gnt
+        with pytest.raises(DccInputError):
+            person_name(unwritable)
+
+
+@pytest.mark.parametrize("field, value", [("dob", "1990-05-01\n"), ("dob", "１９９０"),
+                                          ("ver", "1.3.0\n"), ("v.dt", "2021-09-01\n")])
+def test_schema_patterns_are_read_as_ecma_262(payload, field, value):
+    # JSON Schema patterns are ECMA-262: `$` is the very end and `\d` is ASCII. Python's re (and
+    # so jsonschema) would accept these; verifiers in JavaScript or Java would not.
+    bad = copy.deepcopy(payload)
+    if field == "v.dt":
+        bad["v"][0]["dt"] = value
+    else:
+        bad[field] = value
+    assert payload_problems(bad) != []
 
 
 def test_uvci_check_character_matches_published_certificates():
