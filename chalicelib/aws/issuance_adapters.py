@@ -3,6 +3,7 @@
 passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>)
            pk P#<citizen_id>  sk CURRENT                 pointer to the current version
            pk REVOKED         sk <type>#<hash>           revocation list entries
+           pk UVCI#<uvci>     sk UVCI                    reservation: a UVCI is issued once, ever
 """
 from __future__ import annotations
 
@@ -86,6 +87,11 @@ class DynamoPassportStore:
                       alg=passport.alg, signature=passport.signature_b64, content_digest=passport.content_digest)
         try:
             with TransactWrite(connection=self._t.connection) as tx:
+                # First item, so a cancellation reason at index 0 means "UVCI taken". A GSI cannot
+                # enforce uniqueness; this conditional item can.
+                tx.save(Item(f"UVCI#{passport.uvci}", "UVCI", citizen_id=passport.citizen_id,
+                             version=passport.version, created_at=stamp),
+                        condition=Item.pk.does_not_exist())
                 tx.save(Item(pk, _version_sk(passport.version), gsi1pk=f"UVCI#{passport.uvci}", gsi1sk="V",
                              kid=passport.kid_b64, iat=passport.iat, exp=passport.exp, hc1=passport.hc1,
                              attestation=json.dumps(passport.attestation, ensure_ascii=False),
@@ -109,10 +115,19 @@ class DynamoPassportStore:
                 for scope in scope_keys(None, province):
                     tx.update(Counter(scope, day_sk(stamp[:10])), actions=[Counter.passports_issued.add(1)])
         except TransactWriteError as e:
+            if _uvci_taken(e):
+                # 128 random bits make this practically impossible; if it happens, the message is
+                # retried and the retry draws a new UVCI.
+                raise errors.DependencyUnavailable("passports: the drawn UVCI is already issued; retry") from e
             if _cancelled_by_condition(e):
                 return False
             raise errors.DependencyUnavailable("passports: could not store the passport") from e
         return True
+
+
+def _uvci_taken(e: TransactWriteError) -> bool:
+    reasons = getattr(e, "cancellation_reasons", None) or []
+    return bool(reasons) and reasons[0] is not None and getattr(reasons[0], "code", None) == "ConditionalCheckFailed"
 
 
 class DynamoDoseSource:

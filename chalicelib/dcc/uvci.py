@@ -3,7 +3,7 @@
 Shape: `URN:UVCI:01:VN:<opaque>#<check>`. The opaque part is 128 random bits (from an injected
 source, so tests are deterministic) written in RFC 4648 base32 without padding: 26 characters,
 all inside the UVCI alphabet. 128 bits make a collision negligible; the passport store still
-enforces uniqueness.
+enforces uniqueness (a conditional reservation item per UVCI, written with the passport).
 
 The check character is Luhn mod N over the alphabet `A-Z0-9/:` (N = 38), computed over the *whole*
 UVCI string including the `URN:UVCI:` prefix, as the guideline specifies. Verified against

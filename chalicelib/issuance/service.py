@@ -149,7 +149,8 @@ class CountersignService:
             display=display_fields(d["payload"], len(d["doses"])))
         revocations = []
         if current is not None:
-            revocations = revocation_entries(uci=current.uvci, issuer_country=self._country,
+            # COUNTRYCODEUCI hashes the CWT issuer (claim 1), which is what verifiers read back.
+            revocations = revocation_entries(uci=current.uvci, issuer_country=self._issuer,
                                              signature=base64.b64decode(current.signature_b64), alg=current.alg,
                                              types=("UCI", "COUNTRYCODEUCI", "SIGNATURE"))
         if not self._store.save_new(passport, current, revocations, now):
