@@ -5,6 +5,7 @@ import json
 
 from chalice import Blueprint
 
+from chalicelib import errors
 from chalicelib.platform.events import queue_name
 from chalicelib.platform.logging import get_logger
 from chalicelib.platform.sqs import process_batch
@@ -20,6 +21,13 @@ def _handle_record(record) -> None:
     for o in outcomes:
         tally[o.status] = tally.get(o.status, 0) + 1
     get_logger().info("countersigned", batch_id=body.get("batch_id"), chunk=body.get("chunk"), **tally)
+    refused = [o for o in outcomes if o.status == "refused"]
+    if refused:
+        # Everyone else's passport is stored; the message goes to the DLQ with the reasons, and a
+        # replay after the registry is fixed issues only what is still missing.
+        codes = sorted({code for o in refused for code in o.detail})
+        raise errors.ValidationError(f"{len(refused)} of {len(outcomes)} people could not be issued a "
+                                     f"certificate: {', '.join(codes)}")
 
 
 def _dead_letter(record, error) -> None:

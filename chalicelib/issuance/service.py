@@ -77,7 +77,7 @@ class CountersignRequest:
 @dataclass
 class Outcome:
     citizen_id: str
-    status: str  # issued | unchanged | stale | lost_race
+    status: str  # issued | unchanged | stale | lost_race | refused
     version: int | None = None
     uvci: str | None = None
     detail: list[str] = field(default_factory=list)
@@ -106,7 +106,7 @@ class CountersignService:
         now = self._now()
         signer = self._signer(now)
         with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="countersign") as pool:
-            prepared = list(pool.map(lambda r: self._draft(r, signer, now), requests))
+            prepared = list(pool.map(lambda r: self._draft_or_refusal(r, signer, now), requests))
             outcomes = [p for p in prepared if isinstance(p, Outcome)]
             drafts = [p for p in prepared if not isinstance(p, Outcome)]
             # One concurrent round of KMS calls for the whole chunk.
@@ -114,6 +114,15 @@ class CountersignService:
             outcomes += pool.map(lambda ds: self._store_draft(ds[0], ds[1], signer, now),
                                  zip(drafts, signatures, strict=True))
         return outcomes
+
+    def _draft_or_refusal(self, req: CountersignRequest, signer: Signer, now: datetime):
+        # A person whose data cannot make a DCC (not in the registry, a name with nothing to
+        # transliterate) must not stop the rest of the chunk; the caller sees the refusal with
+        # its code (no personal data in `detail`).
+        try:
+            return self._draft(req, signer, now)
+        except (errors.ValidationError, errors.NotFound) as e:
+            return Outcome(req.citizen_id, "refused", detail=[e.code])
 
     def _draft(self, req: CountersignRequest, signer: Signer, now: datetime):
         identity = self._identities.identity(req.citizen_id)

@@ -131,3 +131,11 @@ def test_series_doses_follow_the_product():
     assert series_doses("EU/1/20/1525", 1) == 1
     assert series_doses("EU/1/21/1529", 1) == 2
     assert series_doses("EU/1/20/1528", 3) == 3
+
+
+def test_a_person_who_cannot_get_a_dcc_is_refused_without_stopping_the_others(world):
+    svc, store, doses = world
+    unknown = CountersignRequest("079000000001", [], {"batch_id": "sb-1", "sequence": 1})
+    outcomes = {o.citizen_id: o for o in svc.countersign([unknown, request(doses.by_cid["001090012345"])])}
+    assert outcomes["001090012345"].status == "issued"
+    assert (outcomes["079000000001"].status, outcomes["079000000001"].detail) == ("refused", ["NOT_FOUND"])
