@@ -32,9 +32,19 @@ class Base45DecodeError(ValueError):
     """The text is not valid base45."""
 
 
-@lru_cache(maxsize=512)
 def _lanes(pattern: bytes, count: int) -> int:
-    """An integer with `pattern` (4 bytes, little-endian) repeated in `count` 32-bit lanes."""
+    """An integer with `pattern` (4 bytes, little-endian) repeated in `count` 32-bit lanes.
+    Certificate-sized masks are cached; masks for long (possibly hostile) input are not kept."""
+    if count <= _CACHED_LANES:
+        return _cached_lanes(pattern, count)
+    return int.from_bytes(pattern * count, "little")
+
+
+_CACHED_LANES = 2048  # 4 KiB of input; a DCC is well under 1 KiB
+
+
+@lru_cache(maxsize=512)
+def _cached_lanes(pattern: bytes, count: int) -> int:
     return int.from_bytes(pattern * count, "little")
 
 

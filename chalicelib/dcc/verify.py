@@ -3,7 +3,8 @@
 Stable error codes (CLI JSON `errors`, API responses, dashboards):
   BAD_PREFIX       not a string starting with "HC1:"
   BAD_BASE45       text after the prefix is not base45
-  BAD_ZLIB         not a complete zlib stream, or it inflates beyond MAX_COSE_BYTES
+  BAD_ZLIB         not a complete zlib stream, or more data than MAX_COSE_BYTES (the text or the
+                   inflated stream)
   BAD_CBOR         COSE message, protected header or CWT payload is not decodable CBOR
   NOT_COSE_SIGN1   not a (tag 18 or untagged) 4-element COSE_Sign1 with an attached payload
   UNSUPPORTED_ALG  alg is not ES256 (-7) or PS256 (-37)
@@ -45,6 +46,9 @@ from chalicelib.dcc.signer import pss_padding
 from chalicelib.dcc.trust import TrustedKey, TrustStore
 
 MAX_COSE_BYTES = 64 * 1024  # a DCC is < 2 kB; refuse zlib bombs well before memory matters
+# Deflate can store data uncompressed (5 bytes per 64 KiB block, plus zlib's 6), so a stream
+# for at most MAX_COSE_BYTES is shorter than this; longer text is refused before decoding.
+MAX_HC1_CHARS = len(HC1_PREFIX) + (MAX_COSE_BYTES + 64) // 2 * 3
 CLOCK_SKEW_S = 300
 _ALG_NAMES = {-7: "ES256", -37: "PS256", -8: "EdDSA", -35: "ES384", -36: "ES512",
               -38: "PS384", -39: "PS512", -257: "RS256"}
@@ -128,10 +132,20 @@ def _loads(data: bytes):
     raise ValueError("trailing bytes after the CBOR item")
 
 
-@lru_cache(maxsize=256)
 def _protected_header(data: bytes):
     """Decoded protected header. Issuers use one header per DSC, so the same few byte strings
-    recur on every certificate; callers only read the returned dict."""
+    recur on every certificate and the small ones are cached; callers only read the result.
+    Only small ones: a hostile 64 KiB header can decode to megabytes of Python objects."""
+    if len(data) <= _CACHED_HEADER_BYTES:
+        return _small_protected_header(data)
+    return _loads(data)
+
+
+_CACHED_HEADER_BYTES = 64  # {1: alg, 4: kid} is 13 bytes
+
+
+@lru_cache(maxsize=256)
+def _small_protected_header(data: bytes):
     return _loads(data) if data else {}
 
 
@@ -180,6 +194,9 @@ def _decode(hc1, result: VerificationResult):
     text = hc1.strip() if isinstance(hc1, str) else ""
     if not text.startswith(HC1_PREFIX):
         result.errors.append("BAD_PREFIX")
+        return None
+    if len(text) > MAX_HC1_CHARS:
+        result.errors.append("BAD_ZLIB")  # more compressed data than any DCC may inflate to
         return None
     try:
         compressed = b45decode(text[len(HC1_PREFIX):])

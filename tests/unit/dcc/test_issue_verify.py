@@ -243,3 +243,17 @@ def test_hand_framed_cose_equals_cbor2_encoding(size):
     assert sig_structure(protected, payload) == cbor2.dumps(["Signature1", protected, b"", payload])
     assert cose_sign1(protected, payload, signature) == cbor2.dumps(
         cbor2.CBORTag(18, [protected, {}, payload, signature]))
+
+
+def test_hostile_sizes_are_refused_early_and_not_cached(es256):
+    from chalicelib.dcc.verify import MAX_HC1_CHARS, _small_protected_header
+
+    assert errors("HC1:" + "0" * MAX_HC1_CHARS, es256) == ["BAD_ZLIB"]  # longer than any DCC
+    # A 60 KiB protected header of empty arrays inflates to megabytes of objects: decoded
+    # once, never kept in the header cache.
+    before = _small_protected_header.cache_info().currsize
+    huge = forge(es256, protected=None)
+    body = cbor2.loads(zlib.decompress(tiny_b45decode(huge[4:])))
+    body.value[0] = b"\x99\x75\x30" + b"\x80" * 30_000  # one array of 30,000 empty arrays
+    assert errors(hc1_of(cbor2.dumps(body)), es256) == ["NOT_COSE_SIGN1"]
+    assert _small_protected_header.cache_info().currsize == before
