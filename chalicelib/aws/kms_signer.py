@@ -7,8 +7,8 @@ is what COSE PS256 expects.
 
 Built for volume: `sign_many` runs requests concurrently on a thread pool (boto3 clients are
 thread-safe; give the client `max_pool_connections` >= `max_workers`), and each request is
-retried with full-jitter exponential backoff on ThrottlingException / KMSInternalException and
-on connection failures and timeouts (signing is stateless, so a retry is always safe). Give it a
+retried with full-jitter exponential backoff on ThrottlingException, KMSInternalException,
+DependencyTimeoutException, any other 5xx answer, and on connection failures and timeouts (signing is stateless, so a retry is always safe). Give it a
 client without botocore retries, or the two retry loops multiply.
 Clock-free: `sleep` and `rand` are injected so retry tests run instantly and deterministically.
 """
@@ -29,7 +29,9 @@ from chalicelib.dcc.cose import kid_for_certificate_der
 from chalicelib.dcc.signer import alg_for_public_key, raw_ecdsa_signature
 from chalicelib.errors import DependencyUnavailable, Throttled
 
-RETRYABLE = frozenset({"ThrottlingException", "KMSInternalException"})
+# Transient by KMS's documentation; any other HTTP 5xx answer is retried as well, since the client
+# the service uses has botocore's own retries (which cover 5xx) turned off.
+RETRYABLE = frozenset({"ThrottlingException", "KMSInternalException", "DependencyTimeoutException"})
 KMS_ALGORITHMS = {"ES256": "ECDSA_SHA_256", "PS256": "RSASSA_PSS_SHA_256"}
 
 
@@ -80,7 +82,8 @@ class KmsSigner:
                                          SigningAlgorithm=KMS_ALGORITHMS[self.alg])
             except ClientError as e:
                 code = _error_code(e)
-                if code not in RETRYABLE:
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code not in RETRYABLE and not status >= 500:
                     raise DependencyUnavailable("KMS refused to sign",
                                                 details={"aws_error": code}) from e
                 if attempt == self._max_attempts:

@@ -115,3 +115,19 @@ def test_service_signing_client_has_botocore_retries_off():
     signing = container.client("kms", botocore_retries=False)
     assert signing.meta.config.retries["total_max_attempts"] == 1
     assert container.client("kms") is not signing
+
+
+@pytest.mark.parametrize("code, status", [("DependencyTimeoutException", 503), ("ServiceUnavailable", 503),
+                                          ("InternalFailure", 500)])
+def test_transient_server_errors_are_retried(es256, code, status):
+    class ServerErrorKms(FakeKms):
+        def sign(self, **kwargs):
+            if not self.calls:
+                self.calls.append(kwargs)
+                raise ClientError({"Error": {"Code": code, "Message": "fake"},
+                                   "ResponseMetadata": {"HTTPStatusCode": status}}, "Sign")
+            return super().sign(**kwargs)
+
+    fake = ServerErrorKms(es256.dsc_key)
+    signer, delays = make_signer(es256, fake)
+    assert len(signer.sign(b"x")) == 64 and delays == [0.05]
