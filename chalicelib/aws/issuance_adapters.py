@@ -126,8 +126,15 @@ class DynamoPassportStore:
 
 
 def _uvci_taken(e: TransactWriteError) -> bool:
+    # The reservation is item 0 and the new version item 1 (pynamodb keeps the order of puts). If
+    # both conditions failed, this very transaction was already committed (a resent request) or
+    # another worker stored the version: a lost race, not a clash of random UVCIs.
     reasons = getattr(e, "cancellation_reasons", None) or []
-    return bool(reasons) and reasons[0] is not None and getattr(reasons[0], "code", None) == "ConditionalCheckFailed"
+
+    def failed(i: int) -> bool:
+        return len(reasons) > i and reasons[i] is not None and \
+            getattr(reasons[i], "code", None) == "ConditionalCheckFailed"
+    return failed(0) and not failed(1)
 
 
 class DynamoDoseSource:

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from chalicelib.dcc.cose import kid_for_certificate_der
-from chalicelib.dcc.errors import UnsupportedAlgorithm
 from chalicelib.dcc.pki import allowed_types
 from chalicelib.dcc.signer import alg_for_public_key
 from chalicelib.errors import ValidationError
@@ -156,16 +155,16 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def document_signer(cert: x509.Certificate, kid: bytes | None = None) -> TrustedKey:
-    """The certificate as a trusted DCC signer, or TrustListError saying why it cannot be one."""
+    """The certificate as a trusted DCC signer. Raises UnsupportedAlgorithm for a key no DCC
+    algorithm uses, TrustListError for a CA certificate or malformed extensions."""
     try:
         if _is_ca(cert):
             # A CSCA vouches for DSCs; trusting it as a signer would accept anything its
             # (offline) key signs directly, which no DCC issuer does.
             raise TrustListError("a CA certificate (CSCA), not a document signer certificate")
         return trusted_key(cert, kid)
-    except UnsupportedAlgorithm as e:
-        raise TrustListError(f"key not usable for DCC signatures ({e})") from e
-    except ValueError as e:  # malformed extensions in a foreign certificate
+    except (ValueError, x509.DuplicateExtension) as e:
+        # Malformed extensions in a foreign certificate (DuplicateExtension is no ValueError).
         raise TrustListError("certificate has malformed extensions") from e
 
 
@@ -197,7 +196,7 @@ def _keys_from_document(doc, skipped: list[str] | None) -> list[TrustedKey]:
         kid = _decode_b64(entry["kid"], "kid") if "kid" in entry else None
         try:
             keys.append(document_signer(load_certificate_bytes(der), kid))
-        except TrustListError as e:
+        except ValidationError as e:  # TrustListError, UnsupportedAlgorithm
             # One foreign entry we cannot use (e.g. a P-384 DSC) must not block the others.
             if skipped is not None:
                 skipped.append(f"entry {number}: {e}")
@@ -249,7 +248,7 @@ def load_certificates(paths: Iterable[str | Path], skipped: list[str] | None = N
             for cert in certificates:
                 try:
                     keys.append(document_signer(cert))
-                except TrustListError as e:
+                except ValidationError as e:  # TrustListError, UnsupportedAlgorithm
                     if skipped is not None:
                         skipped.append(f"{file}: {cert.subject.rfc4514_string()}: {e}")
     return TrustStore(keys)

@@ -113,7 +113,7 @@ def test_rsa_keys_below_2048_bits_are_refused_for_signing_and_trust():
     csca = issue_csca(weak, now=T0, valid_days=10, random_bytes=seeded_bytes(1))
     dsc = issue_dsc(weak.public_key(), csca_cert=csca, csca_key=weak, now=T0, valid_days=5,
                     random_bytes=seeded_bytes(2))
-    with pytest.raises(TrustListError):
+    with pytest.raises(UnsupportedAlgorithm):
         document_signer(dsc)
     with pytest.raises(UnsupportedAlgorithm):
         LocalKeySigner(weak, dsc)
