@@ -20,10 +20,18 @@ from functools import cached_property
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.settings import Settings
+
+
+def cancelled_items(e: TransactWriteError, code: str = "ConditionalCheckFailed") -> set[int]:
+    """Indexes of the transaction items cancelled for `code` (ConditionalCheckFailed,
+    TransactionConflict), in pynamodb's item order."""
+    return {i for i, r in enumerate(getattr(e, "cancellation_reasons", None) or [])
+            if r is not None and getattr(r, "code", None) == code}
 
 
 def _meta(settings: Settings, logical: str):

@@ -14,7 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.aws.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
-from chalicelib.aws.dynamo import Tables
+from chalicelib.aws.dynamo import Tables, cancelled_items
 from chalicelib.aws.errors import aws_call
 from chalicelib.aws.sqs import QueueSender
 from chalicelib.intake.errors import BadFile
@@ -163,8 +163,7 @@ def _is_conditional(e: PynamoDBException) -> bool:
 
 
 def _cancelled_by_condition(e: TransactWriteError) -> bool:
-    reasons = getattr(e, "cancellation_reasons", None) or []
-    return any(r is not None and getattr(r, "code", None) == "ConditionalCheckFailed" for r in reasons)
+    return bool(cancelled_items(e, "ConditionalCheckFailed"))
 
 
 class SqsCleaningQueue:

@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.aws.counters import counter_updates, day_sk, scope_keys
-from chalicelib.aws.dynamo import Tables, _gsi, _meta
+from chalicelib.aws.dynamo import Tables, _gsi, _meta, cancelled_items
 from chalicelib.aws.intake_adapters import _cancelled_by_condition
 from chalicelib.issuance.domain import DoseRecord, Identity
 from chalicelib.issuance.service import NewPassport, StoredPassport
@@ -129,12 +129,8 @@ def _uvci_taken(e: TransactWriteError) -> bool:
     # The reservation is item 0 and the new version item 1 (pynamodb keeps the order of puts). If
     # both conditions failed, this very transaction was already committed (a resent request) or
     # another worker stored the version: a lost race, not a clash of random UVCIs.
-    reasons = getattr(e, "cancellation_reasons", None) or []
-
-    def failed(i: int) -> bool:
-        return len(reasons) > i and reasons[i] is not None and \
-            getattr(reasons[i], "code", None) == "ConditionalCheckFailed"
-    return failed(0) and not failed(1)
+    failed = cancelled_items(e, "ConditionalCheckFailed")
+    return 0 in failed and 1 not in failed
 
 
 class DynamoDoseSource:

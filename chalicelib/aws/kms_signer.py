@@ -8,8 +8,9 @@ is what COSE PS256 expects.
 Built for volume: `sign_many` runs requests concurrently on a thread pool (boto3 clients are
 thread-safe; give the client `max_pool_connections` >= `max_workers`), and each request is
 retried with full-jitter exponential backoff on ThrottlingException, KMSInternalException,
-DependencyTimeoutException, any other 5xx answer, and on connection failures and timeouts (signing is stateless, so a retry is always safe). Give it a
-client without botocore retries, or the two retry loops multiply.
+DependencyTimeoutException, any other 5xx answer, and on connection failures and timeouts
+(signing is stateless, so a retry is always safe). Give it a client without botocore retries,
+or the two retry loops multiply.
 Clock-free: `sleep` and `rand` are injected so retry tests run instantly and deterministically.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables, _gsi, _meta
+from chalicelib.aws.dynamo import Tables, _gsi, _meta, cancelled_items
 from chalicelib.aws.intake_adapters import _is_conditional, record_pk
 from chalicelib.aws.sqs import MAX_BATCH_BYTES, QueueSender
 from chalicelib.signing import facility_pki as pki
@@ -362,7 +362,7 @@ class DynamoAuditLog:
                     tx.save(M(f"AUDITKEY#{unique_key}", "AUDITKEY", sequence=new_seq),
                             condition=M.pk.does_not_exist())
             except TransactWriteError as e:
-                failed = _cancelled_items(e, "ConditionalCheckFailed")
+                failed = cancelled_items(e, "ConditionalCheckFailed")
                 if 2 in failed:
                     # Either another entry holds the key, or this very entry was committed by an
                     # earlier attempt whose answer was lost (a retried request): then it is ours.
@@ -370,7 +370,7 @@ class DynamoAuditLog:
                     if logged is not None and canonical_json(logged.entry) == canonical_json(entry):
                         return logged.sequence, logged.entry_hash
                     raise DuplicateAuditKey(unique_key) from e
-                if failed & {0, 1} or _cancelled_items(e, "TransactionConflict"):
+                if failed & {0, 1} or cancelled_items(e, "TransactionConflict"):
                     continue  # another append moved (or is moving) the head: link after it
                 raise errors.DependencyUnavailable("audit: append failed") from e
             return new_seq, h
@@ -396,12 +396,6 @@ class DynamoAuditLog:
                 yield self._logged(item)
         except PynamoDBException as e:
             raise _read_failed("audit") from e
-
-
-def _cancelled_items(e: TransactWriteError, code: str) -> set[int]:
-    """Indexes of the transaction items cancelled for `code` (ConditionalCheckFailed, TransactionConflict)."""
-    return {i for i, r in enumerate(getattr(e, "cancellation_reasons", None) or [])
-            if r is not None and getattr(r, "code", None) == code}
 
 
 # -- countersign queue --------------------------------------------------------------------------
