@@ -54,7 +54,7 @@ def trusted_key(cert: x509.Certificate, kid: bytes | None = None) -> TrustedKey:
     public_key = cert.public_key()
     try:
         types = allowed_types(cert)
-    except ValueError as e:  # a malformed extension in a foreign certificate
+    except (ValueError, x509.DuplicateExtension) as e:  # a malformed foreign certificate
         raise TrustListError("certificate has malformed extensions") from e
     countries = cert.subject.get_attributes_for_oid(x509.NameOID.COUNTRY_NAME)
     return TrustedKey(
@@ -157,15 +157,12 @@ def _is_ca(cert: x509.Certificate) -> bool:
 def document_signer(cert: x509.Certificate, kid: bytes | None = None) -> TrustedKey:
     """The certificate as a trusted DCC signer. Raises UnsupportedAlgorithm for a key no DCC
     algorithm uses, TrustListError for a CA certificate or malformed extensions."""
-    try:
-        if _is_ca(cert):
-            # A CSCA vouches for DSCs; trusting it as a signer would accept anything its
-            # (offline) key signs directly, which no DCC issuer does.
-            raise TrustListError("a CA certificate (CSCA), not a document signer certificate")
-        return trusted_key(cert, kid)
-    except (ValueError, x509.DuplicateExtension) as e:
-        # Malformed extensions in a foreign certificate (DuplicateExtension is no ValueError).
-        raise TrustListError("certificate has malformed extensions") from e
+    key = trusted_key(cert, kid)  # parses the extensions first, so _is_ca reads sound ones
+    if _is_ca(cert):
+        # A CSCA vouches for DSCs; trusting it as a signer would accept anything its (offline)
+        # key signs directly, which no DCC issuer does.
+        raise TrustListError("a CA certificate (CSCA), not a document signer certificate")
+    return key
 
 
 def _decode_b64(value, what: str) -> bytes:
