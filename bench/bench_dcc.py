@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from chalicelib.dcc import (LocalKeySigner, TrustStore, build_vaccination_payload, issue_hc1,  # noqa: E402
                             make_uvci, render_qr_png, verify_hc1)
-from chalicelib.dcc.cose import _ZLIB, HC1_PREFIX, cose_sign1, sig_structure  # noqa: E402
+from chalicelib.dcc.cose import HC1_PREFIX, compress, cose_sign1, sig_structure  # noqa: E402
 from chalicelib.dcc.base45 import b45encode  # noqa: E402
 from chalicelib.dcc.issue import prepare  # noqa: E402
 from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc  # noqa: E402
@@ -150,8 +150,6 @@ def issue_steps(payload_json: str, signer, at: datetime) -> None:
     timed for every k, and a step's cost is the difference to the cut before it. Timing steps
     with clock reads instead distorted them (the reads cost more than the short steps here),
     and timing them alone misses that the signature evicts the other steps' data from cache."""
-    import zlib
-
     def upto(k: int):
         def run():
             payload = json.loads(payload_json)
@@ -166,8 +164,7 @@ def issue_steps(payload_json: str, signer, at: datetime) -> None:
             cose = cose_sign1(unsigned.protected, unsigned.payload, signature)
             if k < 5:
                 return
-            deflate = zlib.compressobj(*_ZLIB)
-            compressed = deflate.compress(cose) + deflate.flush()
+            compressed = compress(cose)
             if k < 6:
                 return
             return HC1_PREFIX + b45encode(compressed)

@@ -101,9 +101,13 @@ def cose_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
 _ZLIB = (6, zlib.DEFLATED, 11, 2)
 
 
-def hc1_from_cose(cose: bytes) -> str:
+def compress(cose: bytes) -> bytes:
     deflate = zlib.compressobj(*_ZLIB)
-    return HC1_PREFIX + b45encode(deflate.compress(cose) + deflate.flush())
+    return deflate.compress(cose) + deflate.flush()
+
+
+def hc1_from_cose(cose: bytes) -> str:
+    return HC1_PREFIX + b45encode(compress(cose))
 
 
 @dataclass(frozen=True)
