@@ -165,14 +165,42 @@ class Container:
     def signing(self):
         import secrets
 
-        from chalicelib.aws.signing_adapters import (DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords,
-                                                     SqsCountersignQueue)
+        from chalicelib.aws.signing_adapters import DynamoManifestStore, DynamoSigningRecords, SqsCountersignQueue
         from chalicelib.signing.service import SigningService
 
         return SigningService(
             self.facility_registry, DynamoSigningRecords(self.tables), DynamoManifestStore(self.tables),
-            DynamoAuditLog(self.tables), SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
+            self.audit_log, SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
             new_id=lambda: f"SB{secrets.token_hex(8)}", counters=self.counters)
+
+    @cached_property
+    def audit_anchor(self):
+        from chalicelib.aws.audit_adapters import S3KmsAuditAnchor
+
+        s = self.settings
+        return S3KmsAuditAnchor(self.client("s3"), self.client("kms"), s.bucket("audit"), s.key_alias("audit-anchor"))
+
+    @cached_property
+    def audit_log(self):
+        """The one audit log (attestations, ministry revocations): every append goes through here,
+        so every append is followed by a KMS-signed checkpoint in the audit bucket."""
+        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.signing.anchor import AnchoredAuditLog
+
+        return AnchoredAuditLog(DynamoAuditLog(self.tables), self.audit_anchor, self.clock)
+
+    @cached_property
+    def audit(self):
+        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.signing.anchor import AuditService
+
+        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor)
+
+    @cached_property
+    def security_events(self):
+        from chalicelib.aws.audit_adapters import S3SecurityEvents
+
+        return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
     @cached_property
     def counters(self):
