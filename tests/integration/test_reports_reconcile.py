@@ -139,7 +139,11 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         # Then nothing drifted
         assert (code, drifts) == (0, [])
         national = tables.Counter.get("NATIONAL", "TOTAL")
-        assert int(national.passports_revoked) == 1 and int(national.received) == len(records)
+        # One re-issue for the correction, plus one for each person whose doses two facilities
+        # attested (each attestation re-issues the passport with the newly signed dose).
+        holders = sum(1 for _ in c.passports.Item.scan(c.passports.Item.sk == "CURRENT"))
+        assert int(national.passports_issued) - int(national.passports_revoked) == holders
+        assert int(national.passports_revoked) >= 1 and int(national.received) == len(records)
 
         # When one counter is corrupted on purpose
         Counter = tables.Counter
