@@ -136,10 +136,13 @@ class Container:
 
     @cached_property
     def attested_countersign(self):
-        from chalicelib.aws.signing_adapters import DynamoSigningRecords
+        from chalicelib.aws.signing_adapters import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
 
-        return AttestedBatchCountersigner(self.countersign, DynamoSigningRecords(self.tables), self.clock)
+        return AttestedBatchCountersigner(
+            self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
+            facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
+            events=self.security_events, counters=self.counters)
 
     @cached_property
     def passport_query(self):
