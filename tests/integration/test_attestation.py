@@ -12,10 +12,7 @@ and countersigned by the real handler through the countersign queue and the loca
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
-import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -24,18 +21,11 @@ import pytest
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
-from tests.integration.helpers import drain_queue
+from tests.integration.helpers import cli_json_lines, drain_queue, drain_until
 
 pytestmark = pytest.mark.integration
 
 PROVINCE = "001"
-
-
-def run_cli(*args: str) -> tuple[int, list[dict]]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli(list(args))
-    return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -109,17 +99,7 @@ def submit_verified(app_client, runner, bearer, world, facility, records: list[d
     def states():
         return [Record.get(record_pk(facility["id"], r["record_id"]), "REC", consistent_read=True).state
                 for r in records]
-    settle(runner, lambda: all(s in ("VERIFIED", "VERIFIED_NORMALIZED") for s in states()))
-
-
-def settle(runner, done, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        runner.drain(idle_rounds=1, max_seconds=15)
-        if done():
-            return
-        time.sleep(0.5)
-    raise AssertionError("the pipeline did not reach the expected state in time")
+    drain_until(runner, lambda: all(s in ("VERIFIED", "VERIFIED_NORMALIZED") for s in states()))
 
 
 def open_batch(app_client, bearer, facility, status: int = 200) -> dict:
@@ -171,7 +151,7 @@ def test_attack_unattested_dose_of_another_facility_is_not_on_the_passport(app_c
     first_batch = open_batch(app_client, bearer, fa)
     assert [len(e["doses"]) for e in first_batch["entries"]] == [1]
     sign(app_client, bearer, fa, first_batch)
-    settle(runner, lambda: passport(app_client, bearer, person) is not None)
+    drain_until(runner, lambda: passport(app_client, bearer, person) is not None)
 
     # Then the passport shows dose 1, the attested one; B's unsigned dose 3 is not on it
     first = passport(app_client, bearer, person)
@@ -180,7 +160,7 @@ def test_attack_unattested_dose_of_another_facility_is_not_on_the_passport(app_c
 
     # When facility B's head attests dose 3 later
     sign(app_client, bearer, fb, open_batch(app_client, bearer, fb))
-    settle(runner, lambda: (passport(app_client, bearer, person) or {}).get("version") == 2)
+    drain_until(runner, lambda: (passport(app_client, bearer, person) or {}).get("version") == 2)
 
     # Then version 2 carries dose 3, and version 1's UVCI is on the revocation list
     second = passport(app_client, bearer, person)
@@ -265,7 +245,7 @@ def test_attack_forged_countersign_messages_issue_nothing(app_client, runner, be
     assert counter(world, f"FAC#{fb['id']}", "countersign_chunks_refused") == 0
     # Y's entries failed the inclusion proof against X's root: counted and kept for inspection
     assert counter(world, f"FAC#{fa['id']}", "countersign_entries_not_attested") == 1
-    code, events = run_cli("audit", "events", "--max", "500")
+    code, events = cli_json_lines("audit", "events", "--max", "500")
     assert code == 0
     mine = [e for e in events if e.get("batch_id") in (real["batch_id"], forged["made-up batch"]["batch_id"])]
     assert sorted(e["event"] for e in mine) == ["countersign_chunk_refused"] * 3 + ["countersign_entries_not_attested"]
@@ -277,7 +257,7 @@ def test_attack_forged_countersign_messages_issue_nothing(app_client, runner, be
     # When the genuine messages are delivered, they issue as before
     for body in genuine_x + genuine_y:
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
-    settle(runner, lambda: all(passport(app_client, bearer, p) for p in (signed, other)))
+    drain_until(runner, lambda: all(passport(app_client, bearer, p) for p in (signed, other)))
     assert passport(app_client, bearer, unsigned) is None
 
 
@@ -298,7 +278,7 @@ def test_stranded_refused_person_is_released_listed_and_offered_again(app_client
     # When the facility head signs both and the ministry countersigns
     first = open_batch(app_client, bearer, fc)
     sign(app_client, bearer, fc, first)
-    settle(runner, lambda: passport(app_client, bearer, kept) is not None)
+    drain_until(runner, lambda: passport(app_client, bearer, kept) is not None)
     runner.drain(idle_rounds=2, max_seconds=20)
 
     # Then the refused person has no passport, the chunk is in the DLQ with the reason
@@ -310,7 +290,7 @@ def test_stranded_refused_person_is_released_listed_and_offered_again(app_client
     item = tables.Record.get(record_pk(fc["id"], "X1"), "REC", consistent_read=True)
     assert (item.signed_batch, item.signing_batch) == (None, None)
     # and reconcile lists them as stranded (by batch and entry, never by citizen id)
-    code, lines = run_cli("reports", "reconcile")
+    code, lines = cli_json_lines("reports", "reconcile")
     stranded = [x for x in lines if x.get("kind") == "stranded" and x["batch_id"] == first["batch_id"]]
     index = [e["citizen_id"] for e in first["entries"]].index(refused.citizen_id)
     assert code == 1 and stranded == [{"kind": "stranded", "batch_id": first["batch_id"], "chunk": 0,
@@ -325,8 +305,8 @@ def test_stranded_refused_person_is_released_listed_and_offered_again(app_client
     world["registry"].import_people([RegistryPerson(refused.citizen_id, refused.full_name, refused.date_of_birth,
                                                     refused.sex, refused.province_code)])
     sign(app_client, bearer, fc, second)
-    settle(runner, lambda: passport(app_client, bearer, refused) is not None)
-    _, lines = run_cli("reports", "reconcile")
+    drain_until(runner, lambda: passport(app_client, bearer, refused) is not None)
+    _, lines = cli_json_lines("reports", "reconcile")
     assert not [x for x in lines if x.get("kind") == "stranded"
                 and x["batch_id"] in (first["batch_id"], second["batch_id"])]
 

@@ -8,8 +8,6 @@ Runs on resources under a prefix of its own: the audit covers whole tables, and 
 data must neither hide nor fake a drift here."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import time
@@ -21,16 +19,9 @@ import pytest
 
 from chalicelib.cli import main as cli
 from chalicelib.local.facility_heads import attest_facilities
-from tests.integration.helpers import crash_once_after, duplicate_messages, queues_empty
+from tests.integration.helpers import cli_json_lines, crash_once_after, duplicate_messages, queues_empty
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(*args: str) -> tuple[int, list[dict]]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli(list(args))
-    return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +126,7 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         assert int(c.passports.current(citizen).version) == 2
 
         # When the counters are reconciled with the data
-        code, drifts = run_cli("reports", "reconcile")
+        code, drifts = cli_json_lines("reports", "reconcile")
         # Then nothing drifted
         assert (code, drifts) == (0, [])
         national = tables.Counter.get("NATIONAL", "TOTAL")
@@ -148,15 +139,15 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         # When one counter is corrupted on purpose
         Counter = tables.Counter
         Counter("PROV#001", "TOTAL").update(actions=[Counter.verified.add(3)])
-        code, drifts = run_cli("reports", "reconcile")
+        code, drifts = cli_json_lines("reports", "reconcile")
         # Then exactly that drift is reported
         assert code == 1 and len(drifts) == 1, drifts
         d = drifts[0]
         assert (d["pk"], d["sk"], d["counter"], d["difference"], d["fixed"]) == ("PROV#001", "TOTAL", "verified", 3, None)
         # and --fix sets it back, after which nothing drifts
-        code, drifts = run_cli("reports", "reconcile", "--fix")
+        code, drifts = cli_json_lines("reports", "reconcile", "--fix")
         assert code == 1 and [x["fixed"] for x in drifts] == [True]
-        assert run_cli("reports", "reconcile") == (0, [])
+        assert cli_json_lines("reports", "reconcile") == (0, [])
         assert int(Counter.get("PROV#001", "TOTAL").verified or 0) == d["recomputed"]
     finally:
         set_container(None)
