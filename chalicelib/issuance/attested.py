@@ -36,6 +36,7 @@ from chalicelib.signing.service import CHUNK_DEAD_LETTERED, CHUNK_DONE, attestat
 CHECKED_FIELDS = ("sequence", "entry_hash", "facility_id", "certificate_fingerprint", "merkle_root", "count")
 # Security events name at most this many dose records (a forged message can be arbitrarily long).
 MAX_EVENT_DOSES = 200
+MAX_BATCH_ID = 128
 
 
 class ChunkRefused(errors.ValidationError):
@@ -117,8 +118,9 @@ class AttestedBatchCountersigner:
             claimed = message["attestation"]
             entries = list(message["entries"])
             chunk = int(message.get("chunk", 0))
-            if not isinstance(batch_id, str) or not isinstance(claimed, dict) or not entries \
-                    or not all(isinstance(e, dict) for e in entries):
+            # A batch id is short (SB + 16 hex); a huge one must not reach DynamoDB as a key.
+            if not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID or not isinstance(claimed, dict) \
+                    or not entries or not all(isinstance(e, dict) for e in entries):
                 raise TypeError("bad shape")
         except (KeyError, TypeError, ValueError, AttributeError):
             self._refuse(message, None, "MALFORMED", [], now)

@@ -106,7 +106,7 @@ def test_the_province_of_the_counters_and_the_passport_comes_from_the_registry(w
     assert stored.attestation["province_code"] == "001" and stored.attestation["batch_id"] == "SB1"
 
 
-@pytest.mark.parametrize("body", [None, [], {"batch_id": 7}, {"batch_id": "SB1", "attestation": {}, "entries": "x"},
+@pytest.mark.parametrize("body", [None, [], {"batch_id": 7}, {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]}, {"batch_id": "SB1", "attestation": {}, "entries": "x"},
                                   {"batch_id": "SB1", "attestation": "x", "entries": [{}]}])
 def test_attack_malformed_message_is_refused_counted_nationally_and_kept(world, body):
     with pytest.raises(ChunkRefused) as caught:
