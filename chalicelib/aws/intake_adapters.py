@@ -81,6 +81,9 @@ class DynamoRecordStore:
     def put_many(self, records: Sequence[NewRecord], now: datetime) -> set[tuple[str, str]]:
         stamp = _iso(now)
         lost: set[tuple[str, str]] = set()
+        # Build the transactions' botocore client here, once: pynamodb keeps a session per thread,
+        # so workers racing to create it would each load a session and a client (tens of MB).
+        _ = self._t.connection.client
         # list() waits for every group and re-raises the first failure.
         for part in list(self._pool.map(lambda g: self._put_group(g, stamp), self._groups(records))):
             lost |= part

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -312,10 +312,13 @@ class IntakeService:
         out = ChunkResult(received=len(rows))
         valid: dict[tuple[str, str], tuple[int, VaccinationRecord]] = {}
         row_status: dict[int, dict] = {}
+        rejected_for: dict[int, list[FieldError]] = {}
+        repeats: list[tuple[int, int]] = []  # (row, earlier row) of rows repeating an earlier one
 
         def reject(row_number: int, errs: list[FieldError]) -> None:
             out.rejections.extend(errs)
             out.rejected += 1
+            rejected_for[row_number] = errs
             row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
 
         for row_number, row in rows:
@@ -331,9 +334,7 @@ class IntakeService:
             if key in valid:
                 first_row, first = valid[key]
                 if first.digest() == res.digest():
-                    out.duplicates += 1
-                    out.accepted += 1
-                    row_status[row_number] = {"status": "duplicate", "record_id": res.record_id}
+                    repeats.append((row_number, first_row))  # its fate is the earlier row's
                 else:
                     reject(row_number, [FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
                                                    f"record_id also on row {first_row} with different values",
@@ -391,6 +392,13 @@ class IntakeService:
                 break
             pending = {key: None for key in lost}
             pending.update(self._records.get_many(list(lost)))
+        for row_number, first_row in repeats:
+            if first_row in rejected_for:
+                reject(row_number, [replace(e, row_number=row_number) for e in rejected_for[first_row]])
+            else:
+                out.duplicates += 1
+                out.accepted += 1
+                row_status[row_number] = {**row_status[first_row], "status": "duplicate"}
         if to_clean:
             out.queued = self._queue.enqueue(batch_id, to_clean)
         out.per_row = [dict(row=n, **row_status[n]) for n, _ in rows if n in row_status]

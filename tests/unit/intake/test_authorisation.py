@@ -82,6 +82,13 @@ def test_records_only_of_registered_facilities_under_their_province(w):
     assert list(w.records.items) == [("F3", "R3")]
 
 
+def test_a_repeated_row_shares_the_fate_of_its_first_copy(w):
+    out = submit(w, MINISTRY, [rec(facility="F9"), rec(facility="F9"), rec(), rec()])
+    assert [r["status"] for r in out["results"]] == ["rejected", "rejected", "accepted", "duplicate"]
+    assert out["results"][1]["errors"][0]["code"] == "UNKNOWN_FACILITY" and out["results"][3]["version"] == 1
+    assert (out["accepted"], out["duplicates"], out["rejected"]) == (2, 1, 2)
+
+
 def test_an_upload_speaks_for_its_province_only(w):
     rows = [(2, rec(record_id="R1")), (3, rec(facility="F3", record_id="R2", province="079")),
             (4, rec(facility="F3", record_id="R3", province="001")), (5, rec(facility="F9", record_id="R4"))]
