@@ -72,7 +72,8 @@ class Container:
         return IntakeService(
             DynamoRecordStore(self.tables), self.batches,
             SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), s.cleaning_chunk_size),
-            S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock)
+            S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock,
+            facilities=self.facility_registry)
 
     @cached_property
     def registry(self):

@@ -163,6 +163,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
         Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
+        Grant("table", "facilities", _RO),  # records only of registered facilities
         _DATA_KEY,
     )),
     Function("handle_cleaning", (

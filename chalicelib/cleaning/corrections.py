@@ -1,6 +1,13 @@
 """A facility looks at a record's cleaning result and corrects it: by accepting the suggestion
 (the registry's values) or by editing fields. The engine never changes a record by itself; a
-correction is a new version of the record, verified again through the cleaning queue."""
+correction is a new version of the record, verified again through the cleaning queue.
+
+A correction goes through intake like any write, as its caller (`writer`): authorised on the
+corrected record and on the stored owner, never moving the record (facility and province are not
+correctable). It is made on the version read, so it is stored only on top of that version; when
+someone else wrote meanwhile, the record is read again and the changes applied to the new version.
+Unlike an upload, a correction may restore an earlier version's values: it is the owner's
+explicit way back."""
 from __future__ import annotations
 
 import uuid
@@ -8,10 +15,14 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol
 
 from chalicelib import errors
-from chalicelib.intake.service import IntakeService
+from chalicelib.auth.principal import Principal
+from chalicelib.intake.service import IntakeService, Writer
 
-EDITABLE = ("citizen_id", "full_name", "date_of_birth", "sex", "phone", "province_code",
+# Not facility_id nor province_code: who owns a record never changes through a correction.
+EDITABLE = ("citizen_id", "full_name", "date_of_birth", "sex", "phone",
             "vaccine_product", "lot_number", "dose_number", "vaccination_date", "country")
+# Re-reads when a concurrent write lands between reading the record and storing the correction.
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -57,9 +68,30 @@ class CorrectionService:
             raise errors.NotFound("no such record", details={"record_id": record_id})
         return rec
 
-    def correct(self, facility_id: str, record_id: str, *, accept_suggestion: bool = False,
+    def correct(self, facility_id: str, record_id: str, *, writer: Principal, accept_suggestion: bool = False,
                 changes: Mapping[str, object] | None = None) -> dict:
-        rec = self._get(facility_id, record_id)
+        for _ in range(ATTEMPTS):
+            rec = self._get(facility_id, record_id)
+            fields = self._fields(rec, accept_suggestion, changes)
+            row = {**(rec.original or rec.data), **{k: "" if v is None else str(v) for k, v in fields.items()},
+                   "facility_id": facility_id, "record_id": record_id}
+            chunk = self._intake.process_rows(f"corr-{self._new_id()}", [(0, row)], writer=Writer(writer),
+                                              default_province=rec.province_code,
+                                              seen_versions={(facility_id, record_id): rec.version})
+            result = chunk.per_row[0]
+            if result["status"] == "rejected":
+                if any(e["code"] == "CONCURRENT_UPDATE" for e in result["errors"]):
+                    continue  # changed meanwhile: apply the changes to the new version
+                raise errors.ValidationError("the corrected record is not valid", details={"errors": result["errors"]})
+            if result["status"] == "duplicate":
+                return {"status": "unchanged", "record": rec.to_dict()}
+            self._counters.corrected(facility_id, rec.province_code)
+            return {"status": "corrected", "version": result["version"], "fields": sorted(fields),
+                    "verification": "queued"}
+        raise errors.Conflict("the record kept changing while it was being corrected; try again")
+
+    @staticmethod
+    def _fields(rec: RecordView, accept_suggestion: bool, changes: Mapping[str, object] | None) -> dict:
         if accept_suggestion:
             suggestion = (rec.cleaning or {}).get("suggestion") or {}
             if not suggestion:
@@ -73,15 +105,4 @@ class CorrectionService:
         unknown = sorted(set(fields) - set(EDITABLE))
         if unknown:
             raise errors.ValidationError("these fields cannot be corrected", details={"fields": unknown})
-        row = {**(rec.original or rec.data), **{k: "" if v is None else str(v) for k, v in fields.items()},
-               "facility_id": facility_id, "record_id": record_id}
-        batch_id = f"corr-{self._new_id()}"
-        chunk = self._intake.process_rows(batch_id, [(0, row)], default_province=rec.province_code)
-        result = chunk.per_row[0]
-        if result["status"] == "rejected":
-            raise errors.ValidationError("the corrected record is not valid", details={"errors": result["errors"]})
-        if result["status"] == "duplicate":
-            return {"status": "unchanged", "record": rec.to_dict()}
-        self._counters.corrected(facility_id, rec.province_code)
-        return {"status": "corrected", "version": rec.version + 1, "fields": sorted(fields),
-                "verification": "queued"}
+        return fields

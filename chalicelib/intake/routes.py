@@ -22,7 +22,10 @@ def _json_object() -> dict:
 @route(bp, "/v1/vaccination-records", methods=["POST"], content_types=["application/json"], openapi={
     "summary": "Submit up to 500 vaccination records (idempotent on Idempotency-Key)", "tags": ["intake"],
     "description": "Facilities submit their own records (facility_id defaults to the token's); "
-                   "provinces records of facilities in their province; ministry and operators any.",
+                   "provinces records of facilities in their province; ministry and operators any. "
+                   "Only records of registered facilities, under their registered province "
+                   "(else UNKNOWN_FACILITY, FACILITY_NOT_IN_PROVINCE per record); a record outside "
+                   "the caller's scope, as sent or as stored, refuses the whole call (403).",
     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
                     "schema": {"type": "string", "maxLength": 128}}],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -39,10 +42,10 @@ def submit_records():
         facility_id = policy.facility_in_scope(p, facility_id)
     else:
         policy.require_roles(p, Role.PROVINCE, *NATIONAL_ROLES)
-    policy.require_records_in_scope(p, records if isinstance(records, list) else [], facility_id)
+    # Scope is checked by the service on the validated records and the stored ones, not here.
     return container().submission.submit(
         records=records, idempotency_key=bp.current_request.headers.get("idempotency-key"),
-        facility_id=facility_id)
+        facility_id=facility_id, writer=p)
 
 
 @route(bp, "/v1/batches/{batch_id}", methods=["GET"], openapi={
@@ -84,9 +87,8 @@ def get_record(record_id: str):
                    "changes": {"type": "object"}}}}}}})
 def correct_record(record_id: str):
     body = _json_object()
-    facility_id, view = _record_in_scope(record_id, body.get("facility_id"))
+    facility_id, _ = _record_in_scope(record_id, body.get("facility_id"))  # the stored owner's scope
     changes = body.get("changes") if isinstance(body.get("changes"), dict) else None
     accept = body.get("accept_suggestion") is True
-    suggestion = (view.get("cleaning") or {}).get("suggestion")
-    policy.require_changes_in_scope(current_principal(), suggestion if accept else changes)
-    return container().corrections.correct(facility_id, record_id, accept_suggestion=accept, changes=changes)
+    return container().corrections.correct(facility_id, record_id, writer=current_principal(),
+                                           accept_suggestion=accept, changes=changes)

@@ -64,3 +64,18 @@ def queues_empty(sqs, urls) -> bool:
             return False
     return True
 
+
+
+def register_facilities(settings, *facilities: tuple[str, str]) -> None:
+    """Facilities exist before their records: registers each (facility_id, province) in the
+    facility registry (`facilities` table), as `facility register` / `facility import` do."""
+    from datetime import datetime, timezone
+
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.signing.service import Facility
+
+    registry = DynamoFacilityRegistry(Tables(settings))
+    now = datetime.now(timezone.utc)
+    for facility_id, province in facilities:
+        registry.save_facility(Facility(facility_id, f"Trạm Y tế {facility_id}", province, "BS. Test"), now)

@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
+from tests.integration.helpers import register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -87,8 +88,10 @@ def world(stack, issuer):
               "date_of_birth": "1990-05-17", "sex": "M", "phone": "0912345678", "province_code": PROVINCE,
               "vaccine_product": "AstraZeneca", "lot_number": "AZ1", "dose_number": "1",
               "vaccination_date": "2021-08-20"}
-    out = Container(settings).submission.submit(records=[record], idempotency_key=f"seed-{unique}",
-                                                 facility_id=fa)
+    register_facilities(settings, (fa, PROVINCE), (fb, PROVINCE))
+    out = Container(settings).submission.submit(
+        records=[record], idempotency_key=f"seed-{unique}", facility_id=fa,
+        writer=dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE))
     assert out["accepted"] == 1, out
     batch_id = f"authz-{unique}"
     now = datetime.now(timezone.utc)
@@ -205,9 +208,15 @@ def test_staff_above_a_facility_must_name_it(app_client, world):
     assert resp.status_code == 400 and json.loads(resp.body)["error"]["details"]["field"] == "facility_id"
 
 
-def test_a_province_cannot_move_a_record_out_of_its_province(app_client, world):
-    resp = app_client.http.post(
-        "/v1/vaccination-records/R1/corrections",
-        headers={"Content-Type": "application/json", **world["headers"]["province_own"]},
-        body=json.dumps({"facility_id": world["fa"], "changes": {"province_code": OTHER_PROVINCE}}))
-    assert resp.status_code == 403 and json.loads(resp.body)["error"]["code"] == "OUT_OF_SCOPE"
+def test_nobody_moves_a_record_to_another_province_by_correcting_it(app_client, world):
+    # the owner of a record (facility and province) is not a correctable field, for anyone
+    for actor in ("province_own", "ministry"):
+        resp = app_client.http.post(
+            "/v1/vaccination-records/R1/corrections",
+            headers={"Content-Type": "application/json", **world["headers"][actor]},
+            body=json.dumps({"facility_id": world["fa"], "changes": {"province_code": OTHER_PROVINCE}}))
+        assert resp.status_code == 400, resp.body
+        assert json.loads(resp.body)["error"]["details"]["fields"] == ["province_code"]
+    view = app_client.http.get(f"/v1/vaccination-records/R1?facility_id={world['fa']}",
+                               headers=world["headers"]["ministry"])
+    assert json.loads(view.body)["record"]["province_code"] == PROVINCE
