@@ -122,6 +122,16 @@ def test_recompute_mirrors_the_writers():
     assert ("PROV#None", "TOTAL") not in out
 
 
+def test_recompute_counts_a_ministry_revocation_once_on_the_revoked_version():
+    # F1 issued v1, the ministry revoked it; F2 later issued v2 over that revocation
+    passports = [PassportFact("F1", "001", 1, "2022-05-20", revoked_by_ministry=True),
+                 PassportFact("F2", "001", 2, "2022-05-21", issued_over_revocation=True)]
+    out = recompute([], passports)
+    assert out[("NATIONAL", "TOTAL")] == {"passports_issued": 2, "passports_revoked": 1}
+    assert out[("FAC#F1", "TOTAL")]["passports_revoked"] == 1
+    assert "passports_revoked" not in out[("FAC#F2", "TOTAL")]
+
+
 def test_compare_reports_only_audited_counters_and_missing_scopes():
     stored = {("NATIONAL", "TOTAL"): {"received": 3, "corrected": 5, "signed_by_facility": 2},
               ("FAC#GONE", "TOTAL"): {"verified": 1}}
