@@ -245,5 +245,9 @@ def test_dashboard_is_served_from_the_package_with_no_outside_references(client)
     assert js.headers["Content-Type"].startswith("text/javascript") and css.headers["Content-Type"].startswith("text/css")
     for text in (html, js.body.decode("utf-8"), css.body.decode("utf-8")):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+    for resp in (page, js, css):
+        assert resp.headers["Referrer-Policy"] == "no-referrer" and resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+        assert "form-action 'none'" in resp.headers["Content-Security-Policy"]
     assert client.http.get("/dashboard/..%2Fservice.py").status_code == 404
     assert client.http.get("/dashboard/routes.py").status_code == 404
