@@ -157,12 +157,14 @@ class RevocationService:
                                     signature=base64.b64decode(target.signature_b64), alg=target.alg,
                                     types=HASH_TYPES)
         applied = self._store.revoke(target, entry=entry, sequence=sequence, entries=hashes)
-        now = self._store.find_by_uvci(uvci) if not applied else None
-        if mine and (applied or (now is not None and now.revocation_sequence == sequence)):
+        # Not applied by this call: a re-issue got there first, or a concurrent request applied
+        # this very logged revocation (then it is still this request's to answer).
+        stored = None if applied else self._store.find_by_uvci(uvci)
+        if mine and (applied or (stored is not None and stored.revocation_sequence == sequence)):
             return {"uvci": uvci, "version": target.version, "status": REVOKED, "reason": entry["reason"],
                     "revoked_at": entry["revoked_at"], "revoked_by": entry["revoked_by"],
                     "audit": {"sequence": sequence, "entry_hash": entry_hash}}
-        raise _already(now or self._store.find_by_uvci(uvci) or target)
+        raise _already(stored or self._store.find_by_uvci(uvci) or target)
 
 
 def _already(target: RevocationTarget) -> AlreadyRevoked:

@@ -11,7 +11,6 @@ import io
 import json
 import secrets
 import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -20,6 +19,7 @@ from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
 from tests.integration.helpers import drain_queue
+from tests.integration.test_complaints import _drain_until
 from tests.integration.test_countersign import make_verified_people, passport_versions, sign_a_batch
 
 pytestmark = pytest.mark.integration
@@ -31,16 +31,6 @@ REASON = "Hồ sơ tiêm bị làm giả · forged vaccination record"
 def people(stack, tmp_path_factory):
     # Seed 23: other people than the other modules', whose passports those modules count.
     return make_verified_people(stack, tmp_path_factory, seed=23)
-
-
-def _drain_until(runner, done, seconds=90):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        runner.drain(idle_rounds=1, max_seconds=15)
-        if done():
-            return
-        time.sleep(0.5)
-    pytest.fail("the event runner did not get there in time")
 
 
 def _revoke(client, headers, uvci, reason=REASON):
