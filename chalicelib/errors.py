@@ -25,6 +25,12 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class Gone(DomainError):
+    """The thing existed and was withdrawn for good (e.g. a revoked passport's QR code)."""
+
+    code = "GONE"
+
+
 class Unauthorized(DomainError):
     code = "UNAUTHORIZED"
 

@@ -166,14 +166,26 @@ class Container:
     def signing(self):
         import secrets
 
-        from chalicelib.aws.signing_adapters import (DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords,
-                                                     SqsCountersignQueue)
+        from chalicelib.aws.signing_adapters import DynamoManifestStore, DynamoSigningRecords, SqsCountersignQueue
         from chalicelib.signing.service import SigningService
 
         return SigningService(
             self.facility_registry, DynamoSigningRecords(self.tables), DynamoManifestStore(self.tables),
-            DynamoAuditLog(self.tables), SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
+            self.audit_log, SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
             new_id=lambda: f"SB{secrets.token_hex(8)}", counters=self.counters)
+
+    @cached_property
+    def audit_log(self):
+        """The one hash chain of facility attestations and ministry revocations."""
+        from chalicelib.aws.signing_adapters import DynamoAuditLog
+
+        return DynamoAuditLog(self.tables)
+
+    @cached_property
+    def revocations(self):
+        from chalicelib.issuance.revocation import RevocationService
+
+        return RevocationService(self.passports, self.audit_log, self.clock, issuer_country=self.settings.dcc_issuer)
 
     @cached_property
     def counters(self):

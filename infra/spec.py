@@ -149,7 +149,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("api_handler", (
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "registry", _RO),
         Grant("table", "facilities", _RW), Grant("table", "signing", _RW),
-        Grant("table", "passports", _RO), Grant("table", "complaints", _RW),
+        Grant("table", "passports", _RW), Grant("table", "complaints", _RW),
         Grant("table", "counters", _RW), Grant("table", "idempotency", _RW),
         Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
         Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),

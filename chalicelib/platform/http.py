@@ -34,6 +34,7 @@ STATUS = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.Gone: 410,
     errors.Throttled: 429,
     errors.DependencyUnavailable: 503,
 }

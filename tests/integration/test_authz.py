@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
+from chalicelib.dcc.uvci import make_uvci
 from tests.integration.helpers import register_facilities
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,8 @@ RULES = {
     ("GET", "/v1/passports/me"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.png"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.svg"): expect_status(404, "citizen"),
+    # Revocation is national: the allowed callers get past authorisation to 404 (no such UVCI).
+    ("POST", "/v1/revocations"): expect_status(404, "ministry", "operator"),
     # Reports: the nation for the ministry and operators, a province for itself.
     ("GET", "/v1/reports/provinces"): expect("ministry", "operator"),
     ("GET", "/v1/reports/provinces.csv"): expect("ministry", "operator"),
@@ -173,6 +176,8 @@ def call(client, world, method: str, path: str, actor: str):
         body = {"status": "in_progress"} if actor == "facility_own" else {"status": "rejected", "reason": "đúng"}
     elif path.endswith("/signature"):
         body = {"signature": "c2lnbmF0dXJl", "algorithm": "ES256", "signer_id": world["agency"]}
+    elif path == "/v1/revocations":
+        body = {"uvci": make_uvci(lambda n: bytes(n)), "reason": "authz"}
     return client.http.request(method, url, headers=headers,
                                body=json.dumps(body).encode() if body is not None else b"")
 
