@@ -1,13 +1,19 @@
 """A facility looks at a record's cleaning result and corrects it: by accepting the suggestion
 (the registry's values) or by editing fields. The engine never changes a record by itself; a
-correction is a new version of the record, verified again through the cleaning queue."""
+correction is a new version of the record, verified again through the cleaning queue.
+
+A result is only ever shown as `disclosure.facility_view` (applied again on every read), and
+every showing is written to the access log first."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Mapping, Protocol
 
 from chalicelib import errors
+from chalicelib.cleaning.access import AccessEntry, AccessLog, Reader
+from chalicelib.cleaning.disclosure import facility_view
 from chalicelib.intake.service import IntakeService
 
 EDITABLE = ("citizen_id", "full_name", "date_of_birth", "sex", "phone", "province_code",
@@ -25,9 +31,12 @@ class RecordView:
     original: Mapping[str, str]
     cleaning: Mapping | None
 
+    def disclosed(self) -> dict | None:
+        return facility_view(self.cleaning, self.data, self.original)
+
     def to_dict(self) -> dict:
         return {"facility_id": self.facility_id, "record_id": self.record_id, "version": self.version,
-                "state": self.state, "record": dict(self.data), "cleaning": self.cleaning}
+                "state": self.state, "record": dict(self.data), "cleaning": self.disclosed()}
 
 
 class RecordReader(Protocol):
@@ -40,14 +49,23 @@ class CorrectionCounters(Protocol):
 
 class CorrectionService:
     def __init__(self, reader: RecordReader, intake: IntakeService, counters: CorrectionCounters,
+                 access: AccessLog, clock: Callable[[], datetime],
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self._reader = reader
         self._intake = intake
         self._counters = counters
+        self._access = access
+        self._now = clock
         self._new_id = new_id
 
     def view(self, facility_id: str, record_id: str) -> dict:
+        """The record and its (disclosed) result, for authorising a call; `show` it to a caller."""
         return self._get(facility_id, record_id).to_dict()
+
+    def show(self, view: Mapping, reader: Reader) -> dict:
+        """`view` is being returned to `reader`: logged first, so no read goes unlogged."""
+        self._access.record_read(AccessEntry(reader, str(view["facility_id"]), str(view["record_id"]), self._now()))
+        return dict(view)
 
     def _get(self, facility_id: str, record_id: str) -> RecordView:
         if not facility_id:
@@ -61,7 +79,9 @@ class CorrectionService:
                 changes: Mapping[str, object] | None = None) -> dict:
         rec = self._get(facility_id, record_id)
         if accept_suggestion:
-            suggestion = (rec.cleaning or {}).get("suggestion") or {}
+            # Only what the facility was shown: a stored suggestion the rules no longer allow
+            # (stored before them, or for an older version) is not applied either.
+            suggestion = (rec.disclosed() or {}).get("suggestion") or {}
             if not suggestion:
                 raise errors.Conflict("this record has no suggestion to accept", details={"state": rec.state})
             fields = dict(suggestion)
@@ -81,7 +101,8 @@ class CorrectionService:
         if result["status"] == "rejected":
             raise errors.ValidationError("the corrected record is not valid", details={"errors": result["errors"]})
         if result["status"] == "duplicate":
-            return {"status": "unchanged", "record": rec.to_dict()}
+            # No cleaning result in a correction's answer: results are read (and logged) by GET.
+            return {"status": "unchanged", "version": rec.version}
         self._counters.corrected(facility_id, rec.province_code)
         return {"status": "corrected", "version": rec.version + 1, "fields": sorted(fields),
                 "verification": "queued"}
