@@ -147,7 +147,7 @@ def _explain(outcome: str, data: Mapping[str, str], mismatched: list[str], sugge
     parts = [_NEAR_PHRASE[(f, kind)] + " (the registry's value is suggested)" for f, kind in suggested.items()]
     silent = [f for f in mismatched if f in typed and f not in suggested]
     if silent:
-        parts.append(" and ".join(_LABEL[f] for f in silent) + (" differs" if len(silent) == 1 else " differ")
+        parts.append(_fields(silent) + (" differs" if len(silent) == 1 else " differ")
                      + " from the registry (a value is suggested only for a near miss while every other "
                        "field agrees)")
     if "citizen_id" not in typed:
@@ -161,8 +161,7 @@ def _not_found(data: Mapping[str, str], mismatched: list[str], typed: set[str]) 
     if "citizen_id" not in typed:
         return "no citizen id, and no single registry person fits the name and date of birth"
     if mismatched:
-        return ("the citizen id is in the registry, but the " + " and ".join(_LABEL[f] for f in mismatched)
-                + " of this record do not fit it")
+        return f"the citizen id is in the registry, but the {_fields(mismatched)} of this record do not fit it"
     reasons = ["citizen id not in the registry"]
     dob = parse_birth_date(str(data.get("date_of_birth") or ""))
     contradicted = id_consistency_problems(str(data.get("citizen_id")), sex=data.get("sex") or None,
@@ -170,3 +169,8 @@ def _not_found(data: Mapping[str, str], mismatched: list[str], typed: set[str]) 
     if contradicted:
         reasons.append("the id's structure contradicts the record's " + " and ".join(contradicted))
     return "; ".join(reasons)
+
+
+def _fields(fields: list[str]) -> str:
+    labels = [_LABEL[f] for f in fields]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]

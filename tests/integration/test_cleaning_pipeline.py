@@ -75,7 +75,7 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
     for line in offline_out.read_text(encoding="utf-8").splitlines():
         o = json.loads(line)
         offline[o["record_id"]] = (o["outcome"], o["matched_citizen_id"])
-        if o["suggestion"]:
+        if set(o["suggestion"]) & set(o["mismatched_fields"]):  # corrects a field, not only the name's form
             suggested.add(o["record_id"])
     Record = tables.Record
     online = {r.record_id: (r.state, r.matched_citizen_id) for r in Record.scan(Record.facility_id == facility)}
