@@ -98,7 +98,21 @@ class Container:
         from chalicelib.aws.cleaning_adapters import DynamoCorrectionCounters, DynamoRecordReader
         from chalicelib.cleaning.corrections import CorrectionService
 
-        return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables))
+        return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables),
+                                 self.access_log, self.clock)
+
+    @cached_property
+    def access_log(self):
+        from chalicelib.aws.access_adapters import DynamoAccessLog
+
+        return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
+
+    @cached_property
+    def submission_limiter(self):
+        from chalicelib.aws.access_adapters import DynamoRateWindows
+        from chalicelib.intake.ratelimit import SubmissionLimiter
+
+        return SubmissionLimiter(DynamoRateWindows(self.tables), self.clock, self.settings.records_per_minute)
 
     @cached_property
     def trust(self):

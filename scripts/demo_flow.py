@@ -78,7 +78,7 @@ def main() -> int:
     summary["offline_outcomes"] = dict(tally)
     print("   offline:  " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
 
-    example = next((r for r in results if r["outcome"] == "MISMATCH"), None)
+    example = next((r for r in results if r["outcome"] == "MISMATCH" and r["suggestion"]), None)
     if example:
         rec = next(line for line in open(synth / "records.csv", encoding="utf-8") if line.startswith(example["record_id"]))
         facility = rec.split(",")[1]

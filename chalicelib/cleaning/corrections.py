@@ -7,15 +7,21 @@ corrected record and on the stored owner, never moving the record (facility and 
 correctable). It is made on the version read, so it is stored only on top of that version; when
 someone else wrote meanwhile, the record is read again and the changes applied to the new version.
 Unlike an upload, a correction may restore an earlier version's values: it is the owner's
-explicit way back."""
+explicit way back.
+
+A result is only ever shown as `disclosure.facility_view` (applied again on every read), and
+every showing is written to the access log first."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Mapping, Protocol
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal
+from chalicelib.cleaning.access import AccessEntry, AccessLog, Reader
+from chalicelib.cleaning.disclosure import facility_view
 from chalicelib.intake.service import IntakeService, Writer
 
 # Not facility_id nor province_code: who owns a record never changes through a correction.
@@ -36,9 +42,12 @@ class RecordView:
     original: Mapping[str, str]
     cleaning: Mapping | None
 
+    def disclosed(self) -> dict | None:
+        return facility_view(self.cleaning, self.data, self.original)
+
     def to_dict(self) -> dict:
         return {"facility_id": self.facility_id, "record_id": self.record_id, "version": self.version,
-                "state": self.state, "record": dict(self.data), "cleaning": self.cleaning}
+                "state": self.state, "record": dict(self.data), "cleaning": self.disclosed()}
 
 
 class RecordReader(Protocol):
@@ -51,14 +60,23 @@ class CorrectionCounters(Protocol):
 
 class CorrectionService:
     def __init__(self, reader: RecordReader, intake: IntakeService, counters: CorrectionCounters,
+                 access: AccessLog, clock: Callable[[], datetime],
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self._reader = reader
         self._intake = intake
         self._counters = counters
+        self._access = access
+        self._now = clock
         self._new_id = new_id
 
     def view(self, facility_id: str, record_id: str) -> dict:
+        """The record and its (disclosed) result, for authorising a call; `show` it to a caller."""
         return self._get(facility_id, record_id).to_dict()
+
+    def show(self, view: Mapping, reader: Reader) -> dict:
+        """`view` is being returned to `reader`: logged first, so no read goes unlogged."""
+        self._access.record_read(AccessEntry(reader, str(view["facility_id"]), str(view["record_id"]), self._now()))
+        return dict(view)
 
     def _get(self, facility_id: str, record_id: str) -> RecordView:
         if not facility_id:
@@ -84,7 +102,8 @@ class CorrectionService:
                     continue  # changed meanwhile: apply the changes to the new version
                 raise errors.ValidationError("the corrected record is not valid", details={"errors": result["errors"]})
             if result["status"] == "duplicate":
-                return {"status": "unchanged", "record": rec.to_dict()}
+                # No cleaning result in a correction's answer: results are read (and logged) by GET.
+                return {"status": "unchanged", "version": rec.version}
             self._counters.corrected(facility_id, rec.province_code)
             return {"status": "corrected", "version": result["version"], "fields": sorted(fields),
                     "verification": "queued"}
@@ -93,7 +112,9 @@ class CorrectionService:
     @staticmethod
     def _fields(rec: RecordView, accept_suggestion: bool, changes: Mapping[str, object] | None) -> dict:
         if accept_suggestion:
-            suggestion = (rec.cleaning or {}).get("suggestion") or {}
+            # Only what the facility was shown: a stored suggestion the rules no longer allow
+            # (stored before them, or for an older version) is not applied either.
+            suggestion = (rec.disclosed() or {}).get("suggestion") or {}
             if not suggestion:
                 raise errors.Conflict("this record has no suggestion to accept", details={"state": rec.state})
             fields = dict(suggestion)

@@ -113,7 +113,9 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         assert records and all(r.state != "PENDING" for r in records)
 
         # and a facility accepting a suggestion (the count moves from MISMATCH to verified)
-        mismatched = next(r for r in records if r.state == "MISMATCH" and json.loads(r.cleaning).get("suggestion"))
+        # (one whose suggestion corrects a mismatched field, not only the name's form)
+        mismatched = next(r for r in records if r.state == "MISMATCH" and set(json.loads(r.cleaning)["suggestion"])
+                          & set(json.loads(r.cleaning)["mismatched_fields"]))
         assert c.corrections.correct(mismatched.facility_id, mismatched.record_id, accept_suggestion=True,
                                      writer=as_facility(mismatched.facility_id))["status"] == "corrected"
         settle(runner, sqs, queues)
