@@ -140,6 +140,23 @@ class MemoryCorrectionCounters:
         self.counted[(facility_id, province_code)] += 1
 
 
+class MemoryAccessLog:
+    """The access log's port in memory (the DynamoDB adapter is tested on LocalStack)."""
+
+    def __init__(self) -> None:
+        self.entries: list = []
+
+    def record_read(self, entry):
+        self.entries.append(entry)
+
+    def reads_of_record(self, facility_id, record_id, *, since=None):
+        return [e for e in self.entries if (e.facility_id, e.record_id) == (facility_id, record_id)
+                and (since is None or e.at >= since)]
+
+    def reads_by(self, reader_key, *, since=None):
+        return [e for e in self.entries if e.reader.key() == reader_key and (since is None or e.at >= since)]
+
+
 class IntakeWorld:
     """The real intake, submission and correction services over the fakes above."""
 
@@ -154,4 +171,6 @@ class IntakeWorld:
         self.intake = IntakeService(self.records, self.batches, self.queue, self.reports, now,
                                     facilities=self.facilities)
         self.submission = RecordSubmission(self.intake, self.calls, now, max_records=500)
-        self.corrections = CorrectionService(self.records, self.intake, MemoryCorrectionCounters())
+        self.access = MemoryAccessLog()
+        self.corrections = CorrectionService(self.records, self.intake, MemoryCorrectionCounters(),
+                                             self.access, now)
