@@ -39,9 +39,29 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
                 w = csv.DictWriter(f, fieldnames=list(row))
                 w.writeheader()
             # one province's file: all rows from facilities of province 001
-            row["facility_id"] = f"001-F{int(row['record_id'][-3:]) % 40:03d}"
+            row["facility_id"] = f"001-F{int(row['record_id'][-3:]) % FACILITIES:03d}"
             row["province_code"] = "001"
             w.writerow(row)
+
+
+FACILITIES = 40
+
+
+def register_facilities(prefix: str, region: str) -> None:
+    """Intake accepts records only of registered facilities: the file's 001-F000..039 first."""
+    from datetime import datetime, timezone
+
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.settings import Settings
+    from chalicelib.signing.service import Facility
+
+    settings = Settings(stage="bench", region=region, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                        resource_prefix=prefix)
+    registry = DynamoFacilityRegistry(Tables(settings))
+    now = datetime.now(timezone.utc)
+    for i in range(FACILITIES):
+        registry.save_facility(Facility(f"001-F{i:03d}", f"Trạm Y tế {i}", "001", "BS. Bench"), now)
 
 
 def child(args) -> int:
@@ -115,6 +135,7 @@ def main() -> int:
         print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f}s")
     import boto3
 
+    register_facilities(prefix, region)
     s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=region)
     key = f"incoming/001/{path.name}"
     s3.upload_file(str(path), f"{prefix}-intake", key)

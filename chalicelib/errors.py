@@ -25,6 +25,12 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class Gone(DomainError):
+    """The thing existed and was withdrawn for good (e.g. a revoked passport's QR code)."""
+
+    code = "GONE"
+
+
 class Unauthorized(DomainError):
     code = "UNAUTHORIZED"
 
@@ -41,3 +47,13 @@ class DependencyUnavailable(DomainError):
 
 class Throttled(DependencyUnavailable):
     code = "THROTTLED"
+
+
+class TooManyRequests(DomainError):
+    """The caller went over its rate; `retry_after_s` says when the next call can succeed."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_s: int, details: dict | None = None) -> None:
+        super().__init__(message, details={**(details or {}), "retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # Logical names. infra/spec.py must define a resource for each of these (a test checks it).
 TABLES = ("records", "batches", "registry", "facilities", "signing", "passports", "complaints",
-          "counters", "idempotency")
+          "counters", "idempotency", "access")
 QUEUES = ("intake", "cleaning", "countersign")
 BUCKETS = ("intake", "reports", "audit")
 KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "data")

@@ -43,6 +43,10 @@ class Settings:
     # Intake
     max_records_per_request: int = 500
     cleaning_chunk_size: int = 100
+    # Records (submitted or corrected) per caller per minute; over it, 429 with Retry-After.
+    records_per_minute: int = 1000
+    # Days an access-log entry (who read which cleaning result) is kept.
+    access_log_retention_days: int = 400
     # Population registry: "dynamodb" (registry table) or "https" (national gateway).
     registry_backend: str = "dynamodb"
     registry_url: str | None = None
@@ -127,6 +131,8 @@ ENV_NAMES = {
     "dsc_algorithm": "VAXPASS_DSC_ALGORITHM",
     "max_records_per_request": "VAXPASS_MAX_RECORDS_PER_REQUEST",
     "cleaning_chunk_size": "VAXPASS_CLEANING_CHUNK_SIZE",
+    "records_per_minute": "VAXPASS_RECORDS_PER_MINUTE",
+    "access_log_retention_days": "VAXPASS_ACCESS_LOG_RETENTION_DAYS",
     "registry_backend": "VAXPASS_REGISTRY_BACKEND",
     "registry_url": "VAXPASS_REGISTRY_URL",
     "registry_timeout_s": "VAXPASS_REGISTRY_TIMEOUT_S",

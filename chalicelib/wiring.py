@@ -72,7 +72,8 @@ class Container:
         return IntakeService(
             DynamoRecordStore(self.tables), self.batches,
             SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), s.cleaning_chunk_size),
-            S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock)
+            S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock,
+            facilities=self.facility_registry)
 
     @cached_property
     def registry(self):
@@ -97,7 +98,21 @@ class Container:
         from chalicelib.aws.cleaning_adapters import DynamoCorrectionCounters, DynamoRecordReader
         from chalicelib.cleaning.corrections import CorrectionService
 
-        return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables))
+        return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables),
+                                 self.access_log, self.clock)
+
+    @cached_property
+    def access_log(self):
+        from chalicelib.aws.access_adapters import DynamoAccessLog
+
+        return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
+
+    @cached_property
+    def submission_limiter(self):
+        from chalicelib.aws.access_adapters import DynamoRateWindows
+        from chalicelib.intake.ratelimit import SubmissionLimiter
+
+        return SubmissionLimiter(DynamoRateWindows(self.tables), self.clock, self.settings.records_per_minute)
 
     @cached_property
     def trust(self):
@@ -204,6 +219,12 @@ class Container:
         from chalicelib.aws.audit_adapters import S3SecurityEvents
 
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
+
+    @cached_property
+    def revocations(self):
+        from chalicelib.issuance.revocation import RevocationService
+
+        return RevocationService(self.passports, self.audit_log, self.clock, issuer_country=self.settings.dcc_issuer)
 
     @cached_property
     def counters(self):

@@ -115,6 +115,9 @@ TABLES: tuple[Table, ...] = (
           purpose="incremental progress counters per province and facility; gsi1 = facilities of a province"),
     Table("idempotency", "id", ttl_attribute="expiration",
           purpose="Powertools idempotency records for handlers"),
+    Table("access", "pk", "sk", (_gsi(1),), ttl_attribute="ttl",
+          purpose="access log of cleaning-result reads (gsi1 = by reader) and per-caller submission "
+                  "rate windows; both expire by ttl"),
 )
 
 QUEUES: tuple[Queue, ...] = (
@@ -166,8 +169,9 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("api_handler", (
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "registry", _RO),
         Grant("table", "facilities", _RW), Grant("table", "signing", _RW),
-        Grant("table", "passports", _RO), Grant("table", "complaints", _RW),
+        Grant("table", "passports", _RW), Grant("table", "complaints", _RW),
         Grant("table", "counters", _RW), Grant("table", "idempotency", _RW),
+        Grant("table", "access", ("dynamodb:PutItem", "dynamodb:UpdateItem")),
         Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
         Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),
         Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
@@ -181,6 +185,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
         Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
+        Grant("table", "facilities", _RO),  # records only of registered facilities
         _DATA_KEY,
     )),
     Function("handle_cleaning", (

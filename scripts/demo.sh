@@ -53,6 +53,8 @@ cat <<TXT
 The stack keeps running:
   API            $VAXPASS_API_URL   (try: curl $VAXPASS_API_URL/v1/health, or /v1/openapi.json)
   tokens         VAXPASS_DEV_JWT_KEY_FILE=.run/dev-issuer/key.pem .venv/bin/python -m chalicelib.cli token staff --role ministry
+  dashboard      $VAXPASS_API_URL/dashboard   (paste a ministry token into its form, or open
+                 $VAXPASS_API_URL/dashboard#token=<token>; a ?token= in the query is refused)
   LocalStack     $AWS_ENDPOINT_URL
   logs           .run/chalice.log, .run/events.log, .run/localstack-$LS_PORT.log
   demo output    demo-output/

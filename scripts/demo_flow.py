@@ -46,12 +46,14 @@ def main() -> int:
         return 1
 
     synth = out / "synth"
-    print(f"== 2. synthetic registry ({args.people} people) and a dirty province file ({args.records} records)")
+    print(f"== 2. synthetic registry ({args.people} people) and a dirty file of province 001 ({args.records} records)")
     cli("synth", "--people", str(args.people), "--records", str(args.records), "--error-rate", "0.15",
-        "--seed", "2022", "--out", str(synth))
+        "--seed", "2022", "--facility-province", "001", "--out", str(synth))
 
-    print("== 3. importing the population registry copy into DynamoDB")
+    print("== 3. importing the population registry copy into DynamoDB, and registering the province's "
+          "facilities (intake accepts records only of registered facilities)")
     cli("registry", "import", str(synth / "registry.csv"))
+    print("   " + cli("facility", "import", str(synth / "facilities.csv")).strip())
 
     print("== 4. province 001 uploads the file to S3; intake and cleaning run through the event runner")
     batch = json.loads(cli("upload", str(synth / "records.csv"), "--province", "001",
@@ -76,7 +78,7 @@ def main() -> int:
     summary["offline_outcomes"] = dict(tally)
     print("   offline:  " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
 
-    example = next((r for r in results if r["outcome"] == "MISMATCH"), None)
+    example = next((r for r in results if r["outcome"] == "MISMATCH" and r["suggestion"]), None)
     if example:
         rec = next(line for line in open(synth / "records.csv", encoding="utf-8") if line.startswith(example["record_id"]))
         facility = rec.split(",")[1]

@@ -6,14 +6,20 @@ a role not named is refused, so a new role gets no access until someone writes i
 
 Scope rules:
 - a facility reaches only its own facility's records;
-- a province reaches any facility *in its province* (the province is that of the object, e.g. a
-  record's `province_code`, because vaxpass keeps no facility directory yet);
-- the ministry and operators reach everything;
+- a province reaches any facility *in its province* (the province is that of the object: a stored
+  record's `province_code`, which intake only accepts as the facility's registered province);
+- the ministry and operators reach everything: they may write the records of any registered
+  facility, but only under that facility's registered province, like anyone else;
 - a citizen reaches only their own passport, never staff routes.
+
+Writes are decided on what is stored and what will be stored, never on the raw request: the intake
+service asks `record_in_scope` of every *validated* record and of every stored record a row would
+change (chalicelib/intake/service.py), so a field name spelled `Facility_ID` or a province that
+differs from the stored one cannot widen a caller's reach.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from chalicelib import errors
 from chalicelib.auth.principal import NATIONAL_ROLES, Principal, Role
@@ -80,28 +86,14 @@ def facility_in_scope(p: Principal, requested: object) -> str:
     return requested
 
 
-def require_records_in_scope(p: Principal, records: Iterable[object], facility_id: str | None) -> None:
-    """A submission: every record's facility and province must be within the caller's scope.
-    `facility_id` is the call's default facility (records without one are filed under it)."""
-    for record in records:
-        if not isinstance(record, Mapping):
-            continue  # not a record at all: the service rejects it with a row error
-        facility = record.get("facility_id") or facility_id
-        province = record.get("province_code")
-        if not isinstance(facility, str) or not facility:
-            if p.role in NATIONAL_ROLES:
-                continue  # the service reports the missing facility as a row error
-            raise OutOfScope("every record must name a facility within your scope")
-        require_facility(p, facility, province if isinstance(province, str) else None)
-
-
-def require_changes_in_scope(p: Principal, changes: Mapping[str, object] | None) -> None:
-    """A correction may not move a record out of the caller's province."""
-    new_province = (changes or {}).get("province_code")
-    if new_province is None or p.province_code is None:
-        return
-    if not isinstance(new_province, str) or _province(new_province) != p.province_code:
-        raise OutOfScope("a correction cannot move a record to another province")
+def record_in_scope(p: Principal, facility_id: str, province_code: str) -> bool:
+    """May `p` create or change a record of this facility and province? Asked of validated values
+    (what will be stored) and of a stored record's owner (what would change)."""
+    try:
+        require_facility(p, facility_id, province_code)
+    except errors.Forbidden:
+        return False
+    return True
 
 
 def _province(code: str) -> str | None:

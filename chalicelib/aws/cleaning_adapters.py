@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -32,7 +32,8 @@ class DynamoCleaningRepository:
             raise errors.DependencyUnavailable("records: read failed") from e
         return out
 
-    def save_result(self, record: RecordForCleaning, result: CleaningResult, now: datetime) -> bool:
+    def save_result(self, record: RecordForCleaning, result: CleaningResult, view: Mapping,
+                    now: datetime) -> bool:
         Record, Counter, Batch = self._t.Record, self._t.Counter, self._t.Batch
         outcome = result.outcome.value
         new_counter = COUNTER_FOR_OUTCOME[outcome]
@@ -41,7 +42,7 @@ class DynamoCleaningRepository:
         actions = [
             Record.state.set(outcome), Record.counted_state.set(outcome),
             Record.cleaned_version.set(record.version),
-            Record.cleaning.set(json.dumps(result.to_dict(), ensure_ascii=False)),
+            Record.cleaning.set(json.dumps(view, ensure_ascii=False)),
             Record.gsi2pk.set(f"FAC#{record.facility_id}#{outcome}"),
             Record.updated_at.set(now.isoformat(timespec="seconds")),
         ]

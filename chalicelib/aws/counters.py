@@ -183,10 +183,13 @@ class DynamoAuditSource:
         Item = self._passport
         try:
             for item in Item.scan(Item.sk.startswith("V#"),
-                                  attributes_to_get=["sk", "version", "attestation", "created_at"]):
+                                  attributes_to_get=["sk", "version", "attestation", "created_at",
+                                                     "revocation_sequence", "issued_over_revocation"]):
                 attestation = json.loads(item.attestation or "{}")
                 yield PassportFact(attestation.get("facility_id"), attestation.get("province_code"),
-                                   int(item.version), (item.created_at or "")[:10] or None)
+                                   int(item.version), (item.created_at or "")[:10] or None,
+                                   revoked_by_ministry=item.revocation_sequence is not None,
+                                   issued_over_revocation=item.issued_over_revocation is not None)
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: scan failed") from e
 

@@ -5,8 +5,10 @@ classes are built per Settings by `Tables(settings)`, never at import. Item layo
 
 records    pk REC#<facility>#<record_id>  sk REC      gsi1 CIT#<citizen> / <vacc date>#<dose>
                                                         gsi2 FAC#<facility>#<state> / <record_id>
+           (the latest version only, with earlier_digests: the digests of every earlier one)
 batches    pk BATCH#<id>                  sk BATCH    (progress counts, checkpoint)
-           pk IDEMP#<facility>#<key>      sk IDEMP    (API idempotency; ttl)
+           pk IDEMP#<caller>#<key>        sk IDEMP    (API idempotency; caller = hash of role,
+                                                       scope and subject; ttl)
 registry   pk P#<citizen_id>              sk P        (a person)
            pk BK#<blocking key>           sk <citizen_id> (the person again, for candidate search)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -86,6 +88,9 @@ class Tables:
             row_number = NumberAttribute(null=True)
             digest = UnicodeAttribute()
             version = NumberAttribute(default=1)
+            # Digests of every earlier version: a row equal to one of them is a stale copy, a
+            # duplicate, never a new version (chalicelib/intake/service.py).
+            earlier_digests = UnicodeSetAttribute(null=True)
             data = UnicodeAttribute()  # canonical record fields, JSON
             original = UnicodeAttribute(null=True)  # the row as received, JSON
             state = UnicodeAttribute(default="PENDING")  # cleaning outcome or PENDING

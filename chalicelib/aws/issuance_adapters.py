@@ -1,7 +1,9 @@
 """DynamoDB adapters of the countersigning ports, and the KMS-backed DSC key ring.
 
-passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>)
-           pk P#<citizen_id>  sk CURRENT                 pointer to the current version
+passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>); a ministry
+                                                         revocation adds reason, revoked_by, revocation_sequence
+           pk P#<citizen_id>  sk CURRENT                 pointer to the current version (revocation_sequence
+                                                         while that version stands revoked by the ministry)
            pk REVOKED         sk <type>#<hash>           revocation list entries
            pk UVCI#<uvci>     sk UVCI                    reservation: a UVCI is issued once, ever
 """
@@ -23,10 +25,12 @@ from chalicelib import errors
 from chalicelib.aws.counters import counter_updates, day_sk, scope_keys
 from chalicelib.aws.dynamo import Tables, _gsi, _meta, cancelled_items
 from chalicelib.aws.intake_adapters import _cancelled_by_condition, record_pk
-from chalicelib.issuance.domain import DoseRecord, Identity
+from chalicelib.issuance.domain import DoseRecord, Identity, revocation_stands
+from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, RevocationTarget
 from chalicelib.issuance.service import NewPassport, StoredPassport
 
 VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
+REVOKE_ATTEMPTS = 5
 
 
 def _version_sk(version: int) -> str:
@@ -61,6 +65,9 @@ class DynamoPassportStore:
             created_at = UnicodeAttribute(null=True)
             revoked_at = UnicodeAttribute(null=True)
             reason = UnicodeAttribute(null=True)
+            revoked_by = UnicodeAttribute(null=True)
+            revocation_sequence = NumberAttribute(null=True)
+            issued_over_revocation = NumberAttribute(null=True)
 
         self.Item = PassportItem
 
@@ -72,7 +79,7 @@ class DynamoPassportStore:
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: read failed") from e
         return StoredPassport(citizen_id, int(item.version), item.uvci, item.content_digest, item.signature,
-                              item.alg)
+                              item.alg, _int_or_none(item.revocation_sequence))
 
     def get_version(self, citizen_id: str, version: int):
         try:
@@ -87,6 +94,11 @@ class DynamoPassportStore:
         pk = f"P#{passport.citizen_id}"
         common = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
                       alg=passport.alg, signature=passport.signature_b64, content_digest=passport.content_digest)
+        # A previous version the ministry revoked is already REVOKED, listed and counted: the new
+        # version leaves it as it is. It may follow it only on an attestation logged afterwards.
+        over = previous.revocation_sequence if previous is not None else None
+        if revocation_stands(over, passport.attestation):
+            return False
         try:
             with TransactWrite(connection=self._t.connection) as tx:
                 # First item, so a cancellation reason at index 0 means "UVCI taken". A GSI cannot
@@ -98,19 +110,25 @@ class DynamoPassportStore:
                              kid=passport.kid_b64, iat=passport.iat, exp=passport.exp, hc1=passport.hc1,
                              attestation=json.dumps(passport.attestation, ensure_ascii=False),
                              display=json.dumps(passport.display, ensure_ascii=False), status="ACTIVE",
-                             created_at=stamp, **common),
+                             created_at=stamp, issued_over_revocation=over, **common),
                         condition=Item.pk.does_not_exist())
-                current_condition = (Item.version == previous.version) if previous else Item.pk.does_not_exist()
+                if previous is None:
+                    current_condition = Item.pk.does_not_exist()
+                elif over is None:
+                    # ...and not revoked by the ministry meanwhile: a revocation wins the race.
+                    current_condition = (Item.version == previous.version) & Item.revocation_sequence.does_not_exist()
+                else:
+                    current_condition = (Item.version == previous.version) & (Item.revocation_sequence == over)
                 tx.save(Item(pk, "CURRENT", created_at=stamp, **common), condition=current_condition)
-                if previous is not None:
+                supersedes = previous is not None and over is None
+                if supersedes:
                     tx.update(Item(pk, _version_sk(previous.version)),
                               actions=[Item.status.set("REVOKED"), Item.revoked_at.set(stamp)])
-                for r in revocations:
-                    tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp,
-                                 reason="superseded by a new passport version"))
+                    for r in revocations:
+                        tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp, reason=SUPERSEDED))
                 facility = passport.attestation.get("facility_id")
                 province = passport.attestation.get("province_code")
-                moves = {"passports_issued": 1, **({"passports_revoked": 1} if previous is not None else {})}
+                moves = {"passports_issued": 1, **({"passports_revoked": 1} if supersedes else {})}
                 for item, actions in counter_updates(Counter, facility, province, moves):
                     tx.update(item, actions=actions)
                 # The per-day series behind the dashboard (UTC day of issue), nation and province.
@@ -125,6 +143,57 @@ class DynamoPassportStore:
                 return False
             raise errors.DependencyUnavailable("passports: could not store the passport") from e
         return True
+
+    # -- ministry revocation (issuance/revocation.py) --------------------------------------------
+    def find_by_uvci(self, uvci: str) -> RevocationTarget | None:
+        """Two consistent reads: the UVCI's reservation names the person and version."""
+        Item = self.Item
+        try:
+            ref = Item.get(f"UVCI#{uvci}", "UVCI", consistent_read=True)
+            item = Item.get(f"P#{ref.citizen_id}", _version_sk(int(ref.version)), consistent_read=True)
+        except Item.DoesNotExist:
+            return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("passports: read failed") from e
+        attestation = json.loads(item.attestation or "{}")
+        return RevocationTarget(item.citizen_id, int(item.version), item.uvci, item.status, item.signature, item.alg,
+                                attestation.get("facility_id"), attestation.get("province_code"), item.reason,
+                                item.revoked_at, _int_or_none(item.revocation_sequence))
+
+    def revoke(self, target: RevocationTarget, *, entry: dict, sequence: int, entries: list[dict]) -> bool:
+        """One transaction (8 items): the version, the CURRENT pointer, the list entries and the
+        counters move together, or nothing does."""
+        Item, Counter = self.Item, self._t.Counter
+        pk, stamp, reason = f"P#{target.citizen_id}", entry["revoked_at"], entry["reason"]
+        for _attempt in range(REVOKE_ATTEMPTS):
+            try:
+                with TransactWrite(connection=self._t.connection) as tx:
+                    tx.update(Item(pk, _version_sk(target.version)), condition=Item.status == "ACTIVE", actions=[
+                        Item.status.set(REVOKED), Item.revoked_at.set(stamp), Item.reason.set(reason),
+                        Item.revoked_by.set(json.dumps(entry["revoked_by"], ensure_ascii=False)),
+                        Item.revocation_sequence.set(sequence)])
+                    # Still current (no re-issue got there first) and marked, so a countersign
+                    # worker that read it before sees its own write refused.
+                    tx.update(Item(pk, "CURRENT"),
+                              condition=(Item.version == target.version) & Item.revocation_sequence.does_not_exist(),
+                              actions=[Item.status.set(REVOKED), Item.revocation_sequence.set(sequence)])
+                    for r in entries:
+                        tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp, reason=reason))
+                    for item, actions in counter_updates(Counter, target.facility_id, target.province_code,
+                                                         {"passports_revoked": 1}):
+                        tx.update(item, actions=actions)
+            except TransactWriteError as e:
+                if _cancelled_by_condition(e):
+                    return False
+                if cancelled_items(e, "TransactionConflict"):
+                    continue  # a concurrent transaction on these items: run again, its conditions decide
+                raise errors.DependencyUnavailable("passports: could not store the revocation") from e
+            return True
+        raise errors.DependencyUnavailable("passports: too many concurrent changes; retry")
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None else int(value)
 
 
 def _uvci_taken(e: TransactWriteError) -> bool:
@@ -234,7 +303,8 @@ class DynamoPassportReader:
         if item is None:
             return None
         return {"version": int(item.version), "uvci": item.uvci, "hc1": item.hc1, "iat": int(item.iat),
-                "exp": int(item.exp), "status": item.status, "display": json.loads(item.display or "{}")}
+                "exp": int(item.exp), "status": item.status, "display": json.loads(item.display or "{}"),
+                "reason": item.reason, "revoked_at": item.revoked_at}
 
 
 class S3ImageCache:

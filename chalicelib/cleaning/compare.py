@@ -22,7 +22,7 @@ class NameMatch(str, Enum):
     SWAPPED = "SWAPPED"  # same tokens in another order (family and given name swapped)
     SWAPPED_UNACCENTED = "SWAPPED_UNACCENTED"
     DIACRITIC_CONFLICT = "DIACRITIC_CONFLICT"  # different marks on the same letters: Hùng/Hưng
-    TYPO = "TYPO"  # one letter inserted, deleted, replaced or two swapped
+    TYPO = "TYPO"  # a letter slip (inserted, deleted, replaced, two swapped) in a word or two
     SIMILAR = "SIMILAR"
     DIFFERENT = "DIFFERENT"
 
@@ -52,6 +52,9 @@ class SexMatch(str, Enum):
 
 
 SIMILAR_JARO_WINKLER = 0.9
+# A typo is one letter slip per word, in at most this many words: a near miss that may be
+# suggested back (chalicelib/cleaning/disclosure.py), so the ball around a guess stays small.
+MAX_WORDS_WITH_A_SLIP = 2
 
 
 def compare_names(typed: str, registered: str, *, typed_raw: str | None = None) -> NameMatch:
@@ -74,11 +77,23 @@ def compare_names(typed: str, registered: str, *, typed_raw: str | None = None) 
         return NameMatch.SWAPPED_UNACCENTED if not t.accented else NameMatch.DIACRITIC_CONFLICT
     a = " ".join(t.fold)
     b = " ".join(r.fold)
-    if OSA.distance(a, b, score_cutoff=2) <= 1:
+    if _slips_per_word(t.fold, r.fold) or OSA.distance(a, b, score_cutoff=2) <= 1:
         return NameMatch.TYPO
     if JaroWinkler.similarity(a, b) >= SIMILAR_JARO_WINKLER:
         return NameMatch.SIMILAR
     return NameMatch.DIFFERENT
+
+
+def _slips_per_word(typed: tuple[str, ...], registered: tuple[str, ...]) -> bool:
+    if len(typed) != len(registered):
+        return False
+    slipped = 0
+    for a, b in zip(typed, registered):
+        if a != b:
+            if OSA.distance(a, b, score_cutoff=1) > 1:
+                return False
+            slipped += 1
+    return slipped <= MAX_WORDS_WITH_A_SLIP
 
 
 def compare_dates(typed: BirthDate, registered: date) -> DateMatch:

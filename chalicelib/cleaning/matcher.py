@@ -1,13 +1,19 @@
 """The cleaning engine: finds the registry person a vaccination record is about, if it can tell.
 
 The record is never changed. The result says what was found, which fields differ from the
-registry, the registry's values as suggestions, and why, in words an operator can check.
+registry, the registry's values as suggestions where the typed value is a near miss
+(`disclosure.suggested_fields`), and why, in words an operator can check. This full result is
+the engine's (the offline CLI prints it); what a facility is shown is `disclosure.facility_view`.
 
 Scoring is a small hand-set evidence model (log-odds-like weights per comparison kind) chosen so
 that a decision needs two independent agreeing identifiers: an exact id alone does not confirm a
 person whose name and birth date both disagree (children vaccinated under a parent's number), and
 without an id, name and full date of birth must both agree closely. Precision beats recall: when
 two candidates score close, the answer is AMBIGUOUS with both listed, never a guess.
+
+A comparison kind that is never disclosed (a name only "similar", an id two slips away) weighs the
+same as a plain difference: otherwise the outcome itself (MISMATCH or NOT_FOUND) would grade a
+guessed name or id and let a caller home in on the registry's value by retrying.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from typing import Sequence
 from chalicelib.cleaning.compare import (
     DateMatch, IdMatch, NameMatch, SexMatch, compare_dates, compare_ids, compare_names, compare_sex,
 )
+from chalicelib.cleaning.disclosure import COMPARED, suggested_fields, typed_fields
 from chalicelib.cleaning.registry import Registry, query_keys
 from chalicelib.identity import id_consistency_problems
 from chalicelib.intake.records import FieldError, RegistryPerson, VaccinationRecord
@@ -33,12 +40,12 @@ class Outcome(str, Enum):
     AMBIGUOUS = "AMBIGUOUS"
 
 
-ID_WEIGHT = {IdMatch.EQUAL: 14.0, IdMatch.ONE_EDIT: 8.0, IdMatch.TWO_EDITS: 2.0, IdMatch.MISSING: 0.0,
+ID_WEIGHT = {IdMatch.EQUAL: 14.0, IdMatch.ONE_EDIT: 8.0, IdMatch.TWO_EDITS: -6.0, IdMatch.MISSING: 0.0,
              IdMatch.OLD_CMND: 0.0, IdMatch.DIFFERENT: -6.0}
 NAME_WEIGHT = {NameMatch.EXACT: 8.0, NameMatch.NORMALIZED: 8.0, NameMatch.D_FOR_DJ: 7.0,
                NameMatch.UNACCENTED: 6.0, NameMatch.SWAPPED: 6.0,
                NameMatch.SWAPPED_UNACCENTED: 5.0, NameMatch.TYPO: 3.0,
-               NameMatch.DIACRITIC_CONFLICT: 2.0, NameMatch.SIMILAR: -2.0,
+               NameMatch.DIACRITIC_CONFLICT: 2.0, NameMatch.SIMILAR: -8.0,
                NameMatch.DIFFERENT: -8.0}
 # A swapped or one-digit-off date is far less likely for the true person than an exact one, so it
 # scores well below EXACT: otherwise a namesake born on the swapped day makes an exact match
@@ -59,7 +66,7 @@ _NAME_PHRASE = {
     NameMatch.UNACCENTED: "name typed without diacritics",
     NameMatch.SWAPPED: "name tokens in another order",
     NameMatch.SWAPPED_UNACCENTED: "name tokens in another order and without diacritics",
-    NameMatch.TYPO: "name differs by one letter",
+    NameMatch.TYPO: "name differs by a letter in a word or two",
     NameMatch.DIACRITIC_CONFLICT: "name has different diacritics (a different name on its own)",
     NameMatch.SIMILAR: "name only similar",
     NameMatch.DIFFERENT: "name different",
@@ -162,14 +169,17 @@ class _Evidence:
         return "; ".join(parts)
 
 
-def _suggestion(ev: _Evidence, fields: tuple[str, ...]) -> dict[str, str]:
+def _suggestion(record: VaccinationRecord, ev: _Evidence, fields: tuple[str, ...]) -> dict[str, str]:
     p = ev.person
     values = {"citizen_id": p.citizen_id, "full_name": p.full_name,
               "date_of_birth": p.date_of_birth.isoformat(), "sex": p.sex}
-    out = {f: values[f] for f in fields}
-    if ev.name is NameMatch.NORMALIZED:
-        out["full_name"] = p.full_name  # the registry's spelling of the same name
-    return out
+    kinds = {"citizen_id": ev.id, "full_name": ev.name, "date_of_birth": ev.dob, "sex": ev.sex}
+    # A name differing only in form is not a mismatch, but the registry's spelling is offered.
+    offered = set(fields) | ({"full_name"} if ev.name is NameMatch.NORMALIZED else set())
+    typed = typed_fields({"citizen_id": record.citizen_id, "full_name": record.full_name,
+                          "date_of_birth": record.date_of_birth, "sex": record.sex})
+    keep = suggested_fields({f: kinds[f] for f in offered}, fields, typed)
+    return {f: values[f] for f in COMPARED if f in keep}
 
 
 class Matcher:
@@ -202,16 +212,15 @@ class Matcher:
         return CleaningResult(
             record_id=record.record_id, outcome=outcome, matched_citizen_id=ev.person.citizen_id,
             confidence=_confidence(ev.score), mismatched_fields=fields,
-            suggestion=_suggestion(ev, fields), explanation=ev.explain() + note)
+            suggestion=_suggestion(record, ev, fields), explanation=ev.explain() + note)
 
     def clean(self, record: VaccinationRecord) -> CleaningResult:
         by_id = self._registry.get(record.citizen_id) if record.citizen_id else None
-        if by_id is not None:
-            ev = self._evaluate(record, by_id)
-            # Fast path for the common case: id, name and date agree; no search can do better.
-            if (ev.name in (NameMatch.EXACT, NameMatch.NORMALIZED) and ev.dob is DateMatch.EXACT
-                    and ev.sex is not SexMatch.DIFFERENT):
-                return self._accepted(record, ev)
+        id_ev = self._evaluate(record, by_id) if by_id is not None else None
+        # Fast path for the common case: id, name and date agree; no search can do better.
+        if id_ev is not None and (id_ev.name in (NameMatch.EXACT, NameMatch.NORMALIZED)
+                                  and id_ev.dob is DateMatch.EXACT and id_ev.sex is not SexMatch.DIFFERENT):
+            return self._accepted(record, id_ev)
 
         people: dict[str, RegistryPerson] = {}
         if by_id is not None:
@@ -234,7 +243,10 @@ class Matcher:
                 record_id=record.record_id, outcome=Outcome.AMBIGUOUS, candidates=listed,
                 explanation=f"{len(plausible)} registry people fit about equally well; "
                             "a person must choose")
-        return CleaningResult(record_id=record.record_id, outcome=Outcome.NOT_FOUND,
+        # Which fields differ from the holder of the typed id (if there is one): that much the
+        # facility may know about the id it typed.
+        differ = id_ev.mismatched_fields() if id_ev is not None else ()
+        return CleaningResult(record_id=record.record_id, outcome=Outcome.NOT_FOUND, mismatched_fields=differ,
                               candidates=listed, explanation=self._not_found_reason(record, by_id, best))
 
     @staticmethod

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Mapping, Protocol, Sequence
 
+from chalicelib.cleaning.disclosure import facility_view
 from chalicelib.cleaning.matcher import CleaningResult, Matcher
 from chalicelib.cleaning.service import clean_row
 
@@ -38,8 +39,11 @@ class RecordForCleaning:
 class CleaningRepository(Protocol):
     def load(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RecordForCleaning]: ...
 
-    def save_result(self, record: RecordForCleaning, result: CleaningResult, now: datetime) -> bool:
-        """Stores the result if this version is still unverified; False if someone else did."""
+    def save_result(self, record: RecordForCleaning, result: CleaningResult, view: Mapping,
+                    now: datetime) -> bool:
+        """Stores the outcome and the matched person (for signing and the citizen's own records,
+        never shown) with `view`, the only form of the result anyone may read, if this version is
+        still unverified; False if someone else did."""
 
 
 @dataclass
@@ -73,7 +77,9 @@ class VerificationWorker:
             row = dict(rec.original) if rec.original else dict(rec.data)
             result = clean_row(self._matcher, 0, row, default_facility=rec.facility_id,
                                default_province=rec.province_code)
-            if self._repo.save_result(rec, result, self._now()):
+            # What no one may read is not stored: candidates, scores, undisclosed registry values.
+            view = facility_view(result.to_dict(), rec.data, rec.original)
+            if self._repo.save_result(rec, result, view, self._now()):
                 stats.verified += 1
             else:
                 stats.lost_race += 1

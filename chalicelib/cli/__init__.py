@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.facility_commands",
     "chalicelib.cli.token_commands",
     "chalicelib.cli.reports_commands",
+    "chalicelib.cli.access_commands",
     "chalicelib.cli.audit_commands",
 )
 

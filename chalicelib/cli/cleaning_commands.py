@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
     p.add_argument("--format", choices=("csv", "jsonl", "xlsx"), default="csv",
                    help="format of the records file")
+    p.add_argument("--facility-province", help="every dose given at facilities of this province "
+                   "(one province's file); default: mostly the person's own province")
     p.add_argument("--out", type=Path, required=True, help="output directory")
 
     p = command(sub, "clean", "Match a batch of vaccination records against a registry file.", _clean)
@@ -43,9 +45,17 @@ def _synth(args: argparse.Namespace) -> int:
         if not 0.0 <= getattr(args, name) <= 1.0:
             print(f"--{name.replace('_', '-')} must be between 0 and 1", file=sys.stderr)
             return 2
+    province = None
+    if args.facility_province is not None:
+        from chalicelib.identity import normalise_province_code
+
+        province = normalise_province_code(args.facility_province)
+        if province is None:
+            print(f"--facility-province {args.facility_province!r} is not a province code", file=sys.stderr)
+            return 2
     summary = generate(args.out, people=args.people, records=args.records,
                        error_rate=args.error_rate, seed=args.seed, absent_rate=args.absent_rate,
-                       fmt=args.format)
+                       fmt=args.format, facility_province=province)
     print(f"wrote {', '.join(summary.files)} to {args.out}: {summary.people} people, "
           f"{summary.records} records ({summary.erroneous} with errors, {summary.absent} absent)")
     return 0

@@ -5,7 +5,9 @@ overdue ones with the facility head accountable for each.
 A resolution with a correction goes through the existing CorrectionService: a new version of the
 record, verified again by cleaning. The new version drops the record's signing reservation, so the
 facility's next signing batch holds the person again and countersigning re-issues the passport
-(revoking the old one) because the passport's content digest covers each record version.
+(revoking the old one) because the passport's content digest covers each record version. The
+correction is written as the principal working the complaint, so intake authorises it against the
+stored record like any other write.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from datetime import datetime
 from typing import Callable, Mapping, Protocol
 
 from chalicelib import errors
+from chalicelib.auth.principal import Principal
 from chalicelib.complaints import domain
 from chalicelib.complaints.domain import Complaint, Resolution, WorkingCalendar
 
@@ -54,7 +57,7 @@ class ComplaintStore(Protocol):
 
 
 class Corrector(Protocol):
-    def correct(self, facility_id: str, record_id: str, *, accept_suggestion: bool = False,
+    def correct(self, facility_id: str, record_id: str, *, writer: Principal, accept_suggestion: bool = False,
                 changes: Mapping[str, object] | None = None) -> dict: ...
 
 
@@ -155,9 +158,11 @@ class ComplaintService:
             counts[c.facility_id] = counts.get(c.facility_id, 0) + 1
         return counts
 
-    def change_status(self, complaint: Complaint, body: Mapping[str, object], actor: Actor) -> dict:
+    def change_status(self, complaint: Complaint, body: Mapping[str, object], actor: Actor, *,
+                      writer: Principal) -> dict:
         """start (in_progress), resolve (optionally with a correction of the record: `correction`
-        fields, or `apply_proposed` for the citizen's proposal), reject (with a reason)."""
+        fields, or `apply_proposed` for the citizen's proposal), reject (with a reason). A
+        correction is written as `writer`, authorised again on the stored record by intake."""
         status = body.get("status")
         reason = body.get("reason")
         reason = domain.clean_text(reason, field_name="reason", limit=domain.MAX_REASON, multiline=True) \
@@ -180,7 +185,8 @@ class ComplaintService:
                 # The record first, then the complaint: if the complaint write fails, a retry
                 # corrects the record to the same values again, which intake treats as an
                 # unchanged duplicate, so nothing is corrected twice.
-                out = self._corrector.correct(complaint.facility_id, complaint.record_id, changes=correction)
+                out = self._corrector.correct(complaint.facility_id, complaint.record_id, changes=correction,
+                                              writer=writer)
                 resolution = Resolution("corrected", reason, correction, out.get("version"))
         changed = complaint.move_to(str(status), actor=str(actor), now=now, reason=reason, resolution=resolution)
         self._store.save_change(changed, expected_version=complaint.version)

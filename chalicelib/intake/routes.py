@@ -6,7 +6,8 @@ from chalice import Blueprint
 
 from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
-from chalicelib.auth.principal import NATIONAL_ROLES, Role
+from chalicelib.auth.principal import NATIONAL_ROLES, Principal, Role
+from chalicelib.cleaning.access import Reader
 from chalicelib.platform.http import route
 from chalicelib.wiring import container
 
@@ -19,17 +20,30 @@ def _json_object() -> dict:
     return body if isinstance(body, dict) else {}
 
 
+def _caller(p: Principal) -> Reader:
+    return Reader.acting(p.role.value, p.subject, p.facility_id, p.province_code)
+
+
+def _charge(p: Principal, records: int) -> None:
+    """Counts records against the caller's per-minute allowance (429 with Retry-After past it)."""
+    container().submission_limiter.charge(_caller(p).key(), records)
+
+
 @route(bp, "/v1/vaccination-records", methods=["POST"], content_types=["application/json"], openapi={
     "summary": "Submit up to 500 vaccination records (idempotent on Idempotency-Key)", "tags": ["intake"],
     "description": "Facilities submit their own records (facility_id defaults to the token's); "
-                   "provinces records of facilities in their province; ministry and operators any.",
+                   "provinces records of facilities in their province; ministry and operators any. "
+                   "Only records of registered facilities, under their registered province "
+                   "(else UNKNOWN_FACILITY, FACILITY_NOT_IN_PROVINCE per record); a record outside "
+                   "the caller's scope, as sent or as stored, refuses the whole call (403).",
     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
                     "schema": {"type": "string", "maxLength": 128}}],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["records"],
         "properties": {"facility_id": {"type": "string"},
                        "records": {"type": "array", "items": {"type": "object"}}}}}}},
-    "responses": {"200": {"description": "per-record result and the batch id"}}})
+    "responses": {"200": {"description": "per-record result and the batch id"},
+                  "429": {"description": "over the caller's records per minute (RATE_LIMITED, Retry-After)"}}})
 def submit_records():
     p = current_principal()
     body = _json_object()
@@ -39,10 +53,11 @@ def submit_records():
         facility_id = policy.facility_in_scope(p, facility_id)
     else:
         policy.require_roles(p, Role.PROVINCE, *NATIONAL_ROLES)
-    policy.require_records_in_scope(p, records if isinstance(records, list) else [], facility_id)
+    # Scope is checked by the service on the validated records and the stored ones, not here.
+    _charge(p, len(records) if isinstance(records, list) else 1)
     return container().submission.submit(
         records=records, idempotency_key=bp.current_request.headers.get("idempotency-key"),
-        facility_id=facility_id)
+        facility_id=facility_id, writer=p)
 
 
 @route(bp, "/v1/batches/{batch_id}", methods=["GET"], openapi={
@@ -67,12 +82,15 @@ def _record_in_scope(record_id: str, requested_facility: object) -> tuple[str, d
 
 @route(bp, "/v1/vaccination-records/{record_id}", methods=["GET"], openapi={
     "summary": "A record and its cleaning result (explanation, suggestion)", "tags": ["corrections"],
+    "description": "Suggests a registry value only for a near miss of the typed one while the other fields "
+                   "agree; never another person's data. Every read is written to the access log.",
     "parameters": [_RECORD_ID, {"name": "facility_id", "in": "query", "required": False,
                                 "schema": {"type": "string"},
                                 "description": "required for province, ministry and operator callers"}]})
 def get_record(record_id: str):
     params = bp.current_request.query_params or {}
-    return _record_in_scope(record_id, params.get("facility_id"))[1]
+    view = _record_in_scope(record_id, params.get("facility_id"))[1]
+    return container().corrections.show(view, _caller(current_principal()))
 
 
 @route(bp, "/v1/vaccination-records/{record_id}/corrections", methods=["POST"],
@@ -81,12 +99,13 @@ def get_record(record_id: str):
            "requestBody": {"required": True, "content": {"application/json": {"schema": {
                "type": "object", "properties": {
                    "facility_id": {"type": "string"}, "accept_suggestion": {"type": "boolean"},
-                   "changes": {"type": "object"}}}}}}})
+                   "changes": {"type": "object"}}}}}},
+           "responses": {"429": {"description": "over the caller's records per minute (RATE_LIMITED, Retry-After)"}}})
 def correct_record(record_id: str):
     body = _json_object()
-    facility_id, view = _record_in_scope(record_id, body.get("facility_id"))
+    facility_id, _ = _record_in_scope(record_id, body.get("facility_id"))  # the stored owner's scope
     changes = body.get("changes") if isinstance(body.get("changes"), dict) else None
     accept = body.get("accept_suggestion") is True
-    suggestion = (view.get("cleaning") or {}).get("suggestion")
-    policy.require_changes_in_scope(current_principal(), suggestion if accept else changes)
-    return container().corrections.correct(facility_id, record_id, accept_suggestion=accept, changes=changes)
+    _charge(current_principal(), 1)
+    return container().corrections.correct(facility_id, record_id, writer=current_principal(),
+                                           accept_suggestion=accept, changes=changes)

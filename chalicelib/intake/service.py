@@ -6,16 +6,31 @@ batch checkpoint (rows_done) and adds that chunk's counts, so a redelivered mess
 the last finished chunk and counts are never added twice. Records are keyed on facility + the
 facility's record id, so re-uploads and redeliveries store nothing twice; a record written by the
 same batch and row before a crash is recognised as ours, not as a duplicate.
+
+Authorisation is decided here, on what will be stored and what is stored, never on the raw row
+(chalicelib/auth/policy.py): every validated record must be within the writer's scope, name a
+registered facility under that facility's registered province, and a row that changes a stored
+record must leave its owner (facility and province) as it is.
+
+Lost updates: every write is conditional on the version it was decided on (a new record: absent;
+an update: the version, and the cleaning state, read). A write that loses is re-read and decided
+again as if it had come after the winner (it may become a duplicate or the next version), at most
+MAX_WRITE_ROUNDS times; corrections, which change a version the caller has seen, are refused
+instead (CONCURRENT_UPDATE) so the caller re-reads. A row equal to any earlier version of a record
+is a duplicate, so a stale re-upload never reverts a correction; only a correction may restore
+earlier values.
 """
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from chalicelib import errors
+from chalicelib.auth import policy
+from chalicelib.auth.principal import Principal, Role
 from chalicelib.identity.provinces import normalise_province_code
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.readers import read_rows
@@ -26,6 +41,11 @@ CHUNK_ROWS = 500
 # the batch item, NATIONAL, and one province and one facility counter per distinct pair.
 MAX_SCOPES_PER_CHUNK = 45
 TERMINAL = ("COMPLETE", "FAILED")
+# A write that lost a race is re-read and decided again this many times before its row is
+# rejected with CONCURRENT_UPDATE (only a record hammered by writers gets that far).
+MAX_WRITE_ROUNDS = 3
+# Every version keeps the digests of the earlier ones (64 bytes each) on the record item.
+MAX_VERSIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -37,15 +57,34 @@ class StoredRecord:
     batch_id: str | None
     row_number: int | None
     counted_state: str | None = None
+    province_code: str = ""
+    cleaned_version: int = 0
+    earlier_digests: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class NewRecord:
+    """A version to store; `previous` is the stored version it was decided on (None for a new
+    record), and the write happens only if that is still what is stored."""
+
     record: VaccinationRecord
-    version: int
     batch_id: str
     row_number: int
-    counted_state: str | None = None
+    previous: StoredRecord | None = None
+
+    @property
+    def version(self) -> int:
+        return 1 if self.previous is None else self.previous.version + 1
+
+    @property
+    def counted_state(self) -> str | None:
+        # The outcome the record adds to the counters survives new versions (cleaning moves it).
+        return None if self.previous is None else self.previous.counted_state
+
+    @property
+    def earlier_digests(self) -> frozenset[str]:
+        p = self.previous
+        return frozenset() if p is None else p.earlier_digests | {p.digest}
 
 
 @dataclass
@@ -72,7 +111,15 @@ class BatchState:
 class RecordStore(Protocol):
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredRecord]: ...
 
-    def put_many(self, records: Sequence[NewRecord], now: datetime) -> None: ...
+    def put_many(self, records: Sequence[NewRecord], now: datetime) -> set[tuple[str, str]]:
+        """Stores each record only if its `previous` is still the stored version (absent for a new
+        record); returns the keys that lost (nothing stored for them). Raises
+        DependencyUnavailable when it could not tell (some may be stored: a retry is safe)."""
+
+
+class FacilityDirectory(Protocol):
+    def provinces(self, facility_ids: Collection[str]) -> dict[str, str]:
+        """The registered province of each facility that is registered (one batched read)."""
 
 
 class BatchStore(Protocol):
@@ -115,6 +162,24 @@ def province_from_key(key: str) -> str:
     return code
 
 
+@dataclass(frozen=True)
+class Writer:
+    """Who writes a chunk, as a pure value: the principal whose scope bounds every record the chunk
+    creates or changes, and what becomes of a row outside it. An API caller's call is refused
+    whole (403, nothing stored); a file's row is rejected with `out_of_scope_code`."""
+
+    principal: Principal
+    refuse_call: bool = True
+    out_of_scope_code: str = "OUT_OF_SCOPE"
+
+    @classmethod
+    def upload(cls, province_code: str) -> "Writer":
+        """A file under incoming/<code>/ speaks for that province only."""
+        return cls(Principal(subject=f"upload:incoming/{province_code}/", role=Role.PROVINCE,
+                             province_code=province_code), refuse_call=False,
+                   out_of_scope_code="OUTSIDE_UPLOAD_PROVINCE")
+
+
 def _scope(row: object, default_province: str | None) -> tuple[str, str] | None:
     if not isinstance(row, dict):
         return None
@@ -141,13 +206,67 @@ def _chunks(rows: Iterable, size: int, default_province: str | None = None) -> I
         yield chunk
 
 
+@dataclass(frozen=True)
+class _Decision:
+    """What to do with one valid row, given the stored version of its record."""
+
+    status: str  # accepted | updated | duplicate | rejected
+    version: int | None = None  # the version stored once this is done
+    write: NewRecord | None = None
+    queue_version: int | None = None  # (re)queue this version for cleaning
+    counts_new: bool = False  # a record new to the counters
+    error: FieldError | None = None
+
+
+def _decide(rec: VaccinationRecord, stored: StoredRecord | None, *, batch_id: str, row_number: int,
+            seen_version: int | None) -> _Decision:
+    """Pure: the row against the stored version. `seen_version` is set for a correction: the
+    version its changes were made on (it may restore earlier values, but only on top of that one)."""
+    if stored is None:
+        if seen_version is not None:
+            return _Decision("rejected", error=_concurrent(row_number, rec))
+        return _Decision("accepted", 1, NewRecord(rec, batch_id, row_number), 1, counts_new=True)
+    if stored.batch_id == batch_id and stored.row_number == row_number:
+        # Written by this batch before a crash: ours, not a duplicate. Re-queue (idempotent).
+        return _Decision("accepted", stored.version, queue_version=stored.version,
+                         counts_new=stored.version == 1)
+    if seen_version is not None and stored.version != seen_version:
+        return _Decision("rejected", error=_concurrent(row_number, rec))
+    if stored.province_code != rec.province_code:
+        return _Decision("rejected", error=FieldError(
+            row_number, "province_code", "PROVINCE_CHANGE_NOT_ALLOWED",
+            f"record {rec.record_id} is stored under province {stored.province_code}; "
+            "intake never moves a record to another province", rec.province_code))
+    digest = rec.digest()
+    if digest == stored.digest:
+        # Stored but never cleaned (a crash between the write and the queue): queue it again.
+        requeue = stored.version if stored.cleaned_version < stored.version else None
+        return _Decision("duplicate", stored.version, queue_version=requeue)
+    if digest in stored.earlier_digests and seen_version is None:
+        return _Decision("duplicate", stored.version)  # a stale copy: never reverts a newer version
+    if stored.version >= MAX_VERSIONS:
+        return _Decision("rejected", error=FieldError(
+            row_number, "record_id", "TOO_MANY_VERSIONS",
+            f"record {rec.record_id} already has {MAX_VERSIONS} versions", rec.record_id))
+    nxt = NewRecord(rec, batch_id, row_number, stored)
+    return _Decision("updated", nxt.version, nxt, nxt.version)
+
+
+def _concurrent(row_number: int, rec: VaccinationRecord) -> FieldError:
+    return FieldError(row_number, "record_id", "CONCURRENT_UPDATE",
+                      f"record {rec.record_id} was changed by someone else meanwhile; read it and try again",
+                      rec.record_id)
+
+
 class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
-                 reports: ReportStore, clock: Callable[[], datetime], chunk_rows: int = CHUNK_ROWS) -> None:
+                 reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
+                 chunk_rows: int = CHUNK_ROWS) -> None:
         self._records = records
         self._batches = batches
         self._queue = queue
         self._reports = reports
+        self._facilities = facilities
         self._now = clock
         self._chunk_rows = chunk_rows
 
@@ -160,13 +279,14 @@ class IntakeService:
         if state.status in TERMINAL:
             return state
         rows_done, chunk_no = state.rows_done, state.chunks_done
+        writer = Writer.upload(province)
         file_error: BadFile | None = None
         try:
             for chunk in _chunks(read_rows(stream, filename=key), self._chunk_rows, province):
                 chunk = [r for r in chunk if r[0] > rows_done]
                 if not chunk:
                     continue  # finished before a crash and redelivery
-                result = self.process_rows(batch_id, chunk, default_province=province)
+                result = self.process_rows(batch_id, chunk, writer=writer, default_province=province)
                 if result.rejections:
                     self._reports.put_part(batch_id, chunk_no, result.rejections)
                 last = chunk[-1][0]
@@ -180,74 +300,150 @@ class IntakeService:
         self._batches.finish(batch_id, status=status, report_key=report_key, error=file_error, now=self._now())
         return BatchState(batch_id, status, rows_done, chunk_no)
 
-    # -- shared by uploads and the API ----------------------------------------------------------
-    def process_rows(self, batch_id: str, rows: Sequence[tuple[int, object]], *,
+    # -- shared by uploads, the API and corrections ----------------------------------------------
+    def process_rows(self, batch_id: str, rows: Sequence[tuple[int, object]], *, writer: Writer,
                      default_province: str | None = None, default_facility: str | None = None,
+                     seen_versions: Mapping[tuple[str, str], int] | None = None,
                      today=None) -> ChunkResult:
+        """Validates, authorises and stores one chunk. `seen_versions` marks the rows as corrections
+        of the versions the caller read (see `_decide`). Requests: one BatchGet of the distinct
+        facilities, one BatchGet per 100 records, one conditional transaction per 100 writes (a
+        lost condition costs one conditional put per record of that transaction and a re-read)."""
         out = ChunkResult(received=len(rows))
         valid: dict[tuple[str, str], tuple[int, VaccinationRecord]] = {}
         row_status: dict[int, dict] = {}
+        rejected_for: dict[int, list[FieldError]] = {}
+        repeats: list[tuple[int, int]] = []  # (row, earlier row) of rows repeating an earlier one
+
+        def reject(row_number: int, errs: list[FieldError]) -> None:
+            out.rejections.extend(errs)
+            out.rejected += 1
+            rejected_for[row_number] = errs
+            row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
+
         for row_number, row in rows:
             if isinstance(row, FieldError):
-                out.rejections.append(row)
-                out.rejected += 1
-                row_status[row_number] = {"status": "rejected", "errors": [_err(row)]}
+                reject(row_number, [row])
                 continue
             res = validate_row(row, row_number=row_number, default_province=default_province,
                                default_facility=default_facility, today=today)
             if isinstance(res, list):
-                out.rejections.extend(res)
-                out.rejected += 1
-                row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in res]}
+                reject(row_number, res)
                 continue
             key = res.business_key
             if key in valid:
                 first_row, first = valid[key]
                 if first.digest() == res.digest():
-                    out.duplicates += 1
-                    out.accepted += 1
-                    row_status[row_number] = {"status": "duplicate", "record_id": res.record_id}
+                    repeats.append((row_number, first_row))  # its fate is the earlier row's
                 else:
-                    err = FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
-                                     f"record_id also on row {first_row} with different values",
-                                     res.record_id)
-                    out.rejections.append(err)
-                    out.rejected += 1
-                    row_status[row_number] = {"status": "rejected", "errors": [_err(err)]}
+                    reject(row_number, [FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
+                                                   f"record_id also on row {first_row} with different values",
+                                                   res.record_id)])
                 continue
             valid[key] = (row_number, res)
 
+        self._authorise_sent(writer, valid, reject)
+        self._check_registered(valid, reject)
         existing = self._records.get_many(list(valid)) if valid else {}
-        writes: list[NewRecord] = []
+        if writer.refuse_call and any(not policy.record_in_scope(writer.principal, ex.facility_id, ex.province_code)
+                                      for ex in existing.values()):
+            raise policy.OutOfScope("a record in this call is stored under a facility or province outside your scope")
+
         to_clean: list[tuple[str, str, int]] = []
-        for key, (row_number, rec) in valid.items():
-            ex = existing.get(key)
-            if ex is None:
-                writes.append(NewRecord(rec, 1, batch_id, row_number))
-                to_clean.append((*key, 1))
+
+        def settle(key: tuple[str, str], d: _Decision) -> None:
+            row_number, rec = valid[key]
+            if d.error is not None:
+                reject(row_number, [d.error])
+                return
+            if d.queue_version is not None:
+                to_clean.append((*key, d.queue_version))
+            if d.counts_new:
                 out.new_by_scope[(rec.facility_id, rec.province_code)] += 1
-                status = "accepted"
-            elif ex.batch_id == batch_id and ex.row_number == row_number:
-                # Written by this batch before a crash: ours, not a duplicate. Re-queue (idempotent).
-                to_clean.append((*key, ex.version))
-                if ex.version == 1:
-                    out.new_by_scope[(rec.facility_id, rec.province_code)] += 1
-                status = "accepted"
-            elif ex.digest == rec.digest():
+            if d.status == "duplicate":
                 out.duplicates += 1
-                status = "duplicate"
-            else:
-                writes.append(NewRecord(rec, ex.version + 1, batch_id, row_number, ex.counted_state))
-                to_clean.append((*key, ex.version + 1))
-                status = "updated"
             out.accepted += 1
-            row_status[row_number] = {"status": status, "record_id": rec.record_id}
-        if writes:
-            self._records.put_many(writes, self._now())
+            row_status[row_number] = {"status": d.status, "record_id": rec.record_id, "version": d.version}
+
+        seen = seen_versions or {}
+        pending = {key: existing.get(key) for key in valid}
+        for round_no in range(1, MAX_WRITE_ROUNDS + 1):
+            writes: dict[tuple[str, str], _Decision] = {}
+            for key, stored in pending.items():
+                row_number, rec = valid[key]
+                d = _decide(rec, stored, batch_id=batch_id, row_number=row_number, seen_version=seen.get(key))
+                if d.write is None:
+                    settle(key, d)
+                else:
+                    writes[key] = d
+            lost = self._records.put_many([d.write for d in writes.values()], self._now()) if writes else set()
+            for key, d in writes.items():
+                if key not in lost:
+                    settle(key, d)
+            # A correction is made on a version the caller saw: it is refused, never re-applied.
+            for key in [k for k in lost if k in seen]:
+                settle(key, _Decision("rejected", error=_concurrent(*valid[key])))
+            lost = {k for k in lost if k not in seen}
+            if not lost:
+                break
+            if round_no == MAX_WRITE_ROUNDS:
+                for key in lost:
+                    settle(key, _Decision("rejected", error=_concurrent(*valid[key])))
+                break
+            pending = {key: None for key in lost}
+            pending.update(self._records.get_many(list(lost)))
+        for row_number, first_row in repeats:
+            if first_row in rejected_for:
+                reject(row_number, [replace(e, row_number=row_number) for e in rejected_for[first_row]])
+            else:
+                out.duplicates += 1
+                out.accepted += 1
+                row_status[row_number] = {**row_status[first_row], "status": "duplicate"}
         if to_clean:
             out.queued = self._queue.enqueue(batch_id, to_clean)
         out.per_row = [dict(row=n, **row_status[n]) for n, _ in rows if n in row_status]
         return out
+
+    @staticmethod
+    def _authorise_sent(writer: Writer, valid: dict, reject) -> None:
+        """Every validated record within the writer's scope, and a chunk's counter updates within
+        one transaction: both on canonical values, so `Facility_ID` or ` F1` change nothing."""
+        p = writer.principal
+        outside = [key for key, (_, rec) in valid.items()
+                   if not policy.record_in_scope(p, rec.facility_id, rec.province_code)]
+        if outside and writer.refuse_call:
+            raise policy.OutOfScope("every record must be of a facility and province within your scope",
+                                    details={"records": len(outside)})
+        for key in outside:
+            row_number, rec = valid.pop(key)
+            reject(row_number, [FieldError(
+                row_number, "province_code", writer.out_of_scope_code,
+                f"province {rec.province_code} is not the province of this upload ({p.province_code})",
+                rec.province_code)])
+        pairs = {(rec.facility_id, rec.province_code) for _, rec in valid.values()}
+        if len(pairs) > MAX_SCOPES_PER_CHUNK:
+            raise errors.ValidationError(
+                f"one call may carry records of at most {MAX_SCOPES_PER_CHUNK} facility/province pairs",
+                details={"field": "records", "pairs": len(pairs)})
+
+    def _check_registered(self, valid: dict, reject) -> None:
+        """Records only of registered facilities, under the facility's registered province."""
+        if not valid:
+            return
+        registered = self._facilities.provinces({rec.facility_id for _, rec in valid.values()})
+        for key, (row_number, rec) in list(valid.items()):
+            province = registered.get(rec.facility_id)
+            if province is None:
+                err = FieldError(row_number, "facility_id", "UNKNOWN_FACILITY",
+                                 f"facility {rec.facility_id} is not registered", rec.facility_id)
+            elif (normalise_province_code(province) or province) != rec.province_code:
+                err = FieldError(row_number, "province_code", "FACILITY_NOT_IN_PROVINCE",
+                                 f"facility {rec.facility_id} is registered in province {province}, "
+                                 f"not {rec.province_code}", rec.province_code)
+            else:
+                continue
+            del valid[key]
+            reject(row_number, [err])
 
 
 def _err(e: FieldError) -> dict:
@@ -261,9 +457,9 @@ class IdempotentCall:
 
 
 class ApiCallStore(Protocol):
-    def lookup(self, facility_scope: str, key: str) -> IdempotentCall | None: ...
+    def lookup(self, namespace: str, key: str) -> IdempotentCall | None: ...
 
-    def complete(self, facility_scope: str, key: str, *, batch_id: str, request_hash: str,
+    def complete(self, namespace: str, key: str, *, batch_id: str, request_hash: str,
                  response: dict, chunk: ChunkResult, now: datetime) -> None: ...
 
 
@@ -274,12 +470,22 @@ def request_hash(records: Sequence[dict]) -> str:
                                      separators=(",", ":")).encode()).hexdigest()
 
 
+def call_namespace(p: Principal) -> str:
+    """Whose Idempotency-Key this is: role, scope and subject, hashed to a fixed-width name so no
+    caller's key can be spelled to land in another caller's namespace (nor a '#' shift them)."""
+    import json
+
+    raw = json.dumps([p.role.value, p.facility_id or "", p.province_code or "", p.subject])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 class RecordSubmission:
     """POST /v1/vaccination-records: up to N records per call, idempotent on the caller's key.
 
     A retried call with the same key and body gets the first answer again (nothing is stored
     twice); the same key with a different body is a 409, since the caller is confused about what
-    it sent."""
+    it sent. Keys belong to their caller (`call_namespace`): two callers using the same key never
+    see each other's calls or answers."""
 
     def __init__(self, intake: IntakeService, calls: ApiCallStore, clock: Callable[[], datetime],
                  max_records: int) -> None:
@@ -288,7 +494,8 @@ class RecordSubmission:
         self._now = clock
         self._max = max_records
 
-    def submit(self, *, records: object, idempotency_key: str | None, facility_id: str | None) -> dict:
+    def submit(self, *, records: object, idempotency_key: str | None, facility_id: str | None,
+               writer: Principal) -> dict:
         if not idempotency_key or len(idempotency_key) > 128:
             raise errors.ValidationError("the Idempotency-Key header is required (at most 128 characters)",
                                          details={"field": "Idempotency-Key"})
@@ -298,27 +505,22 @@ class RecordSubmission:
         if len(records) > self._max:
             raise errors.ValidationError(f"at most {self._max} records per call",
                                          details={"field": "records", "count": len(records)})
-        scopes = {_scope(r, None) for r in records if isinstance(r, dict)}
-        if len(scopes) > MAX_SCOPES_PER_CHUNK:
-            raise errors.ValidationError(
-                f"one call may carry records of at most {MAX_SCOPES_PER_CHUNK} facility/province pairs",
-                details={"field": "records", "pairs": len(scopes)})
-        scope = facility_id or "-"
+        namespace = call_namespace(writer)
         digest = request_hash(records)
-        previous = self._calls.lookup(scope, idempotency_key)
+        previous = self._calls.lookup(namespace, idempotency_key)
         if previous is not None:
             if previous.request_hash != digest:
                 raise errors.Conflict("this Idempotency-Key was used with a different body")
             if previous.response is not None:
                 return {**previous.response, "replayed": True}
-        batch_id = "api-" + hashlib.sha256(f"{scope}#{idempotency_key}".encode()).hexdigest()[:24]
+        batch_id = "api-" + hashlib.sha256(f"{namespace}#{idempotency_key}".encode()).hexdigest()[:24]
         rows = [(i, r if isinstance(r, dict) else FieldError(i, "(record)", "NOT_AN_OBJECT",
                                                              "each record must be a JSON object", ""))
                 for i, r in enumerate(records, start=1)]
-        chunk = self._intake.process_rows(batch_id, rows, default_facility=facility_id)
+        chunk = self._intake.process_rows(batch_id, rows, writer=Writer(writer), default_facility=facility_id)
         response = {"batch_id": batch_id, "received": chunk.received, "accepted": chunk.accepted,
                     "duplicates": chunk.duplicates, "rejected": chunk.rejected,
                     "results": chunk.per_row, "replayed": False}
-        self._calls.complete(scope, idempotency_key, batch_id=batch_id, request_hash=digest,
+        self._calls.complete(namespace, idempotency_key, batch_id=batch_id, request_hash=digest,
                              response=response, chunk=chunk, now=self._now())
         return response

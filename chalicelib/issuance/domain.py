@@ -68,3 +68,19 @@ def stale_manifest_doses(manifest_doses: Sequence[dict], current: Sequence[DoseR
         if cur is None or cur.version != int(m["version"]) or cur.digest != m["digest"]:
             stale.append(m["record_id"])
     return stale
+
+
+def revocation_stands(revocation_sequence: int | None, attestation: dict) -> bool:
+    """Does a ministry revocation (its audit-log sequence) stand against this attestation?
+
+    Attestations and revocations share one hash-chained audit log, so its sequence orders them.
+    A revocation stands against every attestation logged before it: a redelivered, replayed or
+    late countersign message never undoes it, whatever it carries. Only an attestation logged
+    after it (a facility head signing a new or corrected record of the person) may issue a new
+    passport. An attestation without a readable sequence is treated as older."""
+    if revocation_sequence is None:
+        return False
+    try:
+        return int(attestation.get("sequence")) <= revocation_sequence
+    except (TypeError, ValueError):
+        return True

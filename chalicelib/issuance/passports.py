@@ -1,7 +1,9 @@
 """What the citizens' apps read: the current passport (HC1 + display fields) and its QR image.
 
 Rendering a QR code is the slowest step of a passport read, so images are cached by UVCI (a UVCI
-never changes content) in the reports bucket and served from there afterwards.
+never changes content) in the reports bucket and served from there afterwards. A passport the
+ministry revoked is shown with its status and reason but no longer handed out to be presented:
+no HC1 string, and its QR routes answer 410 whatever the image cache holds.
 """
 from __future__ import annotations
 
@@ -14,9 +16,14 @@ from chalicelib.dcc.qr import render_qr_png, render_qr_svg
 RENDERERS = {"png": (render_qr_png, "image/png"), "svg": (render_qr_svg, "image/svg+xml")}
 
 
+class PassportRevoked(errors.Gone):
+    code = "PASSPORT_REVOKED"
+
+
 class PassportReader(Protocol):
     def current_passport(self, citizen_id: str) -> dict | None:
-        """{version, uvci, hc1, iat, exp, status, display} of the current version, or None."""
+        """{version, uvci, hc1, iat, exp, status, display, reason, revoked_at} of the current
+        version, or None."""
 
 
 class ImageCache(Protocol):
@@ -38,9 +45,13 @@ class PassportQuery:
         now = int(self._now().timestamp())
         status = "REVOKED" if p["status"] == "REVOKED" else ("EXPIRED" if p["exp"] <= now else "VALID")
         valid_until = datetime.fromtimestamp(p["exp"], timezone.utc).date().isoformat()
-        return {"hc1": p["hc1"], "status": status, "version": p["version"], "uvci": p["uvci"],
-                "issued_at": datetime.fromtimestamp(p["iat"], timezone.utc).isoformat(),
-                "valid_until": valid_until, "display": {**p["display"], "valid_until": valid_until}}
+        out = {"hc1": p["hc1"], "status": status, "version": p["version"], "uvci": p["uvci"],
+               "issued_at": datetime.fromtimestamp(p["iat"], timezone.utc).isoformat(),
+               "valid_until": valid_until, "display": {**p["display"], "valid_until": valid_until}}
+        if status == "REVOKED":
+            out["hc1"] = None
+            out["revocation"] = {"reason": p.get("reason"), "revoked_at": p.get("revoked_at")}
+        return out
 
     def qr(self, citizen_id: str, fmt: str) -> tuple[bytes | str, str]:
         """PNG as bytes (a binary API Gateway type), SVG as text (it is XML, and a bytes body of a
@@ -51,6 +62,10 @@ class PassportQuery:
         p = self._reader.current_passport(citizen_id)
         if p is None:
             raise errors.NotFound("no passport has been issued to you yet")
+        if p["status"] == "REVOKED":
+            # Checked before the cache: an image rendered before the revocation stays cached.
+            raise PassportRevoked("this passport was revoked by the Ministry of Health",
+                                  details={"reason": p.get("reason"), "revoked_at": p.get("revoked_at")})
         key = f"qr/{p['uvci'].replace('/', '_').replace(':', '_').replace('#', '_')}.{fmt}"
         data = self._cache.get(key)
         if data is None:

@@ -1,10 +1,13 @@
-"""Passport routes for the citizens' apps: a citizen only ever reads their own passport."""
+"""Passport routes: a citizen only ever reads their own passport; the ministry and operators
+revoke one by its UVCI."""
 from __future__ import annotations
 
 from chalice import Blueprint, Response
 
 from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
+from chalicelib.auth.principal import NATIONAL_ROLES
+from chalicelib.issuance.revocation import REQUEST_SCHEMA, Actor
 from chalicelib.platform.http import route
 from chalicelib.wiring import container
 
@@ -19,7 +22,8 @@ def _me() -> str:
 
 @route(bp, "/v1/passports/me", methods=["GET"], openapi={
     "summary": "My current passport: HC1 string, display fields (vi/en), status", "tags": ["passports"],
-    "responses": {"200": {"description": "the passport"}, "404": {"description": "none issued yet"}}})
+    "responses": {"200": {"description": "the passport (a revoked one: no hc1, its revocation's reason)"},
+                  "404": {"description": "none issued yet"}}})
 def my_passport():
     return container().passport_query.current(_me())
 
@@ -32,13 +36,29 @@ def _qr(fmt: str) -> Response:
 
 @route(bp, "/v1/passports/me/qr.png", methods=["GET"], openapi={
     "summary": "My passport's QR code (PNG)", "tags": ["passports"],
-    "responses": {"200": {"description": "PNG image", "content": {"image/png": {}}}}})
+    "responses": {"200": {"description": "PNG image", "content": {"image/png": {}}},
+                  "410": {"description": "PASSPORT_REVOKED: the passport was revoked"}}})
 def my_qr_png():
     return _qr("png")
 
 
 @route(bp, "/v1/passports/me/qr.svg", methods=["GET"], openapi={
     "summary": "My passport's QR code (SVG)", "tags": ["passports"],
-    "responses": {"200": {"description": "SVG image", "content": {"image/svg+xml": {}}}}})
+    "responses": {"200": {"description": "SVG image", "content": {"image/svg+xml": {}}},
+                  "410": {"description": "PASSPORT_REVOKED: the passport was revoked"}}})
 def my_qr_svg():
     return _qr("svg")
+
+
+@route(bp, "/v1/revocations", methods=["POST"], content_types=["application/json"], openapi={
+    "summary": "Revoke a passport by its UVCI (written to the audit log, published on the revocation list)",
+    "tags": ["passports"], "description": "Ministry and operators only.",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}},
+    "responses": {"201": {"description": "the revocation, with its audit log sequence and entry hash"},
+                  "404": {"description": "no passport was issued with this UVCI"},
+                  "409": {"description": "PASSPORT_ALREADY_REVOKED (also a version replaced by a re-issue)"}}})
+def revoke_passport():
+    p = current_principal()
+    policy.require_roles(p, *NATIONAL_ROLES)
+    revocation = container().revocations.revoke(bp.current_request.json_body, Actor(p.role.value, p.subject))
+    return Response(body=revocation, status_code=201, headers={"Content-Type": "application/json"})

@@ -27,7 +27,7 @@ from chalicelib.dcc.revocation import revocation_entries
 from chalicelib.dcc.signer import Signer
 from chalicelib.dcc.uvci import make_uvci
 from chalicelib.issuance.domain import (
-    DoseRecord, Identity, content_digest, latest_dose, series_doses, stale_manifest_doses,
+    DoseRecord, Identity, content_digest, latest_dose, revocation_stands, series_doses, stale_manifest_doses,
 )
 
 
@@ -39,6 +39,8 @@ class StoredPassport:
     content_digest: str
     signature_b64: str
     alg: str
+    # Audit-log sequence of the ministry's revocation of this version, if it was revoked.
+    revocation_sequence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class CountersignRequest:
 @dataclass
 class Outcome:
     citizen_id: str
-    status: str  # issued | unchanged | stale | lost_race | refused | not_attested
+    status: str  # issued | unchanged | stale | lost_race | refused | revoked | not_attested
     version: int | None = None
     uvci: str | None = None
     detail: list[str] = field(default_factory=list)
@@ -150,6 +152,8 @@ class CountersignService:
             return Outcome(req.citizen_id, "stale", detail=stale)
         digest = content_digest(identity, doses)
         current = self._store.current(req.citizen_id)
+        if current is not None and revocation_stands(current.revocation_sequence, req.attestation):
+            return Outcome(req.citizen_id, "revoked", current.version, current.uvci)
         if current is not None and current.content_digest == digest:
             return Outcome(req.citizen_id, "unchanged", current.version, current.uvci)
         dose = latest_dose(doses)

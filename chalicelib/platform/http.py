@@ -34,7 +34,9 @@ STATUS = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.Gone: 410,
     errors.Throttled: 429,
+    errors.TooManyRequests: 429,
     errors.DependencyUnavailable: 503,
 }
 
@@ -57,6 +59,8 @@ def error_response(err: errors.DomainError) -> Response:
     headers = {"Content-Type": "application/json"}
     if isinstance(err, errors.Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(err, errors.TooManyRequests):
+        headers["Retry-After"] = str(err.retry_after_s)
     return Response(body=error_body(err.code, err.message, err.details), status_code=status_for(err),
                     headers=headers)
 

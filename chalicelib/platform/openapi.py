@@ -54,7 +54,9 @@ def _operation(path: str, view_name: str, doc) -> dict:
                         for n in _PATH_PARAM.findall(path) if (n, "path") not in declared_names] + declared
     if not op["parameters"]:
         del op["parameters"]
-    responses = {"200": {"description": "OK"}, **meta.pop("responses", {})}
+    responses = dict(meta.pop("responses", {}))
+    if not any(code.startswith("2") for code in responses):
+        responses = {"200": {"description": "OK"}, **responses}
     responses.setdefault("400", _error("invalid request"))
     if doc.auth:
         op["security"] = [{"bearerAuth": []}]

@@ -11,7 +11,9 @@ What can be recomputed from the stored data, and how (mirroring each writer):
   for its `counted_state` (the outcome it currently adds to the counters).
 - passports_issued: one per stored passport version, on the facility and province of the
   version's attestation; passports_revoked: one per version above 1 (issuing version n revokes
-  version n-1 in the same transaction, booked on version n's scopes).
+  version n-1 in the same transaction, booked on version n's scopes), except a version issued
+  over a ministry revocation (`issued_over_revocation`: its predecessor was already counted), plus
+  one per version the ministry revoked (`revocation_sequence`), booked on that version's scopes.
 - DAY#<date> passports_issued: one per version on the UTC day of its created_at, nation and
   province.
 Not recomputed (no stored data says how many there were): corrected (a correction is just a
@@ -55,6 +57,8 @@ class PassportFact:
     province_code: str | None
     version: int
     created_day: str | None  # YYYY-MM-DD (UTC)
+    revoked_by_ministry: bool = False
+    issued_over_revocation: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ def recompute(records: Iterable[RecordFact], passports: Iterable[PassportFact]) 
     for p in passports:
         for pk in scope_keys(p.facility_id, p.province_code):
             out[(pk, "TOTAL")]["passports_issued"] += 1
-            if p.version > 1:
+            if p.version > 1 and not p.issued_over_revocation:
+                out[(pk, "TOTAL")]["passports_revoked"] += 1
+            if p.revoked_by_ministry:
                 out[(pk, "TOTAL")]["passports_revoked"] += 1
         if p.created_day:
             for pk in scope_keys(None, p.province_code):

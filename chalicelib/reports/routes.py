@@ -6,6 +6,10 @@ Who sees what:
   /v1/reports/provinces/{code}, daily?province=    ministry, operator; a province its own code only
   /dashboard and its assets                         public files (no data in them); the data
                                                     comes from the routes above with the token
+
+The page takes the token from its form or the URL fragment, never from the query, and keeps it in
+sessionStorage. Its headers keep it there: no Referer is ever sent, no script but ours runs (CSP
+without 'unsafe-inline'), the form cannot be submitted anywhere, and no other site can frame it.
 """
 from __future__ import annotations
 
@@ -28,10 +32,10 @@ ASSETS = {
 }
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 # The page may only talk to this origin: a forgotten CDN link or injected script would fail.
-_PAGE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+_PAGE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
          "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
-                                    "frame-ancestors 'none'"}
+                                    "form-action 'none'; frame-ancestors 'none'"}
 
 
 def _csv_response() -> Response:
@@ -89,7 +93,8 @@ def daily():
 
 
 @route(bp, "/dashboard", methods=["GET"], auth=False, openapi={
-    "summary": "The ministry dashboard page (data needs a token: ?token= or stored)", "tags": ["reports"]})
+    "summary": "The ministry dashboard page (data needs a token: typed into its form or given as "
+               "#token=…; kept in sessionStorage; ?token= is refused)", "tags": ["reports"]})
 def dashboard():
     return Response(body=(STATIC / "dashboard.html").read_text(encoding="utf-8"),
                     headers={"Content-Type": "text/html; charset=utf-8", **_PAGE})

@@ -1,4 +1,6 @@
-"""Writes a synthetic data set: registry.csv, records.(csv|jsonl|xlsx) and truth.csv."""
+"""Writes a synthetic data set: registry.csv, records.(csv|jsonl|xlsx), truth.csv and
+facilities.csv (the facilities the records name, with their province: intake accepts records only
+of registered facilities, so they are registered first with `facility import`)."""
 from __future__ import annotations
 
 import csv
@@ -50,6 +52,18 @@ def write_records(path: Path, records: list[DirtyRecord], fmt: str) -> None:
         raise ValueError(f"unknown records format {fmt!r}")
 
 
+FACILITY_COLUMNS = ("facility_id", "name", "province_code", "head")
+
+
+def write_facilities(path: Path, records: list[DirtyRecord]) -> None:
+    # Synthetic facility ids are <province>-F<nnn>: the province is the id's prefix.
+    ids = sorted({r.row["facility_id"] for r in records})
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(FACILITY_COLUMNS)
+        w.writerows((fid, f"Trạm Y tế {fid}", fid.split("-", 1)[0], "BS. Nguyễn Thị Lan") for fid in ids)
+
+
 def write_truth(path: Path, records: list[DirtyRecord]) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
@@ -58,15 +72,17 @@ def write_truth(path: Path, records: list[DirtyRecord]) -> None:
 
 
 def generate(out_dir: Path, *, people: int, records: int, error_rate: float, seed: int,
-             absent_rate: float = 0.03, fmt: str = "csv") -> SynthSummary:
+             absent_rate: float = 0.03, fmt: str = "csv", facility_province: str | None = None) -> SynthSummary:
     out_dir.mkdir(parents=True, exist_ok=True)
     gen = Generator(seed)
     registry = gen.people(people)
-    dirty = gen.dirty_records(registry, records, error_rate=error_rate, absent_rate=absent_rate)
-    names = ("registry.csv", f"records.{fmt}", "truth.csv")
+    dirty = gen.dirty_records(registry, records, error_rate=error_rate, absent_rate=absent_rate,
+                              facility_province=facility_province)
+    names = ("registry.csv", f"records.{fmt}", "truth.csv", "facilities.csv")
     write_registry(out_dir / names[0], registry)
     write_records(out_dir / names[1], dirty, fmt)
     write_truth(out_dir / names[2], dirty)
+    write_facilities(out_dir / names[3], dirty)
     erroneous = sum(1 for r in dirty if any(k != "absent" for k in r.error_kinds))
     absent = sum(1 for r in dirty if not r.true_citizen_id)
     return SynthSummary(people, len(dirty), erroneous, absent, names)

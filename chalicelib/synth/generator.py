@@ -227,15 +227,18 @@ class Generator:
         return name[:i] + letter + name[i + 1:]
 
     def dirty_records(self, registry: list[Person], n_records: int, *, error_rate: float,
-                      absent_rate: float) -> list[DirtyRecord]:
+                      absent_rate: float, facility_province: str | None = None) -> list[DirtyRecord]:
+        """`facility_province`: every dose given at facilities of that province (one province's
+        file, as a province uploads it); otherwise mostly in the person's own province."""
         rng = self.rng
         absent_pool = self.people(max(1, int(n_records * absent_rate / 2) + 1))
         out: list[DirtyRecord] = []
         while len(out) < n_records:
             absent = rng.random() < absent_rate
             person = rng.choice(absent_pool) if absent else rng.choice(registry)
-            facility_province = person.province_code if rng.random() < 0.85 else rng.choice(_PROVINCE_CODES)
-            for row in self.doses(person, len(out), facility_province):
+            at_home = rng.random() < 0.85
+            province = facility_province or (person.province_code if at_home else rng.choice(_PROVINCE_CODES))
+            for row in self.doses(person, len(out), province):
                 if len(out) >= n_records:
                     break
                 rec = DirtyRecord(row, "" if absent else person.citizen_id,

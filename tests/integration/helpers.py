@@ -90,3 +90,18 @@ def drain_until(runner, done, seconds: float = 90) -> None:
             return
         time.sleep(0.5)
     pytest.fail("the event runner did not get there in time")
+
+
+def register_facilities(settings, *facilities: tuple[str, str]) -> None:
+    """Facilities exist before their records: registers each (facility_id, province) in the
+    facility registry (`facilities` table), as `facility register` / `facility import` do."""
+    from datetime import datetime, timezone
+
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.signing.service import Facility
+
+    registry = DynamoFacilityRegistry(Tables(settings))
+    now = datetime.now(timezone.utc)
+    for facility_id, province in facilities:
+        registry.save_facility(Facility(facility_id, f"Trạm Y tế {facility_id}", province, "BS. Test"), now)

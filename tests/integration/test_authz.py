@@ -13,6 +13,8 @@ import pytest
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
+from chalicelib.dcc.uvci import make_uvci
+from tests.integration.helpers import register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +55,8 @@ RULES = {
     ("GET", "/v1/passports/me"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.png"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.svg"): expect_status(404, "citizen"),
+    # Revocation is national: the allowed callers get past authorisation to 404 (no such UVCI).
+    ("POST", "/v1/revocations"): expect_status(404, "ministry", "operator"),
     # Reports: the nation for the ministry and operators, a province for itself.
     ("GET", "/v1/reports/provinces"): expect("ministry", "operator"),
     ("GET", "/v1/reports/provinces.csv"): expect("ministry", "operator"),
@@ -87,8 +91,10 @@ def world(stack, issuer):
               "date_of_birth": "1990-05-17", "sex": "M", "phone": "0912345678", "province_code": PROVINCE,
               "vaccine_product": "AstraZeneca", "lot_number": "AZ1", "dose_number": "1",
               "vaccination_date": "2021-08-20"}
-    out = Container(settings).submission.submit(records=[record], idempotency_key=f"seed-{unique}",
-                                                 facility_id=fa)
+    register_facilities(settings, (fa, PROVINCE), (fb, PROVINCE))
+    out = Container(settings).submission.submit(
+        records=[record], idempotency_key=f"seed-{unique}", facility_id=fa,
+        writer=dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE))
     assert out["accepted"] == 1, out
     batch_id = f"authz-{unique}"
     now = datetime.now(timezone.utc)
@@ -170,6 +176,8 @@ def call(client, world, method: str, path: str, actor: str):
         body = {"status": "in_progress"} if actor == "facility_own" else {"status": "rejected", "reason": "đúng"}
     elif path.endswith("/signature"):
         body = {"signature": "c2lnbmF0dXJl", "algorithm": "ES256", "signer_id": world["agency"]}
+    elif path == "/v1/revocations":
+        body = {"uvci": make_uvci(lambda n: bytes(n)), "reason": "authz"}
     return client.http.request(method, url, headers=headers,
                                body=json.dumps(body).encode() if body is not None else b"")
 
@@ -205,9 +213,15 @@ def test_staff_above_a_facility_must_name_it(app_client, world):
     assert resp.status_code == 400 and json.loads(resp.body)["error"]["details"]["field"] == "facility_id"
 
 
-def test_a_province_cannot_move_a_record_out_of_its_province(app_client, world):
-    resp = app_client.http.post(
-        "/v1/vaccination-records/R1/corrections",
-        headers={"Content-Type": "application/json", **world["headers"]["province_own"]},
-        body=json.dumps({"facility_id": world["fa"], "changes": {"province_code": OTHER_PROVINCE}}))
-    assert resp.status_code == 403 and json.loads(resp.body)["error"]["code"] == "OUT_OF_SCOPE"
+def test_nobody_moves_a_record_to_another_province_by_correcting_it(app_client, world):
+    # the owner of a record (facility and province) is not a correctable field, for anyone
+    for actor in ("province_own", "ministry"):
+        resp = app_client.http.post(
+            "/v1/vaccination-records/R1/corrections",
+            headers={"Content-Type": "application/json", **world["headers"][actor]},
+            body=json.dumps({"facility_id": world["fa"], "changes": {"province_code": OTHER_PROVINCE}}))
+        assert resp.status_code == 400, resp.body
+        assert json.loads(resp.body)["error"]["details"]["fields"] == ["province_code"]
+    view = app_client.http.get(f"/v1/vaccination-records/R1?facility_id={world['fa']}",
+                               headers=world["headers"]["ministry"])
+    assert json.loads(view.body)["record"]["province_code"] == PROVINCE

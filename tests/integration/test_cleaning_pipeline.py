@@ -13,6 +13,7 @@ import pytest
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
+from tests.integration.helpers import register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 def synthetic(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
     assert cli(["synth", "--people", "300", "--records", "400", "--error-rate", "0.15",
-                "--seed", "7", "--out", str(out)]) == 0
+                "--seed", "7", "--facility-province", "001", "--out", str(out)]) == 0
     return out
 
 
@@ -36,8 +37,9 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
     # Given the registry in DynamoDB (records of other tests use other facilities)
     with open(synthetic / "registry.csv", encoding="utf-8", newline="") as f:
         assert DynamoRegistry(tables).import_people(read_registry_csv(f)) == 300
-    # and the records re-labelled to a facility id unique to this test
+    # and the records re-labelled to a facility id unique to this test, registered in the province
     facility = f"T{unique}"
+    register_facilities(settings, (facility, "001"))
     rows = list(csv.DictReader(open(synthetic / "records.csv", encoding="utf-8", newline="")))
     for r in rows:
         r["facility_id"] = facility
@@ -71,10 +73,12 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
     offline_out = synthetic / "offline.jsonl"
     assert cli(["clean", "--registry", str(synthetic / "registry.csv"), "--records", str(path),
                 "--out", str(offline_out)]) == 0
-    offline = {}
+    offline, suggested = {}, set()
     for line in offline_out.read_text(encoding="utf-8").splitlines():
         o = json.loads(line)
         offline[o["record_id"]] = (o["outcome"], o["matched_citizen_id"])
+        if set(o["suggestion"]) & set(o["mismatched_fields"]):  # corrects a field, not only the name's form
+            suggested.add(o["record_id"])
     Record = tables.Record
     online = {r.record_id: (r.state, r.matched_citizen_id) for r in Record.scan(Record.facility_id == facility)}
     assert online and set(online) <= set(offline)
@@ -94,7 +98,7 @@ def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, sy
     assert tally["VERIFIED"] + tally["VERIFIED_NORMALIZED"] > 0.7 * len(online)
 
     # When the facility accepts the suggestion for a mismatched record (the engine changed nothing)
-    mismatched = next(rid for rid, (state, _) in online.items() if state == "MISMATCH")
+    mismatched = next(rid for rid, (state, _) in online.items() if state == "MISMATCH" and rid in suggested)
     as_facility = bearer(dev_issuer.staff(Role.FACILITY, facility_id=facility))
     view = json.loads(app_client.http.get(
         f"/v1/vaccination-records/{mismatched}", headers=as_facility).body)

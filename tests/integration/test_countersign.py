@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.cli import main as cli
+from tests.integration.helpers import register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ def make_verified_people(stack, tmp_path_factory, *, seed: int):
     settings, _ = stack
     out = tmp_path_factory.mktemp("cs")
     assert cli(["synth", "--people", "40", "--records", "40", "--error-rate", "0", "--absent-rate", "0",
-                "--seed", str(seed), "--out", str(out)]) == 0
+                "--seed", str(seed), "--facility-province", "001", "--out", str(out)]) == 0
     facility = f"CS{out.name[-6:].replace('_', '')}"
     rows = list(csv.DictReader(open(out / "records.csv", encoding="utf-8", newline="")))
     for r in rows:
@@ -60,6 +61,7 @@ def make_verified_people(stack, tmp_path_factory, *, seed: int):
         tables = Tables(settings)
         with open(out / "registry.csv", encoding="utf-8", newline="") as f:
             DynamoRegistry(tables).import_people(read_registry_csv(f))
+        register_facilities(settings, (facility, "001"))
         s3 = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
         s3.put_object(Bucket=settings.bucket("intake"), Key=f"incoming/001/{facility}.csv",
                       Body=buf.getvalue().encode())

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
-from tests.integration.helpers import drain_queue
+from tests.integration.helpers import drain_queue, register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +56,7 @@ def s3(aws_endpoint, region):
 def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_client, s3, sqs, unique, bearer):
     settings, created = stack
     facility = f"F{unique}"
+    register_facilities(settings, (facility, "001"))
     rows = [good_row(i, facility) for i in range(5)]
     bad_date = good_row(5, facility)
     bad_date[4] = "31/02/1990"
@@ -97,9 +98,10 @@ def test_upload_is_validated_stored_queued_and_reported(stack, runner, app_clien
 def test_reupload_of_the_same_records_creates_no_duplicates(stack, runner, app_client, s3, sqs, unique):
     settings, created = stack
     facility = f"F{unique}"
+    register_facilities(settings, (facility, "001"))
     body = csv_bytes([good_row(i, facility) for i in range(4)])
     upload_and_process(s3, runner, settings, f"incoming/01/{unique}-a.csv", body)
-    drain_queue(sqs, created.queues["cleaning"])
+    runner.drain(idle_rounds=1, max_seconds=20)  # cleaned: a re-upload has nothing left to queue
     # the same records again, in another file
     upload_and_process(s3, runner, settings, f"incoming/01/{unique}-b.csv", body)
     assert drain_queue(sqs, created.queues["cleaning"]) == []
@@ -140,6 +142,7 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
 
     settings, created = stack
     facility = f"F{unique}"
+    register_facilities(settings, (facility, "001"))
     key = f"incoming/01/{unique}-crash.csv"
     rows = [good_row(i, facility) for i in range(23)]
     rows[4][4] = "not a date"
@@ -166,11 +169,12 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
             calls = {"n": 0}
 
             def put_many(records, now):
-                real_put(records, now)
+                lost = real_put(records, now)
                 calls["n"] += 1
                 if calls["n"] == 3 and not CrashingContainer.crashed:
                     CrashingContainer.crashed = True
                     raise Crash("process killed after writing, before the checkpoint")
+                return lost
             svc._records.put_many = put_many
             svc._chunk_rows = 5
             return svc
@@ -198,8 +202,9 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
     assert counter.received == 22
 
 
-def test_api_submission_is_idempotent_and_reports_per_record(app_client, unique, bearer):
+def test_api_submission_is_idempotent_and_reports_per_record(stack, app_client, unique, bearer):
     facility = f"F{unique}"
+    register_facilities(stack[0], (facility, "001"))
     records = [dict(zip(HEADER, good_row(i, facility))) for i in range(3)]
     records.append({**records[0], "record_id": "BAD1", "dose_number": "eleven"})
     token = bearer(dev_issuer.staff(Role.FACILITY, facility_id=facility))
@@ -235,6 +240,7 @@ def test_excel_upload_is_streamed_like_csv(stack, runner, app_client, s3, unique
 
     settings, _ = stack
     facility = f"X{unique}"
+    register_facilities(settings, (facility, "001"))
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("records")
     ws.append(HEADER)

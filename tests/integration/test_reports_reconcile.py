@@ -8,6 +8,7 @@ Runs on resources under a prefix of its own: the audit covers whole tables, and 
 data must neither hide nor fake a drift here."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -17,9 +18,12 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 
+from chalicelib.auth import dev_issuer
+from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
 from chalicelib.local.facility_heads import attest_facilities
-from tests.integration.helpers import cli_json_lines, crash_once_after, duplicate_messages, queues_empty
+from tests.integration.helpers import (cli_json_lines, crash_once_after, duplicate_messages, queues_empty,
+                                      register_facilities)
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +42,10 @@ def own_stack(aws_endpoint, tmp_path_factory):
     for url in created.queues.values():
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "2"})
     return settings, created, sqs
+
+
+def as_facility(facility_id: str):
+    return dev_issuer.staff(Role.FACILITY, facility_id=facility_id)
 
 
 def settle(runner, sqs, urls, seconds=90):
@@ -62,9 +70,11 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
     tables = Tables(settings)
     Record = tables.Record
     assert cli(["synth", "--people", "40", "--records", "60", "--error-rate", "0.2", "--seed", "11",
-                "--out", str(tmp_path)]) == 0
+                "--facility-province", "001", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "registry.csv", encoding="utf-8", newline="") as f:
         DynamoRegistry(tables).import_people(read_registry_csv(f))
+    with open(tmp_path / "facilities.csv", encoding="utf-8", newline="") as f:
+        register_facilities(settings, *((r["facility_id"], r["province_code"]) for r in csv.DictReader(f)))
 
     c = Container(settings)
     intake = c.intake
@@ -95,9 +105,11 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         assert records and all(r.state != "PENDING" for r in records)
 
         # and a facility accepting a suggestion (the count moves from MISMATCH to verified)
-        mismatched = next(r for r in records if r.state == "MISMATCH" and json.loads(r.cleaning).get("suggestion"))
-        assert c.corrections.correct(mismatched.facility_id, mismatched.record_id,
-                                     accept_suggestion=True)["status"] == "corrected"
+        # (one whose suggestion corrects a mismatched field, not only the name's form)
+        mismatched = next(r for r in records if r.state == "MISMATCH" and set(json.loads(r.cleaning)["suggestion"])
+                          & set(json.loads(r.cleaning)["mismatched_fields"]))
+        assert c.corrections.correct(mismatched.facility_id, mismatched.record_id, accept_suggestion=True,
+                                     writer=as_facility(mismatched.facility_id))["status"] == "corrected"
         settle(runner, sqs, queues)
 
         # and countersigning per facility, crashing once after the second passport, messages twice
@@ -116,8 +128,8 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         facility, manifest = sorted(manifests.items())[0]
         entry = manifest["entries"][0]
         citizen, dose = entry["citizen_id"], entry["doses"][0]
-        assert c.corrections.correct(dose["facility_id"], dose["record_id"],
-                                     changes={"lot_number": "RECONCILE-1"})["status"] == "corrected"
+        assert c.corrections.correct(dose["facility_id"], dose["record_id"], changes={"lot_number": "RECONCILE-1"},
+                                     writer=as_facility(dose["facility_id"]))["status"] == "corrected"
         settle(runner, sqs, queues)
         province = next(p for f, p in facilities if f == facility)
         assert attest_facilities(c, [(facility, province)], datetime.now(timezone.utc))

@@ -8,26 +8,51 @@
   var fmt = new Intl.NumberFormat("vi-VN");
   var pct = new Intl.NumberFormat("vi-VN", { style: "percent", maximumFractionDigits: 1 });
 
-  // A bearer token (once authentication exists): ?token=... is kept in localStorage and then
-  // removed from the address bar so it is not bookmarked or shared by accident.
-  function token() {
-    var url = new URL(window.location.href);
-    var t = url.searchParams.get("token");
-    if (t) {
-      try { window.localStorage.setItem("vaxpass.token", t); } catch (e) { /* private mode: keep for this page */ }
-      url.searchParams.delete("token");
-      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
-      return t;
-    }
-    try { return window.localStorage.getItem("vaxpass.token"); } catch (e) { return null; }
+  // The bearer token never travels in a URL: it is typed into the form, or handed over in the
+  // fragment (#token=…, which browsers never send to a server), and kept in sessionStorage, which
+  // dies with the tab. A ?token= query is refused: by the time the page runs, the token has been
+  // sent to the server and its logs, and may sit in history and bookmarks. Both are removed from
+  // the address bar before anything else happens.
+  var KEY = "vaxpass.token";
+
+  function session(action, value) {
+    try {
+      if (action === "get") return window.sessionStorage.getItem(KEY);
+      if (action === "set") window.sessionStorage.setItem(KEY, value);
+      if (action === "clear") window.sessionStorage.removeItem(KEY);
+    } catch (e) { /* storage disabled: the token lives in this page only */ }
+    return null;
   }
-  var TOKEN = token();
+
+  function takeTokenFromAddress() {
+    var url = new URL(window.location.href);
+    var fragment = new URLSearchParams(url.hash.replace(/^#/, ""));
+    var given = fragment.get("token");
+    var refused = url.searchParams.has("token");
+    if (given !== null || refused) {
+      fragment.delete("token");
+      url.searchParams.delete("token");
+      var rest = fragment.toString();
+      window.history.replaceState(null, "", url.pathname + url.search + (rest ? "#" + rest : ""));
+    }
+    // Earlier versions of this page kept the token in localStorage, where it outlives the session.
+    try { window.localStorage.removeItem(KEY); } catch (e) { /* nothing stored then */ }
+    return { token: given ? given.trim() : null, refused: refused };
+  }
+
+  var fromAddress = takeTokenFromAddress();
+  var TOKEN = fromAddress.token || session("get");
+  if (fromAddress.token) session("set", TOKEN);
 
   function get(path, as) {
     var headers = {};
     if (TOKEN) headers.Authorization = "Bearer " + TOKEN;
-    return fetch(path, { headers: headers, cache: "no-store" }).then(function (r) {
-      if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+    return fetch(path, { headers: headers, cache: "no-store", referrerPolicy: "no-referrer" }).then(function (r) {
+      if (!r.ok) {
+        var err = new Error(path + ": HTTP " + r.status);
+        err.status = r.status;
+        throw err;
+      }
       return as === "blob" ? r.blob() : r.json();
     });
   }
@@ -182,15 +207,65 @@
     st.textContent = "Lỗi tải dữ liệu · could not load: " + err.message;
   }
 
-  document.getElementById("csv").addEventListener("click", downloadCsv);
-  Promise.all([get("/v1/reports/provinces"), get("/v1/reports/daily?days=30")]).then(function (res) {
-    var report = res[0];
-    renderTotals(report.national);
-    renderProgress(report.provinces);
-    renderBacklog(report.provinces);
-    renderDaily(res[1]);
+  function showSignIn(note) {
+    TOKEN = null;
+    session("clear");
+    document.getElementById("report").hidden = true;
+    document.getElementById("csv").hidden = true;
+    document.getElementById("signout").hidden = true;
+    document.body.removeAttribute("data-loaded");
     var st = document.getElementById("status");
-    st.textContent = "Cập nhật lúc " + report.generated_at + " · updated " + report.generated_at;
-    document.body.setAttribute("data-loaded", "true");
-  }).catch(showError);
+    st.className = "";
+    st.textContent = "Chưa đăng nhập · not signed in";
+    document.getElementById("signin-note").textContent = note || "";
+    document.getElementById("signin").hidden = false;
+    document.getElementById("token-input").focus();
+  }
+
+  function load() {
+    document.getElementById("signin").hidden = true;
+    Promise.all([get("/v1/reports/provinces"), get("/v1/reports/daily?days=30")]).then(function (res) {
+      var report = res[0];
+      document.getElementById("report").hidden = false;
+      document.getElementById("csv").hidden = false;
+      document.getElementById("signout").hidden = false;
+      renderTotals(report.national);
+      renderProgress(report.provinces);
+      renderBacklog(report.provinces);
+      renderDaily(res[1]);
+      var st = document.getElementById("status");
+      st.className = "";
+      st.textContent = "Cập nhật lúc " + report.generated_at + " · updated " + report.generated_at;
+      document.body.setAttribute("data-loaded", "true");
+    }).catch(function (err) {
+      if (err.status === 401 || err.status === 403) {
+        showSignIn("Mã truy cập không được chấp nhận (hết hạn, sai, hoặc không phải của Bộ) · " +
+                   "the token was refused (expired, invalid, or not a ministry token): HTTP " + err.status);
+      } else {
+        showError(err);
+      }
+    });
+  }
+
+  document.getElementById("token-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var input = document.getElementById("token-input");
+    var value = input.value.trim().replace(/^Bearer\s+/i, "");
+    input.value = "";
+    if (!value) return;
+    TOKEN = value;
+    session("set", TOKEN);
+    load();
+  });
+  document.getElementById("signout").addEventListener("click", function () { showSignIn(""); });
+  document.getElementById("csv").addEventListener("click", downloadCsv);
+
+  if (TOKEN) {
+    load();
+  } else {
+    showSignIn(fromAddress.refused
+      ? "Không nhận mã truy cập trong địa chỉ (?token=): hãy nhập vào đây · a token in the address " +
+        "(?token=) is not accepted, as it was sent to the server and may be kept in history: enter it here"
+      : "");
+  }
 })();

@@ -122,25 +122,10 @@ def test_facility_in_scope(role, requested, expected):
             policy.facility_in_scope(ALL[role], requested)
 
 
-@pytest.mark.parametrize("role, records, default, expected", [
-    ("facility", [{"facility_id": "F1", "province_code": "001"}, {"province_code": "1"}], "F1", True),
-    ("facility", [{"facility_id": "F2"}], "F1", False),
-    ("facility", [{"province_code": "079"}], "F1", False),
-    ("province", [{"facility_id": "F9", "province_code": "001"}], None, True),
-    ("province", [{"facility_id": "F9", "province_code": "079"}], None, False),
-    ("province", [{"facility_id": "F9"}], None, False),
-    ("province", [{"province_code": "001"}], None, False),  # no facility named
-    ("ministry", [{"province_code": "079"}, "junk"], None, True),
-    ("operator", [{"facility_id": "F9", "province_code": "079"}], None, True),
-    ("citizen", [{"facility_id": "F1", "province_code": "001"}], "F1", False),
-])
-def test_require_records_in_scope(role, records, default, expected):
-    assert allowed(lambda: policy.require_records_in_scope(ALL[role], records, default)) is expected
-
-
-@pytest.mark.parametrize("role, changes, expected", [
-    ("province", {"province_code": "079"}, False), ("province", {"province_code": "1"}, True),
-    ("province", {"full_name": "X"}, True), ("province", None, True),
-    ("facility", {"province_code": "079"}, False), ("ministry", {"province_code": "079"}, True)])
-def test_require_changes_in_scope(role, changes, expected):
-    assert allowed(lambda: policy.require_changes_in_scope(ALL[role], changes)) is expected
+@pytest.mark.parametrize("principal, facility, province, expected", [
+    (FACILITY, "F1", "001", True), (FACILITY, "F2", "001", False), (FACILITY, "F1", "079", False),
+    (FACILITY_NO_PROV, "F1", "079", True), (PROVINCE, "F9", "001", True), (PROVINCE, "F9", "079", False),
+    (PROVINCE, "F9", "", False), (MINISTRY, "F9", "079", True), (OPERATOR, "F9", "079", True),
+    (CITIZEN, "F1", "001", False)])
+def test_record_in_scope(principal, facility, province, expected):
+    assert policy.record_in_scope(principal, facility, province) is expected

@@ -19,6 +19,18 @@ def test_synth_is_deterministic_for_a_seed(tmp_path):
     assert (tmp_path / "a" / "records.csv").read_bytes() != (tmp_path / "c" / "records.csv").read_bytes()
 
 
+def test_synth_writes_one_province_file_and_the_facilities_it_names(tmp_path, capsys):
+    assert synth(tmp_path, "--facility-province", "1") == 0
+    with (tmp_path / "records.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with (tmp_path / "facilities.csv").open(encoding="utf-8") as f:
+        facilities = {r["facility_id"]: r["province_code"] for r in csv.DictReader(f)}
+    assert {r["province_code"].zfill(3) for r in rows} == {"001"}
+    assert {r["facility_id"] for r in rows} == set(facilities) and set(facilities.values()) == {"001"}
+    assert synth(tmp_path / "bad", "--facility-province", "999") == 2
+    assert "not a province code" in capsys.readouterr().err
+
+
 def test_synth_truth_lists_error_kinds_and_absent_people(tmp_path):
     synth(tmp_path, "--absent-rate", "0.2")
     with (tmp_path / "truth.csv").open(encoding="utf-8") as f:

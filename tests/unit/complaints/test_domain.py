@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from chalicelib import errors
+from chalicelib.auth.principal import Principal, Role
 from chalicelib.cleaning.corrections import EDITABLE
 from chalicelib.complaints import domain
 from chalicelib.complaints.domain import (IN_PROGRESS, RECEIVED, REJECTED, RESOLVED, VIETNAM, Complaint,
@@ -148,8 +149,8 @@ class FakeCorrector:
     def __init__(self):
         self.calls = []
 
-    def correct(self, facility_id, record_id, *, accept_suggestion=False, changes=None):
-        self.calls.append((facility_id, record_id, dict(changes)))
+    def correct(self, facility_id, record_id, *, writer, accept_suggestion=False, changes=None):
+        self.calls.append((facility_id, record_id, dict(changes), writer))
         return {"status": "corrected", "version": 2}
 
 
@@ -174,6 +175,7 @@ def svc():
 
 
 FACILITY = Actor("facility", "F1")
+WRITER = Principal("s-f1", Role.FACILITY, facility_id="F1", province_code="001")
 
 
 def test_filing_routes_to_the_record_facility_and_is_idempotent(svc):
@@ -192,13 +194,15 @@ def test_filing_routes_to_the_record_facility_and_is_idempotent(svc):
 def test_resolving_with_the_proposal_corrects_the_record_once(svc):
     service, store, corrector, _ = svc
     cid = service.file(CID, {"record_id": "R1", "proposed": {"full_name": "Nguyễn Văn An"}}, "k")["complaint_id"]
-    service.change_status(service.get(cid), {"status": "in_progress"}, FACILITY)
-    out = service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY)
+    service.change_status(service.get(cid), {"status": "in_progress"}, FACILITY, writer=WRITER)
+    out = service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY,
+                                writer=WRITER)
     assert out["status"] == "resolved" and out["resolution"]["kind"] == "corrected"
     assert out["resolution"]["record_version"] == 2
-    assert corrector.calls == [("F1", "R1", {"full_name": "Nguyễn Văn An"})]
+    # the correction is written as the one working the complaint, for intake to authorise
+    assert corrector.calls == [("F1", "R1", {"full_name": "Nguyễn Văn An"}, WRITER)]
     with pytest.raises(InvalidTransition):
-        service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY)
+        service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY, writer=WRITER)
     assert len(corrector.calls) == 1 and store.counted["complaints_resolved"] == 1
     assert [h["actor"] for h in out["history"]] == ["citizen", "facility:F1", "facility:F1"]
 
@@ -207,9 +211,9 @@ def test_a_stale_complaint_is_a_conflict(svc):
     service, _, _, _ = svc
     cid = service.file(CID, {"record_id": "R1", "fields": ["sex"]}, "k")["complaint_id"]
     stale = service.get(cid)
-    service.change_status(stale, {"status": "in_progress"}, FACILITY)
+    service.change_status(stale, {"status": "in_progress"}, FACILITY, writer=WRITER)
     with pytest.raises(errors.Conflict):
-        service.change_status(stale, {"status": "rejected", "reason": "x"}, FACILITY)
+        service.change_status(stale, {"status": "rejected", "reason": "x"}, FACILITY, writer=WRITER)
 
 
 def test_overdue_view_names_the_facility_head(svc):

@@ -86,6 +86,9 @@ def test_policies_are_least_privilege():
     assert audit == {("api_handler", "s3:PutObject", audit_bucket + "checkpoints/*"),
                      ("handle_countersign", "s3:PutObject", audit_bucket + "security-events/*")}
     assert not any(a.endswith("*") for pairs in flat.values() for a, _ in pairs)
+    # Intake reads the facility registry (records only of registered facilities), never writes it.
+    intake_facilities = {a for a, r in flat["handle_intake"] if r.endswith("table/vaxpass-dev-facilities")}
+    assert intake_facilities == set(spec._RO)
     # KMS grants with a "*" resource are pinned to one alias by condition.
     for doc in fns.values():
         for st in doc["Statement"]:

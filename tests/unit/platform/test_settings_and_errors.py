@@ -34,8 +34,15 @@ def test_every_setting_has_an_environment_variable():
     (errors.ValidationError("bad"), 400), (errors.Unauthorized("who"), 401),
     (errors.Forbidden("no"), 403), (errors.NotFound("gone"), 404), (errors.Conflict("again"), 409),
     (errors.Throttled("slow"), 429), (errors.DependencyUnavailable("down"), 503),
+    (errors.TooManyRequests("later", retry_after_s=7), 429),
 ])
 def test_domain_errors_map_to_http_status_in_one_place(err, status):
     resp = error_response(err)
     assert resp.status_code == status == status_for(err)
     assert json.loads(json.dumps(resp.body))["error"]["code"] == err.code
+
+
+def test_too_many_requests_says_when_to_retry():
+    resp = error_response(errors.TooManyRequests("later", retry_after_s=7))
+    assert resp.headers["Retry-After"] == "7"
+    assert resp.body["error"]["code"] == "RATE_LIMITED" and resp.body["error"]["details"]["retry_after_s"] == 7

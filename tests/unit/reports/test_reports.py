@@ -122,6 +122,16 @@ def test_recompute_mirrors_the_writers():
     assert ("PROV#None", "TOTAL") not in out
 
 
+def test_recompute_counts_a_ministry_revocation_once_on_the_revoked_version():
+    # F1 issued v1, the ministry revoked it; F2 later issued v2 over that revocation
+    passports = [PassportFact("F1", "001", 1, "2022-05-20", revoked_by_ministry=True),
+                 PassportFact("F2", "001", 2, "2022-05-21", issued_over_revocation=True)]
+    out = recompute([], passports)
+    assert out[("NATIONAL", "TOTAL")] == {"passports_issued": 2, "passports_revoked": 1}
+    assert out[("FAC#F1", "TOTAL")]["passports_revoked"] == 1
+    assert "passports_revoked" not in out[("FAC#F2", "TOTAL")]
+
+
 def test_compare_reports_only_audited_counters_and_missing_scopes():
     stored = {("NATIONAL", "TOTAL"): {"received": 3, "corrected": 5, "signed_by_facility": 2},
               ("FAC#GONE", "TOTAL"): {"verified": 1}}
@@ -235,5 +245,9 @@ def test_dashboard_is_served_from_the_package_with_no_outside_references(client)
     assert js.headers["Content-Type"].startswith("text/javascript") and css.headers["Content-Type"].startswith("text/css")
     for text in (html, js.body.decode("utf-8"), css.body.decode("utf-8")):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+    for resp in (page, js, css):
+        assert resp.headers["Referrer-Policy"] == "no-referrer" and resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+        assert "form-action 'none'" in resp.headers["Content-Security-Policy"]
     assert client.http.get("/dashboard/..%2Fservice.py").status_code == 404
     assert client.http.get("/dashboard/routes.py").status_code == 404

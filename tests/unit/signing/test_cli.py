@@ -102,3 +102,17 @@ def test_focal_agency_certificate_needs_a_province(pki_dir):
     code, _, err = run(["facility", "cert", "--ca-dir", str(pki_dir / "ca"), "--facility-id", "CDC",
                         "--focal-agency", "--out", str(pki_dir / "x")])
     assert code == 2 and "province" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("facility_id,name\nF1,x\n", "missing columns province_code"),
+    ("facility_id,name,province_code\nF1,x,999\n", "line 2: province_code is not a province code"),
+    ("facility_id,name,province_code\n,x,001\n", "line 2: facility_id and name are required"),
+])
+def test_facility_import_refuses_a_bad_file_before_registering_anything(tmp_path, text, message):
+    path = tmp_path / "facilities.csv"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run(["facility", "import", str(path)])
+    assert (code, out) == (2, "") and message in err and "Traceback" not in err
+    code, _, err = run(["facility", "import", str(tmp_path / "absent.csv")])
+    assert code == 2 and "cannot read" in err

@@ -1,0 +1,59 @@
+"""`access-log`: who was shown which record's cleaning result (operators, with read access to the
+access table; the API itself may only write it)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+
+from chalicelib.cli._util import command, group
+
+ROLES = ("facility", "province", "ministry", "operator")
+
+
+def register(sub) -> None:
+    g = group(sub, "access-log", "who read which record's cleaning result, and when")
+    p = command(g, "record", "every read of one record's cleaning result, oldest first (JSON lines)", _record)
+    p.add_argument("--facility-id", required=True)
+    p.add_argument("--record-id", required=True)
+    p.add_argument("--since", type=_utc_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
+    p = command(g, "reader", "every read by one caller, oldest first (JSON lines)", _reader)
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--scope", help="the facility id (facility) or province code (province)")
+    p.add_argument("--subject", help="the identity provider's subject (ministry, operator)")
+    p.add_argument("--since", type=_utc_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from e
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _record(args) -> int:
+    from chalicelib.wiring import container
+
+    return _print(container().access_log.reads_of_record(args.facility_id, args.record_id, since=args.since))
+
+
+def _reader(args) -> int:
+    from chalicelib.cleaning.access import Reader
+    from chalicelib.wiring import container
+
+    national = args.role in ("ministry", "operator")
+    needed, given = ("--subject", args.subject) if national else ("--scope", args.scope)
+    if not given:
+        print(f"error: --role {args.role} needs {needed}", file=sys.stderr)
+        return 2
+    reader = Reader(args.role, args.subject or "", "" if national else args.scope)
+    return _print(container().access_log.reads_by(reader.key(), since=args.since))
+
+
+def _print(entries) -> int:
+    for e in entries:
+        print(json.dumps(e.to_dict(), ensure_ascii=False))
+    print(json.dumps({"reads": len(entries)}), file=sys.stderr)
+    return 0

@@ -1,0 +1,176 @@
+"""Revocation of a passport by the ministry (`POST /v1/revocations`).
+
+A revocation is appended to the audit log first (the one hash chain that also holds every facility
+attestation; unique key `revoke:<uvci>`, so a UVCI is revoked at most once however often the
+request is retried), then applied to the passport store in one conditional transaction: the
+version becomes REVOKED with the reason, its UCI, COUNTRYCODEUCI and SIGNATURE hashes join the
+revocation list, and `passports_revoked` moves on the version's facility and province. The
+transaction holds only while the version is still ACTIVE and still the person's current one, so
+two concurrent revocations end in one 201 and one 409, and a re-issue racing a revocation leaves
+exactly one of them in effect.
+
+Logged first, applied second: a request that dies in between leaves a logged revocation that the
+next request for the same UVCI applies (roll forward) before it answers 409, so the store never
+shows a revocation the log lacks. What a revocation means for later attestations of the person is
+`issuance.domain.revocation_stands`.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Callable, Protocol
+
+from chalicelib import errors
+from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
+from chalicelib.dcc.uvci import is_valid_uvci
+from chalicelib.signing.service import AuditLog, DuplicateAuditKey
+
+ACTIVE, REVOKED = "ACTIVE", "REVOKED"
+SUPERSEDED = "superseded by a new passport version"
+MAX_REASON_CHARS = 500
+# C0 and C1 controls, DEL, line/paragraph separators, bidirectional overrides and isolates (they
+# make a logged reason read differently from what it says), and unpaired surrogates (a JSON
+# "\ud800" escape decodes to one; no store can encode it). Written as "must not contain", with no
+# anchors: Python's `$` also matches before a final newline.
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+
+# The one contract of the request: validated here and published as the route's OpenAPI requestBody.
+REQUEST_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["uvci", "reason"],
+    "properties": {
+        "uvci": {"type": "string", "maxLength": 80, "pattern": r"^URN:UVCI:01:[A-Z]{2}:[A-Z0-9/:]+#[A-Z0-9/:]$",
+                 "description": "the certificate identifier (`ci`) as issued, with its check character"},
+        "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS,
+                   "pattern": r"\S", "not": {"pattern": _CONTROL},
+                   "description": "why, for the audit log and the citizen; no control characters"},
+    },
+}
+_FIELD_RULES = {
+    "uvci": "uvci must be a UVCI as issued, e.g. URN:UVCI:01:VN:…#C (upper case, at most 80 characters)",
+    "reason": f"reason is required: 1 to {MAX_REASON_CHARS} characters, not only spaces, no control characters",
+}
+
+
+class AlreadyRevoked(errors.Conflict):
+    code = "PASSPORT_ALREADY_REVOKED"
+
+
+@dataclass(frozen=True)
+class RevocationTarget:
+    """The passport version a UVCI names, as stored."""
+
+    citizen_id: str
+    version: int
+    uvci: str
+    status: str  # ACTIVE | REVOKED
+    signature_b64: str
+    alg: str
+    facility_id: str | None
+    province_code: str | None
+    reason: str | None = None
+    revoked_at: str | None = None
+    revocation_sequence: int | None = None  # set when the ministry revoked it (not a re-issue)
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str
+    id: str
+
+
+class RevocationStore(Protocol):
+    def find_by_uvci(self, uvci: str) -> RevocationTarget | None: ...
+
+    def revoke(self, target: RevocationTarget, *, entry: dict, sequence: int, entries: list[dict]) -> bool:
+        """Applies the logged revocation `entry` (audit `sequence`) and its list `entries` if
+        `target` is still the person's current ACTIVE version; False if it is not."""
+
+
+def revocation_key(uvci: str) -> str:
+    return f"revoke:{uvci}"
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(REQUEST_SCHEMA)
+
+
+def parse_request(body: object) -> tuple[str, str]:
+    """(uvci, reason) of a valid request body; otherwise a ValidationError naming the field. The
+    messages never echo the input."""
+    problems = sorted(_validator().iter_errors(body), key=lambda e: [str(p) for p in e.path])
+    if problems:
+        first = problems[0]
+        if first.path:
+            field = str(first.path[0])
+        elif first.validator == "required":
+            field = next(f for f in REQUEST_SCHEMA["required"] if f not in body)
+        elif first.validator == "additionalProperties":
+            unknown = sorted(str(k) for k in body if k not in REQUEST_SCHEMA["properties"])[0]
+            raise errors.ValidationError("unknown field; the body has only uvci and reason",
+                                         details={"field": unknown[:64]})
+        else:
+            raise errors.ValidationError("the body must be a JSON object with uvci and reason")
+        raise errors.ValidationError(_FIELD_RULES[field], details={"field": field})
+    uvci, reason = body["uvci"], body["reason"]
+    if not is_valid_uvci(uvci):
+        raise errors.ValidationError("uvci check character does not match: is it mistyped?",
+                                     details={"field": "uvci"})
+    return uvci, reason.strip()
+
+
+class RevocationService:
+    def __init__(self, store: RevocationStore, audit: AuditLog, clock: Callable[[], datetime], *,
+                 issuer_country: str) -> None:
+        self._store = store
+        self._audit = audit
+        self._now = clock
+        # COUNTRYCODEUCI hashes the CWT issuer (claim 1), as the countersigning worker does.
+        self._issuer = issuer_country
+
+    def revoke(self, body: object, actor: Actor) -> dict:
+        uvci, reason = parse_request(body)
+        target = self._store.find_by_uvci(uvci)
+        if target is None:
+            raise errors.NotFound("no passport was issued with this UVCI", details={"uvci": uvci})
+        if target.status != ACTIVE:
+            raise _already(target)
+        key = revocation_key(uvci)
+        entry = {"type": "revocation", "uvci": uvci, "version": target.version, "reason": reason,
+                 "revoked_by": {"role": actor.role, "id": actor.id},
+                 "revoked_at": self._now().isoformat(timespec="seconds")}
+        try:
+            sequence, entry_hash = self._audit.append(entry, unique_key=key)
+            mine = True
+        except DuplicateAuditKey:
+            # Another request logged this UVCI's revocation: apply that one (if its request died
+            # before doing so) and answer as for a repeated revocation.
+            logged = self._audit.find(key)
+            if logged is None:
+                raise errors.DependencyUnavailable("audit log reported a duplicate it cannot show") from None
+            entry, sequence, entry_hash, mine = logged.entry, logged.sequence, logged.entry_hash, False
+        hashes = revocation_entries(uci=uvci, issuer_country=self._issuer,
+                                    signature=base64.b64decode(target.signature_b64), alg=target.alg,
+                                    types=HASH_TYPES)
+        applied = self._store.revoke(target, entry=entry, sequence=sequence, entries=hashes)
+        # Not applied by this call: a re-issue got there first, or a concurrent request applied
+        # this very logged revocation (then it is still this request's to answer).
+        stored = None if applied else self._store.find_by_uvci(uvci)
+        if mine and (applied or (stored is not None and stored.revocation_sequence == sequence)):
+            return {"uvci": uvci, "version": target.version, "status": REVOKED, "reason": entry["reason"],
+                    "revoked_at": entry["revoked_at"], "revoked_by": entry["revoked_by"],
+                    "audit": {"sequence": sequence, "entry_hash": entry_hash}}
+        raise _already(stored or self._store.find_by_uvci(uvci) or target)
+
+
+def _already(target: RevocationTarget) -> AlreadyRevoked:
+    if target.revocation_sequence is None:
+        return AlreadyRevoked("this passport version was already replaced by a newer one, which revoked it",
+                              details={"uvci": target.uvci, "reason": SUPERSEDED, "revoked_at": target.revoked_at})
+    return AlreadyRevoked("this passport is already revoked",
+                          details={"uvci": target.uvci, "reason": target.reason, "revoked_at": target.revoked_at,
+                                   "audit_sequence": target.revocation_sequence})

@@ -1,0 +1,81 @@
+"""One contract, two implementations: the in-memory fakes of tests/fakes/intake.py and the DynamoDB
+adapters behave alike on what intake relies on (conditional versions, earlier digests, registered
+provinces), so tests on the fakes mean something for the adapters."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from chalicelib.intake.records import validate_row
+from chalicelib.intake.service import NewRecord
+from tests.fakes.intake import MemoryFacilityDirectory, MemoryRecordStore
+from tests.integration.helpers import register_facilities
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+def record(facility: str, record_id: str, lot: str):
+    return validate_row({"record_id": record_id, "facility_id": facility, "full_name": "Nguyễn Văn An",
+                         "date_of_birth": "1990-05-17", "province_code": "001", "vaccine_product": "AstraZeneca",
+                         "lot_number": lot, "dose_number": "1", "vaccination_date": "2021-08-20"}, row_number=1)
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def store(request, stack):
+    if request.param == "memory":
+        return MemoryRecordStore()
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import DynamoRecordStore
+
+    return DynamoRecordStore(Tables(stack[0]))
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def directory(request, stack):
+    """(the directory, a function registering (facility, province) pairs in it)"""
+    if request.param == "memory":
+        memory = MemoryFacilityDirectory()
+        return memory, lambda *pairs: memory.facilities.update(dict(pairs))
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+
+    return DynamoFacilityRegistry(Tables(stack[0])), lambda *pairs: register_facilities(stack[0], *pairs)
+
+
+class TestRecordStoreContract:
+    def test_a_new_record_is_written_once(self, store):
+        f = f"C{uuid.uuid4().hex[:8]}"
+        assert store.put_many([NewRecord(record(f, "R1", "L1"), "b1", 1)], NOW) == set()
+        # a second writer who also read "absent" loses
+        assert store.put_many([NewRecord(record(f, "R1", "L2"), "b2", 1)], NOW) == {(f, "R1")}
+        got = store.get_many([(f, "R1")])[(f, "R1")]
+        assert (got.version, got.batch_id, got.province_code, got.cleaned_version) == (1, "b1", "001", 0)
+
+    def test_an_update_is_written_only_on_the_version_read(self, store):
+        f = f"C{uuid.uuid4().hex[:8]}"
+        store.put_many([NewRecord(record(f, "R1", "L1"), "b1", 1)], NOW)
+        v1 = store.get_many([(f, "R1")])[(f, "R1")]
+        keys = {(f, "R1")}
+        assert store.put_many([NewRecord(record(f, "R1", "L2"), "b2", 1, v1)], NOW) == set()
+        assert store.put_many([NewRecord(record(f, "R1", "L3"), "b3", 1, v1)], NOW) == keys  # stale read
+        v2 = store.get_many([(f, "R1")])[(f, "R1")]
+        assert v2.version == 2 and v2.earlier_digests == {v1.digest} and v2.digest == record(f, "R1", "L2").digest()
+
+    def test_a_batch_mixes_winners_and_losers(self, store):
+        f = f"C{uuid.uuid4().hex[:8]}"
+        store.put_many([NewRecord(record(f, "R0", "L1"), "b1", 1)], NOW)
+        batch = [NewRecord(record(f, f"R{i}", "L1"), "b2", i) for i in range(150)]  # R0 exists: loses
+        assert store.put_many(batch, NOW) == {(f, "R0")}
+        assert len(store.get_many([(f, f"R{i}") for i in range(150)])) == 150
+
+
+class TestFacilityDirectoryContract:
+    def test_provinces_of_registered_facilities_only(self, directory):
+        impl, register = directory
+        a, b = f"A{uuid.uuid4().hex[:8]}", f"B{uuid.uuid4().hex[:8]}"
+        register((a, "001"), (b, "079"))
+        assert impl.provinces({a, b, "NOPE"}) == {a: "001", b: "079"}
+        assert impl.provinces(set()) == {}
