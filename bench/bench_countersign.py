@@ -67,8 +67,8 @@ def main() -> int:
     lock = threading.Lock()
 
     class Counting(Container):
-        def client(self, service):
-            real = super().client(service)
+        def client(self, service, **options):
+            real = super().client(service, **options)
             if service != "kms":
                 return real
 
@@ -131,6 +131,7 @@ def main() -> int:
     from chalicelib.local.facility_heads import attest_facilities
 
     attest_facilities(c, [("001-F001", "001")], datetime.now(timezone.utc), limit=args.people)
+    calls["sign"] = 0  # the audit anchor's checkpoint signature of the attestation is not a passport's
     sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
     runner = EventRunner(app, sqs, region=settings.region, concurrency=args.concurrency, wait_time_s=1)
     runner.sources = [s for s in runner.sources if s.function_name == "handle_countersign"]

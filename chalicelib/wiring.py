@@ -151,10 +151,13 @@ class Container:
 
     @cached_property
     def attested_countersign(self):
-        from chalicelib.aws.signing_adapters import DynamoSigningRecords
+        from chalicelib.aws.signing_adapters import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
 
-        return AttestedBatchCountersigner(self.countersign, DynamoSigningRecords(self.tables), self.clock)
+        return AttestedBatchCountersigner(
+            self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
+            facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
+            events=self.security_events, counters=self.counters)
 
     @cached_property
     def passport_query(self):
@@ -189,11 +192,33 @@ class Container:
             new_id=lambda: f"SB{secrets.token_hex(8)}", counters=self.counters)
 
     @cached_property
-    def audit_log(self):
-        """The one hash chain of facility attestations and ministry revocations."""
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+    def audit_anchor(self):
+        from chalicelib.aws.audit_adapters import S3KmsAuditAnchor
 
-        return DynamoAuditLog(self.tables)
+        s = self.settings
+        return S3KmsAuditAnchor(self.client("s3"), self.client("kms"), s.bucket("audit"), s.key_alias("audit-anchor"))
+
+    @cached_property
+    def audit_log(self):
+        """The one audit log (attestations, ministry revocations): every append goes through here,
+        so every append is followed by a KMS-signed checkpoint in the audit bucket."""
+        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.signing.anchor import AnchoredAuditLog
+
+        return AnchoredAuditLog(DynamoAuditLog(self.tables), self.audit_anchor, self.clock)
+
+    @cached_property
+    def audit(self):
+        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.signing.anchor import AuditService
+
+        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor)
+
+    @cached_property
+    def security_events(self):
+        from chalicelib.aws.audit_adapters import S3SecurityEvents
+
+        return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
     @cached_property
     def revocations(self):

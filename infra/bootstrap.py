@@ -142,14 +142,21 @@ def _ensure_queue(sqs, prefix: str, queue: spec.Queue) -> tuple[str, str]:
 
 def _ensure_bucket(s3, sqs, prefix: str, bucket: spec.Bucket, data_key: str, region: str) -> str:
     name = rn.bucket(prefix, bucket.logical)
+    create: dict = {"Bucket": name}
+    if region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    if bucket.object_lock_days:
+        create["ObjectLockEnabledForBucket"] = True
     try:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        s3.create_bucket(**create)
     except ClientError as e:
         if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    if bucket.object_lock_days:
+        # Object Lock needs versioning (creating the bucket with the lock turns it on; an older
+        # bucket gets it here first, which S3 requires before the lock can be enabled).
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=_object_lock(bucket))
     s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
         "RestrictPublicBuckets": True})
@@ -172,6 +179,11 @@ def _ensure_bucket(s3, sqs, prefix: str, bucket: spec.Bucket, data_key: str, reg
         s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
             "QueueConfigurations": configs})
     return name
+
+
+def _object_lock(bucket: spec.Bucket) -> dict:
+    return {"ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": bucket.object_lock_days}}}
 
 
 def _s3_to_sqs_policy(queue_arn: str, bucket_name: str) -> dict:

@@ -82,6 +82,11 @@ def resources(prefix: str) -> dict:
                 "BucketKeyEnabled": True}]},
             "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
         }
+        if b.object_lock_days:
+            props["VersioningConfiguration"] = {"Status": "Enabled"}
+            props["ObjectLockEnabled"] = True
+            props["ObjectLockConfiguration"] = {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
+                "Mode": "COMPLIANCE", "Days": b.object_lock_days}}}
         if b.expire_days:
             props["LifecycleConfiguration"] = {"Rules": [{"Id": "expire", "Status": "Enabled",
                                                           "ExpirationInDays": b.expire_days}]}
@@ -121,6 +126,8 @@ def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:
         return [base, f"{base}/index/*"], None
     if grant.kind == "queue":
         return [f"arn:aws:sqs:*:*:{rn.physical(prefix, grant.logical)}"], None
+    if grant.kind == "dlq":
+        return [f"arn:aws:sqs:*:*:{rn.dlq(prefix, grant.logical)}"], None
     if grant.kind == "bucket":
         name = rn.bucket(prefix, grant.logical)
         return [f"arn:aws:s3:::{name}/{grant.prefix}"], None

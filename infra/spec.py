@@ -58,6 +58,9 @@ class Bucket:
     logical: str
     notifications: tuple[Notification, ...] = ()
     expire_days: int | None = None
+    # Write once: versioning plus S3 Object Lock with this default retention (COMPLIANCE mode: no
+    # principal, root included, can delete or overwrite an object version before it ends).
+    object_lock_days: int | None = None
     purpose: str = ""
 
 
@@ -73,7 +76,7 @@ class Key:
 class Grant:
     """What one function may do with one resource (least privilege per function)."""
 
-    kind: str  # table | queue | bucket | key
+    kind: str  # table | queue | dlq | bucket | key
     logical: str
     actions: tuple[str, ...]
     prefix: str = "*"  # bucket object prefix
@@ -127,16 +130,26 @@ QUEUES: tuple[Queue, ...] = (
           purpose="facility-attested people to countersign with the KMS DSC key"),
 )
 
+# The audit anchor: where a DynamoDB writer cannot rewrite history. Ten years, like the records.
+AUDIT_RETENTION_DAYS = 3650
+AUDIT_CHECKPOINT_PREFIX = "checkpoints/"
+SECURITY_EVENT_PREFIX = "security-events/"
+
 BUCKETS: tuple[Bucket, ...] = (
     Bucket("intake", (Notification("incoming/", "intake"),), expire_days=90,
            purpose="province batch uploads under incoming/<province_code>/"),
     Bucket("reports", expire_days=365,
            purpose="rejected-rows reports, exports, cached QR images"),
+    Bucket("audit", object_lock_days=AUDIT_RETENTION_DAYS,
+           purpose=f"{AUDIT_CHECKPOINT_PREFIX} KMS-signed checkpoints of the audit log's head; "
+                   f"{SECURITY_EVENT_PREFIX} countersign chunks and entries refused as forged"),
 )
 
 KEYS: tuple[Key, ...] = (
     Key("dsc-es256", "ECC_NIST_P256", "SIGN_VERIFY", purpose="DSC key for ES256 DCC signing"),
     Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
+    Key("audit-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
+        purpose="signs the audit log checkpoints (sequence, head hash, time) written to the audit bucket"),
     Key("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", purpose="encrypts tables, queues, buckets"),
 )
 
@@ -147,6 +160,10 @@ _RO = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
 _SEND = ("sqs:SendMessage", "sqs:GetQueueUrl")
 _CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
 _DATA_KEY = Grant("key", "data", ("kms:Decrypt", "kms:GenerateDataKey"))
+# Whoever appends to the audit log (attestations, ministry revocations) anchors the new head: sign
+# with the anchor key and create the checkpoint object (never read, list or delete it).
+_ANCHOR = (Grant("key", "audit-anchor", ("kms:Sign",)),
+           Grant("bucket", "audit", ("s3:PutObject",), prefix=f"{AUDIT_CHECKPOINT_PREFIX}*"))
 
 FUNCTIONS: tuple[Function, ...] = (
     Function("api_handler", (
@@ -160,6 +177,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
         Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
         Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
+        *_ANCHOR,
         _DATA_KEY,
     )),
     Function("handle_intake", (
@@ -177,9 +195,13 @@ FUNCTIONS: tuple[Function, ...] = (
         _DATA_KEY,
     )),
     Function("handle_countersign", (
-        Grant("queue", "countersign", _CONSUME),
-        Grant("table", "records", _RW), Grant("table", "signing", _RO),
+        # A chunk refused as forged, or with a person who cannot be issued, goes to the DLQ at once.
+        Grant("queue", "countersign", _CONSUME), Grant("dlq", "countersign", _SEND),
+        Grant("table", "records", _RW), Grant("table", "facilities", _RO),
+        # Reads attestations and manifests; updates only the status items of dispatched chunks.
+        Grant("table", "signing", _RO + ("dynamodb:UpdateItem",)),
         Grant("table", "passports", _RW), Grant("table", "counters", _RW),
+        Grant("bucket", "audit", ("s3:PutObject",), prefix=f"{SECURITY_EVENT_PREFIX}*"),
         Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
         Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),
         _DATA_KEY,

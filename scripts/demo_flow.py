@@ -92,6 +92,12 @@ def main() -> int:
 
     summary["issuing"] = sign_countersign_and_verify(args.api, out, results, synth)
 
+    print("== 12. the audit log (attestations) against its KMS-signed checkpoints in the write-once bucket")
+    audit = json.loads(cli("audit", "verify"))
+    summary["audit"] = audit
+    print(f"   {audit['head']['sequence']} entries, head {audit['head']['entry_hash'][:16]}..., anchored by "
+          f"checkpoint #{audit['anchor']['sequence']} ({audit['anchor']['time']})")
+
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"== summary written to {out / 'summary.json'}")
     return 0

@@ -82,6 +82,9 @@ class DynamoCounters:
         does not count twice. Counting rules for the callers:
           signed_by_facility   people attested by a facility head (one per person per manifest)
           complaints_received  complaints filed;  complaints_resolved  complaints closed
+          countersign_chunks_refused        countersign messages refused (attestation absent or
+                                            different from the audit log), once per refusal
+          countersign_entries_not_attested  entries failing their inclusion proof
         """
         updates = counter_updates(self._t.Counter, facility_id, province_code, deltas)
         if not updates:
@@ -160,6 +163,7 @@ class DynamoAuditSource:
         self._t = tables
         self._passport = passports_item  # the passports model (DynamoPassportStore.Item)
         self._counters = counters
+        self._signing_records = None  # built on the first --fix release
 
     def record_facts(self):
         from chalicelib.reports.reconcile import RecordFact
@@ -194,3 +198,46 @@ class DynamoAuditSource:
 
     def set_if_unchanged(self, pk: str, sk: str, counter: str, expected: int, value: int) -> bool:
         return self._counters.set_if_unchanged(pk, sk, counter, expected, value)
+
+    def chunk_facts(self, *, queued_only: bool):
+        """Status items of dispatched countersign chunks: a Scan of the signing table."""
+        import json
+        from datetime import datetime
+
+        from chalicelib.aws.signing_adapters import SigningTables
+        from chalicelib.reports.reconcile import ChunkFact
+
+        M = SigningTables(self._t).Signing
+        condition = M.sk.startswith("CHUNK#")
+        if queued_only:
+            condition &= M.status == "QUEUED"
+        try:
+            for item in M.scan(condition, attributes_to_get=["pk", "sk", "facility_id", "status", "first_index",
+                                                              "people", "refused", "pending_until"]):
+                until = datetime.fromisoformat(item.pending_until.replace("Z", "+00:00")) if item.pending_until else None
+                yield ChunkFact(item.pk.removeprefix("SBATCH#"), int(item.sk.removeprefix("CHUNK#")), item.facility_id,
+                                item.status, int(item.first_index or 0), tuple(json.loads(item.people or "[]")),
+                                tuple(json.loads(item.refused or "[]")), until)
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("signing: scan failed") from e
+
+    def passport_holders(self, citizen_ids):
+        Item = self._passport
+        try:
+            return {item.pk.removeprefix("P#") for item in Item.batch_get(
+                [(f"P#{cid}", "CURRENT") for cid in citizen_ids], attributes_to_get=["pk"])}
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("passports: read failed") from e
+
+    def release_claims(self, batch_id: str, citizen_id: str, now) -> int:
+        from chalicelib.aws.signing_adapters import DynamoSigningRecords
+
+        if self._signing_records is None:
+            self._signing_records = DynamoSigningRecords(self._t, parallel=2)
+        Record = self._t.Record
+        try:
+            keys = [(i.facility_id, i.record_id) for i in Record.by_citizen.query(
+                f"CIT#{citizen_id}", attributes_to_get=["facility_id", "record_id"])]
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: read failed") from e
+        return len(self._signing_records.release(batch_id, keys, now)) if keys else 0

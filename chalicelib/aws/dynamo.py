@@ -182,6 +182,8 @@ class Tables:
             signed_by_facility = NumberAttribute(null=True)
             complaints_received = NumberAttribute(null=True)
             complaints_resolved = NumberAttribute(null=True)
+            countersign_chunks_refused = NumberAttribute(null=True)
+            countersign_entries_not_attested = NumberAttribute(null=True)
             # FAC# items only: the facility's province, and the index that lists them per province.
             province_code = UnicodeAttribute(null=True)
             gsi1pk = UnicodeAttribute(null=True)

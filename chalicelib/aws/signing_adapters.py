@@ -11,6 +11,9 @@ signing     pk SBATCH#<batch_id>     sk HEADER         facility_id, created_at, 
                                                        pages, status (OPEN/ATTESTED/DISPATCHED);
                                                        gsi1 SFAC#<facility_id> / <created_at>#<batch_id>
             pk SBATCH#<batch_id>     sk PAGE#<00000>   entries (JSON list, up to 200: items stay < 400 KB)
+            pk SBATCH#<batch_id>     sk CHUNK#<00000>  a dispatched countersign message: status (QUEUED/DONE/
+                                                       DEAD_LETTERED), facility_id, first_index, size, people
+                                                       (citizen ids, JSON), refused (entry indexes), pending_until
             pk AUDIT                 sk HEAD           sequence, entry_hash of the chain's last entry
             pk AUDIT                 sk SEQ#<000000000001>  sequence, prev_hash, entry_hash, entry (JSON), unique_key
             pk AUDITKEY#<unique_key> sk AUDITKEY       sequence (one entry per key: one attestation per batch)
@@ -42,8 +45,9 @@ from chalicelib.aws.sqs import MAX_BATCH_BYTES, QueueSender
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import GENESIS, LoggedEntry, chain_hash
 from chalicelib.signing.manifest import canonical_json
-from chalicelib.signing.service import (ATTESTED, OPEN, VERIFIED_STATES, CandidateRecord,
-                                        DuplicateAuditKey, Facility, FocalAgency, StoredBatch, candidate_from_record)
+from chalicelib.signing.service import (ATTESTED, CHUNK_QUEUED, OPEN, VERIFIED_STATES, CandidateRecord,
+                                        DuplicateAuditKey, Facility, FocalAgency, QueuedChunk, StoredBatch,
+                                        candidate_from_record)
 
 PAGE_ENTRIES = 200
 APPEND_ATTEMPTS = 20
@@ -111,6 +115,11 @@ class SigningTables:
             entry_hash = UnicodeAttribute(null=True)
             entry = UnicodeAttribute(null=True)
             unique_key = UnicodeAttribute(null=True)
+            first_index = NumberAttribute(null=True)
+            size = NumberAttribute(null=True)
+            people = UnicodeAttribute(null=True)
+            refused = UnicodeAttribute(null=True)
+            pending_until = UnicodeAttribute(null=True)
 
         return SigningItem
 
@@ -287,6 +296,22 @@ class DynamoSigningRecords:
 
         return {k for k in self._pool.map(one, keys) if k is not None}
 
+    def release(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+        R = self._t.Record
+
+        def one(key: tuple[str, str]) -> tuple[str, str] | None:
+            try:
+                R(record_pk(*key), "REC").update(
+                    actions=[R.signed_batch.remove(), R.signing_batch.remove(), R.signing_until.remove()],
+                    condition=R.signing_batch == batch_id)
+            except PynamoDBException as e:
+                if _is_conditional(e):
+                    return None  # changed since, or another batch holds it already
+                raise errors.DependencyUnavailable("records: release failed") from e
+            return key
+
+        return {k for k in self._pool.map(one, keys) if k is not None}
+
 
 # -- manifests ----------------------------------------------------------------------------------
 class DynamoManifestStore:
@@ -343,6 +368,37 @@ class DynamoManifestStore:
             if _is_conditional(e) and status == ATTESTED:
                 return
             raise errors.DependencyUnavailable("signing: could not update the batch") from e
+
+
+    def chunks_queued(self, batch_id: str, facility_id: str, chunks: Sequence[QueuedChunk], *,
+                      pending_until: datetime, now: datetime) -> None:
+        M = self._m
+        try:
+            with M.batch_write() as batch:
+                for c in chunks:
+                    batch.save(M(f"SBATCH#{batch_id}", chunk_sk(c.chunk), facility_id=facility_id,
+                                 status=CHUNK_QUEUED, first_index=c.first_index, size=len(c.people),
+                                 people=json.dumps(list(c.people)), refused="[]",
+                                 pending_until=utc_stamp(pending_until), updated_at=_iso(now)))
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("signing: could not store the chunk status") from e
+
+    def finish_chunk(self, batch_id: str, chunk: int, *, first_index: int, size: int, status: str,
+                     refused: Sequence[int], now: datetime) -> bool:
+        M = self._m
+        try:
+            M(f"SBATCH#{batch_id}", chunk_sk(chunk)).update(
+                actions=[M.status.set(status), M.refused.set(json.dumps(list(refused))), M.updated_at.set(_iso(now))],
+                condition=M.pk.exists() & (M.first_index == first_index) & (M.size == size))
+        except PynamoDBException as e:
+            if _is_conditional(e):
+                return False
+            raise errors.DependencyUnavailable("signing: could not update the chunk status") from e
+        return True
+
+
+def chunk_sk(chunk: int) -> str:
+    return f"CHUNK#{chunk:05d}"
 
 
 # -- audit log ----------------------------------------------------------------------------------
@@ -416,7 +472,8 @@ class DynamoAuditLog:
 # -- countersign queue --------------------------------------------------------------------------
 class SqsCountersignQueue:
     """Message body: {"kind": "facility-attested", "batch_id", "chunk", "chunks",
-    "attestation": {sequence, entry_hash, facility_id, merkle_root, count, certificate_fingerprint},
+    "attestation": {sequence, entry_hash, facility_id, merkle_root, count, certificate_fingerprint}
+    (claims the worker checks against the audit log),
     "entries": [{citizen_id, doses, entry_digest, index, proof: [hex]}]}."""
 
     def __init__(self, sqs, url: str) -> None:

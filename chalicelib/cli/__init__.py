@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.token_commands",
     "chalicelib.cli.reports_commands",
     "chalicelib.cli.access_commands",
+    "chalicelib.cli.audit_commands",
 )
 
 

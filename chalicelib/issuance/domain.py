@@ -49,8 +49,9 @@ def series_doses(product: str, dose_number: int) -> int:
 
 
 def content_digest(identity: Identity, doses: Sequence[DoseRecord]) -> str:
-    """What a passport version rests on: identity plus every verified dose record version. Equal
-    digest, same passport: a redelivered message issues nothing new."""
+    """What a passport version rests on: identity plus every attested dose record version (a
+    verified dose no facility head signed is not part of it). Equal digest, same passport: a
+    redelivered message issues nothing new."""
     doc = {"id": [identity.citizen_id, identity.full_name, identity.date_of_birth],
            "doses": sorted([d.facility_id, d.record_id, d.version, d.digest] for d in doses)}
     return hashlib.sha256(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
@@ -58,8 +59,8 @@ def content_digest(identity: Identity, doses: Sequence[DoseRecord]) -> str:
 
 def stale_manifest_doses(manifest_doses: Sequence[dict], current: Sequence[DoseRecord]) -> list[str]:
     """Record ids named in the manifest whose stored version or digest changed since (or that
-    are no longer verified): the facility signed something else, so they are not countersigned
-    from that manifest."""
+    are no longer verified and attested): the facility signed something else, so they are not
+    countersigned from that manifest."""
     by_key = {(d.facility_id, d.record_id): d for d in current}
     stale = []
     for m in manifest_doses:

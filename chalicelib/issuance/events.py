@@ -14,9 +14,13 @@ from chalicelib.wiring import container
 bp = Blueprint(__name__)
 
 
-def _handle_record(record) -> None:
-    body = json.loads(record.body)
-    outcomes = container().attested_countersign.handle(body)
+def _handle_record(record, cache: dict | None = None) -> None:
+    try:
+        body = json.loads(record.body)
+    except ValueError:
+        body = None  # refused (and kept) by the countersigner like any other malformed message
+    outcomes = container().attested_countersign.handle(body, cache)
+    body = body if isinstance(body, dict) else {}
     tally: dict[str, int] = {}
     for o in outcomes:
         tally[o.status] = tally.get(o.status, 0) + 1
@@ -36,4 +40,5 @@ def _dead_letter(record, error) -> None:
 
 @bp.on_sqs_message(queue=queue_name("countersign"), batch_size=5)
 def handle_countersign(event):
-    return process_batch(event.to_dict(), _handle_record, dead_letter=_dead_letter)
+    cache: dict = {}  # per invocation: what the countersigner may reuse across this batch's messages
+    return process_batch(event.to_dict(), lambda record: _handle_record(record, cache), dead_letter=_dead_letter)

@@ -1,6 +1,12 @@
 """Countersigning use case: for each attested person, build the DCC from the registry identity
-and the latest verified dose, sign it with the current DSC (KMS), store it as the person's next
-passport version, and revoke the previous version's UVCI.
+and the latest dose a facility head attested, sign it with the current DSC (KMS), store it as the
+person's next passport version, and revoke the previous version's UVCI.
+
+A passport rests only on what facility heads signed: the doses of the current request (claimed
+by this attestation) and the person's other records whose current version an earlier
+attestation covered. A verified dose no facility head signed, of this facility or another, is
+neither shown nor part of the content digest; once it is attested, its countersigning re-issues
+the passport with it and revokes the previous UVCI.
 
 Idempotent per person and version: the new version is stored only if the person's current
 version is still the one this worker read (a conditional transaction in the adapter), and a
@@ -62,7 +68,11 @@ class PassportStore(Protocol):
 
 
 class DoseSource(Protocol):
-    def verified_doses(self, citizen_id: str) -> list[DoseRecord]: ...
+    def attested_doses(self, citizen_ids: Sequence[str],
+                       also: Sequence[tuple[str, str]] = ()) -> dict[str, list[DoseRecord]]:
+        """Per person, every dose record whose current version is verified and was attested by a
+        facility head (`signed_batch` set), read consistently. `also` are record keys known to
+        belong to these people (the request's doses), read even if the citizen index lags."""
 
 
 class IdentitySource(Protocol):
@@ -79,7 +89,7 @@ class CountersignRequest:
 @dataclass
 class Outcome:
     citizen_id: str
-    status: str  # issued | unchanged | stale | lost_race | refused | revoked
+    status: str  # issued | unchanged | stale | lost_race | refused | revoked | not_attested
     version: int | None = None
     uvci: str | None = None
     detail: list[str] = field(default_factory=list)
@@ -107,8 +117,13 @@ class CountersignService:
     def countersign(self, requests: Sequence[CountersignRequest]) -> list[Outcome]:
         now = self._now()
         signer = self._signer(now)
+        # One read of the attested doses for the whole chunk (the adapter batches it).
+        attested = self._doses.attested_doses(
+            sorted({r.citizen_id for r in requests}),
+            [(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses])
         with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="countersign") as pool:
-            prepared = list(pool.map(lambda r: self._draft_or_refusal(r, signer, now), requests))
+            prepared = list(pool.map(
+                lambda r: self._draft_or_refusal(r, attested.get(r.citizen_id, []), signer, now), requests))
             outcomes = [p for p in prepared if isinstance(p, Outcome)]
             drafts = [p for p in prepared if not isinstance(p, Outcome)]
             # One concurrent round of KMS calls for the whole chunk.
@@ -117,20 +132,21 @@ class CountersignService:
                                  zip(drafts, signatures, strict=True))
         return outcomes
 
-    def _draft_or_refusal(self, req: CountersignRequest, signer: Signer, now: datetime):
+    def _draft_or_refusal(self, req: CountersignRequest, doses: list[DoseRecord], signer: Signer, now: datetime):
         # A person whose data cannot make a DCC (not in the registry, a name with nothing to
         # transliterate) must not stop the rest of the chunk; the caller sees the refusal with
         # its code (no personal data in `detail`).
         try:
-            return self._draft(req, signer, now)
+            return self._draft(req, doses, signer, now)
         except (errors.ValidationError, errors.NotFound) as e:
             return Outcome(req.citizen_id, "refused", detail=[e.code])
 
-    def _draft(self, req: CountersignRequest, signer: Signer, now: datetime):
+    def _draft(self, req: CountersignRequest, doses: list[DoseRecord], signer: Signer, now: datetime):
         identity = self._identities.identity(req.citizen_id)
         if identity is None:
             raise errors.NotFound("attested person is not in the population registry")
-        doses = self._doses.verified_doses(req.citizen_id)
+        # The request's own doses must be among the attested ones at the version the facility
+        # signed (its claim just marked them); otherwise they changed since the manifest.
         stale = stale_manifest_doses(req.manifest_doses, doses)
         if stale:
             return Outcome(req.citizen_id, "stale", detail=stale)

@@ -24,6 +24,9 @@ COUNTERS: tuple[str, ...] = (
     "verified", "verified_normalized", "mismatched", "not_found", "ambiguous", "invalid", "corrected",
     "signed_by_facility", "passports_issued", "passports_revoked",
     "complaints_received", "complaints_resolved",
+    # Security events of the countersign worker (booked on the logged attestation's facility and
+    # province, or only nationally when the message names no logged attestation).
+    "countersign_chunks_refused", "countersign_entries_not_attested",
 )
 
 # Cleaning outcomes: each stored record adds 1 to exactly one of these once it has been verified.

@@ -19,12 +19,21 @@ What can be recomputed from the stored data, and how (mirroring each writer):
 Not recomputed (no stored data says how many there were): corrected (a correction is just a
 new record version, like a changed re-upload), signed_by_facility and complaints_* (owned by
 the signing and complaints contexts; their audits belong with their data).
+
+Stranded people: everyone a facility head attested is in the status item of the countersign
+chunk that carried them (one item per dispatched message, written at dispatch and finished by
+the worker). A person is stranded when they have no passport and no chunk holding them is still
+pending (QUEUED, and young enough that its message may still be in the queue or its DLQ): the
+pipeline will not issue them without someone acting. Refused people were released by the worker
+and wait for their facility's next signing batch; people whose message was lost keep their
+claim, and `--fix` releases it so the next batch offers them again.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping, Protocol
+from datetime import datetime
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME
 from chalicelib.reports.domain import OUTCOME_COUNTERS, scope_keys
@@ -63,6 +72,41 @@ class Drift:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "difference": self.stored - self.recomputed}
+
+
+@dataclass(frozen=True)
+class ChunkFact:
+    """A dispatched countersign chunk's status item (see signing_adapters.py)."""
+
+    batch_id: str
+    chunk: int
+    facility_id: str | None
+    status: str  # QUEUED | DONE | DEAD_LETTERED
+    first_index: int
+    people: tuple[str, ...]  # citizen ids in entry order
+    refused: tuple[int, ...]  # entry indexes the worker refused
+    pending_until: datetime | None
+
+    def pending(self, now: datetime) -> bool:
+        """Its message may still deliver it: not processed yet, and not older than a message lives."""
+        return self.status == "QUEUED" and self.pending_until is not None and now < self.pending_until
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """A person attested by a facility who holds no passport and whom nothing pending will issue.
+    Named by batch and entry index (the manifest holds the person), never by citizen id."""
+
+    batch_id: str
+    chunk: int
+    entry_index: int
+    facility_id: str | None
+    chunk_status: str
+    refused: bool
+    released: int | None = None  # records released by --fix (None: not asked to fix)
+
+    def to_dict(self) -> dict:
+        return {"kind": "stranded", **asdict(self)}
 
 
 def audited(sk: str) -> tuple[str, ...]:
@@ -112,10 +156,43 @@ class AuditSource(Protocol):
 
     def set_if_unchanged(self, pk: str, sk: str, counter: str, expected: int, value: int) -> bool: ...
 
+    def chunk_facts(self, *, queued_only: bool) -> Iterable[ChunkFact]: ...
+
+    def passport_holders(self, citizen_ids: Sequence[str]) -> set[str]:
+        """Which of these people have a current passport (one batched read)."""
+
+    def release_claims(self, batch_id: str, citizen_id: str, now: datetime) -> int:
+        """Releases the person's records this batch still holds; returns how many."""
+
 
 class Reconciler:
     def __init__(self, source: AuditSource) -> None:
         self._source = source
+
+    def stranded(self, now: datetime, *, fix: bool = False) -> list[Stranded]:
+        """Attested people with no passport and no pending chunk. Two passes over the chunk items:
+        first the pending ones (few: the work in flight), then every chunk, reading passports for
+        its people not pending elsewhere. With fix=True, each stranded person's claim in that
+        batch is released, so the facility's next signing batch offers them again."""
+        pending = {p for c in self._source.chunk_facts(queued_only=True) if c.pending(now) for p in c.people}
+        seen: set[str] = set()
+        out = []
+        for c in self._source.chunk_facts(queued_only=False):
+            if c.pending(now):
+                continue
+            candidates = [p for p in c.people if p not in pending and p not in seen]
+            if not candidates:
+                continue
+            holders = self._source.passport_holders(candidates)
+            for position, person in enumerate(c.people):
+                if person not in candidates or person in holders:
+                    continue
+                seen.add(person)
+                index = c.first_index + position
+                released = self._source.release_claims(c.batch_id, person, now) if fix else None
+                out.append(Stranded(c.batch_id, c.chunk, index, c.facility_id, c.status, index in c.refused,
+                                    released))
+        return out
 
     def run(self, *, fix: bool = False) -> list[Drift]:
         """Drifts found; with fix=True each is set to its recomputed value unless an event moved

@@ -39,6 +39,12 @@ DEFAULT_BATCH_TTL = timedelta(days=3)
 DEFAULT_CHUNK_PEOPLE = 25
 
 OPEN, ATTESTED, DISPATCHED = "OPEN", "ATTESTED", "DISPATCHED"
+# A dispatched chunk's status: its message is on the queue (or being retried), it was processed, or
+# it went to the DLQ because someone in it was refused (those people were released).
+CHUNK_QUEUED, CHUNK_DONE, CHUNK_DEAD_LETTERED = "QUEUED", "DONE", "DEAD_LETTERED"
+# How long a countersign message can still exist after it was sent: the queue keeps it 4 days and
+# its DLQ 14 (infra/spec.py); a chunk QUEUED for longer has no message left to deliver it.
+MESSAGE_LIFETIME = timedelta(days=18)
 
 
 class NothingToSign(errors.Conflict):
@@ -180,6 +186,10 @@ class SigningRecords(Protocol):
         """For the countersign worker: records this batch still holds become signed by it (never
         selected again until they change); returns the keys it could mark."""
 
+    def release(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+        """For the countersign worker: records of a person it refused leave this batch (reservation
+        and signature removed, only while this batch holds them), so the next batch offers them."""
+
 
 # -- manifests, audit log, queue ----------------------------------------------------------------
 @dataclass(frozen=True)
@@ -188,12 +198,30 @@ class StoredBatch:
     status: str  # OPEN, ATTESTED, DISPATCHED
 
 
+@dataclass(frozen=True)
+class QueuedChunk:
+    """What a chunk's status item holds: the people of one countersign message, by entry index."""
+
+    chunk: int
+    first_index: int
+    people: tuple[str, ...]  # citizen ids in entry order: entry index = first_index + position
+
+
 class ManifestStore(Protocol):
     def put(self, manifest: dict) -> None: ...
 
     def get(self, batch_id: str) -> StoredBatch | None: ...
 
     def set_status(self, batch_id: str, status: str, now: datetime) -> None: ...
+
+    def chunks_queued(self, batch_id: str, facility_id: str, chunks: Sequence[QueuedChunk], *,
+                      pending_until: datetime, now: datetime) -> None:
+        """One status item per chunk (QUEUED), written before its message is sent."""
+
+    def finish_chunk(self, batch_id: str, chunk: int, *, first_index: int, size: int, status: str,
+                     refused: Sequence[int], now: datetime) -> bool:
+        """Sets a chunk's final status if its item exists with that first index and size (a forged
+        message naming a real chunk cannot finish it); refused = entry indexes. False if not."""
 
 
 class AuditLog(Protocol):
@@ -369,9 +397,13 @@ class SigningService:
         tree = MerkleTree([bytes.fromhex(e["entry_digest"]) for e in entries])
         people = [dict(e, index=i, proof=[p.hex() for p in tree.proof(i)]) for i, e in enumerate(entries)]
         chunks = [people[i:i + self._chunk] for i in range(0, len(people), self._chunk)]
-        facility = self._facilities.get_facility(manifest["facility_id"])
-        ref = {"sequence": logged.sequence, "entry_hash": logged.entry_hash,
-               "facility_id": manifest["facility_id"], "province_code": facility.province if facility else None,
+        self._manifests.chunks_queued(
+            manifest["batch_id"], manifest["facility_id"],
+            [QueuedChunk(n, c[0]["index"], tuple(e["citizen_id"] for e in c)) for n, c in enumerate(chunks)],
+            pending_until=now + MESSAGE_LIFETIME, now=now)
+        # The worker checks every field against the audit log; the province it books counters on
+        # comes from the facility registry, so the message does not carry one.
+        ref = {"sequence": logged.sequence, "entry_hash": logged.entry_hash, "facility_id": manifest["facility_id"],
                "merkle_root": manifest["merkle_root"],
                "count": manifest["count"], "certificate_fingerprint": logged.entry["certificate_fingerprint"]}
         sent = self._queue.enqueue(manifest["batch_id"], ref, chunks)

@@ -1,7 +1,10 @@
 """Helpers shared by integration tests."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import time
 
 
 def drain_queue(sqs, url: str) -> list[dict]:
@@ -64,6 +67,29 @@ def queues_empty(sqs, urls) -> bool:
             return False
     return True
 
+
+
+def cli_json_lines(*args: str) -> tuple[int, list[dict]]:
+    """Runs a `python -m chalicelib.cli` command in process: (exit code, its JSON stdout lines)."""
+    from chalicelib.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(list(args))
+    return code, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def drain_until(runner, done, seconds: float = 90) -> None:
+    """Runs the event runner until `done()` holds; fails the test if it does not in time."""
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        runner.drain(idle_rounds=1, max_seconds=15)
+        if done():
+            return
+        time.sleep(0.5)
+    pytest.fail("the event runner did not get there in time")
 
 
 def register_facilities(settings, *facilities: tuple[str, str]) -> None:

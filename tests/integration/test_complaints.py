@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
+from tests.integration.helpers import drain_until
 from tests.integration.test_countersign import make_verified_people, passport_versions, sign_a_batch
 
 pytestmark = pytest.mark.integration
@@ -35,14 +35,6 @@ def _counts(settings, facility):
     return int(item.complaints_received or 0), int(item.complaints_resolved or 0)
 
 
-def _drain_until(runner, done, seconds=90):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        runner.drain(idle_rounds=1, max_seconds=15)
-        if done():
-            return
-        time.sleep(0.5)
-    pytest.fail("the event runner did not get there in time")
 
 
 def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs, region, people, app_client,
@@ -58,7 +50,7 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
 
     # Given a citizen holding passport version 1
     [cid] = set(sign_a_batch(settings, people, limit=1))
-    _drain_until(runner, lambda: passport_versions(settings, cid))
+    drain_until(runner, lambda: passport_versions(settings, cid))
     v1 = passport_versions(settings, cid)[0]
     assert int(v1.version) == 1
     Record = Tables(settings).Record
@@ -99,13 +91,13 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
     def verified_v2():
         item = Record.get(record.pk, "REC", consistent_read=True)
         return int(item.version) == 2 and int(item.cleaned_version) == 2
-    _drain_until(runner, verified_v2)
+    drain_until(runner, verified_v2)
     assert Record.get(record.pk, "REC").state in ("VERIFIED", "VERIFIED_NORMALIZED")
 
     # Then the facility's next batch holds the person again (with everyone not signed yet: the
     # order of candidates is not the test's business), and countersigning issues version 2
     assert cid in sign_a_batch(settings, people, limit=40)
-    _drain_until(runner, lambda: len(passport_versions(settings, cid)) == 2)
+    drain_until(runner, lambda: len(passport_versions(settings, cid)) == 2)
     me = json.loads(app_client.http.get("/v1/passports/me", headers=bearer(dev_issuer.citizen(cid))).body)
     assert me["version"] == 2 and me["status"] == "VALID"
     revoked = RevocationList.from_json(json.loads(app_client.http.get("/v1/revocation-list").body))

@@ -256,7 +256,7 @@ def test_a_poison_message_goes_to_the_dlq_with_its_reason_and_replays(stack, sqs
             assert cli(["dlq", "list", "countersign"]) == 0
         listed = [json.loads(line) for line in out.getvalue().splitlines()]
         poison = [m for m in listed if json.loads(m["body"])["batch_id"] == "sb-poison"]
-        assert poison and poison[0]["error_code"] == "VALIDATION_ERROR"
+        assert poison and poison[0]["error_code"] == "COUNTERSIGN_CHUNK_REFUSED"
         assert cli(["dlq", "replay", "countersign"]) == 0
         bodies = [json.loads(m["Body"])["batch_id"] for m in
                   sqs.receive_message(QueueUrl=created.queues["countersign"], MaxNumberOfMessages=10,

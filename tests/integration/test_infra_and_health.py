@@ -33,7 +33,28 @@ def test_bootstrap_creates_every_resource_with_its_settings(stack, aws_endpoint,
     kms = boto3.client("kms", endpoint_url=aws_endpoint, region_name=region)
     specs = {k.logical: kms.describe_key(KeyId=settings.key_alias(k.logical))["KeyMetadata"]["KeySpec"]
              for k in spec.KEYS}
-    assert specs == {"dsc-es256": "ECC_NIST_P256", "dsc-ps256": "RSA_2048", "data": "SYMMETRIC_DEFAULT"}
+    assert specs == {"dsc-es256": "ECC_NIST_P256", "dsc-ps256": "RSA_2048", "audit-anchor": "ECC_NIST_P256",
+                     "data": "SYMMETRIC_DEFAULT"}
+
+
+def test_the_audit_bucket_keeps_every_checkpoint_version(stack, aws_endpoint, region):
+    """Object Lock (COMPLIANCE) on the audit bucket: a checkpoint version cannot be deleted, and the
+    app's conditional write cannot replace one."""
+    from botocore.exceptions import ClientError
+
+    settings, _ = stack
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name=region)
+    bucket = settings.bucket("audit")
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert lock["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+    key = "checkpoints/infra-test.json"
+    version = s3.put_object(Bucket=bucket, Key=key, Body=b"{}", IfNoneMatch="*")["VersionId"]
+    with pytest.raises(ClientError) as again:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}", IfNoneMatch="*")
+    assert again.value.response["Error"]["Code"] == "PreconditionFailed"
+    with pytest.raises(ClientError) as deleted:
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    assert deleted.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_upload_to_incoming_prefix_notifies_the_intake_queue(stack, aws_endpoint, region):

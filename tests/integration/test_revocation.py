@@ -18,8 +18,7 @@ import pytest
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
-from tests.integration.helpers import drain_queue
-from tests.integration.test_complaints import _drain_until
+from tests.integration.helpers import drain_queue, drain_until
 from tests.integration.test_countersign import make_verified_people, passport_versions, sign_a_batch
 
 pytestmark = pytest.mark.integration
@@ -90,7 +89,7 @@ def test_revocation_by_the_ministry_withdraws_the_passport_everywhere(stack, sqs
 
     # Given two citizens holding passports issued through the pipeline
     cids = sign_a_batch(settings, people, limit=2)
-    _drain_until(runner, lambda: all(passport_versions(settings, c) for c in cids))
+    drain_until(runner, lambda: all(passport_versions(settings, c) for c in cids))
     cid, other_cid = sorted(cids)
     me, other = bearer(dev_issuer.citizen(cid)), bearer(dev_issuer.citizen(other_cid))
     before = json.loads(app_client.http.get("/v1/passports/me", headers=me).body)
@@ -180,7 +179,7 @@ def test_attack_redelivered_countersign_message_does_not_undo_a_revocation(stack
     assert messages
     for m in messages:
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(m))
-    _drain_until(runner, lambda: passport_versions(settings, cid))
+    drain_until(runner, lambda: passport_versions(settings, cid))
     uvci = passport_versions(settings, cid)[0].uvci
     # and revoked by the ministry
     assert _revoke(app_client, bearer(dev_issuer.staff(Role.MINISTRY)), uvci).status_code == 201

@@ -37,11 +37,18 @@ class MemoryPassports:
 
 
 class Doses:
+    """Verified dose records per person; only those whose version a facility head signed count."""
+
     def __init__(self):
         self.by_cid = {}
+        self.signed = set()  # (facility_id, record_id, version), like `signed_batch` on the record
 
-    def verified_doses(self, cid):
-        return list(self.by_cid.get(cid, []))
+    def attest(self, *doses):
+        self.signed |= {(d.facility_id, d.record_id, d.version) for d in doses}
+
+    def attested_doses(self, cids, also=()):
+        return {c: [d for d in self.by_cid.get(c, []) if (d.facility_id, d.record_id, d.version) in self.signed]
+                for c in cids}
 
 
 class Identities:
@@ -62,6 +69,7 @@ def chain():
 def world(chain):
     store, doses = MemoryPassports(), Doses()
     doses.by_cid["001090012345"] = [dose(1, date(2021, 7, 1)), dose(2, date(2021, 9, 1))]
+    doses.attest(*doses.by_cid["001090012345"])
     svc = CountersignService(store, doses, Identities(), lambda now: chain.signer, lambda: SIGN_AT,
                              seeded_bytes(3), country="VN", issuer="VN",
                              authority="Ministry of Health of Viet Nam", valid_days=365)
@@ -101,6 +109,7 @@ def test_a_new_dose_issues_version_two_and_revokes_version_one(world, chain):
     svc.countersign([request(doses.by_cid["001090012345"])])
     first = store.versions["001090012345"][0]
     doses.by_cid["001090012345"].append(dose(3, date(2022, 3, 1)))
+    doses.attest(doses.by_cid["001090012345"][-1])
     [out] = svc.countersign([request(doses.by_cid["001090012345"][-1:])])
     assert (out.status, out.version) == ("issued", 2)
     revoked = RevocationList.from_json(revocation_list_json(store.revoked))
@@ -118,6 +127,23 @@ def test_a_record_changed_after_the_manifest_is_not_countersigned_from_it(world)
     [out] = svc.countersign([manifest])
     assert out.status == "stale" and out.detail == ["R2"]
     assert "001090012345" not in store.versions
+
+
+def test_attack_unattested_dose_is_neither_shown_nor_part_of_the_passport(world, chain):
+    """A later dose verified at another facility but signed by no facility head stays off the
+    passport; the attested doses make it, and once dose 3 is attested it is re-issued with it."""
+    svc, store, doses = world
+    other = DoseRecord("F2", "R3", 1, "digest-3-1", 3, date(2022, 3, 1), "EU/1/21/1529")
+    doses.by_cid["001090012345"].append(other)  # verified, unsigned
+    [out] = svc.countersign([request(doses.by_cid["001090012345"][:1])])
+    first = store.versions["001090012345"][0]
+    v = verify_hc1(first.hc1, chain.trust, now=SIGN_AT + timedelta(days=1)).payload["v"][0]
+    assert (out.status, v["dn"], v["dt"], first.display["doses_on_record"]) == ("issued", 2, "2021-09-01", 2)
+    doses.attest(other)
+    [again] = svc.countersign([request([other])])
+    second = store.versions["001090012345"][1]
+    assert (again.status, again.version) == ("issued", 2) and second.display["dose"] == 3
+    assert second.content_digest != first.content_digest
 
 
 def test_a_concurrent_writer_wins_and_this_one_reports_the_lost_race(world):

@@ -14,7 +14,7 @@ from chalicelib.wiring import set_container
 
 
 def handle_with(outcomes):
-    fake = SimpleNamespace(attested_countersign=SimpleNamespace(handle=lambda body: outcomes))
+    fake = SimpleNamespace(attested_countersign=SimpleNamespace(handle=lambda body, cache=None: outcomes))
     set_container(fake)
     try:
         events._handle_record(SimpleNamespace(body=json.dumps({"batch_id": "sb-1", "chunk": 0})))

@@ -187,9 +187,10 @@ def _at(req, sequence):
 
 def test_attack_replayed_attestation_with_new_content_does_not_undo_a_revocation(revoked_world):
     # An old attested chunk (sequence 3) replayed after the ministry's revocation (sequence 5),
-    # when the person's data changed meanwhile (a new verified dose): no new passport.
+    # when the person's data changed meanwhile (a new attested dose): no new passport.
     svc, store, doses = revoked_world
     doses.by_cid["001090012345"].append(dose(3, date(2022, 3, 1)))
+    doses.attest(doses.by_cid["001090012345"][-1])
     [out] = svc.countersign([_at(request(doses.by_cid["001090012345"][:2]), 3)])
     assert (out.status, out.version) == ("revoked", 1) and len(store.versions["001090012345"]) == 1
 
@@ -197,5 +198,6 @@ def test_attack_replayed_attestation_with_new_content_does_not_undo_a_revocation
 def test_an_attestation_logged_after_the_revocation_issues_a_new_version(revoked_world):
     svc, store, doses = revoked_world
     doses.by_cid["001090012345"].append(dose(3, date(2022, 3, 1)))
+    doses.attest(doses.by_cid["001090012345"][-1])
     [out] = svc.countersign([_at(request(doses.by_cid["001090012345"][-1:]), 6)])
     assert (out.status, out.version) == ("issued", 2)

@@ -53,7 +53,19 @@ def test_buckets_are_private_encrypted_and_intake_notifies_its_queue():
 def test_signing_keys_have_the_right_specs():
     keys = by_type(template("vaxpass-dev"), "AWS::KMS::Key")
     assert {k: v["Properties"]["KeySpec"] for k, v in keys.items()} == {
-        "DscEs256Key": "ECC_NIST_P256", "DscPs256Key": "RSA_2048", "DataKey": "SYMMETRIC_DEFAULT"}
+        "DscEs256Key": "ECC_NIST_P256", "DscPs256Key": "RSA_2048", "AuditAnchorKey": "ECC_NIST_P256",
+        "DataKey": "SYMMETRIC_DEFAULT"}
+    assert keys["AuditAnchorKey"]["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+
+
+def test_the_audit_bucket_is_write_once():
+    """Checkpoints anchor the audit chain only if nobody can rewrite them: versioning and Object
+    Lock in COMPLIANCE mode, and no lifecycle rule that would expire them."""
+    props = template("vaxpass-dev")["Resources"]["AuditBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"} and props["ObjectLockEnabled"] is True
+    assert props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+    assert props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Days"] >= 365
+    assert "LifecycleConfiguration" not in props
 
 
 def test_policies_are_least_privilege():
@@ -61,9 +73,18 @@ def test_policies_are_least_privilege():
     flat = {name: [(a, r) for st in doc["Statement"] for a in st["Action"]
                    for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
             for name, doc in fns.items()}
-    # Only the countersign worker may sign with the DSC keys; nobody gets wildcard actions.
-    signers = {n for n, pairs in flat.items() if any(a == "kms:Sign" for a, _ in pairs)}
-    assert signers == {"handle_countersign"}
+    # Only the countersign worker may sign with the DSC keys, and only the API (which appends to the
+    # audit log) with the audit anchor key; nobody gets wildcard actions.
+    def signers(key):
+        return {n for n, doc in fns.items() for st in doc["Statement"]
+                if "kms:Sign" in st["Action"] and rn.key_alias("vaxpass-dev", key) in str(st.get("Condition"))}
+    assert signers("dsc-es256") == signers("dsc-ps256") == {"handle_countersign"}
+    assert signers("audit-anchor") == {"api_handler"}
+    # Checkpoints are created, never read back, listed or deleted by a function.
+    audit_bucket = f"arn:aws:s3:::{rn.bucket('vaxpass-dev', 'audit')}/"
+    audit = {(n, a, r) for n, pairs in flat.items() for a, r in pairs if r.startswith(audit_bucket)}
+    assert audit == {("api_handler", "s3:PutObject", audit_bucket + "checkpoints/*"),
+                     ("handle_countersign", "s3:PutObject", audit_bucket + "security-events/*")}
     assert not any(a.endswith("*") for pairs in flat.values() for a, _ in pairs)
     # Intake reads the facility registry (records only of registered facilities), never writes it.
     intake_facilities = {a for a, r in flat["handle_intake"] if r.endswith("table/vaxpass-dev-facilities")}

@@ -89,10 +89,20 @@ class MemoryRecords:
                 done.add(k)
         return done
 
+    def release(self, batch_id, keys, now):
+        done = set()
+        for k in keys:
+            if k in self.rows and self.rows[k].get("batch") == batch_id:
+                for attr in ("batch", "until", "signed"):
+                    self.rows[k].pop(attr, None)
+                done.add(k)
+        return done
+
 
 class MemoryManifests:
     def __init__(self):
         self.items: dict[str, tuple[str, str]] = {}  # batch -> (manifest JSON, status)
+        self.chunks: dict[tuple[str, int], dict] = {}  # (batch, chunk) -> status item
 
     def put(self, manifest):
         self.items[manifest["batch_id"]] = (json.dumps(manifest), "OPEN")
@@ -105,6 +115,19 @@ class MemoryManifests:
 
     def set_status(self, batch_id, status, now):
         self.items[batch_id] = (self.items[batch_id][0], status)
+
+    def chunks_queued(self, batch_id, facility_id, chunks, *, pending_until, now):
+        for c in chunks:
+            self.chunks[(batch_id, c.chunk)] = {"status": "QUEUED", "facility_id": facility_id,
+                                                "first_index": c.first_index, "people": list(c.people),
+                                                "refused": [], "pending_until": pending_until}
+
+    def finish_chunk(self, batch_id, chunk, *, first_index, size, status, refused, now):
+        item = self.chunks.get((batch_id, chunk))
+        if item is None or item["first_index"] != first_index or len(item["people"]) != size:
+            return False
+        item.update(status=status, refused=list(refused))
+        return True
 
 
 class MemoryAudit:

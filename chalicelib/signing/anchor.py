@@ -1,0 +1,59 @@
+"""The audit log anchored where a DynamoDB writer cannot rewrite it.
+
+The attestation log (and the ministry's revocations, which go through the same `AuditLog` port)
+is a hash chain in DynamoDB. Anyone able to write that table could rewrite a suffix of it and
+recompute the hashes; the chain alone would not show it. `AnchoredAuditLog` wraps the port: after
+every append it has the anchor write a checkpoint `(sequence, head hash, time)` signed with a
+dedicated KMS key into a write-once (Object Lock) S3 bucket. `AuditService.verify` walks the whole
+chain and checks it against those checkpoints (`verify_anchored` in audit.py), verifying each
+signature locally with the key's public key, never by asking KMS whether it is valid.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, Iterable, Protocol
+
+from chalicelib.signing.audit import Checkpoint, ChainCheck, CheckpointSource, LoggedEntry, verify_anchored
+from chalicelib.signing.service import AuditLog
+
+
+class AuditAnchor(CheckpointSource, Protocol):
+    def write(self, checkpoint: Checkpoint) -> None:
+        """Signs and stores the checkpoint; storing one that exists already is a no-op."""
+
+    def public_key(self):
+        """The anchor key's public key (a `cryptography` object)."""
+
+
+class AnchoredAuditLog:
+    """The AuditLog port with a checkpoint after every append. The entry is in the chain before
+    its checkpoint is written; if that write fails the caller sees the error, and the next
+    append's checkpoint anchors the entry too (a checkpoint vouches for every entry before it)."""
+
+    def __init__(self, log: AuditLog, anchor: AuditAnchor, clock: Callable[[], datetime]) -> None:
+        self._log = log
+        self._anchor = anchor
+        self._now = clock
+
+    def append(self, entry: dict, *, unique_key: str) -> tuple[int, str]:
+        sequence, entry_hash = self._log.append(entry, unique_key=unique_key)
+        self._anchor.write(Checkpoint(sequence, entry_hash, self._now().isoformat(timespec="seconds")))
+        return sequence, entry_hash
+
+    def find(self, unique_key: str) -> LoggedEntry | None:
+        return self._log.find(unique_key)
+
+    def entries(self) -> Iterable[LoggedEntry]:
+        return self._log.entries()
+
+
+class AuditService:
+    def __init__(self, log: AuditLog, anchor: AuditAnchor) -> None:
+        self._log = log
+        self._anchor = anchor
+
+    def verify(self, public_key=None) -> ChainCheck:
+        """The whole chain against its checkpoints. `public_key` pins the anchor key's public key
+        (a copy kept outside the account); by default it is read from KMS."""
+        return verify_anchored(self._log.entries(), self._anchor,
+                               public_key if public_key is not None else self._anchor.public_key())

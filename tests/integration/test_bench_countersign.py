@@ -1,0 +1,21 @@
+"""The countersign benchmark runs end to end at a tiny size (it drives the whole attested path:
+facility signing, the audit anchor, the countersign queue and the real handler)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_countersign_issues_every_passport_at_a_tiny_size(aws_endpoint):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAXPASS_")}
+    run = subprocess.run([sys.executable, "bench/bench_countersign.py", "--people", "10", "--concurrency", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "KMS Sign calls per passport: 1.00 (10 calls for 10 passports)" in run.stdout

@@ -1,0 +1,100 @@
+"""The audit chain against its checkpoints (pure: in-memory checkpoints, a local P-256 key), and
+the anchored port writing one checkpoint per append."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from chalicelib.signing.anchor import AnchoredAuditLog
+from chalicelib.signing.audit import Checkpoint, SignedCheckpoint, chain_hash, verify_anchored
+from chalicelib.signing.service import DuplicateAuditKey
+from tests.unit.signing.fakes import MemoryAudit, at
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+class MemoryAnchor:
+    def __init__(self, key=KEY):
+        self.key = key
+        self.checkpoints: dict[int, SignedCheckpoint] = {}
+
+    def write(self, cp: Checkpoint) -> None:
+        self.checkpoints.setdefault(cp.sequence, SignedCheckpoint(
+            cp, self.key.sign(cp.message(), ec.ECDSA(hashes.SHA256())), "local"))
+
+    def sequences(self):
+        return sorted(self.checkpoints)
+
+    def load(self, sequence):
+        return self.checkpoints.get(sequence)
+
+    def public_key(self):
+        return self.key.public_key()
+
+
+def anchored_log(n: int, anchor: MemoryAnchor | None = None) -> tuple[MemoryAudit, MemoryAnchor]:
+    log, anchor = MemoryAudit(), anchor or MemoryAnchor()
+    port = AnchoredAuditLog(log, anchor, lambda: at("2024-03-01T08:00:00+00:00"))
+    for i in range(1, n + 1):
+        port.append({"type": "t", "i": i}, unique_key=f"k{i}")
+    return log, anchor
+
+
+def rewrite_from(log: MemoryAudit, first: int) -> list:
+    """Entries `first`.. edited, with every hash from there recomputed (a consistent chain)."""
+    out, prev = list(log.log[:first - 1]), bytes.fromhex(log.log[first - 2].entry_hash) if first > 1 else bytes(32)
+    for e in log.log[first - 1:]:
+        entry = {**e.entry, "forged": True}
+        h = chain_hash(prev, entry)
+        out.append(dataclasses.replace(e, entry=entry, prev_hash=prev.hex(), entry_hash=h.hex()))
+        prev = h
+    return out
+
+
+def test_every_append_is_anchored_and_the_chain_verifies():
+    log, anchor = anchored_log(4)
+    assert anchor.sequences() == [1, 2, 3, 4]
+    check = verify_anchored(log.entries(), anchor, KEY.public_key())
+    assert check.ok and check.length == 4 and check.anchor.head_hash == log.log[-1].entry_hash
+
+
+def test_a_refused_append_writes_no_checkpoint():
+    log, anchor = anchored_log(2)
+    with pytest.raises(DuplicateAuditKey):
+        AnchoredAuditLog(log, anchor, lambda: at("2024-03-01T08:00:00+00:00")).append({"x": 1}, unique_key="k1")
+    assert anchor.sequences() == [1, 2]
+
+
+@pytest.mark.parametrize("first", [1, 4, 7, 10])
+def test_a_rewritten_suffix_is_named_by_binary_search(first):
+    log, anchor = anchored_log(10)
+    check = verify_anchored(rewrite_from(log, first), anchor, KEY.public_key())
+    assert (check.ok, check.first_bad_sequence) == (False, first), check.reason
+
+
+def test_with_sparse_checkpoints_the_range_is_named():
+    log, anchor = anchored_log(10)
+    for seq in (4, 5, 6, 7):
+        del anchor.checkpoints[seq]
+    check = verify_anchored(rewrite_from(log, 5), anchor, KEY.public_key())
+    assert check.first_bad_sequence == 4 and "4..8" in check.reason
+
+
+def test_missing_tail_unanchored_tail_and_no_anchor_at_all():
+    log, anchor = anchored_log(5)
+    assert verify_anchored(log.entries()[:3], anchor, KEY.public_key()).first_bad_sequence == 4
+    log.append({"type": "around the port"}, unique_key="x")
+    assert "not anchored" in verify_anchored(log.entries(), anchor, KEY.public_key()).reason
+    assert verify_anchored(log.entries(), MemoryAnchor(), KEY.public_key()).first_bad_sequence == 1
+    assert verify_anchored([], MemoryAnchor(), KEY.public_key()).ok
+
+
+def test_a_checkpoint_of_another_key_or_sequence_is_refused():
+    log, anchor = anchored_log(3)
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert verify_anchored(log.entries(), anchor, other.public_key()).reason.startswith("checkpoint 3 does not verify")
+    anchor.checkpoints[3] = dataclasses.replace(anchor.checkpoints[2])  # checkpoint 2 stored under key 3
+    assert verify_anchored(log.entries(), anchor, KEY.public_key()).first_bad_sequence == 3
