@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# `make demo-stop`: stops what `make demo` started, and nothing else.
+# `make demo-stop`: stops what `make demo` started, and nothing else. `--processes-only` leaves
+# LocalStack running (the demo uses it to restart its own API and event runner).
 set -uo pipefail
+processes_only=0
+[ "${1:-}" = "--processes-only" ] && processes_only=1
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 for name in events chalice; do
@@ -15,7 +18,7 @@ for name in events chalice; do
   rm -f "$pidfile"
   echo "stopped $name"
 done
-if [ -f .run/demo-started-localstack ]; then
+if [ "$processes_only" = 0 ] && [ -f .run/demo-started-localstack ]; then
   bash localstack/down.sh
   rm -f .run/demo-started-localstack
 fi

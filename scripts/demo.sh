@@ -9,7 +9,12 @@ cd "$root"
 API_PORT="${VAXPASS_API_PORT:-8000}"
 export VAXPASS_STAGE=local
 export VAXPASS_API_URL="http://127.0.0.1:$API_PORT"
+# Each run gets resources of its own: a second `make demo` on a LocalStack that is still up would
+# otherwise find the first run's people already signed and have nothing to sign.
+export VAXPASS_RESOURCE_PREFIX="${VAXPASS_RESOURCE_PREFIX:-vaxpass-local-$(date -u +%m%d%H%M%S)}"
 mkdir -p .run demo-output
+# An earlier demo's API and event runner are bound to that demo's resources: stop them first.
+bash scripts/demo-stop.sh --processes-only
 # A demo that fails half way must not leave processes behind.
 trap 'status=$?; if [ $status -ne 0 ]; then echo "demo failed (exit $status); stopping what it started" >&2; bash scripts/demo-stop.sh >&2; fi' EXIT
 
@@ -18,7 +23,12 @@ if ! ls_ready; then
   touch .run/demo-started-localstack
 fi
 echo "== creating resources from infra/ on $AWS_ENDPOINT_URL"
-.venv/bin/python -m infra bootstrap --stage local > demo-output/resources.json
+.venv/bin/python -m infra bootstrap --stage local --prefix "$VAXPASS_RESOURCE_PREFIX" > demo-output/resources.json
+cat > .run/demo.env <<ENV
+export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=$AWS_REGION AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION
+export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+export VAXPASS_STAGE=local VAXPASS_RESOURCE_PREFIX=$VAXPASS_RESOURCE_PREFIX
+ENV
 
 start_bg() {  # name, command...
   local name="$1"; shift
@@ -55,7 +65,8 @@ The stack keeps running:
   tokens         VAXPASS_DEV_JWT_KEY_FILE=.run/dev-issuer/key.pem .venv/bin/python -m chalicelib.cli token staff --role ministry
   dashboard      $VAXPASS_API_URL/dashboard   (paste a ministry token into its form, or open
                  $VAXPASS_API_URL/dashboard#token=<token>; a ?token= in the query is refused)
-  LocalStack     $AWS_ENDPOINT_URL
+  LocalStack     $AWS_ENDPOINT_URL   (resources prefixed $VAXPASS_RESOURCE_PREFIX; point the CLI at
+                 them with:  source .run/demo.env)
   logs           .run/chalice.log, .run/events.log, .run/localstack-$LS_PORT.log
   demo output    demo-output/
 Stop everything with:  make demo-stop
