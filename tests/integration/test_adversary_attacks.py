@@ -1,0 +1,83 @@
+"""Attacks found by an adversarial review of issue 10 as merged, through the real routes, S3 and
+the event runner on LocalStack. Each test is a proof of concept that worked on main before its fix.
+
+- an API call that died after storing its records, retried with the same Idempotency-Key and a
+  changed body, was told `accepted` while the old values stayed stored;
+- record keys `REC#<facility>#<record>` alias across facilities when a facility id holds `#`: a
+  facility read another facility's record by putting the rest of the key in the record id;
+- a citizen's complaint about one record was answered with their complaint about another,
+  because the filing's idempotency key `IDEMP#<citizen>#<record>#<key>` aliased on `#`.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from chalicelib.auth import dev_issuer
+from chalicelib.auth.principal import Role
+from tests.integration.helpers import Crash, register_facilities
+from tests.integration.test_intake import HEADER, good_row
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def world(stack, unique, bearer):
+    settings, _ = stack
+    fa = f"FA{unique}"
+    register_facilities(settings, (fa, "001"))
+    return {"fa": fa, "settings": settings, "unique": unique,
+            "fa_token": bearer(dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code="001"))}
+
+
+def record(facility: str, record_id: str = "R1", lot: str = "AZ1", citizen_id: str | None = None) -> dict:
+    row = dict(zip(HEADER, good_row(1, facility)))
+    row = {**row, "record_id": record_id, "province_code": "001", "lot_number": lot}
+    if citizen_id is not None:
+        row["citizen_id"] = citizen_id
+    return row
+
+
+def post(client, token: dict, records: list, key: str):
+    resp = client.http.post("/v1/vaccination-records", body=json.dumps({"records": records}),
+                            headers={"Content-Type": "application/json", "Idempotency-Key": key, **token})
+    return resp.status_code, json.loads(resp.body)
+
+
+def stored(settings, facility: str, record_id: str = "R1"):
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import record_pk
+
+    Record = Tables(settings).Record
+    try:
+        return Record.get(record_pk(facility, record_id), "REC", consistent_read=True)
+    except Record.DoesNotExist:
+        return None
+
+
+# -- idempotency: a retried call is decided on what it carries --------------------------------------
+def test_attack_retry_after_a_crash_with_a_changed_body_is_not_told_accepted_for_old_values(world, app_client):
+    from chalicelib.wiring import container
+
+    fa, token, settings = world["fa"], world["fa_token"], world["settings"]
+    calls = container().submission._calls
+    real_complete = calls.complete
+
+    def crash(*args, **kwargs):
+        calls.complete = real_complete
+        raise Crash("killed after storing the records, before recording the call")
+    calls.complete = crash
+    key = f"k-{fa}"
+    status, _ = post(app_client, token, [record(fa, lot="FIRST")], key)
+    assert status == 500 and json.loads(stored(settings, fa).data)["lot_number"] == "FIRST"
+
+    # The caller retries with the same key, its record now carrying another lot number
+    status, body = post(app_client, token, [record(fa, lot="SECOND")], key)
+    assert status == 200, body
+    result = body["results"][0]
+    item = stored(settings, fa)
+    # what it is told is what is stored: the new values, as a new version
+    assert json.loads(item.data)["lot_number"] == "SECOND", (result, json.loads(item.data))
+    assert (result["status"], result["version"], int(item.version)) == ("updated", 2, 2)
