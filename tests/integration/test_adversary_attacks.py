@@ -81,3 +81,25 @@ def test_attack_retry_after_a_crash_with_a_changed_body_is_not_told_accepted_for
     # what it is told is what is stored: the new values, as a new version
     assert json.loads(item.data)["lot_number"] == "SECOND", (result, json.loads(item.data))
     assert (result["status"], result["version"], int(item.version)) == ("updated", 2, 2)
+
+
+# -- '#' in keys ----------------------------------------------------------------------------------
+def test_attack_record_key_aliasing_reads_another_facilitys_record(world, app_client, bearer):
+    fa, settings, unique = world["fa"], world["settings"], world["unique"]
+    # Facility FA has a record whose id holds '#': "X#R1", stored under REC#FA#X#R1
+    status, body = post(app_client, world["fa_token"], [record(fa, "X#R1", lot="SECRET")], f"o-{unique}")
+    assert status == 200 and body["accepted"] == 1, body
+    # A facility whose id is "FA#X" (registered before ids were checked, or through the table)
+    attacker = f"{fa}#X"
+    register_facilities(settings, (attacker, "001"))
+    token = bearer(dev_issuer.staff(Role.FACILITY, facility_id=attacker, province_code="001"))
+
+    # asks for its own record "R1": the key REC#FA#X#R1 is facility FA's record
+    resp = app_client.http.get("/v1/vaccination-records/R1", headers=token)
+    assert resp.status_code == 404, resp.body
+    assert b"SECRET" not in resp.body
+    # nor can it correct it
+    resp = app_client.http.post("/v1/vaccination-records/R1/corrections", headers={
+        "Content-Type": "application/json", **token}, body=json.dumps({"changes": {"lot_number": "EVIL"}}))
+    assert resp.status_code == 404, resp.body
+    assert json.loads(stored(settings, fa, "X#R1").data)["lot_number"] == "SECRET"
