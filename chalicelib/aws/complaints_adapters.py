@@ -13,7 +13,7 @@ Item layout of the complaints table (overloaded keys, see infra/spec.py):
                                                 closes: "overdue in a province" is one Query on the base table,
                                                 pk = PROV#<code>#OPEN and sk < now, never a Scan, and needs no
                                                 third index
-  pk IDEMP#<citizen>#<record>#<key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
+  pk IDEMP#<sha256 of citizen, facility, record, key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
 
 Times in keys are UTC ISO-8601 to the second, so their string order is time order.
 
@@ -23,6 +23,7 @@ on the stored version) adds complaints_resolved. A retried call fails its condit
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from functools import cached_property
@@ -91,7 +92,11 @@ class DynamoComplaintStore:
                          version=c.version, doc=_doc(c))
 
     def _idempotency(self, c: Complaint, key: str):
-        return self.Item(f"IDEMP#{c.citizen_id}#{c.record_id}#{key}", "IDEMP", complaint_id=c.complaint_id)
+        # Hashed, so no record id or key holding '#' can spell another filing's item (record "R#x"
+        # with key "k" was record "R" with key "x#k"), and the facility is part of it: record ids
+        # are unique per facility only.
+        raw = json.dumps([c.citizen_id, c.facility_id, c.record_id, key], ensure_ascii=False)
+        return self.Item(f"IDEMP#{hashlib.sha256(raw.encode()).hexdigest()}", "IDEMP", complaint_id=c.complaint_id)
 
     # -- writes -------------------------------------------------------------------------------
     def create(self, complaint: Complaint, idempotency_key: str) -> Complaint:

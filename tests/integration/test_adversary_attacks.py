@@ -103,3 +103,30 @@ def test_attack_record_key_aliasing_reads_another_facilitys_record(world, app_cl
         "Content-Type": "application/json", **token}, body=json.dumps({"changes": {"lot_number": "EVIL"}}))
     assert resp.status_code == 404, resp.body
     assert json.loads(stored(settings, fa, "X#R1").data)["lot_number"] == "SECRET"
+
+
+def test_attack_complaint_idempotency_key_aliases_across_records(world, app_client, bearer, unique):
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import record_pk
+
+    fa, settings = world["fa"], world["settings"]
+    citizen = "001090" + uuid.uuid4().hex[:6].translate(str.maketrans("abcdef", "123456"))
+    # Two records of the citizen: "R" and "R#x"
+    body = post(app_client, world["fa_token"], [record(fa, "R", citizen_id=citizen),
+                                                 record(fa, "R#x", citizen_id=citizen)], f"c-{unique}")[1]
+    assert body["accepted"] == 2, body
+    Record = Tables(settings).Record
+    for rid in ("R", "R#x"):  # the citizen index (the cleaning worker sets it too)
+        Record(record_pk(fa, rid), "REC").update(actions=[Record.gsi1pk.set(f"CIT#{citizen}")])
+    headers = {"Content-Type": "application/json", **bearer(dev_issuer.citizen(citizen))}
+
+    def complain(record_id: str, key: str) -> dict:
+        resp = app_client.http.post("/v1/complaints", headers={**headers, "Idempotency-Key": key},
+                                    body=json.dumps({"record_id": record_id, "fields": ["lot_number"]}))
+        assert resp.status_code == 200, resp.body
+        return json.loads(resp.body)
+
+    first = complain("R#x", "k")
+    second = complain("R", "x#k")
+    # two complaints about two records, not the first one given back for the second
+    assert second["record_id"] == "R" and second["complaint_id"] != first["complaint_id"], (first, second)
