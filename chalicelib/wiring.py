@@ -153,10 +153,11 @@ class Container:
     def attested_countersign(self):
         from chalicelib.aws.signing_adapters import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
+        from chalicelib.signing.anchor import AnchorWitness
 
         return AttestedBatchCountersigner(
             self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
-            facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
+            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
             events=self.security_events, counters=self.counters)
 
     @cached_property

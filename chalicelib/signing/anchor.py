@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable, Iterable, Protocol
 
-from chalicelib.signing.audit import Checkpoint, ChainCheck, CheckpointSource, LoggedEntry, verify_anchored
+from chalicelib.signing.audit import (Checkpoint, ChainCheck, CheckpointSource, LoggedEntry, SignedCheckpoint,
+                                     verify_anchored)
 from chalicelib.signing.service import AuditLog
 
 
@@ -23,6 +24,29 @@ class AuditAnchor(CheckpointSource, Protocol):
 
     def public_key(self):
         """The anchor key's public key (a `cryptography` object)."""
+
+
+class CheckpointReader(Protocol):
+    def checkpoint(self, sequence: int) -> SignedCheckpoint | None:
+        """The stored checkpoint of `sequence`, or None if there is none."""
+
+    def public_key(self):
+        """The anchor key's public key (a `cryptography` object)."""
+
+
+class AnchorWitness:
+    """Does the anchor vouch for one logged entry? Asked by a worker about to act on an entry it
+    read from DynamoDB (the countersign worker, before issuing on an attestation): anyone able to
+    write the table can put an entry there with a hash that links, but only the app, after it
+    verified the facility's signature, has the anchor key sign a checkpoint naming that hash."""
+
+    def __init__(self, checkpoints: CheckpointReader) -> None:
+        self._checkpoints = checkpoints
+
+    def vouches(self, sequence: int, entry_hash: str) -> bool:
+        signed = self._checkpoints.checkpoint(sequence)
+        return (signed is not None and signed.checkpoint.sequence == sequence
+                and signed.checkpoint.head_hash == entry_hash and signed.verifies(self._checkpoints.public_key()))
 
 
 class AnchoredAuditLog:

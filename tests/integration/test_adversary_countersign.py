@@ -1,0 +1,86 @@
+"""Attacks on countersigning by an insider who can write the DynamoDB tables and send to the
+countersign queue, but holds no KMS key: through the real handler and event runner on LocalStack.
+
+On main the worker took an attestation from the audit log if its hash linked to its predecessor.
+Whoever can write the signing table can rewrite an attested entry (another Merkle root and count)
+and recompute its hash: it still links. With the records table too (reserving a person's record
+for the batch), a forged message then issued passports nobody signed; `audit verify` saw it only
+afterwards. The worker now also asks the audit anchor: the KMS-signed checkpoint of the entry's
+sequence must name the entry's hash.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from tests.integration.helpers import drain_queue, drain_until
+from tests.integration.test_attestation import (open_batch, passport, record, sign, submit_verified,  # noqa: F401
+                                                world)
+
+pytestmark = pytest.mark.integration
+
+
+def test_attack_rewritten_attestation_with_its_hash_recomputed_issues_nothing(app_client, runner, bearer, world,
+                                                                              sqs, stack):
+    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.aws.signing_adapters import SigningTables
+    from chalicelib.signing.audit import chain_hash
+    from chalicelib.signing.manifest import DoseRecord, MerkleTree, entry_body, entry_digest
+    from chalicelib.wiring import container
+
+    _, created = stack
+    queue = created.queues["countersign"]
+    fa = world["facility"]()
+    signed, unsigned = world["people"](2)
+    submit_verified(app_client, runner, bearer, world, fa, [record(fa["id"], signed, "S1", 1, date(2021, 9, 1))])
+    # Given a real attestation whose message is held back
+    drain_queue(sqs, queue)
+    batch = open_batch(app_client, bearer, fa)
+    sign(app_client, bearer, fa, batch)
+    [genuine] = drain_queue(sqs, queue)
+    # and a verified person of the facility whom its head never signed
+    submit_verified(app_client, runner, bearer, world, fa, [record(fa["id"], unsigned, "U1", 1, date(2021, 9, 2))])
+
+    # The insider rewrites the attestation to a tree that also holds that person, hash recomputed
+    tables = world["tables"]
+    M, R = SigningTables(tables).Signing, tables.Record
+    logged = container().audit_log.find(f"batch:{batch['batch_id']}")
+    item = M.get("AUDIT", f"SEQ#{logged.sequence:012d}", consistent_read=True)
+    saved = {"entry": item.entry, "entry_hash": item.entry_hash}
+    u = R.get(record_pk(fa["id"], "U1"), "REC", consistent_read=True)
+    data = json.loads(u.data)
+    extra = entry_body(unsigned.citizen_id, [DoseRecord(fa["id"], "U1", int(u.version), u.digest,
+                                                        int(data["dose_number"]), data["vaccination_date"],
+                                                        data["vaccine_product"])])
+    extra["entry_digest"] = entry_digest(extra)
+    entries = [{k: e[k] for k in ("citizen_id", "doses", "entry_digest")} for e in genuine["entries"]] + [extra]
+    tree = MerkleTree([bytes.fromhex(e["entry_digest"]) for e in entries])
+    forged_entry = dict(logged.entry, merkle_root=tree.root.hex(), count=len(entries))
+    forged_hash = chain_hash(bytes.fromhex(item.prev_hash), forged_entry).hex()
+    message = json.loads(json.dumps(genuine))
+    message["attestation"].update(entry_hash=forged_hash, merkle_root=tree.root.hex(), count=len(entries))
+    message["entries"] = [dict(e, index=i, proof=[p.hex() for p in tree.proof(i)]) for i, e in enumerate(entries)]
+    try:
+        item.update(actions=[M.entry.set(json.dumps(forged_entry, ensure_ascii=False)),
+                             M.entry_hash.set(forged_hash)])
+        # and reserves the unsigned person's record for the batch, as the facility's batch would have
+        R(record_pk(fa["id"], "U1"), "REC").update(actions=[R.signing_batch.set(batch["batch_id"]),
+                                                            R.signing_until.set("2999-01-01T00:00:00Z")])
+        # When the forged message is sent to the real countersign queue
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(message))
+        runner.drain(idle_rounds=2, max_seconds=30)
+
+        # Then nobody got a passport from it
+        assert passport(app_client, bearer, unsigned) is None
+        assert passport(app_client, bearer, signed) is None
+        dead = [m for m in container().dead_letters.peek("countersign", 100) if json.loads(m["body"]) == message]
+        assert len(dead) == 1 and "ATTESTATION_NOT_ANCHORED" in dead[0]["error_message"], dead
+    finally:
+        item.update(actions=[M.entry.set(saved["entry"]), M.entry_hash.set(saved["entry_hash"])])
+
+    # The genuine message, delivered, issues the person the facility head signed
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(genuine))
+    drain_until(runner, lambda: passport(app_client, bearer, signed) is not None)
+    assert passport(app_client, bearer, unsigned) is None
