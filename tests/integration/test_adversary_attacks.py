@@ -130,3 +130,40 @@ def test_attack_complaint_idempotency_key_aliases_across_records(world, app_clie
     second = complain("R", "x#k")
     # two complaints about two records, not the first one given back for the second
     assert second["record_id"] == "R" and second["complaint_id"] != first["complaint_id"], (first, second)
+
+
+# -- lost updates: complaint resolutions -----------------------------------------------------------
+def test_attack_two_resolutions_at_once_leave_the_record_as_the_complaint_says(world, app_client, bearer, unique):
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.wiring import container
+
+    fa, settings = world["fa"], world["settings"]
+    citizen = "001090" + uuid.uuid4().hex[:6].translate(str.maketrans("abcdef", "123456"))
+    assert post(app_client, world["fa_token"], [record(fa, "R1", citizen_id=citizen)], f"r-{unique}")[0] == 200
+    Record = Tables(settings).Record
+    Record(record_pk(fa, "R1"), "REC").update(actions=[Record.gsi1pk.set(f"CIT#{citizen}")])
+    resp = app_client.http.post("/v1/complaints", body=json.dumps({"record_id": "R1", "fields": ["lot_number"]}),
+                                headers={"Content-Type": "application/json", "Idempotency-Key": f"c-{unique}",
+                                         **bearer(dev_issuer.citizen(citizen))})
+    complaint_id = json.loads(resp.body)["complaint_id"]
+    store = container().complaints._store
+    seen_by_province = store.get(complaint_id)  # the province reads the complaint...
+
+    def resolve(token: dict, lot: str):
+        return app_client.http.post(f"/v1/complaints/{complaint_id}/status",
+                                    headers={"Content-Type": "application/json", **token},
+                                    body=json.dumps({"status": "resolved", "correction": {"lot_number": lot}}))
+
+    # ...the facility resolves it with one correction...
+    assert resolve(world["fa_token"], "LOT-A").status_code == 200
+    # ...and the province, acting on what it read before, resolves it with another
+    real_get = store.get
+    store.get = lambda _id: (setattr(store, "get", real_get), seen_by_province)[1]
+    refused = resolve(bearer(dev_issuer.staff(Role.PROVINCE, province_code="001")), "LOT-B")
+    assert refused.status_code == 409, refused.body
+
+    # The refused resolution changed nothing: the record is what the stored resolution says
+    complaint, item = real_get(complaint_id), stored(settings, fa, "R1")
+    assert json.loads(item.data)["lot_number"] == "LOT-A"
+    assert int(item.version) == complaint.resolution.record_version == 2
