@@ -213,7 +213,7 @@ class Container:
         from chalicelib.aws.signing_adapters import DynamoAuditLog
         from chalicelib.signing.anchor import AuditService
 
-        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor)
+        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor, revocations=self.revocations)
 
     @cached_property
     def security_events(self):

@@ -10,6 +10,7 @@ signature locally with the key's public key, never by asking KMS whether it is v
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Callable, Iterable, Protocol
 
@@ -71,13 +72,37 @@ class AnchoredAuditLog:
         return self._log.entries()
 
 
+class LoggedRevocations(Protocol):
+    def not_in_effect(self, entry: dict, sequence: int) -> str | None:
+        """Why a logged revocation is not in effect in the passport store (None if it is)."""
+
+
 class AuditService:
-    def __init__(self, log: AuditLog, anchor: AuditAnchor) -> None:
+    def __init__(self, log: AuditLog, anchor: AuditAnchor, revocations: LoggedRevocations | None = None) -> None:
         self._log = log
         self._anchor = anchor
+        self._revocations = revocations
 
     def verify(self, public_key=None) -> ChainCheck:
-        """The whole chain against its checkpoints. `public_key` pins the anchor key's public key
-        (a copy kept outside the account); by default it is read from KMS."""
-        return verify_anchored(self._log.entries(), self._anchor,
-                               public_key if public_key is not None else self._anchor.public_key())
+        """The whole chain against its checkpoints, then every logged revocation against the
+        passport store: the anchor proves the log, but a DynamoDB writer could still put a revoked
+        passport back in force (its version ACTIVE, its hashes off the revocation list).
+        `public_key` pins the anchor key's public key (a copy kept outside the account); by
+        default it is read from KMS."""
+        revocations: list[LoggedEntry] = []
+
+        def watched():
+            for e in self._log.entries():
+                if e.entry.get("type") == "revocation":
+                    revocations.append(e)
+                yield e
+        check = verify_anchored(watched(), self._anchor,
+                                public_key if public_key is not None else self._anchor.public_key())
+        if not check.ok or self._revocations is None:
+            return check
+        for e in revocations:
+            why = self._revocations.not_in_effect(e.entry, e.sequence)
+            if why is not None:
+                return dataclasses.replace(check, ok=False, first_bad_sequence=e.sequence,
+                                           reason=f"the revocation of {e.entry.get('uvci')} is not in effect: {why}")
+        return check

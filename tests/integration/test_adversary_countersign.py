@@ -1,5 +1,5 @@
-"""Attacks on countersigning by an insider who can write the DynamoDB tables and send to the
-countersign queue, but holds no KMS key: through the real handler and event runner on LocalStack.
+"""Attacks by an insider who can write the DynamoDB tables and send to the countersign queue, but
+holds no KMS key: through the real handler, event runner and CLI on LocalStack.
 
 On main the worker took an attestation from the audit log if its hash linked to its predecessor.
 Whoever can write the signing table can rewrite an attested entry (another Merkle root and count)
@@ -7,15 +7,22 @@ and recompute its hash: it still links. With the records table too (reserving a 
 for the batch), a forged message then issued passports nobody signed; `audit verify` saw it only
 afterwards. The worker now also asks the audit anchor: the KMS-signed checkpoint of the entry's
 sequence must name the entry's hash.
+
+The anchor proves the log, not the passport store: someone able to write the passports table
+could put a revoked passport back in force and `audit verify` still answered that all was well.
+It now also checks that every logged revocation is in effect.
 """
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from datetime import date
 
 import pytest
 
 from tests.integration.helpers import drain_queue, drain_until
+from tests.integration.test_audit_anchor import chain  # noqa: F401
 from tests.integration.test_attestation import (open_batch, passport, record, sign, submit_verified,  # noqa: F401
                                                 world)
 
@@ -84,3 +91,45 @@ def test_attack_rewritten_attestation_with_its_hash_recomputed_issues_nothing(ap
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(genuine))
     drain_until(runner, lambda: passport(app_client, bearer, signed) is not None)
     assert passport(app_client, bearer, unsigned) is None
+
+
+# -- the audit anchor proves the log; a revocation must also be in effect -------------------------
+def test_attack_revocation_put_out_of_force_in_dynamodb_is_reported_by_audit_verify(chain, bearer):
+    """A revoked passport is put back in force by someone who can write the passports table: its
+    hashes taken off the revocation list (verifiers accept it again), then its version ACTIVE
+    (its QR is served again). On main `audit verify` said the log was fine: the chain is intact."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.auth import dev_issuer
+    from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
+    from chalicelib.auth.principal import Role
+    from tests.integration.test_audit_anchor import ENTRIES, run_cli
+    from tests.integration.test_revocation import _issue_one
+
+    c = chain["container"]
+    cid, passport = _issue_one(c.settings, f"AV{uuid.uuid4().hex[:8]}")
+    with Client(app) as client:
+        resp = client.http.post("/v1/revocations", body=json.dumps({"uvci": passport.uvci, "reason": "forged"}),
+                                headers={"Content-Type": "application/json",
+                                         **bearer(dev_issuer.staff(Role.MINISTRY))})
+    assert resp.status_code == 201, resp.body
+    sequence = json.loads(resp.body)["audit"]["sequence"]
+    assert sequence == ENTRIES + 1
+    assert run_cli("audit", "verify")[0] == 0
+
+    Item = c.passports.Item
+    hashes = revocation_entries(uci=passport.uvci, issuer_country=c.settings.dcc_issuer,
+                                signature=base64.b64decode(passport.signature_b64), alg="ES256", types=HASH_TYPES)
+    listed = [Item.get("REVOKED", f"{h['type']}#{h['hash']}", consistent_read=True) for h in hashes]
+    for item in listed:
+        item.delete()
+    code, out = run_cli("audit", "verify")
+    assert (code, out["first_bad_sequence"]) == (1, sequence), out
+    assert "not on the revocation list" in out["reason"]
+
+    for item in listed:
+        item.save()
+    Item(f"P#{cid}", "V#000001").update(actions=[Item.status.set("ACTIVE")])
+    code, out = run_cli("audit", "verify")
+    assert (code, out["first_bad_sequence"]) == (1, sequence) and "ACTIVE" in out["reason"], out
