@@ -20,6 +20,7 @@ from chalicelib import errors
 from chalicelib.auth.principal import Principal
 from chalicelib.complaints import domain
 from chalicelib.complaints.domain import Complaint, Resolution, WorkingCalendar
+from chalicelib.identity import normalise_province_code
 
 MAX_KEY = 128
 # How long a change that corrects the record holds the complaint: longer than any API call lives
@@ -160,6 +161,12 @@ class ComplaintService:
         return {"facility_id": facility_id, "complaints": [c.to_dict(now) for c in found]}
 
     def overdue_in_province(self, province_code: str) -> dict:
+        # '1', '01' and '001' are one province (the route authorised it that way): the open
+        # complaints are kept under the 3-digit code, and '1' must not read as "nothing overdue".
+        code = normalise_province_code(province_code or "")
+        if code is None:
+            raise errors.NotFound("no such province", details={"province_code": province_code})
+        province_code = code
         now = self._now()
         found = self._store.open_due_before(province_code, now)
         heads = {f: self._heads.head(f) for f in {c.facility_id for c in found}}

@@ -262,6 +262,17 @@ def test_a_refused_correction_drops_the_claim(svc):
     assert out["status"] == "rejected"
 
 
+def test_attack_province_code_spelled_1_does_not_read_as_nothing_overdue(svc):
+    service, _, _, clock = svc
+    service.file(CID, {"record_id": "R1", "fields": ["sex"]}, "k")
+    clock["now"] = FRIDAY + timedelta(days=6)
+    for code in ("1", "01", " 001"):
+        view = service.overdue_in_province(code)
+        assert (view["province_code"], len(view["complaints"])) == ("001", 1), code
+    with pytest.raises(errors.NotFound):
+        service.overdue_in_province("999")
+
+
 def test_overdue_view_names_the_facility_head(svc):
     service, _, _, clock = svc
     service.file(CID, {"record_id": "R1", "fields": ["sex"]}, "k")
