@@ -133,3 +133,48 @@ def test_attack_revocation_put_out_of_force_in_dynamodb_is_reported_by_audit_ver
     Item(f"P#{cid}", "V#000001").update(actions=[Item.status.set("ACTIVE")])
     code, out = run_cli("audit", "verify")
     assert (code, out["first_bad_sequence"]) == (1, sequence) and "ACTIVE" in out["reason"], out
+
+
+# -- nobody is stranded: a dose attested for someone who already holds a passport -----------------
+def test_attack_a_lost_message_for_a_new_dose_of_a_passport_holder_is_listed_as_stranded(
+        app_client, runner, bearer, world, sqs, stack):
+    """The worker claimed the new dose's record, then the message was lost for good: the record is
+    never offered again, and the person's passport lacks the dose. On main reconcile listed only
+    people with no passport at all, so this person was stranded unseen."""
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib.aws.signing_adapters import DynamoSigningRecords
+    from chalicelib.wiring import container
+
+    _, created = stack
+    queue = created.queues["countersign"]
+    fd = world["facility"]()
+    [person] = world["people"](1)
+    submit_verified(app_client, runner, bearer, world, fd, [record(fd["id"], person, "D1", 1, date(2021, 9, 1))])
+    sign(app_client, bearer, fd, open_batch(app_client, bearer, fd))
+    drain_until(runner, lambda: passport(app_client, bearer, person) is not None)
+
+    # Dose 2 is attested; the worker claims its record, then the message is lost
+    submit_verified(app_client, runner, bearer, world, fd, [record(fd["id"], person, "D2", 2, date(2021, 11, 1))])
+    drain_queue(sqs, queue)
+    batch = open_batch(app_client, bearer, fd)
+    sign(app_client, bearer, fd, batch)
+    assert drain_queue(sqs, queue)
+    DynamoSigningRecords(world["tables"]).mark_signed(batch["batch_id"], [(fd["id"], "D2")], datetime.now(timezone.utc))
+    open_batch(app_client, bearer, fd, status=409)  # claimed: never offered again by itself
+    assert passport(app_client, bearer, person)["display"]["dose"] == 1
+
+    # Once no message can deliver it any more, reconcile lists the person, and --fix offers them again
+    reconciler = container().reconciler
+    later = datetime.now(timezone.utc) + timedelta(days=19)
+    assert not [s for s in reconciler.stranded(datetime.now(timezone.utc)) if s.batch_id == batch["batch_id"]]
+    listed = [s for s in reconciler.stranded(later) if s.batch_id == batch["batch_id"]]
+    assert [(s.entry_index, s.chunk_status, s.refused) for s in listed] == [(0, "QUEUED", False)]
+    [fixed] = [s for s in reconciler.stranded(later, fix=True) if s.batch_id == batch["batch_id"]]
+    assert fixed.released == 1
+    again = open_batch(app_client, bearer, fd)
+    assert [[d["record_id"] for d in e["doses"]] for e in again["entries"]] == [["D2"]]
+    sign(app_client, bearer, fd, again)
+    drain_until(runner, lambda: passport(app_client, bearer, person)["display"]["dose"] == 2)
+    # and the person it covers is no longer listed
+    assert not [s for s in reconciler.stranded(later) if s.batch_id in (batch["batch_id"], again["batch_id"])]
