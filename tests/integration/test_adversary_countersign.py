@@ -23,8 +23,8 @@ import pytest
 
 from tests.integration.helpers import drain_queue, drain_until
 from tests.integration.test_audit_anchor import chain  # noqa: F401
-from tests.integration.test_attestation import (open_batch, passport, record, sign, submit_verified,  # noqa: F401
-                                                world)
+from tests.integration.test_attestation import (open_batch, passport, record, sign, staff,  # noqa: F401
+                                                submit_verified, world)
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +178,31 @@ def test_attack_a_lost_message_for_a_new_dose_of_a_passport_holder_is_listed_as_
     drain_until(runner, lambda: passport(app_client, bearer, person)["display"]["dose"] == 2)
     # and the person it covers is no longer listed
     assert not [s for s in reconciler.stranded(later) if s.batch_id in (batch["batch_id"], again["batch_id"])]
+
+
+# -- a passport keeps a dose its facility took back ---------------------------------------------
+@pytest.mark.xfail(strict=True, reason=(
+    "design decision: a passport is re-evaluated only when a new attestation of its person is "
+    "countersigned. A facility that corrects an attested record to another citizen (a wrong id "
+    "typed) takes its attestation back from the first person, whose passport keeps showing the "
+    "dose, valid, until someone attests them again, which may never happen. A fix needs intake to "
+    "queue the passport holder of a changed signed record for re-evaluation (re-issue without the "
+    "dose, or revoke when nothing attested is left)."))
+def test_attack_a_dose_corrected_to_another_citizen_stays_on_the_first_ones_passport(
+        app_client, runner, bearer, world):
+    first, second = world["people"](2)
+    fx = world["facility"]()
+    submit_verified(app_client, runner, bearer, world, fx, [record(fx["id"], first, "X1", 1, date(2021, 9, 1))])
+    sign(app_client, bearer, fx, open_batch(app_client, bearer, fx))
+    drain_until(runner, lambda: passport(app_client, bearer, first) is not None)
+
+    # The facility finds it typed the wrong person: the dose was the second citizen's
+    fields = {"citizen_id": second.citizen_id, "full_name": second.full_name,
+              "date_of_birth": second.date_of_birth.isoformat(), "sex": second.sex}
+    resp = app_client.http.post("/v1/vaccination-records/X1/corrections", headers=staff(bearer, fx),
+                                body=json.dumps({"changes": fields}, ensure_ascii=False))
+    assert resp.status_code == 200, resp.body
+    runner.drain(idle_rounds=2, max_seconds=30)
+
+    # The first citizen no longer has an attested dose: their passport must not stay valid
+    assert passport(app_client, bearer, first)["status"] != "VALID"
