@@ -21,6 +21,8 @@ from datetime import date
 
 import pytest
 
+from chalicelib.auth import dev_issuer
+from chalicelib.auth.principal import Role
 from tests.integration.helpers import drain_queue, drain_until
 from tests.integration.test_audit_anchor import chain  # noqa: F401
 from tests.integration.test_attestation import (open_batch, passport, record, sign, staff,  # noqa: F401
@@ -206,3 +208,35 @@ def test_attack_a_dose_corrected_to_another_citizen_stays_on_the_first_ones_pass
 
     # The first citizen no longer has an attested dose: their passport must not stay valid
     assert passport(app_client, bearer, first)["status"] != "VALID"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "design decision: the documented rule lets any attestation logged after a ministry revocation "
+    "issue a new passport, so the facility whose passport was revoked (for a forged record, say) "
+    "undoes the revocation at once by correcting a lot number and signing the record again. "
+    "Whether a revocation should hold until the ministry lifts it, or only against the record "
+    "versions it saw, is the ministry's call."))
+def test_attack_a_trivial_correction_and_a_new_signature_undo_a_ministry_revocation(
+        app_client, runner, bearer, world):
+    from chalicelib.aws.intake_adapters import record_pk
+
+    fr = world["facility"]()
+    [person] = world["people"](1)
+    submit_verified(app_client, runner, bearer, world, fr, [record(fr["id"], person, "F1", 1, date(2021, 9, 1))])
+    sign(app_client, bearer, fr, open_batch(app_client, bearer, fr))
+    drain_until(runner, lambda: passport(app_client, bearer, person) is not None)
+    revoked = app_client.http.post("/v1/revocations", body=json.dumps({
+        "uvci": passport(app_client, bearer, person)["uvci"], "reason": "forged vaccination record"}),
+        headers={"Content-Type": "application/json", **bearer(dev_issuer.staff(Role.MINISTRY))})
+    assert revoked.status_code == 201, revoked.body
+
+    # The facility changes a lot number, waits for the record to verify, and signs it again
+    resp = app_client.http.post("/v1/vaccination-records/F1/corrections", headers=staff(bearer, fr),
+                                body=json.dumps({"changes": {"lot_number": "L1-BIS"}}))
+    assert resp.status_code == 200, resp.body
+    Record = world["tables"].Record
+    drain_until(runner, lambda: Record.get(record_pk(fr["id"], "F1"), "REC", consistent_read=True).state == "VERIFIED")
+    sign(app_client, bearer, fr, open_batch(app_client, bearer, fr))
+    runner.drain(idle_rounds=2, max_seconds=30)
+
+    assert passport(app_client, bearer, person)["status"] == "REVOKED"
