@@ -19,6 +19,7 @@ from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from tests.integration.helpers import Crash, register_facilities
 from tests.integration.test_intake import HEADER, good_row
+from tests.integration.test_intake_attacks import post, stored
 
 pytestmark = pytest.mark.integration
 
@@ -38,23 +39,6 @@ def record(facility: str, record_id: str = "R1", lot: str = "AZ1", citizen_id: s
     if citizen_id is not None:
         row["citizen_id"] = citizen_id
     return row
-
-
-def post(client, token: dict, records: list, key: str):
-    resp = client.http.post("/v1/vaccination-records", body=json.dumps({"records": records}),
-                            headers={"Content-Type": "application/json", "Idempotency-Key": key, **token})
-    return resp.status_code, json.loads(resp.body)
-
-
-def stored(settings, facility: str, record_id: str = "R1"):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
-
-    Record = Tables(settings).Record
-    try:
-        return Record.get(record_pk(facility, record_id), "REC", consistent_read=True)
-    except Record.DoesNotExist:
-        return None
 
 
 # -- idempotency: a retried call is decided on what it carries --------------------------------------
