@@ -121,6 +121,8 @@ def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:
         return [base, f"{base}/index/*"], None
     if grant.kind == "queue":
         return [f"arn:aws:sqs:*:*:{rn.physical(prefix, grant.logical)}"], None
+    if grant.kind == "dlq":
+        return [f"arn:aws:sqs:*:*:{rn.dlq(prefix, grant.logical)}"], None
     if grant.kind == "bucket":
         name = rn.bucket(prefix, grant.logical)
         return [f"arn:aws:s3:::{name}/{grant.prefix}"], None

@@ -73,7 +73,7 @@ class Key:
 class Grant:
     """What one function may do with one resource (least privilege per function)."""
 
-    kind: str  # table | queue | bucket | key
+    kind: str  # table | queue | dlq | bucket | key
     logical: str
     actions: tuple[str, ...]
     prefix: str = "*"  # bucket object prefix
@@ -163,7 +163,8 @@ FUNCTIONS: tuple[Function, ...] = (
         _DATA_KEY,
     )),
     Function("handle_intake", (
-        Grant("queue", "intake", _CONSUME), Grant("queue", "cleaning", _SEND),
+        # dlq: a message that can never succeed goes there at once, with its reason.
+        Grant("queue", "intake", _CONSUME), Grant("dlq", "intake", _SEND), Grant("queue", "cleaning", _SEND),
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
         Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
