@@ -65,15 +65,20 @@ class Container:
 
     @cached_property
     def intake(self):
-        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore, SqsCleaningQueue
+        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore
         from chalicelib.intake.service import IntakeService
 
         s = self.settings
         return IntakeService(
-            DynamoRecordStore(self.tables), self.batches,
-            SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), s.cleaning_chunk_size),
+            DynamoRecordStore(self.tables), self.batches, self.cleaning_queue,
             S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock,
             facilities=self.facility_registry, limits=self.intake_limits)
+
+    @cached_property
+    def cleaning_queue(self):
+        from chalicelib.aws.intake_adapters import SqsCleaningQueue
+
+        return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
 
     @cached_property
     def intake_limits(self):
@@ -246,6 +251,13 @@ class Container:
         from chalicelib.reports.reconcile import Reconciler
 
         return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))
+
+    @cached_property
+    def never_cleaned(self):
+        from chalicelib.aws.intake_adapters import DynamoPendingRecords
+        from chalicelib.reports.reconcile import NeverCleanedSweep
+
+        return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
 
     @cached_property
     def submission(self):

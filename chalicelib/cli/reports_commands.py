@@ -11,20 +11,39 @@ def register(sub) -> None:
     g = group(sub, "reports", "progress reports and their counters")
     p = command(g, "reconcile",
                 "recompute the counters from records and passports (full scans) and print each drift "
-                "as a JSON line; exit 1 if any counter drifted", _reconcile)
+                "as a JSON line, then each record stored but never cleaned; exit 1 if any", _reconcile)
     p.add_argument("--fix", action="store_true",
                    help="set drifted counters to the recomputed values (only where no event moved them "
                         "meanwhile); run while the pipeline is quiet")
+    p.add_argument("--requeue", action="store_true",
+                   help="queue the records stored but never cleaned (listed as never_cleaned lines) for "
+                        "cleaning again")
+    p.add_argument("--grace-minutes", type=_minutes, default=60, metavar="N",
+                   help="a record stored less than N minutes ago may still be queued: not listed (default 60)")
+
+
+def _minutes(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def _reconcile(args) -> int:
+    from datetime import timedelta
+
     from chalicelib.wiring import container
 
     drifts = container().reconciler.run(fix=args.fix)
     for d in drifts:
         print(json.dumps(d.to_dict(), ensure_ascii=False))
     unfixed = sum(1 for d in drifts if d.fixed is False)
+    uncleaned = container().never_cleaned.run(grace=timedelta(minutes=args.grace_minutes), requeue=args.requeue)
+    for line in uncleaned:
+        print(json.dumps(line, ensure_ascii=False))
     print(json.dumps({"drifts": len(drifts), "fixed": sum(1 for d in drifts if d.fixed),
-                      "not_fixed": unfixed if args.fix else len(drifts)}), file=sys.stderr)
-    # Drift is an incident even when repaired: the exit code lets a scheduled job alert on it.
-    return 1 if drifts else 0
+                      "not_fixed": unfixed if args.fix else len(drifts), "never_cleaned": len(uncleaned),
+                      "requeued": len(uncleaned) if args.requeue else 0}), file=sys.stderr)
+    # Drift and never-cleaned records are incidents even when repaired: the exit code lets a
+    # scheduled job alert on them.
+    return 1 if drifts or uncleaned else 0
