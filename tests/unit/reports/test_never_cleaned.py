@@ -1,5 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from chalicelib.reports.reconcile import NeverCleanedSweep, PendingRecord, never_cleaned
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
@@ -32,3 +34,12 @@ def test_requeue_sends_one_message_group_per_batch():
     assert sent == [] and [line["requeued"] for line in listed] == [False] * 3
     sweep.run(grace=timedelta(minutes=60), requeue=True)
     assert sent == [("b1", [("F1", "R2", 3)]), ("b2", [("F1", "R1", 1)]), ("reconcile", [("F1", "R3", 1)])]
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_reconcile_refuses_a_bad_grace_period_with_usage_not_a_traceback(value, capsys):
+    from chalicelib.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["reports", "reconcile", "--grace-minutes", value])
+    assert exit_.value.code == 2 and "--grace-minutes" in capsys.readouterr().err
