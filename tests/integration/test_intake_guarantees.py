@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -23,6 +22,7 @@ from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from chalicelib.intake.service import batch_id_for_upload
 from tests import attack_files as af
+from tests.integration.helpers import register_facilities
 from tests.integration.test_intake import HEADER, csv_bytes, good_row, upload_and_process
 
 pytestmark = pytest.mark.integration
@@ -32,16 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def s3(aws_endpoint, region):
     return boto3.client("s3", endpoint_url=aws_endpoint, region_name=region)
-
-
-def register(settings, *facilities: str) -> None:
-    """Intake accepts records only for registered facilities, under their province."""
-    from chalicelib.signing.service import Facility
-    from chalicelib.wiring import Container
-
-    registry = Container(settings).facility_registry
-    for f in facilities:
-        registry.save_facility(Facility(f, f"Trạm y tế {f}", "001", "Trưởng trạm"), datetime.now(timezone.utc))
 
 
 def batch_of(app_client, bearer, s3, settings, key, *, missing_ok=False) -> dict | None:
@@ -69,7 +59,7 @@ def test_attack_jsonl_surrogate_escape_fails_the_batch_instead_of_sticking(stack
                                                                            unique, bearer):
     settings, _ = stack
     facility = f"F{unique}"
-    register(settings, facility)
+    register_facilities(settings, (facility, "001"))
     lines = [json.dumps(record_dict(1, facility)),
              json.dumps(record_dict(2, facility))[:-1] + ', "full_name": "Nguy\\ud800n"}']
     key = f"incoming/001/{unique}-surrogate.jsonl"
@@ -83,7 +73,7 @@ def test_attack_jsonl_surrogate_escape_fails_the_batch_instead_of_sticking(stack
 def test_attack_api_surrogate_is_a_400_naming_the_record_and_field(stack, app_client, unique, bearer):
     settings, _ = stack
     facility = f"F{unique}"
-    register(settings, facility)
+    register_facilities(settings, (facility, "001"))
     records = [record_dict(1, facility), {**record_dict(2, facility), "full_name": "Nguy\ud800n"}]
     resp = app_client.http.post(
         "/v1/vaccination-records", body=json.dumps({"records": records}),  # json writes "\ud800" as an escape
@@ -106,7 +96,7 @@ def test_attack_broken_xlsx_fails_the_batch_instead_of_sticking(stack, runner, a
                                                                  damage, parser_error):
     settings, _ = stack
     facility = f"F{unique}"
-    register(settings, facility)
+    register_facilities(settings, (facility, "001"))
     # long enough that opening the workbook does not already reach the damage
     good = af.xlsx([HEADER] + [good_row(i, facility) for i in range(1000)])
     key = f"incoming/001/{unique}-{damage.__name__}.xlsx"
@@ -141,7 +131,7 @@ def test_attack_xlsx_bomb_is_refused_and_the_handler_stays_under_256_mb(stack, s
 def test_attack_extra_columns_and_oversize_rows_are_rejected_rows(stack, runner, app_client, s3, unique, bearer):
     settings, _ = stack
     facility = f"F{unique}"
-    register(settings, facility)
+    register_facilities(settings, (facility, "001"))
     wide = {**record_dict(2, facility), **{f"extra_{i:02d}": "x" for i in range(21)}}
     # every field within its own 256-character limit; the row far over 8 KB once stored
     large = {**record_dict(3, facility), **{f"ghi_chu_{i:02d}": "Đ" * 256 for i in range(20)}}
@@ -157,7 +147,7 @@ def test_attack_extra_columns_and_oversize_rows_are_rejected_rows(stack, runner,
 def test_attack_a_record_too_large_for_dynamodb_is_rejected_not_a_failed_call(stack, app_client, unique, bearer):
     settings, _ = stack
     facility = f"F{unique}"
-    register(settings, facility)
+    register_facilities(settings, (facility, "001"))
     # 2,000 unknown fields of 250 characters: 500 KB, more than a DynamoDB item may hold.
     huge = {**record_dict(2, facility), **{f"f{i:04d}": "x" * 250 for i in range(2000)}}
     resp = app_client.http.post(
@@ -196,7 +186,7 @@ def test_attack_a_batch_whose_message_goes_to_the_dlq_is_failed_and_a_replay_fin
 
     settings, created = stack
     facility = f"F{unique}"
-    register(settings, facility)
+    register_facilities(settings, (facility, "001"))
 
     class RecordsDown(Container):
         """DynamoDB refuses every record read: a failure that retrying may fix, but not today."""

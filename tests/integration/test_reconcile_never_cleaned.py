@@ -8,7 +8,6 @@ import io
 import json
 import os
 import uuid
-from datetime import datetime, timezone
 
 import boto3
 import pytest
@@ -17,6 +16,7 @@ from chalicelib import errors
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
 from chalicelib.cli import main as cli
+from tests.integration.helpers import register_facilities
 from tests.integration.test_intake import HEADER, good_row
 
 pytestmark = pytest.mark.integration
@@ -46,14 +46,12 @@ def test_attack_a_record_stored_but_never_queued_is_requeued_by_reconcile(own_st
     from app import app
     from chalicelib.aws.dynamo import Tables
     from chalicelib.local.event_runner import EventRunner, Source
-    from chalicelib.signing.service import Facility
     from chalicelib.wiring import Container, set_container
 
     settings, created = own_stack
     facility = f"F{uuid.uuid4().hex[:8]}"
+    register_facilities(settings, (facility, "001"))
     c = Container(settings)
-    c.facility_registry.save_facility(Facility(facility, "Trạm y tế", "001", "Trưởng trạm"),
-                                      datetime.now(timezone.utc))
 
     def sqs_down(batch_id, refs):
         raise errors.DependencyUnavailable("sqs: 1 messages could not be sent")

@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.intake.service import BatchState, UploadDelivery, uploads_in
+from tests.fakes.intake import MemoryBatches
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
@@ -15,11 +16,15 @@ def notification(key="incoming/001/a.csv", etag="e1") -> str:
         "bucket": {"name": "b"}, "object": {"key": key, "eTag": etag}}}]})
 
 
-class Batches:
+class Batches(MemoryBatches):
+    """The fake batch store, remembering what was marked FAILED."""
+
     def __init__(self):
+        super().__init__()
         self.failed = []
 
     def fail(self, batch_id, **kw):
+        super().fail(batch_id, **kw)
         self.failed.append((batch_id, kw["code"], kw["failure"], kw["province_code"]))
 
 
