@@ -47,6 +47,16 @@ class Settings:
     records_per_minute: int = 1000
     # Days an access-log entry (who read which cleaning result) is kept.
     access_log_retention_days: int = 400
+    # Caps on what one stored record may take (chalicelib/intake/records.py::IntakeLimits).
+    max_extra_columns: int = 20
+    max_row_bytes: int = 8 * 1024
+    # .xlsx uploads, checked on the zip directory before anything is decompressed.
+    xlsx_max_uncompressed_mb: int = 512
+    xlsx_max_part_mb: int = 32
+    xlsx_max_ratio: int = 100
+    # The intake queue's maxReceiveCount (infra/spec.py; a test keeps the two equal): the last
+    # receive marks its batch FAILED before the message moves to the DLQ.
+    intake_max_receive_count: int = 3
     # Population registry: "dynamodb" (registry table) or "https" (national gateway).
     registry_backend: str = "dynamodb"
     registry_url: str | None = None
@@ -133,6 +143,12 @@ ENV_NAMES = {
     "cleaning_chunk_size": "VAXPASS_CLEANING_CHUNK_SIZE",
     "records_per_minute": "VAXPASS_RECORDS_PER_MINUTE",
     "access_log_retention_days": "VAXPASS_ACCESS_LOG_RETENTION_DAYS",
+    "max_extra_columns": "VAXPASS_MAX_EXTRA_COLUMNS",
+    "max_row_bytes": "VAXPASS_MAX_ROW_BYTES",
+    "xlsx_max_uncompressed_mb": "VAXPASS_XLSX_MAX_UNCOMPRESSED_MB",
+    "xlsx_max_part_mb": "VAXPASS_XLSX_MAX_PART_MB",
+    "xlsx_max_ratio": "VAXPASS_XLSX_MAX_RATIO",
+    "intake_max_receive_count": "VAXPASS_INTAKE_MAX_RECEIVE_COUNT",
     "registry_backend": "VAXPASS_REGISTRY_BACKEND",
     "registry_url": "VAXPASS_REGISTRY_URL",
     "registry_timeout_s": "VAXPASS_REGISTRY_TIMEOUT_S",

@@ -65,15 +65,37 @@ class Container:
 
     @cached_property
     def intake(self):
-        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore, SqsCleaningQueue
+        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore
         from chalicelib.intake.service import IntakeService
 
         s = self.settings
         return IntakeService(
-            DynamoRecordStore(self.tables), self.batches,
-            SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), s.cleaning_chunk_size),
+            DynamoRecordStore(self.tables), self.batches, self.cleaning_queue,
             S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock,
-            facilities=self.facility_registry)
+            facilities=self.facility_registry, limits=self.intake_limits)
+
+    @cached_property
+    def cleaning_queue(self):
+        from chalicelib.aws.intake_adapters import SqsCleaningQueue
+
+        return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
+
+    @cached_property
+    def intake_limits(self):
+        from chalicelib.intake.records import IntakeLimits, MiB
+
+        s = self.settings
+        return IntakeLimits(max_extra_columns=s.max_extra_columns, max_row_bytes=s.max_row_bytes,
+                            xlsx_max_uncompressed_bytes=s.xlsx_max_uncompressed_mb * MiB,
+                            xlsx_max_part_bytes=s.xlsx_max_part_mb * MiB, xlsx_max_ratio=s.xlsx_max_ratio)
+
+    @cached_property
+    def upload_delivery(self):
+        from chalicelib.intake.service import UploadDelivery
+
+        return UploadDelivery(lambda u: self.ingest_s3_object(u.bucket, u.key, u.etag), self.batches,
+                              lambda body, code, message: self.dead_letters.send("intake", body, code, message),
+                              self.clock, self.settings.intake_max_receive_count)
 
     @cached_property
     def registry(self):
@@ -257,6 +279,13 @@ class Container:
         return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))
 
     @cached_property
+    def never_cleaned(self):
+        from chalicelib.aws.intake_adapters import DynamoPendingRecords
+        from chalicelib.reports.reconcile import NeverCleanedSweep
+
+        return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
+
+    @cached_property
     def submission(self):
         from chalicelib.aws.intake_adapters import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission
@@ -272,7 +301,7 @@ class Container:
             raise errors.NotFound("no such batch", details={"batch_id": batch_id})
         out = {k: getattr(item, k) for k in (
             "batch_id", "kind", "province_code", "status", "received", "accepted", "duplicates",
-            "rejected", "queued", "cleaned", "rows_done", "error_code", "error_message",
+            "rejected", "queued", "cleaned", "rows_done", "error_code", "error_message", "failure",
             "created_at", "updated_at")}
         out = {k: (int(v) if isinstance(v, float) else v) for k, v in out.items()}
         out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]

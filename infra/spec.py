@@ -181,7 +181,8 @@ FUNCTIONS: tuple[Function, ...] = (
         _DATA_KEY,
     )),
     Function("handle_intake", (
-        Grant("queue", "intake", _CONSUME), Grant("queue", "cleaning", _SEND),
+        # dlq: a message that can never succeed goes there at once, with its reason.
+        Grant("queue", "intake", _CONSUME), Grant("dlq", "intake", _SEND), Grant("queue", "cleaning", _SEND),
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
         Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),

@@ -136,6 +136,7 @@ class Tables:
             report_key = UnicodeAttribute(null=True)
             error_code = UnicodeAttribute(null=True)
             error_message = UnicodeAttribute(null=True)
+            failure = UnicodeAttribute(null=True)  # why FAILED: "file" or "delivery" (intake/service.py)
             response = UnicodeAttribute(null=True)  # idempotent API response, JSON
             created_at = UnicodeAttribute(null=True)
             updated_at = UnicodeAttribute(null=True)

@@ -20,7 +20,7 @@ from chalicelib.aws.sqs import QueueSender
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.records import FieldError
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
-from chalicelib.intake.service import BatchState, ChunkResult, NewRecord, StoredRecord
+from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, ChunkResult, NewRecord, StoredRecord
 
 
 def record_pk(facility_id: str, record_id: str) -> str:
@@ -177,7 +177,37 @@ class DynamoBatchStore:
             if not _is_conditional(e):
                 raise errors.DependencyUnavailable("batches: write failed") from e
             item = Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
-        return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0))
+        return _state(batch_id, item)
+
+    def resume(self, batch_id: str, *, now: datetime) -> BatchState:
+        Batch = self._t.Batch
+        try:
+            Batch(batch_pk(batch_id), "BATCH").update(actions=[
+                Batch.status.set("PROCESSING"), Batch.failure.remove(), Batch.error_code.remove(),
+                Batch.error_message.remove(), Batch.updated_at.set(_iso(now))],
+                condition=(Batch.status == "FAILED") & (Batch.failure == FAILED_DELIVERY))
+        except PynamoDBException as e:
+            if not _is_conditional(e):  # else another delivery resumed it, or it ended meanwhile
+                raise errors.DependencyUnavailable("batches: write failed") from e
+        return _state(batch_id, Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True))
+
+    def fail(self, batch_id: str, *, code: str, message: str, failure: str, province_code: str | None,
+             source: str, now: datetime) -> None:
+        Batch = self._t.Batch
+        stamp = _iso(now)
+        actions = [Batch.batch_id.set(batch_id), Batch.source.set(Batch.source | source),
+                   Batch.status.set("FAILED"), Batch.failure.set(failure), Batch.error_code.set(code),
+                   Batch.error_message.set(message[:1000]), Batch.created_at.set(Batch.created_at | stamp),
+                   Batch.updated_at.set(stamp)]
+        if province_code:
+            actions.append(Batch.province_code.set(Batch.province_code | province_code))
+        try:
+            # A delivery that completed the batch meanwhile wins; a batch that never began is created.
+            Batch(batch_pk(batch_id), "BATCH").update(
+                actions=actions, condition=Batch.pk.does_not_exist() | (Batch.status != "COMPLETE"))
+        except PynamoDBException as e:
+            if not _is_conditional(e):
+                raise errors.DependencyUnavailable("batches: write failed") from e
 
     def checkpoint(self, batch_id: str, *, expected_rows_done: int, rows_done: int, chunk: ChunkResult,
                    now: datetime) -> None:
@@ -204,7 +234,10 @@ class DynamoBatchStore:
         if report_key:
             actions.append(Batch.report_key.set(report_key))
         if error:
-            actions += [Batch.error_code.set(error.code), Batch.error_message.set(error.message)]
+            actions += [Batch.error_code.set(error.code), Batch.error_message.set(error.message),
+                        Batch.failure.set(FAILED_FILE)]
+        else:
+            actions.append(Batch.failure.remove())
         Batch(batch_pk(batch_id), "BATCH").update(actions=actions)
 
     def get(self, batch_id: str):
@@ -212,6 +245,10 @@ class DynamoBatchStore:
             return self._t.Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
         except self._t.Batch.DoesNotExist:
             return None
+
+
+def _state(batch_id: str, item) -> BatchState:
+    return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0), item.failure)
 
 
 def _received_updates(Counter, new_by_scope) -> list[tuple[object, list]]:
@@ -234,6 +271,27 @@ def _is_conditional(e: PynamoDBException) -> bool:
 
 def _cancelled_by_condition(e: TransactWriteError) -> bool:
     return bool(cancelled_items(e, "ConditionalCheckFailed"))
+
+
+class DynamoPendingRecords:
+    """Records waiting for cleaning, for the reconcile sweep: a Scan filtered on state PENDING
+    (an audit job, not a read path), reading only what the sweep needs."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def pending_records(self):
+        from chalicelib.reports.reconcile import PendingRecord
+
+        Record = self._t.Record
+        try:
+            for item in Record.scan(Record.state == "PENDING", attributes_to_get=[
+                    "facility_id", "record_id", "version", "cleaned_version", "batch_id", "updated_at"]):
+                yield PendingRecord(item.facility_id, item.record_id, int(item.version),
+                                    int(item.cleaned_version or 0), item.batch_id,
+                                    datetime.fromisoformat(item.updated_at) if item.updated_at else None)
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("records: scan failed") from e
 
 
 class SqsCleaningQueue:

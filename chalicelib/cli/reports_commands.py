@@ -12,14 +12,29 @@ def register(sub) -> None:
     p = command(g, "reconcile",
                 "recompute the counters from records and passports (full scans) and print each drift "
                 "as a JSON line, then each stranded person (attested by a facility, no passport, no "
-                "pending countersign message); exit 1 if any counter drifted or anyone is stranded", _reconcile)
+                "pending countersign message), then each record stored but never cleaned; exit 1 if "
+                "any counter drifted, anyone is stranded or any record was never cleaned", _reconcile)
     p.add_argument("--fix", action="store_true",
                    help="set drifted counters to the recomputed values (only where no event moved them "
                         "meanwhile) and release the claims of stranded people so their facility's next "
                         "signing batch offers them again; run while the pipeline is quiet")
+    p.add_argument("--requeue", action="store_true",
+                   help="queue the records stored but never cleaned (listed as never_cleaned lines) for "
+                        "cleaning again")
+    p.add_argument("--grace-minutes", type=_minutes, default=60, metavar="N",
+                   help="a record stored less than N minutes ago may still be queued: not listed (default 60)")
+
+
+def _minutes(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def _reconcile(args) -> int:
+    from datetime import timedelta
+
     from chalicelib.cli._util import utc_now
     from chalicelib.wiring import container
 
@@ -30,8 +45,13 @@ def _reconcile(args) -> int:
     for s in stranded:
         print(json.dumps(s.to_dict(), ensure_ascii=False))
     unfixed = sum(1 for d in drifts if d.fixed is False)
+    uncleaned = container().never_cleaned.run(grace=timedelta(minutes=args.grace_minutes), requeue=args.requeue)
+    for line in uncleaned:
+        print(json.dumps(line, ensure_ascii=False))
     print(json.dumps({"drifts": len(drifts), "fixed": sum(1 for d in drifts if d.fixed),
-                      "not_fixed": unfixed if args.fix else len(drifts), "stranded": len(stranded)}), file=sys.stderr)
-    # Drift and stranded people are incidents even when repaired: the exit code lets a scheduled
-    # job alert on them.
-    return 1 if drifts or stranded else 0
+                      "not_fixed": unfixed if args.fix else len(drifts), "stranded": len(stranded),
+                      "never_cleaned": len(uncleaned), "requeued": len(uncleaned) if args.requeue else 0}),
+          file=sys.stderr)
+    # Drift, stranded people and never-cleaned records are incidents even when repaired: the exit
+    # code lets a scheduled job alert on them.
+    return 1 if drifts or stranded or uncleaned else 0

@@ -35,3 +35,23 @@ class EmptyFile(BadFile):
 
 class MalformedFile(BadFile):
     code = "MALFORMED_FILE"
+
+
+class DuplicateColumns(BadFile):
+    code = "DUPLICATE_COLUMNS"
+
+
+class InvalidUnicode(BadFile):
+    """Text that no encoder can write: a lone surrogate, e.g. a JSON `\\ud800` escape."""
+
+    code = "INVALID_UNICODE"
+
+
+class FileTooLarge(BadFile):
+    code = "FILE_TOO_LARGE"
+
+
+class FileTooLargeUncompressed(FileTooLarge):
+    """An .xlsx whose parts expand beyond the limits (a zip bomb), refused before parsing."""
+
+    code = "FILE_TOO_LARGE_UNCOMPRESSED"

@@ -1,8 +1,7 @@
-"""SQS handler for S3 upload notifications: one batch file per message."""
+"""SQS handler for S3 upload notifications: one batch file per message. What happens when a
+message cannot be processed (dead-lettered at once, or FAILED on its last receive) is
+`chalicelib.intake.service.UploadDelivery`."""
 from __future__ import annotations
-
-import json
-from urllib.parse import unquote_plus
 
 from chalice import Blueprint
 
@@ -15,14 +14,8 @@ bp = Blueprint(__name__)
 
 
 def _handle_record(record) -> None:
-    body = json.loads(record.body)
-    for s3rec in body.get("Records", []):
-        if not s3rec.get("eventName", "").startswith("ObjectCreated"):
-            continue
-        bucket = s3rec["s3"]["bucket"]["name"]
-        key = unquote_plus(s3rec["s3"]["object"]["key"])
-        etag = s3rec["s3"]["object"].get("eTag")
-        state = container().ingest_s3_object(bucket, key, etag)
+    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
+    for state in container().upload_delivery.handle(record.body, receives):
         get_logger().info("batch processed", batch_id=state.batch_id, status=state.status,
                           rows_done=state.rows_done)
 

@@ -32,6 +32,7 @@ MAX_FIELD_CHARS = 256
 MAX_NAME_CHARS = 100
 MAX_ID_CHARS = 64
 MAX_DOSE = 10
+MiB = 1024 * 1024
 # First COVID-19 vaccinations in the world were in December 2020; earlier dates are typos.
 EARLIEST_VACCINATION = date(2020, 12, 1)
 EARLIEST_BIRTH_YEAR = 1900
@@ -42,6 +43,22 @@ _YEAR = re.compile(r"^(\d{4})$")
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()]")
 T = TypeVar("T")
 _SEX = {"m": "M", "male": "M", "nam": "M", "f": "F", "female": "F", "nu": "F"}
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """What one stored row and one uploaded file may take; intake is handed these from the settings.
+
+    The caps keep every record far below DynamoDB's 400 KB item limit, so a row over them is a
+    rejection naming the row and field, never a write that fails (and takes its chunk with it).
+    The .xlsx limits are checked on the zip directory before anything is decompressed."""
+
+    max_extra_columns: int = 20
+    max_row_bytes: int = 8 * 1024
+    xlsx_max_uncompressed_bytes: int = 512 * MiB
+    # Parts other than worksheets (shared strings, styles) are parsed whole, in memory.
+    xlsx_max_part_bytes: int = 32 * MiB
+    xlsx_max_ratio: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +139,73 @@ class RegistryPerson:
     province_code: str
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_KNOWN_FIELDS = frozenset(RECORD_FIELDS)
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True for text no encoder can write. Python's json accepts a `\\ud800` escape and only the
+    later UTF-8 encoding (DynamoDB, SQS, the report, the response) fails on it."""
+    return _SURROGATE.search(text) is not None
+
+
+def printable_name(name: str, limit: int = MAX_ID_CHARS) -> str:
+    """A field name as it may be shown in a report or response: surrogates escaped, cut short."""
+    text = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def lone_surrogate_field(row: Mapping[object, object]) -> str | None:
+    """The printable name of the first field whose name or value (at any depth) holds a lone
+    surrogate, or None."""
+    for key, value in row.items():
+        name = key if isinstance(key, str) else str(key)
+        if has_lone_surrogate(name):
+            return printable_name(name)
+        stack = [value]
+        while stack:  # iterative: a hostile body may nest as deep as the JSON parser allows
+            item = stack.pop()
+            if isinstance(item, str):
+                if has_lone_surrogate(item):
+                    return printable_name(name)
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
+
+
+def shape_error(row_number: int, row: Mapping[str, str], limits: IntakeLimits | None) -> FieldError | None:
+    """The caps that need no parsing: unknown columns and size. Readers apply it as soon as a row
+    is read, so an oversized row is never held in a chunk; validate_row applies it again for API
+    records. Characters are counted here: a stored row takes at least one byte for each."""
+    if limits is None:
+        return None
+    extra = [k for k in row if k not in _KNOWN_FIELDS]
+    if len(extra) > limits.max_extra_columns:
+        return FieldError(row_number, printable_name(extra[limits.max_extra_columns]), "TOO_MANY_COLUMNS",
+                          f"the row has {len(extra)} unknown columns, at most {limits.max_extra_columns} "
+                          f"are kept")
+    size = sum(len(k) + len(v) for k, v in row.items())
+    if size > limits.max_row_bytes:
+        return _too_large(row_number, row, size, limits)
+    return None
+
+
+def stored_size(record: "VaccinationRecord") -> int:
+    """UTF-8 bytes the record takes once stored: its normalised fields and the row as received."""
+    return (len(json.dumps(record.canonical(), ensure_ascii=False).encode("utf-8"))
+            + len(json.dumps(dict(record.original), ensure_ascii=False).encode("utf-8")))
+
+
+def _too_large(row_number: int, row: Mapping[str, str], size: int, limits: IntakeLimits) -> FieldError:
+    largest = max(row, key=lambda k: len((k + row[k]).encode("utf-8", "surrogatepass")))
+    return FieldError(row_number, printable_name(largest), "ROW_TOO_LARGE",
+                      f"the row takes at least {size} bytes once stored, more than {limits.max_row_bytes}; "
+                      f"its largest field is {printable_name(largest)}")
+
+
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
@@ -185,7 +269,15 @@ class _Collector:
         self.raw: dict[str, str] = {}
         for key, value in row.items():
             if isinstance(key, str):
-                self.raw[key.strip().lower()] = "" if value is None else str(value)
+                name, text = key.strip().lower(), "" if value is None else str(value)
+                if has_lone_surrogate(name) or has_lone_surrogate(text):
+                    # Never echoed: the value would break the report and the response too.
+                    shown = printable_name(name)
+                    self.errors.append(FieldError(
+                        row_number, shown, "INVALID_UNICODE",
+                        f"{shown} is not valid Unicode text (it holds a lone surrogate such as \\ud800)"))
+                    continue
+                self.raw[name] = text
 
     def fail(self, name: str, code: str, message: str) -> None:
         self.errors.append(FieldError(self.row_number, name, code, message,
@@ -221,10 +313,17 @@ class _Collector:
 
 def validate_row(row: Mapping[str, object], *, row_number: int,
                  default_facility: str | None = None, default_province: str | None = None,
-                 today: date | None = None) -> VaccinationRecord | list[FieldError]:
-    """Validates and normalises one raw row. `today` is injectable for tests; it bounds dates."""
+                 today: date | None = None, limits: IntakeLimits | None = None,
+                 ) -> VaccinationRecord | list[FieldError]:
+    """Validates and normalises one raw row. `today` is injectable for tests; it bounds dates.
+    `limits` are intake's storage caps (None: not checked, e.g. when re-reading a stored row)."""
     today = today or datetime.now(timezone.utc).date()
     c = _Collector(row, row_number)
+    if c.errors:  # text that cannot be encoded: nothing else is looked at, or echoed
+        return c.errors
+    shape = shape_error(row_number, c.raw, limits)
+    if shape is not None:
+        return [shape]
     for extra in c.raw.keys() - set(RECORD_FIELDS):
         c.text(extra, required=False)  # unknown columns are ignored, but never unchecked
     record_id = c.text("record_id", required=True, limit=MAX_ID_CHARS)
@@ -283,12 +382,17 @@ def validate_row(row: Mapping[str, object], *, row_number: int,
 
     if c.errors:
         return c.errors
-    return VaccinationRecord(
+    record = VaccinationRecord(
         record_id=record_id, facility_id=facility_id, citizen_id=citizen_id, full_name=full_name,
         date_of_birth=dob, sex=sex, phone=phone, province_code=province,
         vaccine_product=product, lot_number=lot, dose_number=dose, vaccination_date=vdate,
         country=country, original=dict(c.raw),
     )
+    if limits is not None:
+        size = stored_size(record)
+        if size > limits.max_row_bytes:
+            return [_too_large(row_number, c.raw, size, limits)]
+    return record
 
 
 class RegistryRowError(ValueError):

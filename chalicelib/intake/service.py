@@ -23,10 +23,12 @@ earlier values.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
+from urllib.parse import unquote_plus
 
 from chalicelib import errors
 from chalicelib.auth import policy
@@ -34,7 +36,9 @@ from chalicelib.auth.principal import Principal, Role
 from chalicelib.identity.provinces import normalise_province_code
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.readers import read_rows
-from chalicelib.intake.records import FieldError, VaccinationRecord, validate_row
+from chalicelib.intake.records import (
+    FieldError, IntakeLimits, VaccinationRecord, lone_surrogate_field, validate_row,
+)
 
 CHUNK_ROWS = 500
 # A chunk's checkpoint and its counter updates are one DynamoDB transaction (at most 100 items):
@@ -46,6 +50,12 @@ TERMINAL = ("COMPLETE", "FAILED")
 MAX_WRITE_ROUNDS = 3
 # Every version keeps the digests of the earlier ones (64 bytes each) on the record item.
 MAX_VERSIONS = 1000
+# Why a batch FAILED. "file": the upload itself is at fault (a bad file, a key outside
+# incoming/<province>/); delivering it again changes nothing, a corrected file is a new upload.
+# "delivery": its message kept failing for a reason that may pass (DynamoDB, S3 or SQS down, a
+# crash) and went to the DLQ; a replay of that message resumes the batch from its checkpoint.
+FAILED_FILE = "file"
+FAILED_DELIVERY = "delivery"
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ class BatchState:
     status: str
     rows_done: int
     chunks_done: int
+    failure: str | None = None  # FAILED_FILE or FAILED_DELIVERY when FAILED
 
 
 class RecordStore(Protocol):
@@ -131,6 +142,13 @@ class BatchStore(Protocol):
 
     def finish(self, batch_id: str, *, status: str, report_key: str | None, error: BadFile | None,
                now: datetime) -> None: ...
+
+    def fail(self, batch_id: str, *, code: str, message: str, failure: str, province_code: str | None,
+             source: str, now: datetime) -> None:
+        """FAILED with the reason, unless the batch is COMPLETE (creating it if it never began)."""
+
+    def resume(self, batch_id: str, *, now: datetime) -> BatchState:
+        """A batch FAILED by delivery back to PROCESSING, its checkpoint kept; the state after."""
 
 
 class CleaningQueue(Protocol):
@@ -263,7 +281,7 @@ def _concurrent(row_number: int, rec: VaccinationRecord) -> FieldError:
 class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
                  reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
-                 chunk_rows: int = CHUNK_ROWS) -> None:
+                 chunk_rows: int = CHUNK_ROWS, limits: IntakeLimits = IntakeLimits()) -> None:
         self._records = records
         self._batches = batches
         self._queue = queue
@@ -271,6 +289,7 @@ class IntakeService:
         self._facilities = facilities
         self._now = clock
         self._chunk_rows = chunk_rows
+        self._limits = limits
 
     # -- S3 batch files -------------------------------------------------------------------------
     def ingest_upload(self, *, bucket: str, key: str, etag: str | None, stream: BinaryIO) -> BatchState:
@@ -278,13 +297,16 @@ class IntakeService:
         batch_id = batch_id_for_upload(bucket, key, etag)
         state = self._batches.begin(batch_id, province_code=province, source=f"s3://{bucket}/{key}",
                                     etag=etag, now=self._now())
+        if state.status == "FAILED" and state.failure == FAILED_DELIVERY:
+            state = self._batches.resume(batch_id, now=self._now())  # a replay from the DLQ
         if state.status in TERMINAL:
             return state
         rows_done, chunk_no = state.rows_done, state.chunks_done
         writer = Writer.upload(province)
         file_error: BadFile | None = None
         try:
-            for chunk in _chunks(read_rows(stream, filename=key), self._chunk_rows, province):
+            for chunk in _chunks(read_rows(stream, filename=key, limits=self._limits), self._chunk_rows,
+                                 province):
                 chunk = [r for r in chunk if r[0] > rows_done]
                 if not chunk:
                     continue  # finished before a crash and redelivery
@@ -328,7 +350,7 @@ class IntakeService:
                 reject(row_number, [row])
                 continue
             res = validate_row(row, row_number=row_number, default_province=default_province,
-                               default_facility=default_facility, today=today)
+                               default_facility=default_facility, today=today, limits=self._limits)
             if isinstance(res, list):
                 reject(row_number, res)
                 continue
@@ -448,6 +470,91 @@ class IntakeService:
             reject(row_number, [err])
 
 
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    etag: str | None
+
+    @property
+    def batch_id(self) -> str:
+        return batch_id_for_upload(self.bucket, self.key, self.etag)
+
+
+class MalformedMessage(errors.ValidationError):
+    code = "MALFORMED_MESSAGE"
+
+
+def uploads_in(body: str) -> list[Upload]:
+    """The uploads an S3 notification names (S3's test event names none). Anyone able to send to
+    the queue can put anything in it, so a body of another shape is a MalformedMessage."""
+    try:
+        message = json.loads(body)
+        out = []
+        for rec in message.get("Records", []):
+            if not str(rec.get("eventName", "")).startswith("ObjectCreated"):
+                continue
+            obj = rec["s3"]["object"]
+            etag = obj.get("eTag")
+            out.append(Upload(str(rec["s3"]["bucket"]["name"]), unquote_plus(str(obj["key"])),
+                              None if etag is None else str(etag)))
+        return out
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise MalformedMessage("the message is not an S3 upload notification") from e
+
+
+class UploadDelivery:
+    """One intake queue message, an S3 notification, through to batches that end COMPLETE or
+    FAILED with a reason, never left PROCESSING when the message leaves the queue:
+    - a fault of the file itself (BadFile) ends its batch FAILED inside `ingest_upload`;
+    - what can never succeed (a body that is not an S3 notification, a key outside
+      incoming/<province>/) goes to the DLQ at once with its reason, the batch FAILED ("file");
+    - anything else may pass (DynamoDB, S3 or SQS unavailable, a crash): it is re-raised so SQS
+      delivers the message again, and on the last receive the queue allows (its maxReceiveCount)
+      the batch is first marked FAILED ("delivery") with the reason. `dlq replay intake` then
+      resumes it from its checkpoint (see IntakeService.ingest_upload)."""
+
+    def __init__(self, ingest: Callable[[Upload], BatchState], batches: BatchStore,
+                 dead_letter: Callable[[str, str, str], None], clock: Callable[[], datetime],
+                 max_receives: int) -> None:
+        self._ingest = ingest
+        self._batches = batches
+        self._dead_letter = dead_letter
+        self._now = clock
+        self._max_receives = max_receives
+
+    def handle(self, body: str, receive_count: int) -> list[BatchState]:
+        try:
+            uploads = uploads_in(body)
+        except MalformedMessage as e:
+            self._dead_letter(body, e.code, e.message)
+            return []
+        states = []
+        for upload in uploads:
+            try:
+                states.append(self._ingest(upload))
+            except errors.ValidationError as e:
+                self._fail(upload, e.code, e.message, FAILED_FILE)
+                self._dead_letter(body, e.code, e.message)
+            except Exception as e:  # noqa: BLE001 - always re-raised; only marks the last try
+                if receive_count >= self._max_receives:
+                    cause = f"{e.code}: {e.message}" if isinstance(e, errors.DomainError) else type(e).__name__
+                    self._fail(upload, "RETRIES_EXHAUSTED",
+                               f"intake failed on each of its {receive_count} deliveries ({cause}); the "
+                               f"message is in the intake dead-letter queue, and `dlq replay intake` "
+                               f"resumes the batch where it stopped", FAILED_DELIVERY)
+                raise
+        return states
+
+    def _fail(self, upload: Upload, code: str, message: str, failure: str) -> None:
+        try:
+            province = province_from_key(upload.key)
+        except errors.ValidationError:
+            province = None
+        self._batches.fail(upload.batch_id, code=code, message=message, failure=failure, province_code=province,
+                           source=f"s3://{upload.bucket}/{upload.key}", now=self._now())
+
+
 def _err(e: FieldError) -> dict:
     return {"field": e.field, "code": e.code, "message": e.message}
 
@@ -463,6 +570,23 @@ class ApiCallStore(Protocol):
 
     def complete(self, namespace: str, key: str, *, batch_id: str, request_hash: str,
                  response: dict, chunk: ChunkResult, now: datetime) -> None: ...
+
+
+def _refuse_lone_surrogates(records: list, facility_id: str | None, idempotency_key: str) -> None:
+    """Python's json accepts a `\\ud800` escape, and nothing can encode it afterwards (the request
+    hash, DynamoDB, SQS, the response): the call is refused whole, naming the record and field,
+    before any of it is hashed or stored. validate_row refuses the same text in any other path."""
+    for name, value in (("facility_id", facility_id), ("Idempotency-Key", idempotency_key)):
+        if value and lone_surrogate_field({name: value}):
+            raise errors.ValidationError(f"{name} is not valid Unicode text",
+                                         details={"field": name, "code": "INVALID_UNICODE"})
+    for number, record in enumerate(records, start=1):
+        field = lone_surrogate_field(record) if isinstance(record, dict) else (
+            "(record)" if lone_surrogate_field({"(record)": record}) else None)
+        if field is not None:
+            raise errors.ValidationError(
+                f"record {number}: {field} is not valid Unicode text (it holds a lone surrogate such as "
+                f"\\ud800)", details={"record": number, "field": field, "code": "INVALID_UNICODE"})
 
 
 def request_hash(records: Sequence[dict]) -> str:
@@ -507,6 +631,7 @@ class RecordSubmission:
         if len(records) > self._max:
             raise errors.ValidationError(f"at most {self._max} records per call",
                                          details={"field": "records", "count": len(records)})
+        _refuse_lone_surrogates(records, facility_id, idempotency_key)
         namespace = call_namespace(writer)
         digest = request_hash(records)
         previous = self._calls.lookup(namespace, idempotency_key)

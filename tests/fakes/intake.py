@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from chalicelib.cleaning.corrections import CorrectionService, RecordView
-from chalicelib.intake.service import (BatchState, IdempotentCall, IntakeService, NewRecord, RecordSubmission,
-                                       StoredRecord)
+from chalicelib.intake.service import (FAILED_DELIVERY, FAILED_FILE, BatchState, IdempotentCall, IntakeService,
+                                       NewRecord, RecordSubmission, StoredRecord)
 
 
 class MemoryRecordStore:
@@ -87,9 +87,16 @@ class MemoryBatches:
     def __init__(self) -> None:
         self.items: dict[str, dict] = {}
 
+    def _item(self, batch_id) -> dict:
+        return self.items.setdefault(batch_id, {"status": "PROCESSING", "rows_done": 0, "chunks_done": 0})
+
+    def _state(self, batch_id) -> BatchState:
+        b = self.items[batch_id]
+        return BatchState(batch_id, b["status"], b["rows_done"], b["chunks_done"], b.get("failure"))
+
     def begin(self, batch_id, *, province_code, source, etag, now):
-        b = self.items.setdefault(batch_id, {"status": "PROCESSING", "rows_done": 0, "chunks_done": 0})
-        return BatchState(batch_id, b["status"], b["rows_done"], b["chunks_done"])
+        self._item(batch_id)
+        return self._state(batch_id)
 
     def checkpoint(self, batch_id, *, expected_rows_done, rows_done, chunk, now):
         b = self.items[batch_id]
@@ -97,7 +104,20 @@ class MemoryBatches:
         b.update(rows_done=rows_done, chunks_done=b["chunks_done"] + 1)
 
     def finish(self, batch_id, *, status, report_key, error, now):
-        self.items[batch_id]["status"] = status
+        self.items[batch_id].update(status=status, failure=FAILED_FILE if error else None,
+                                    error_code=error.code if error else None)
+
+    def fail(self, batch_id, *, code, message, failure, province_code, source, now):
+        b = self._item(batch_id)
+        if b["status"] != "COMPLETE":
+            b.update(status="FAILED", failure=failure, error_code=code, error_message=message,
+                     province_code=b.get("province_code") or province_code)
+
+    def resume(self, batch_id, *, now):
+        b = self.items[batch_id]
+        if b["status"] == "FAILED" and b.get("failure") == FAILED_DELIVERY:
+            b.update(status="PROCESSING", failure=None, error_code=None, error_message=None)
+        return self._state(batch_id)
 
 
 class MemoryQueue:

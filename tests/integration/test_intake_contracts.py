@@ -4,13 +4,14 @@ provinces), so tests on the fakes mean something for the adapters."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import astuple
 from datetime import datetime, timezone
 
 import pytest
 
 from chalicelib.intake.records import validate_row
 from chalicelib.intake.service import NewRecord
-from tests.fakes.intake import MemoryFacilityDirectory, MemoryRecordStore
+from tests.fakes.intake import MemoryBatches, MemoryFacilityDirectory, MemoryRecordStore
 from tests.integration.helpers import register_facilities
 
 pytestmark = pytest.mark.integration
@@ -79,3 +80,51 @@ class TestFacilityDirectoryContract:
         register((a, "001"), (b, "079"))
         assert impl.provinces({a, b, "NOPE"}) == {a: "001", b: "079"}
         assert impl.provinces(set()) == {}
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def batches(request, stack):
+    if request.param == "memory":
+        return MemoryBatches()
+    from chalicelib.aws.dynamo import Tables
+    from chalicelib.aws.intake_adapters import DynamoBatchStore
+
+    return DynamoBatchStore(Tables(stack[0]))
+
+
+class TestBatchStoreContract:
+    """A batch FAILED by its delivery resumes on replay; one FAILED by its file, or COMPLETE, never."""
+
+    def _begin(self, batches, batch_id):
+        return batches.begin(batch_id, province_code="001", source="s3://b/k", etag="e", now=NOW)
+
+    def _fail(self, batches, batch_id, failure):
+        batches.fail(batch_id, code="RETRIES_EXHAUSTED", message="m", failure=failure, province_code="001",
+                     source="s3://b/k", now=NOW)
+
+    def test_a_delivery_failure_resumes_from_its_checkpoint(self, batches):
+        from chalicelib.intake.service import ChunkResult
+
+        b = f"b-{uuid.uuid4().hex[:8]}"
+        self._begin(batches, b)
+        batches.checkpoint(b, expected_rows_done=0, rows_done=7, chunk=ChunkResult(received=6), now=NOW)
+        self._fail(batches, b, "delivery")
+        assert astuple(self._begin(batches, b))[1:] == ("FAILED", 7, 1, "delivery")
+        assert astuple(batches.resume(b, now=NOW))[1:] == ("PROCESSING", 7, 1, None)
+
+    def test_a_file_failure_or_a_complete_batch_stays_as_it_is(self, batches):
+        from chalicelib.intake.errors import MalformedFile
+
+        failed, complete = f"b-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+        for b in (failed, complete):
+            self._begin(batches, b)
+        batches.finish(failed, status="FAILED", report_key=None, error=MalformedFile("x"), now=NOW)
+        batches.finish(complete, status="COMPLETE", report_key=None, error=None, now=NOW)
+        self._fail(batches, complete, "delivery")
+        assert batches.resume(failed, now=NOW).failure == "file"
+        assert self._begin(batches, complete).status == "COMPLETE"
+
+    def test_a_batch_that_never_began_is_created_failed(self, batches):
+        b = f"b-{uuid.uuid4().hex[:8]}"
+        self._fail(batches, b, "file")
+        assert astuple(self._begin(batches, b))[1:] == ("FAILED", 0, 0, "file")

@@ -96,3 +96,13 @@ def test_policies_are_least_privilege():
         for st in doc["Statement"]:
             if any(a.startswith("kms:") for a in st["Action"]):
                 assert "kms:ResourceAliases" in str(st["Condition"])
+
+
+def test_intake_may_dead_letter_its_own_messages_and_knows_the_redrive_count():
+    from chalicelib.settings import Settings
+
+    doc = policy(next(f for f in spec.FUNCTIONS if f.name == "handle_intake"), "vaxpass-dev")
+    sends = {r for st in doc["Statement"] if "sqs:SendMessage" in st["Action"] for r in st["Resource"]}
+    assert "arn:aws:sqs:*:*:vaxpass-dev-intake-dlq" in sends
+    # The handler marks a batch FAILED on the last receive the queue allows: the two must agree.
+    assert Settings().intake_max_receive_count == spec.queue("intake").max_receive_count

@@ -1,0 +1,93 @@
+"""What happens to an intake message that cannot be processed: its batch never stays PROCESSING."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.intake.service import BatchState, UploadDelivery, uploads_in
+from tests.fakes.intake import MemoryBatches
+
+NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+def notification(key="incoming/001/a.csv", etag="e1") -> str:
+    return json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+        "bucket": {"name": "b"}, "object": {"key": key, "eTag": etag}}}]})
+
+
+class Batches(MemoryBatches):
+    """The fake batch store, remembering what was marked FAILED."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed = []
+
+    def fail(self, batch_id, **kw):
+        super().fail(batch_id, **kw)
+        self.failed.append((batch_id, kw["code"], kw["failure"], kw["province_code"]))
+
+
+def delivery(ingest, max_receives=3):
+    batches, dead = Batches(), []
+    d = UploadDelivery(ingest, batches, lambda body, code, message: dead.append((code, message)),
+                       lambda: NOW, max_receives)
+    return d, batches, dead
+
+
+def test_s3_notifications_are_parsed_and_test_events_ignored():
+    assert [(u.bucket, u.key, u.etag) for u in uploads_in(notification("incoming/001/a+b%C3%A9.csv"))] == [
+        ("b", "incoming/001/a bé.csv", "e1")]
+    assert uploads_in(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == []
+
+
+@pytest.mark.parametrize("body", ["not json", "[1]", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}),
+                                  json.dumps({"Records": "x"})])
+def test_attack_a_forged_message_is_dead_lettered_at_once(body):
+    d, batches, dead = delivery(lambda u: pytest.fail("nothing to ingest"))
+    assert d.handle(body, 1) == []
+    assert [code for code, _ in dead] == ["MALFORMED_MESSAGE"]
+
+
+def test_attack_an_upload_that_can_never_succeed_fails_its_batch_and_is_dead_lettered():
+    def ingest(upload):
+        raise errors.ValidationError("upload key must be incoming/<province_code>/<file>")
+    d, batches, dead = delivery(ingest)
+    body = notification("incoming/abc/x.csv")
+    assert d.handle(body, 1) == []
+    (batch_id, code, failure, province), = batches.failed
+    assert (code, failure, province) == ("VALIDATION_ERROR", "file", None)
+    assert dead == [("VALIDATION_ERROR", "upload key must be incoming/<province_code>/<file>")]
+
+
+def test_a_transient_failure_is_retried_and_marks_the_batch_only_on_the_last_receive():
+    def ingest(upload):
+        raise errors.DependencyUnavailable("records: write failed")
+    d, batches, dead = delivery(ingest)
+    for receive in (1, 2):
+        with pytest.raises(errors.DependencyUnavailable):
+            d.handle(notification(), receive)
+    assert batches.failed == []
+    with pytest.raises(errors.DependencyUnavailable):
+        d.handle(notification(), 3)
+    (_, code, failure, province), = batches.failed
+    assert (code, failure, province) == ("RETRIES_EXHAUSTED", "delivery", "001")
+    assert dead == []  # SQS moves it to the DLQ itself, after this last receive
+
+
+def test_a_crash_that_is_not_a_domain_error_is_named_by_its_class_only():
+    def ingest(upload):
+        raise KeyError("0010851234567 Nguyễn Văn A")  # text that must not reach the batch
+    d, batches, _ = delivery(ingest, max_receives=1)
+    calls = []
+    batches.fail = lambda batch_id, **kw: calls.append(kw["message"])
+    with pytest.raises(KeyError):
+        d.handle(notification(), 1)
+    assert "KeyError" in calls[0] and "Nguy" not in calls[0] and "0010851234567" not in calls[0]
+
+
+def test_a_successful_delivery_returns_the_batch_states():
+    state = BatchState("b-1", "COMPLETE", 10, 1)
+    d, batches, dead = delivery(lambda u: state)
+    assert d.handle(notification(), 3) == [state]
+    assert (batches.failed, dead) == ([], [])
