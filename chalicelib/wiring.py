@@ -175,10 +175,11 @@ class Container:
     def attested_countersign(self):
         from chalicelib.aws.signing_adapters import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
+        from chalicelib.signing.anchor import AnchorWitness
 
         return AttestedBatchCountersigner(
             self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
-            facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
+            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
             events=self.security_events, counters=self.counters)
 
     @cached_property
@@ -234,7 +235,7 @@ class Container:
         from chalicelib.aws.signing_adapters import DynamoAuditLog
         from chalicelib.signing.anchor import AuditService
 
-        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor)
+        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor, revocations=self.revocations)
 
     @cached_property
     def security_events(self):

@@ -203,6 +203,10 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("table", "signing", _RO + ("dynamodb:UpdateItem",)),
         Grant("table", "passports", _RW), Grant("table", "counters", _RW),
         Grant("bucket", "audit", ("s3:PutObject",), prefix=f"{SECURITY_EVENT_PREFIX}*"),
+        # Before issuing on an attestation: the anchor's checkpoint of its sequence, checked with
+        # the anchor key's public key (never its Sign).
+        Grant("bucket", "audit", ("s3:GetObject",), prefix=f"{AUDIT_CHECKPOINT_PREFIX}*"),
+        Grant("key", "audit-anchor", ("kms:GetPublicKey",)),
         Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
         Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),
         _DATA_KEY,

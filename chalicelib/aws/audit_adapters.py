@@ -78,13 +78,21 @@ class S3KmsAuditAnchor:
             return None
         with aws_call("audit anchor: read checkpoint"):
             raw = self._s3.get_object(Bucket=self._bucket, Key=checkpoint_key(sequence), VersionId=version)["Body"].read()
+        return _parse(raw)
+
+    def checkpoint(self, sequence: int) -> SignedCheckpoint | None:
+        """The checkpoint object for `sequence` as it reads now (one GetObject, no listing). Any
+        version whose signature verifies is the one genuine checkpoint of that sequence: the app
+        writes one, and nobody else holds the key; a newer forged version only fails to verify."""
         try:
-            doc = json.loads(raw)
-            cp = doc["checkpoint"]
-            return SignedCheckpoint(Checkpoint(int(cp["sequence"]), str(cp["head_hash"]), str(cp["time"])),
-                                    base64.b64decode(doc["signature"]), str(doc.get("key_id", "")))
-        except (ValueError, KeyError, TypeError):
-            return None
+            raw = self._s3.get_object(Bucket=self._bucket, Key=checkpoint_key(sequence))["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise errors.DependencyUnavailable("audit anchor: read checkpoint failed") from e
+        except BotoCoreError as e:
+            raise errors.DependencyUnavailable("audit anchor: read checkpoint failed") from e
+        return _parse(raw)
 
     def public_key(self):
         from chalicelib.aws.kms_signer import public_key_of
@@ -92,6 +100,16 @@ class S3KmsAuditAnchor:
         if self._public_key is None:
             self._public_key = public_key_of(self._kms, self._key_id)
         return self._public_key
+
+
+def _parse(raw: bytes) -> SignedCheckpoint | None:
+    try:
+        doc = json.loads(raw)
+        cp = doc["checkpoint"]
+        return SignedCheckpoint(Checkpoint(int(cp["sequence"]), str(cp["head_hash"]), str(cp["time"])),
+                                base64.b64decode(doc["signature"]), str(doc.get("key_id", "")))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class S3SecurityEvents:

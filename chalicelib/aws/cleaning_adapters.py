@@ -84,6 +84,9 @@ class DynamoRecordReader:
             return None
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
+        if (item.facility_id, item.record_id) != (facility_id, record_id):
+            # REC#<facility>#<record> read for (A, "B#1") is facility "A#B"'s record "1": not this one.
+            return None
         return RecordView(item.facility_id, item.record_id, item.province_code, int(item.version), item.state,
                           json.loads(item.data), json.loads(item.original) if item.original else {},
                           json.loads(item.cleaning) if item.cleaning else None)

@@ -3,6 +3,7 @@
 Item layout of the complaints table (overloaded keys, see infra/spec.py):
 
   pk CMP#<complaint_id>              sk CMP     the complaint: doc (JSON of domain.Complaint), version,
+                                                claim_token, claimed_until (while a resolution corrects the record),
                                                 gsi1 FAC#<facility_id> / <status>#<due_at>#<id>  (a facility's
                                                      complaints by status, due first)
                                                 gsi2 CIT#<citizen_id> / <filed_at>#<id>          (a citizen's, newest
@@ -13,7 +14,7 @@ Item layout of the complaints table (overloaded keys, see infra/spec.py):
                                                 closes: "overdue in a province" is one Query on the base table,
                                                 pk = PROV#<code>#OPEN and sk < now, never a Scan, and needs no
                                                 third index
-  pk IDEMP#<citizen>#<record>#<key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
+  pk IDEMP#<sha256 of citizen, facility, record, key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
 
 Times in keys are UTC ISO-8601 to the second, so their string order is time order.
 
@@ -23,6 +24,7 @@ on the stored version) adds complaints_resolved. A retried call fails its condit
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from functools import cached_property
@@ -35,7 +37,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import errors
 from chalicelib.aws.counters import counter_updates
 from chalicelib.aws.dynamo import Tables, _gsi, _meta
-from chalicelib.aws.intake_adapters import _cancelled_by_condition
+from chalicelib.aws.intake_adapters import _cancelled_by_condition, _is_conditional
 from chalicelib.complaints.domain import Complaint
 from chalicelib.complaints.service import CitizenRecord
 
@@ -75,6 +77,8 @@ class DynamoComplaintStore:
             status = UnicodeAttribute(null=True)
             version = NumberAttribute(null=True)
             doc = UnicodeAttribute(null=True)
+            claim_token = UnicodeAttribute(null=True)
+            claimed_until = UnicodeAttribute(null=True)
 
         return ComplaintItem
 
@@ -91,7 +95,11 @@ class DynamoComplaintStore:
                          version=c.version, doc=_doc(c))
 
     def _idempotency(self, c: Complaint, key: str):
-        return self.Item(f"IDEMP#{c.citizen_id}#{c.record_id}#{key}", "IDEMP", complaint_id=c.complaint_id)
+        # Hashed, so no record id or key holding '#' can spell another filing's item (record "R#x"
+        # with key "k" was record "R" with key "x#k"), and the facility is part of it: record ids
+        # are unique per facility only.
+        raw = json.dumps([c.citizen_id, c.facility_id, c.record_id, key], ensure_ascii=False)
+        return self.Item(f"IDEMP#{hashlib.sha256(raw.encode()).hexdigest()}", "IDEMP", complaint_id=c.complaint_id)
 
     # -- writes -------------------------------------------------------------------------------
     def create(self, complaint: Complaint, idempotency_key: str) -> Complaint:
@@ -124,11 +132,39 @@ class DynamoComplaintStore:
             raise errors.DependencyUnavailable("complaints: read failed") from e
         return self.get(idem.complaint_id)
 
-    def save_change(self, complaint: Complaint, *, expected_version: int) -> None:
+    def _unclaimed(self, now: datetime):
+        Item = self.Item
+        return Item.claimed_until.does_not_exist() | (Item.claimed_until < _utc(now))
+
+    def claim(self, complaint: Complaint, *, token: str, until: datetime, now: datetime) -> None:
         Item = self.Item
         try:
+            Item(cmp_pk(complaint.complaint_id), "CMP").update(
+                actions=[Item.claim_token.set(token), Item.claimed_until.set(_utc(until))],
+                condition=(Item.version == complaint.version) & self._unclaimed(now))
+        except PynamoDBException as e:
+            if _is_conditional(e):
+                raise errors.Conflict("the complaint changed meanwhile or is being resolved by someone else; "
+                                      "read it again", details={"complaint_id": complaint.complaint_id}) from e
+            raise errors.DependencyUnavailable("complaints: could not claim the complaint") from e
+
+    def release(self, complaint: Complaint, *, token: str) -> None:
+        Item = self.Item
+        try:
+            Item(cmp_pk(complaint.complaint_id), "CMP").update(
+                actions=[Item.claim_token.remove(), Item.claimed_until.remove()],
+                condition=Item.claim_token == token)
+        except PynamoDBException:
+            pass  # best effort: an unreleased claim lapses after its lease
+
+    def save_change(self, complaint: Complaint, *, expected_version: int, now: datetime,
+                    claim: str | None = None) -> None:
+        Item = self.Item
+        held = self._unclaimed(now) if claim is None else (Item.claim_token == claim)
+        try:
             with TransactWrite(connection=self._t.connection) as tx:
-                tx.save(self._main(complaint), condition=Item.version == expected_version)
+                # A put: the new item carries no claim, so saving drops it.
+                tx.save(self._main(complaint), condition=(Item.version == expected_version) & held)
                 if complaint.is_open:
                     tx.save(self._open_copy(complaint))
                 else:

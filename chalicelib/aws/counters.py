@@ -222,12 +222,35 @@ class DynamoAuditSource:
             raise errors.DependencyUnavailable("signing: scan failed") from e
 
     def passport_holders(self, citizen_ids):
+        """Two BatchGets: the CURRENT pointers, then the versions they point at (the attestation)."""
+        import json
+
+        from chalicelib.reports.reconcile import Holder
+
         Item = self._passport
         try:
-            return {item.pk.removeprefix("P#") for item in Item.batch_get(
-                [(f"P#{cid}", "CURRENT") for cid in citizen_ids], attributes_to_get=["pk"])}
+            current = {item.pk: item for item in Item.batch_get(
+                [(f"P#{cid}", "CURRENT") for cid in citizen_ids], attributes_to_get=["pk", "version",
+                                                                                    "revocation_sequence"])}
+            versions = {item.pk: item for item in Item.batch_get(
+                [(pk, f"V#{int(c.version):06d}") for pk, c in current.items()], attributes_to_get=["pk", "attestation"])
+            } if current else {}
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: read failed") from e
+        out = {}
+        for pk, c in current.items():
+            attestation = json.loads(getattr(versions.get(pk), "attestation", None) or "{}")
+            sequence = attestation.get("sequence")
+            out[pk.removeprefix("P#")] = Holder(int(sequence) if isinstance(sequence, int) else None,
+                                                int(c.revocation_sequence) if c.revocation_sequence is not None else None)
+        return out
+
+    def attestation_sequence(self, batch_id: str) -> int | None:
+        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.signing.service import attestation_key
+
+        logged = DynamoAuditLog(self._t).find(attestation_key(batch_id))
+        return logged.sequence if logged is not None else None
 
     def release_claims(self, batch_id: str, citizen_id: str, now) -> int:
         from chalicelib.aws.signing_adapters import DynamoSigningRecords

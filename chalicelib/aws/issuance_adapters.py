@@ -160,6 +160,19 @@ class DynamoPassportStore:
                                 attestation.get("facility_id"), attestation.get("province_code"), item.reason,
                                 item.revoked_at, _int_or_none(item.revocation_sequence))
 
+    def current_version(self, citizen_id: str) -> tuple[int, int | None] | None:
+        current = self.current(citizen_id)
+        return None if current is None else (current.version, current.revocation_sequence)
+
+    def listed(self, entries: list[dict]) -> set[tuple[str, str]]:
+        """One BatchGet of the list items (pk REVOKED, sk <type>#<hash>)."""
+        try:
+            found = self.Item.batch_get([("REVOKED", f"{e['type']}#{e['hash']}") for e in entries],
+                                        attributes_to_get=["sk"])
+            return {tuple(i.sk.split("#", 1)) for i in found}
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("passports: read failed") from e
+
     def revoke(self, target: RevocationTarget, *, entry: dict, sequence: int, entries: list[dict]) -> bool:
         """One transaction (8 items): the version, the CURRENT pointer, the list entries and the
         counters move together, or nothing does."""

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Mapping, Protocol
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal
 from chalicelib.complaints import domain
 from chalicelib.complaints.domain import Complaint, Resolution, WorkingCalendar
+from chalicelib.identity import normalise_province_code
 
 MAX_KEY = 128
+# How long a change that corrects the record holds the complaint: longer than any API call lives
+# (the function's timeout), so a claim lapses only when its holder died.
+CLAIM_LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,19 @@ class ComplaintStore(Protocol):
 
     def get(self, complaint_id: str) -> Complaint | None: ...
 
-    def save_change(self, complaint: Complaint, *, expected_version: int) -> None:
-        """Stores a status change if the stored version is still `expected_version` (else
-        Conflict); counts complaints_resolved in the same write when it closes the complaint."""
+    def claim(self, complaint: Complaint, *, token: str, until: datetime, now: datetime) -> None:
+        """Holds the complaint for one change that corrects its record, so no other change is
+        stored while the record is being corrected: only if the stored version is still
+        `complaint.version` and no other unexpired claim holds it (else Conflict)."""
+
+    def release(self, complaint: Complaint, *, token: str) -> None:
+        """Drops this claim if it still holds (a change that failed after claiming)."""
+
+    def save_change(self, complaint: Complaint, *, expected_version: int, now: datetime,
+                    claim: str | None = None) -> None:
+        """Stores a status change if the stored version is still `expected_version` and no claim
+        but `claim` (if any) holds the complaint (else Conflict); counts complaints_resolved in the
+        same write when it closes the complaint, and drops the claim."""
 
     def for_facility(self, facility_id: str, status: str | None) -> list[Complaint]: ...
 
@@ -81,7 +95,8 @@ class ComplaintService:
     def __init__(self, records: CitizenRecords, store: ComplaintStore, corrector: Corrector, heads: FacilityHeads,
                  clock: Callable[[], datetime], *, sla_working_days: int,
                  calendar: WorkingCalendar = domain.VIETNAM,
-                 new_id: Callable[[], str] = lambda: f"CMP{uuid.uuid4().hex[:16]}") -> None:
+                 new_id: Callable[[], str] = lambda: f"CMP{uuid.uuid4().hex[:16]}",
+                 new_claim: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self._records = records
         self._store = store
         self._corrector = corrector
@@ -90,6 +105,7 @@ class ComplaintService:
         self._sla = sla_working_days
         self._calendar = calendar
         self._new_id = new_id
+        self._new_claim = new_claim
 
     # -- citizen ------------------------------------------------------------------------------
     def file(self, citizen_id: str, body: Mapping[str, object], idempotency_key: str | None) -> dict:
@@ -145,6 +161,12 @@ class ComplaintService:
         return {"facility_id": facility_id, "complaints": [c.to_dict(now) for c in found]}
 
     def overdue_in_province(self, province_code: str) -> dict:
+        # '1', '01' and '001' are one province (the route authorised it that way): the open
+        # complaints are kept under the 3-digit code, and '1' must not read as "nothing overdue".
+        code = normalise_province_code(province_code or "")
+        if code is None:
+            raise errors.NotFound("no such province", details={"province_code": province_code})
+        province_code = code
         now = self._now()
         found = self._store.open_due_before(province_code, now)
         heads = {f: self._heads.head(f) for f in {c.facility_id for c in found}}
@@ -181,14 +203,25 @@ class ComplaintService:
             resolution = Resolution("rejected", reason)
         elif status == domain.RESOLVED:
             resolution = Resolution("resolved", reason)
-            if correction:
-                # The record first, then the complaint: if the complaint write fails, a retry
-                # corrects the record to the same values again, which intake treats as an
-                # unchanged duplicate, so nothing is corrected twice.
+        token = None
+        if status == domain.RESOLVED and correction:
+            # Claimed before the record is touched: of two people resolving (or one resolving, one
+            # rejecting) at once, the one refused has corrected nothing. The record first, then
+            # the complaint: if the complaint write fails, the claim is dropped, and a retry
+            # corrects the record to the same values again, which intake treats as an unchanged
+            # duplicate, so nothing is corrected twice.
+            token = self._new_claim()
+            self._store.claim(complaint, token=token, until=now + CLAIM_LEASE, now=now)
+        try:
+            if token is not None:
                 out = self._corrector.correct(complaint.facility_id, complaint.record_id, changes=correction,
                                               writer=writer)
                 resolution = Resolution("corrected", reason, correction, out.get("version"))
-        changed = complaint.move_to(str(status), actor=str(actor), now=now, reason=reason, resolution=resolution)
-        self._store.save_change(changed, expected_version=complaint.version)
+            changed = complaint.move_to(str(status), actor=str(actor), now=now, reason=reason, resolution=resolution)
+            self._store.save_change(changed, expected_version=complaint.version, now=now, claim=token)
+        except BaseException:
+            if token is not None:
+                self._store.release(complaint, token=token)
+            raise
         return changed.to_dict(now)
 

@@ -244,8 +244,10 @@ def _decide(rec: VaccinationRecord, stored: StoredRecord | None, *, batch_id: st
         if seen_version is not None:
             return _Decision("rejected", error=_concurrent(row_number, rec))
         return _Decision("accepted", 1, NewRecord(rec, batch_id, row_number), 1, counts_new=True)
-    if stored.batch_id == batch_id and stored.row_number == row_number:
+    if stored.batch_id == batch_id and stored.row_number == row_number and stored.digest == rec.digest():
         # Written by this batch before a crash: ours, not a duplicate. Re-queue (idempotent).
+        # Only with the same values: an API call that died before its Idempotency-Key was
+        # recorded may be retried with a changed body, and that is a new version, not ours.
         return _Decision("accepted", stored.version, queue_version=stored.version,
                          counts_new=stored.version == 1)
     if seen_version is not None and stored.version != seen_version:

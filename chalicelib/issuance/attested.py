@@ -4,8 +4,9 @@ The message is hostile input: anyone able to send to the queue could write one. 
 trusts nothing in it that it can check against the record of truth:
 
 1. The attestation comes from the audit log, found by its unique key `batch:<batch_id>`; the
-   logged entry must link into the chain (its hash recomputes from its predecessor's), and the
-   message's claims (sequence, entry hash, facility, certificate fingerprint, Merkle root, count)
+   logged entry must link into the chain (its hash recomputes from its predecessor's) and be
+   vouched for by the audit anchor (the KMS-signed checkpoint of its sequence names its hash, so
+   an entry rewritten or added by a DynamoDB writer is refused), and the message's claims (sequence, entry hash, facility, certificate fingerprint, Merkle root, count)
    must equal it. Otherwise the chunk is refused: nothing is issued, the message goes to the DLQ
    with the reason, a security event is kept and `countersign_chunks_refused` moves. The facility
    and the province the counters are booked on come from the audit log and the facility
@@ -63,6 +64,11 @@ class Attestations(Protocol):
     def find(self, unique_key: str) -> LoggedEntry | None: ...
 
 
+class Anchor(Protocol):
+    def vouches(self, sequence: int, entry_hash: str) -> bool:
+        """A KMS-signed checkpoint of the audit log at `sequence` names `entry_hash` as its head."""
+
+
 class Facilities(Protocol):
     def get_facility(self, facility_id: str): ...
 
@@ -99,11 +105,13 @@ class CheckedAttestation:
 
 class AttestedBatchCountersigner:
     def __init__(self, service: CountersignService, records: SignedRecords, clock, *, attestations: Attestations,
-                 facilities: Facilities, chunks: ChunkStatus, events: SecurityEvents, counters: Counters) -> None:
+                 anchor: Anchor, facilities: Facilities, chunks: ChunkStatus, events: SecurityEvents,
+                 counters: Counters) -> None:
         self._service = service
         self._records = records
         self._now = clock
         self._attestations = attestations
+        self._anchor = anchor
         self._facilities = facilities
         self._chunks = chunks
         self._events = events
@@ -181,6 +189,10 @@ class AttestedBatchCountersigner:
                 self._refuse(message, None, "ATTESTATION_NOT_FOUND", [], now)
             if not entry_links(logged):
                 self._refuse(message, None, "ATTESTATION_NOT_IN_CHAIN", [], now)
+            # A DynamoDB writer can rewrite an entry and recompute its hash so that it still links:
+            # only the anchor's KMS-signed checkpoint tells the entry is the one the app appended.
+            if not self._anchor.vouches(logged.sequence, logged.entry_hash):
+                self._refuse(message, None, "ATTESTATION_NOT_ANCHORED", [], now)
             facility = self._facilities.get_facility(entry["facility_id"])
             att = CheckedAttestation(batch_id, logged.sequence, logged.entry_hash, entry["facility_id"],
                                      entry["certificate_fingerprint"], entry["merkle_root"], int(entry["count"]),

@@ -83,6 +83,12 @@ class Actor:
 class RevocationStore(Protocol):
     def find_by_uvci(self, uvci: str) -> RevocationTarget | None: ...
 
+    def current_version(self, citizen_id: str) -> tuple[int, int | None] | None:
+        """(version, revocation_sequence) of the person's current passport pointer, or None."""
+
+    def listed(self, entries: list[dict]) -> set[tuple[str, str]]:
+        """The (type, hash) of those revocation-list entries that are on the list."""
+
     def revoke(self, target: RevocationTarget, *, entry: dict, sequence: int, entries: list[dict]) -> bool:
         """Applies the logged revocation `entry` (audit `sequence`) and its list `entries` if
         `target` is still the person's current ACTIVE version; False if it is not."""
@@ -165,6 +171,30 @@ class RevocationService:
                     "revoked_at": entry["revoked_at"], "revoked_by": entry["revoked_by"],
                     "audit": {"sequence": sequence, "entry_hash": entry_hash}}
         raise _already(stored or self._store.find_by_uvci(uvci) or target)
+
+
+    def not_in_effect(self, entry: dict, sequence: int) -> str | None:
+        """Why a revocation the audit log holds (at `sequence`) is not in effect in the passport
+        store, or None if it is: for `audit verify`, since the chain is anchored but the store and
+        the revocation list verifiers download are plain DynamoDB items. In effect means the
+        version is REVOKED, its three hashes are on the list, and if it is still the person's
+        current version, the pointer carries this revocation (so no older attestation re-issues)."""
+        uvci = entry.get("uvci")
+        target = self._store.find_by_uvci(uvci) if isinstance(uvci, str) else None
+        if target is None:
+            return "no passport version holds this UVCI"
+        if target.status != REVOKED:
+            return f"the passport version is {target.status}"
+        hashes = revocation_entries(uci=target.uvci, issuer_country=self._issuer,
+                                    signature=base64.b64decode(target.signature_b64), alg=target.alg, types=HASH_TYPES)
+        listed = self._store.listed(hashes)
+        missing = [h["type"] for h in hashes if (h["type"], h["hash"]) not in listed]
+        if missing:
+            return f"its {', '.join(missing)} hashes are not on the revocation list"
+        current = self._store.current_version(target.citizen_id)
+        if current is not None and current[0] == target.version and current[1] != sequence:
+            return "the person's current passport does not carry it"
+        return None
 
 
 def _already(target: RevocationTarget) -> AlreadyRevoked:

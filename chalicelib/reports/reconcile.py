@@ -22,9 +22,11 @@ the signing and complaints contexts; their audits belong with their data).
 
 Stranded people: everyone a facility head attested is in the status item of the countersign
 chunk that carried them (one item per dispatched message, written at dispatch and finished by
-the worker). A person is stranded when they have no passport and no chunk holding them is still
-pending (QUEUED, and young enough that its message may still be in the queue or its DLQ): the
-pipeline will not issue them without someone acting. Refused people were released by the worker
+the worker). A person is stranded when no chunk holding them is still pending (QUEUED, and young
+enough that its message may still be in the queue or its DLQ) and their passport does not rest
+on that attestation: they have none, or theirs was issued on an older attestation (a new dose
+attested for a passport holder whose message was lost) and no ministry revocation logged after
+the attestation holds it back. The pipeline will not issue them without someone acting. Refused people were released by the worker
 and wait for their facility's next signing batch; people whose message was lost keep their
 claim, and `--fix` releases it so the next batch offers them again.
 
@@ -95,6 +97,23 @@ class ChunkFact:
 
 
 @dataclass(frozen=True)
+class Holder:
+    """A person's current passport, as far as stranding goes: the audit-log sequence of the
+    attestation it was issued on, and of the ministry revocation that holds it, if any."""
+
+    attestation_sequence: int | None
+    revocation_sequence: int | None = None
+
+    def covers(self, attestation_sequence: int | None) -> bool:
+        """Issued on this attestation or a later one (which read every dose claimed by then), or
+        revoked by the ministry after it (the revocation stands: nothing is owed)."""
+        if attestation_sequence is None:
+            return True  # no logged attestation to compare with: any passport will do
+        return any(s is not None and s >= attestation_sequence
+                   for s in (self.attestation_sequence, self.revocation_sequence))
+
+
+@dataclass(frozen=True)
 class Stranded:
     """A person attested by a facility who holds no passport and whom nothing pending will issue.
     Named by batch and entry index (the manifest holds the person), never by citizen id."""
@@ -160,8 +179,11 @@ class AuditSource(Protocol):
 
     def chunk_facts(self, *, queued_only: bool) -> Iterable[ChunkFact]: ...
 
-    def passport_holders(self, citizen_ids: Sequence[str]) -> set[str]:
-        """Which of these people have a current passport (one batched read)."""
+    def passport_holders(self, citizen_ids: Sequence[str]) -> Mapping[str, Holder]:
+        """The current passport of each of these people who has one (batched reads)."""
+
+    def attestation_sequence(self, batch_id: str) -> int | None:
+        """The audit-log sequence of the batch's attestation (None if none is logged)."""
 
     def release_claims(self, batch_id: str, citizen_id: str, now: datetime) -> int:
         """Releases the person's records this batch still holds; returns how many."""
@@ -178,6 +200,7 @@ class Reconciler:
         batch is released, so the facility's next signing batch offers them again."""
         pending = {p for c in self._source.chunk_facts(queued_only=True) if c.pending(now) for p in c.people}
         seen: set[str] = set()
+        sequences: dict[str, int | None] = {}
         out = []
         for c in self._source.chunk_facts(queued_only=False):
             if c.pending(now):
@@ -186,8 +209,11 @@ class Reconciler:
             if not candidates:
                 continue
             holders = self._source.passport_holders(candidates)
+            if c.batch_id not in sequences:
+                sequences[c.batch_id] = self._source.attestation_sequence(c.batch_id)
             for position, person in enumerate(c.people):
-                if person not in candidates or person in holders:
+                holder = holders.get(person)
+                if person not in candidates or (holder is not None and holder.covers(sequences[c.batch_id])):
                     continue
                 seen.add(person)
                 index = c.first_index + position

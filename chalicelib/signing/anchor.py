@@ -10,10 +10,12 @@ signature locally with the key's public key, never by asking KMS whether it is v
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Callable, Iterable, Protocol
 
-from chalicelib.signing.audit import Checkpoint, ChainCheck, CheckpointSource, LoggedEntry, verify_anchored
+from chalicelib.signing.audit import (Checkpoint, ChainCheck, CheckpointSource, LoggedEntry, SignedCheckpoint,
+                                     verify_anchored)
 from chalicelib.signing.service import AuditLog
 
 
@@ -23,6 +25,29 @@ class AuditAnchor(CheckpointSource, Protocol):
 
     def public_key(self):
         """The anchor key's public key (a `cryptography` object)."""
+
+
+class CheckpointReader(Protocol):
+    def checkpoint(self, sequence: int) -> SignedCheckpoint | None:
+        """The stored checkpoint of `sequence`, or None if there is none."""
+
+    def public_key(self):
+        """The anchor key's public key (a `cryptography` object)."""
+
+
+class AnchorWitness:
+    """Does the anchor vouch for one logged entry? Asked by a worker about to act on an entry it
+    read from DynamoDB (the countersign worker, before issuing on an attestation): anyone able to
+    write the table can put an entry there with a hash that links, but only the app, after it
+    verified the facility's signature, has the anchor key sign a checkpoint naming that hash."""
+
+    def __init__(self, checkpoints: CheckpointReader) -> None:
+        self._checkpoints = checkpoints
+
+    def vouches(self, sequence: int, entry_hash: str) -> bool:
+        signed = self._checkpoints.checkpoint(sequence)
+        return (signed is not None and signed.checkpoint.sequence == sequence
+                and signed.checkpoint.head_hash == entry_hash and signed.verifies(self._checkpoints.public_key()))
 
 
 class AnchoredAuditLog:
@@ -47,13 +72,37 @@ class AnchoredAuditLog:
         return self._log.entries()
 
 
+class LoggedRevocations(Protocol):
+    def not_in_effect(self, entry: dict, sequence: int) -> str | None:
+        """Why a logged revocation is not in effect in the passport store (None if it is)."""
+
+
 class AuditService:
-    def __init__(self, log: AuditLog, anchor: AuditAnchor) -> None:
+    def __init__(self, log: AuditLog, anchor: AuditAnchor, revocations: LoggedRevocations | None = None) -> None:
         self._log = log
         self._anchor = anchor
+        self._revocations = revocations
 
     def verify(self, public_key=None) -> ChainCheck:
-        """The whole chain against its checkpoints. `public_key` pins the anchor key's public key
-        (a copy kept outside the account); by default it is read from KMS."""
-        return verify_anchored(self._log.entries(), self._anchor,
-                               public_key if public_key is not None else self._anchor.public_key())
+        """The whole chain against its checkpoints, then every logged revocation against the
+        passport store: the anchor proves the log, but a DynamoDB writer could still put a revoked
+        passport back in force (its version ACTIVE, its hashes off the revocation list).
+        `public_key` pins the anchor key's public key (a copy kept outside the account); by
+        default it is read from KMS."""
+        revocations: list[LoggedEntry] = []
+
+        def watched():
+            for e in self._log.entries():
+                if e.entry.get("type") == "revocation":
+                    revocations.append(e)
+                yield e
+        check = verify_anchored(watched(), self._anchor,
+                                public_key if public_key is not None else self._anchor.public_key())
+        if not check.ok or self._revocations is None:
+            return check
+        for e in revocations:
+            why = self._revocations.not_in_effect(e.entry, e.sequence)
+            if why is not None:
+                return dataclasses.replace(check, ok=False, first_bad_sequence=e.sequence,
+                                           reason=f"the revocation of {e.entry.get('uvci')} is not in effect: {why}")
+        return check

@@ -113,6 +113,7 @@ class FakeStore:
         self.items: dict[str, Complaint] = {}
         self.keys: dict[tuple, str] = {}
         self.counted = {"complaints_received": 0, "complaints_resolved": 0}
+        self.claims: dict[str, tuple] = {}  # complaint id -> (token, until)
 
     def create(self, c, key):
         k = (c.citizen_id, c.record_id, key)
@@ -126,9 +127,22 @@ class FakeStore:
     def get(self, complaint_id):
         return self.items.get(complaint_id)
 
-    def save_change(self, c, *, expected_version):
-        if self.items[c.complaint_id].version != expected_version:
+    def claim(self, c, *, token, until, now):
+        held = self.claims.get(c.complaint_id)
+        if self.items[c.complaint_id].version != c.version or (held and held[1] >= now):
+            raise errors.Conflict("changed or claimed")
+        self.claims[c.complaint_id] = (token, until)
+
+    def release(self, c, *, token):
+        if self.claims.get(c.complaint_id, (None,))[0] == token:
+            del self.claims[c.complaint_id]
+
+    def save_change(self, c, *, expected_version, now, claim=None):
+        held = self.claims.get(c.complaint_id)
+        free = (held is None or held[1] < now) if claim is None else (held is not None and held[0] == claim)
+        if self.items[c.complaint_id].version != expected_version or not free:
             raise errors.Conflict("changed")
+        self.claims.pop(c.complaint_id, None)
         if not c.is_open:
             self.counted["complaints_resolved"] += 1
         self.items[c.complaint_id] = c
@@ -214,6 +228,49 @@ def test_a_stale_complaint_is_a_conflict(svc):
     service.change_status(stale, {"status": "in_progress"}, FACILITY, writer=WRITER)
     with pytest.raises(errors.Conflict):
         service.change_status(stale, {"status": "rejected", "reason": "x"}, FACILITY, writer=WRITER)
+
+
+def test_attack_two_resolutions_at_once_correct_the_record_once(svc):
+    """Both read the received complaint; the second to write is refused before it touches the
+    record, so the record holds the correction the complaint says it got."""
+    service, store, corrector, _ = svc
+    cid = service.file(CID, {"record_id": "R1", "fields": ["lot_number"]}, "k")["complaint_id"]
+    seen_by_a, seen_by_b = service.get(cid), service.get(cid)
+    province = Actor("province", "001")
+    out = service.change_status(seen_by_a, {"status": "resolved", "correction": {"lot_number": "A"}}, FACILITY,
+                                writer=WRITER)
+    with pytest.raises(errors.Conflict):
+        service.change_status(seen_by_b, {"status": "resolved", "correction": {"lot_number": "B"}}, province,
+                              writer=WRITER)
+    assert [c[2] for c in corrector.calls] == [{"lot_number": "A"}]
+    assert out["resolution"]["correction"] == {"lot_number": "A"}
+
+
+def test_a_refused_correction_drops_the_claim(svc):
+    service, store, corrector, _ = svc
+    cid = service.file(CID, {"record_id": "R1", "fields": ["lot_number"]}, "k")["complaint_id"]
+
+    def refuse(*args, **kwargs):
+        raise errors.ValidationError("the corrected record is not valid")
+    corrector.correct = refuse
+    with pytest.raises(errors.ValidationError):
+        service.change_status(service.get(cid), {"status": "resolved", "correction": {"lot_number": "?"}},
+                              FACILITY, writer=WRITER)
+    # the facility fixes its correction and resolves at once: nothing holds the complaint
+    out = service.change_status(service.get(cid), {"status": "rejected", "reason": "no change"}, FACILITY,
+                                writer=WRITER)
+    assert out["status"] == "rejected"
+
+
+def test_attack_province_code_spelled_1_does_not_read_as_nothing_overdue(svc):
+    service, _, _, clock = svc
+    service.file(CID, {"record_id": "R1", "fields": ["sex"]}, "k")
+    clock["now"] = FRIDAY + timedelta(days=6)
+    for code in ("1", "01", " 001"):
+        view = service.overdue_in_province(code)
+        assert (view["province_code"], len(view["complaints"])) == ("001", 1), code
+    with pytest.raises(errors.NotFound):
+        service.overdue_in_province("999")
 
 
 def test_overdue_view_names_the_facility_head(svc):

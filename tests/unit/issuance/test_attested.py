@@ -11,11 +11,14 @@ from chalicelib.issuance.attested import AttestedBatchCountersigner, ChunkRefuse
 from chalicelib.issuance.domain import DoseRecord
 from chalicelib.issuance.service import CountersignService
 from chalicelib.signing.manifest import DoseRecord as ManifestDose
+from chalicelib.signing.anchor import AnchorWitness
+from chalicelib.signing.audit import Checkpoint, chain_hash
 from chalicelib.signing.manifest import MerkleTree, build_entries
 from chalicelib.signing.service import Facility, QueuedChunk
 from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
 from tests.unit.issuance.test_countersign import Doses, Identities, MemoryPassports
 from tests.unit.signing.fakes import MemoryAudit, MemoryManifests, MemoryRegistry
+from tests.unit.signing.test_audit_anchor import MemoryAnchor
 
 CID, UNKNOWN = "001090012345", "079000000001"  # in the registry; not in it
 
@@ -70,6 +73,8 @@ def world():
     seq, entry_hash = audit.append({"type": "batch-attestation", "batch_id": "SB1", "facility_id": "F1",
                                     "certificate_fingerprint": "ab" * 32, "merkle_root": tree.root.hex(),
                                     "count": len(entries)}, unique_key="batch:SB1")
+    anchor = MemoryAnchor()
+    anchor.write(Checkpoint(seq, entry_hash, SIGN_AT.isoformat()))
     people = [dict(e, index=i, proof=[p.hex() for p in tree.proof(i)]) for i, e in enumerate(entries)]
     manifests.chunks_queued("SB1", "F1", [QueuedChunk(i, i, (p["citizen_id"],)) for i, p in enumerate(people)],
                             pending_until=SIGN_AT, now=SIGN_AT)
@@ -78,7 +83,8 @@ def world():
     messages = [{"batch_id": "SB1", "chunk": i, "attestation": attestation, "entries": [p]}
                 for i, p in enumerate(people)]
     records, events, counters = Records(), Events(), Counters()
-    worker = AttestedBatchCountersigner(service, records, lambda: SIGN_AT, attestations=audit, facilities=registry,
+    worker = AttestedBatchCountersigner(service, records, lambda: SIGN_AT, attestations=audit,
+                                        anchor=AnchorWitness(anchor), facilities=registry,
                                         chunks=manifests, events=events, counters=counters)
     return {"worker": worker, "messages": messages, "passports": passports, "audit": audit, "records": records, "events": events,
             "counters": counters, "manifests": manifests}
@@ -122,6 +128,21 @@ def test_attack_logged_attestation_that_does_not_link_into_the_chain_is_refused(
     with pytest.raises(ChunkRefused) as caught:
         world["worker"].handle(world["messages"][0])
     assert caught.value.details == {"reason": "ATTESTATION_NOT_IN_CHAIN"}
+
+
+def test_attack_rewritten_attestation_that_still_links_is_refused_unless_anchored(world):
+    # A DynamoDB writer edits the logged attestation and recomputes its hash: it links, but no
+    # KMS-signed checkpoint names that hash.
+    audit = world["audit"]
+    e = audit.log[0]
+    entry = {**e.entry, "merkle_root": "00" * 32}
+    audit.log[0] = dataclasses.replace(e, entry=entry, entry_hash=chain_hash(bytes.fromhex(e.prev_hash), entry).hex())
+    m = by_citizen(world, CID)
+    m["attestation"].update(merkle_root="00" * 32, entry_hash=audit.log[0].entry_hash)
+    with pytest.raises(ChunkRefused) as caught:
+        world["worker"].handle(m)
+    assert caught.value.details == {"reason": "ATTESTATION_NOT_ANCHORED"}
+    assert world["passports"].versions.get(CID) is None
 
 
 def test_a_refused_person_is_released_and_the_chunk_finished_as_dead_lettered(world):

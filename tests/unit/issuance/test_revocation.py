@@ -73,9 +73,17 @@ class MemoryRevocations:
     def __init__(self, *targets: RevocationTarget):
         self.by_uvci = {t.uvci: t for t in targets}
         self.applied: list[tuple[str, int, list]] = []
+        self.on_list: set[tuple[str, str]] = set()
+        self.pointers = {t.citizen_id: (t.version, t.revocation_sequence) for t in targets}
 
     def find_by_uvci(self, uvci):
         return self.by_uvci.get(uvci)
+
+    def current_version(self, citizen_id):
+        return self.pointers.get(citizen_id)
+
+    def listed(self, entries):
+        return {(e["type"], e["hash"]) for e in entries} & self.on_list
 
     def revoke(self, target, *, entry, sequence, entries):
         cur = self.by_uvci[target.uvci]
@@ -84,6 +92,8 @@ class MemoryRevocations:
         self.by_uvci[target.uvci] = dataclasses.replace(cur, status="REVOKED", reason=entry["reason"],
                                                         revoked_at=entry["revoked_at"], revocation_sequence=sequence)
         self.applied.append((target.uvci, sequence, entries))
+        self.on_list |= {(e["type"], e["hash"]) for e in entries}
+        self.pointers[cur.citizen_id] = (cur.version, sequence)
         return True
 
 

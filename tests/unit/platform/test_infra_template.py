@@ -80,10 +80,12 @@ def test_policies_are_least_privilege():
                 if "kms:Sign" in st["Action"] and rn.key_alias("vaxpass-dev", key) in str(st.get("Condition"))}
     assert signers("dsc-es256") == signers("dsc-ps256") == {"handle_countersign"}
     assert signers("audit-anchor") == {"api_handler"}
-    # Checkpoints are created, never read back, listed or deleted by a function.
+    # Checkpoints are created by the API, read only by the countersign worker (it checks an
+    # attestation is anchored before issuing on it), never listed or deleted by a function.
     audit_bucket = f"arn:aws:s3:::{rn.bucket('vaxpass-dev', 'audit')}/"
     audit = {(n, a, r) for n, pairs in flat.items() for a, r in pairs if r.startswith(audit_bucket)}
     assert audit == {("api_handler", "s3:PutObject", audit_bucket + "checkpoints/*"),
+                     ("handle_countersign", "s3:GetObject", audit_bucket + "checkpoints/*"),
                      ("handle_countersign", "s3:PutObject", audit_bucket + "security-events/*")}
     assert not any(a.endswith("*") for pairs in flat.values() for a, _ in pairs)
     # Intake reads the facility registry (records only of registered facilities), never writes it.

@@ -31,6 +31,9 @@ class MemoryAnchor:
     def load(self, sequence):
         return self.checkpoints.get(sequence)
 
+    def checkpoint(self, sequence):
+        return self.checkpoints.get(sequence)
+
     def public_key(self):
         return self.key.public_key()
 

@@ -1,0 +1,51 @@
+"""`audit verify` asks, for each revocation the audit log holds, whether it is in effect in the
+passport store: the anchor proves the log, but the store and the revocation list are plain
+DynamoDB items that a writer of the passports table could put back (memory ports here; the
+DynamoDB store and the CLI on LocalStack in tests/integration/test_adversary_countersign.py)."""
+from __future__ import annotations
+
+import dataclasses
+
+from chalicelib.dcc.uvci import make_uvci
+from chalicelib.issuance.revocation import revocation_key
+from tests.unit.issuance.test_revocation import MINISTRY, UVCI, MemoryRevocations, service, target
+from tests.unit.signing.fakes import MemoryAudit
+
+
+def revoked():
+    store, audit = MemoryRevocations(target()), MemoryAudit()
+    svc = service(store, audit)
+    svc.revoke({"uvci": UVCI, "reason": "forged"}, MINISTRY)
+    logged = audit.find(revocation_key(UVCI))
+    return store, svc, logged
+
+
+def test_an_applied_revocation_is_in_effect():
+    store, svc, logged = revoked()
+    assert svc.not_in_effect(logged.entry, logged.sequence) is None
+
+
+def test_attack_revocation_hashes_taken_off_the_list_are_reported():
+    store, svc, logged = revoked()
+    store.on_list = {k for k in store.on_list if k[0] != "SIGNATURE"}
+    assert svc.not_in_effect(logged.entry, logged.sequence) == "its SIGNATURE hashes are not on the revocation list"
+
+
+def test_attack_revoked_version_set_active_again_is_reported():
+    store, svc, logged = revoked()
+    store.by_uvci[UVCI] = dataclasses.replace(store.by_uvci[UVCI], status="ACTIVE")
+    assert svc.not_in_effect(logged.entry, logged.sequence) == "the passport version is ACTIVE"
+
+
+def test_attack_revocation_taken_off_the_current_pointer_is_reported():
+    store, svc, logged = revoked()
+    store.pointers["001090012345"] = (1, None)  # an older attestation could re-issue over it
+    assert svc.not_in_effect(logged.entry, logged.sequence) == "the person's current passport does not carry it"
+    store.pointers["001090012345"] = (2, None)  # superseded by a later attestation: fine
+    assert svc.not_in_effect(logged.entry, logged.sequence) is None
+
+
+def test_a_logged_revocation_of_an_unknown_uvci_is_reported():
+    _, svc, logged = revoked()
+    other = make_uvci(lambda n: bytes([9] * n))
+    assert svc.not_in_effect({**logged.entry, "uvci": other}, logged.sequence) == "no passport version holds this UVCI"
