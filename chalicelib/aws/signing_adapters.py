@@ -46,8 +46,8 @@ from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import GENESIS, LoggedEntry, chain_hash
 from chalicelib.signing.manifest import canonical_json
 from chalicelib.signing.service import (ATTESTED, CHUNK_QUEUED, OPEN, VERIFIED_STATES, CandidateRecord,
-                                        DuplicateAuditKey, Facility, FocalAgency, QueuedChunk, StoredBatch,
-                                        candidate_from_record)
+                                        DuplicateAuditKey, Facility, FocalAgency, ProvinceFixed, QueuedChunk,
+                                        StoredBatch, candidate_from_record)
 
 PAGE_ENTRIES = 200
 APPEND_ATTEMPTS = 20
@@ -191,9 +191,17 @@ class DynamoFacilityRegistry:
               **profile) -> None:
         M = self._m
         try:
+            # The province is fixed at the first registration: records, counters and focal-agency
+            # rights are filed under it, so a re-registration elsewhere is refused, atomically.
+            M(pk, "PROFILE", gsi1pk=f"PROV#{province}", gsi1sk=gsi1sk, province=province, updated_at=_iso(now),
+              **profile).save(condition=M.pk.does_not_exist() | (M.province == province))
+        except PynamoDBException as e:
+            if _is_conditional(e):
+                raise ProvinceFixed("this facility or agency is registered in another province; its province "
+                                    "cannot change", details={"province": province}) from e
+            raise errors.DependencyUnavailable("facilities: write failed") from e
+        try:
             with M.batch_write() as batch:
-                batch.save(M(pk, "PROFILE", gsi1pk=f"PROV#{province}", gsi1sk=gsi1sk, province=province,
-                             updated_at=_iso(now), **profile))
                 for pem in certificates:
                     cert = pki.load_certificate(pem)
                     batch.save(M(pk, f"CERT#{pki.fingerprint(cert)}", certificate=pem,

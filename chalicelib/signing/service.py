@@ -67,6 +67,13 @@ class ManifestTampered(errors.Conflict):
     code = "MANIFEST_TAMPERED"
 
 
+class ProvinceFixed(errors.Conflict):
+    """A facility or focal agency is registered once per province: its records, counters and
+    signing rights are filed under that province, so moving it would strand or misfile them."""
+
+    code = "FACILITY_PROVINCE_FIXED"
+
+
 class DuplicateAuditKey(Exception):
     """Raised by AuditLog.append when an entry with the same unique key is already logged (a
     concurrent or repeated submission); the service answers it from the logged entry."""

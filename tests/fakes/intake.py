@@ -76,6 +76,10 @@ class MemoryFacilityDirectory:
         self.calls = 0
 
     def save_facility(self, facility, now) -> None:
+        from chalicelib.signing.service import ProvinceFixed
+
+        if self.facilities.get(facility.facility_id, facility.province) != facility.province:
+            raise ProvinceFixed("registered in another province")
         self.facilities[facility.facility_id] = facility.province
 
     def provinces(self, facility_ids):

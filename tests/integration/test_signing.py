@@ -97,6 +97,31 @@ def test_registry_round_trip(ports, gov):
     assert ports["registry"].get_facility("nope") is None
 
 
+def test_attack_facility_re_registered_in_another_province_is_refused(ports, gov):
+    """Concurrent or later registrations cannot move a facility (or agency) out of the province its
+    records and signing rights are filed under: the DynamoDB profile write is conditional."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.signing.service import ProvinceFixed
+
+    fid = f"F{uuid.uuid4().hex[:8]}"
+    facilities = FacilityService(ports["registry"])
+
+    def register(province):
+        try:
+            facilities.register_facility(facility_id=fid, name="x", province=province, head="h",
+                                         certificate_pem=None, now=NOW)
+            return province
+        except ProvinceFixed:
+            return None
+
+    with ThreadPoolExecutor(2) as pool:
+        won = [p for p in pool.map(register, ["001", "079"]) if p]
+    assert len(won) == 1 and ports["registry"].get_facility(fid).province == won[0]
+    other = "079" if won[0] == "001" else "001"
+    assert register(other) is None and ports["registry"].get_facility(fid).province == won[0]
+
+
 def test_batch_sign_attest_and_fan_out(ports, gov, sqs, monkeypatch):
     monkeypatch.setattr(sa, "PAGE_ENTRIES", 3)  # several manifest pages
     fid = f"F{uuid.uuid4().hex[:8]}"

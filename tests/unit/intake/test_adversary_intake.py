@@ -1,26 +1,41 @@
-"""Intake attacks from the adversarial review of issue 10 that need a design decision before a
-fix (the real services over the in-memory ports of tests/fakes/intake.py)."""
+"""Intake attacks from the adversarial review of issue 10 (the real services over the in-memory
+ports of tests/fakes/intake.py and tests/unit/signing/fakes.py)."""
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import pytest
 
 from chalicelib.auth.principal import Principal, Role
+from chalicelib.signing.service import FacilityService, ProvinceFixed
 from tests.fakes.intake import IntakeWorld
 from tests.unit.intake.test_authorisation import rec, stored, submit
+from tests.unit.signing.fakes import MemoryRegistry
 
 F1 = Principal("s-f1", Role.FACILITY, facility_id="F1")
+NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design decision: a facility re-registered in another province (e.g. the 2025 province mergers) "
-    "leaves its stored records under the old province, and every later write of them (a correction, "
-    "a complaint resolution, a re-upload) is refused FACILITY_NOT_IN_PROVINCE or "
-    "PROVINCE_CHANGE_NOT_ALLOWED; issue 10 says a move is an explicit correction by the owner, which "
-    "no route offers (corrections may not change province_code)"))
-def test_attack_facility_moved_to_another_province_strands_its_records():
+def test_attack_facility_moved_to_another_province_is_refused_not_stranding_its_records():
+    """Records, counters and focal-agency rights are filed under a facility's province, so the
+    registry refuses a re-registration elsewhere instead of leaving the stored records unwritable
+    (FACILITY_NOT_IN_PROVINCE / PROVINCE_CHANGE_NOT_ALLOWED on every later write)."""
     w = IntakeWorld({"F1": "001"})
     submit(w, F1, [rec()])
-    assert stored(w)["province_code"] == "001"
-    w.facilities.facilities["F1"] = "079"  # the operator registers the facility in its new province
+    with pytest.raises(ProvinceFixed):
+        w.facilities.save_facility(type("F", (), {"facility_id": "F1", "province": "079"})(), NOW)
     out = w.corrections.correct("F1", "R1", writer=F1, changes={"lot_number": "L2"})
     assert out["status"] == "corrected" and stored(w)["version"] == 2
+
+
+def test_a_facility_or_agency_keeps_the_province_it_was_first_registered_in():
+    registry = MemoryRegistry()
+    service = FacilityService(registry)
+    service.register_facility(facility_id="F1", name="x", province="001", head="h", certificate_pem=None, now=NOW)
+    # the same province again (a new head, a renamed facility) is an update
+    service.register_facility(facility_id="F1", name="y", province="1", head="h2", certificate_pem=None, now=NOW)
+    assert registry.facilities["F1"].name == "y"
+    with pytest.raises(ProvinceFixed) as e:
+        service.register_facility(facility_id="F1", name="y", province="079", head="h2", certificate_pem=None,
+                                  now=NOW)
+    assert e.value.code == "FACILITY_PROVINCE_FIXED" and registry.facilities["F1"].province == "001"

@@ -26,12 +26,14 @@ class MemoryRegistry:
 
     def save_facility(self, facility, now):
         old = self.facilities.get(facility.facility_id)
+        _province_fixed(old, facility.province)
         certs = tuple(dict.fromkeys((old.certificates if old else ()) + facility.certificates))
         self.facilities[facility.facility_id] = Facility(facility.facility_id, facility.name, facility.province,
                                                          facility.head, certs)
 
     def save_focal_agency(self, agency, now):
         old = self.agencies.get(agency.agency_id)
+        _province_fixed(old, agency.province)
         certs = tuple(dict.fromkeys((old.certificates if old else ()) + agency.certificates))
         self.agencies[agency.agency_id] = FocalAgency(agency.agency_id, agency.name, agency.province, certs)
 
@@ -176,3 +178,10 @@ def ids():
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _province_fixed(old, province) -> None:
+    from chalicelib.signing.service import ProvinceFixed
+
+    if old is not None and old.province != province:
+        raise ProvinceFixed("registered in another province")
