@@ -326,8 +326,10 @@ def validate_row(row: Mapping[str, object], *, row_number: int,
         return [shape]
     for extra in c.raw.keys() - set(RECORD_FIELDS):
         c.text(extra, required=False)  # unknown columns are ignored, but never unchecked
-    record_id = c.text("record_id", required=True, limit=MAX_ID_CHARS)
-    facility_id = c.text("facility_id", required=True, limit=MAX_ID_CHARS, default=default_facility)
+    # Ids key the record: NFC so that one dose typed in NFD on a Mac and NFC elsewhere is one record.
+    record_id = unicodedata.normalize("NFC", c.text("record_id", required=True, limit=MAX_ID_CHARS))
+    facility_id = unicodedata.normalize("NFC", c.text("facility_id", required=True, limit=MAX_ID_CHARS,
+                                                      default=default_facility))
     full_name = normalise_name(c.text("full_name", required=True))
     if len(full_name) > MAX_NAME_CHARS:
         c.fail("full_name", "TOO_LONG", f"full_name is longer than {MAX_NAME_CHARS} characters")

@@ -2,6 +2,7 @@
 ports of tests/fakes/intake.py and tests/unit/signing/fakes.py)."""
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 
 import pytest
@@ -39,3 +40,11 @@ def test_a_facility_or_agency_keeps_the_province_it_was_first_registered_in():
         service.register_facility(facility_id="F1", name="y", province="079", head="h2", certificate_pem=None,
                                   now=NOW)
     assert e.value.code == "FACILITY_PROVINCE_FIXED" and registry.facilities["F1"].province == "001"
+
+
+def test_attack_one_record_id_in_nfd_and_nfc_is_one_record_not_two_doses():
+    w = IntakeWorld({"F1": "001"})
+    submit(w, F1, [rec(record_id="Mũi-1")])
+    out = submit(w, F1, [rec(record_id=unicodedata.normalize("NFD", "Mũi-1"))], key="k2")
+    assert out["results"][0]["status"] == "duplicate"
+    assert len(w.records.items) == 1
