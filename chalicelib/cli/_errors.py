@@ -109,16 +109,24 @@ def describe_aws(e: BaseException) -> str:
     for an answer, the endpoint for a connection failure, the class name otherwise."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
+    from urllib.parse import urlsplit
+
     root = e
     # pynamodb and boto3's transfer manager wrap the botocore error; describe the innermost one.
-    while getattr(root, "__cause__", None) is not None and _aws_cause(root.__cause__) is not None:
-        root = root.__cause__
+    while True:
+        inner = root.__cause__ or root.__context__
+        if inner is None or _aws_cause(inner) is not inner:
+            break
+        root = inner
     if isinstance(root, NoCredentialsError):
         return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
     if isinstance(root, NoRegionError):
         return "no AWS region configured (set AWS_REGION)"
     if isinstance(root, EndpointConnectionError):
-        return f"cannot connect to {root.kwargs.get('endpoint_url', 'the endpoint')} (is AWS_ENDPOINT_URL right?)"
+        url = urlsplit(str(root.kwargs.get("endpoint_url", "")))
+        # Only where: the path and query may name a bucket's objects.
+        where = f"{url.scheme}://{url.netloc}" if url.netloc else "the endpoint"
+        return f"cannot connect to {where} (is AWS_ENDPOINT_URL right?)"
     if isinstance(root, ClientError):
         error = root.response.get("Error", {})
         return f"{error.get('Code', 'error')} from {root.operation_name}"

@@ -111,10 +111,10 @@ def _stat(value: str) -> os.stat_result | None:
         _fail("no path given")
     try:
         return os.stat(value)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a/b where a is a file: b does not exist
         return None
     except OSError as e:
-        _fail(f"cannot read {value}: {e.strerror}")
+        _fail(f"cannot use {value}: {e.strerror}")
 
 
 def readable_file(value: str) -> Path:

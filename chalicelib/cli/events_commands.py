@@ -39,6 +39,11 @@ def _run(args) -> int:
     c = container()
     runner = EventRunner(app, c.client("sqs"), region=c.settings.region, wait_time_s=args.wait,
                          logger=get_logger(), concurrency=args.concurrency)
+    sqs = c.client("sqs")
+    for source in runner.sources:
+        # Fails now, in one line, if AWS is out of reach or a queue is missing: the runner itself
+        # keeps polling through errors (a LocalStack blip), which would hide a wrong setup.
+        sqs.get_queue_url(QueueName=source.queue_name)
     names = ", ".join(f"{s.queue_name} -> {s.function_name}" for s in runner.sources)
     print(f"event runner: {names or 'no SQS handlers'}", flush=True)
     if args.drain:

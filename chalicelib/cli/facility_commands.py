@@ -296,7 +296,11 @@ def _sign(args) -> int:
     key_path = args.key
     password = args.password.encode("utf-8") if args.password else None
     with about("--key"):
-        key, cert_from_key = pki.load_signing_key(key_path.read_bytes(), password)
+        data = key_path.read_bytes()
+    if b"CERTIFICATE-----" in data and b"PRIVATE KEY-----" not in data:
+        raise CliError("--key", f"{key_path} is a certificate, not a private key")
+    with about("--key"):
+        key, cert_from_key = pki.load_signing_key(data, password)
     cert = _signing_certificate(args, key_path, cert_from_key)
     if not pki.same_public_key(key, cert):
         raise CliError("--key", "the certificate does not belong to this key", code="KEY_CERTIFICATE_MISMATCH")

@@ -70,7 +70,8 @@ def _mint(principal, ttl: int) -> int:
 def _citizen(args) -> int:
     from chalicelib.auth import dev_issuer
 
-    return _mint(dev_issuer.citizen(args.citizen_id), args.ttl)
+    with about("CITIZEN_ID"):
+        return _mint(dev_issuer.citizen(args.citizen_id), args.ttl)
 
 
 def _staff(args) -> int:
@@ -78,7 +79,8 @@ def _staff(args) -> int:
     from chalicelib.auth.principal import Role
 
     principal = dev_issuer.staff(Role(args.role), facility_id=args.facility_id, province_code=args.province)
-    return _mint(principal, args.ttl)
+    with about(f"--role {args.role}"):
+        return _mint(principal, args.ttl)
 
 
 def _jwks(args) -> int:

@@ -46,7 +46,11 @@ def _upload(args) -> int:
     s3 = c.client("s3")
     bucket = c.settings.bucket("intake")
     key = f"incoming/{province}/{os.path.basename(args.file)}"
-    s3.upload_file(str(args.file), bucket, key, Callback=_Progress(os.path.getsize(args.file)))
+    try:
+        s3.upload_file(str(args.file), bucket, key, Callback=_Progress(os.path.getsize(args.file)))
+    except BaseException:
+        print(file=sys.stderr)  # end the progress line, so the error is a line of its own
+        raise
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     batch_id = batch_id_for_upload(bucket, key, etag)
     print(f"\nuploaded s3://{bucket}/{key}; batch {batch_id}", file=sys.stderr)
