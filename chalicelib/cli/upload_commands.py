@@ -27,12 +27,14 @@ class _Progress:
         self._total = max(total, 1)
         self._done = 0
         self._lock = threading.Lock()
+        self.shown = False
 
     def __call__(self, n: int) -> None:
         with self._lock:
             self._done += n
             pct = 100 * self._done / self._total
             bar = "#" * int(pct / 4)
+            self.shown = True
             print(f"\rupload [{bar:<25}] {pct:5.1f}%", end="", file=sys.stderr, flush=True)
 
 
@@ -46,10 +48,12 @@ def _upload(args) -> int:
     s3 = c.client("s3")
     bucket = c.settings.bucket("intake")
     key = f"incoming/{province}/{os.path.basename(args.file)}"
+    progress = _Progress(os.path.getsize(args.file))
     try:
-        s3.upload_file(str(args.file), bucket, key, Callback=_Progress(os.path.getsize(args.file)))
+        s3.upload_file(str(args.file), bucket, key, Callback=progress)
     except BaseException:
-        print(file=sys.stderr)  # end the progress line, so the error is a line of its own
+        if progress.shown:
+            print(file=sys.stderr)  # end the progress line, so the error is a line of its own
         raise
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     batch_id = batch_id_for_upload(bucket, key, etag)
