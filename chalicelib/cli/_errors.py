@@ -136,17 +136,6 @@ def describe_aws(e: BaseException) -> str:
     return type(root).__name__
 
 
-def _is_aws_error(e: BaseException) -> bool:
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        from pynamodb.exceptions import PynamoDBException
-    except ImportError:  # pragma: no cover - pynamodb is a runtime dependency
-        PynamoDBException = ()  # noqa: N806
-    return isinstance(e, (BotoCoreError, ClientError, Boto3Error, PynamoDBException))
-
-
 # -- the boundary -----------------------------------------------------------------------------
 def _line(prog: str, message: str, code: str | None = None) -> str:
     tag = f"error [{code}]" if code else "error"
@@ -169,8 +158,10 @@ def report(e: BaseException, prog: str, *, debug: bool) -> int:
         line = _line(prog, f"AWS: {e.message}{detail}", e.code)
     elif isinstance(e, DomainError):
         line = _line(prog, e.message, e.code)
-    elif _is_aws_error(e):
+    elif _aws_cause(e) is e:  # botocore, boto3 or pynamodb raised it, untranslated
         line = _line(prog, f"AWS: {describe_aws(e)}")
+    elif isinstance(e, ModuleNotFoundError):
+        line = _line(prog, f"the installation is incomplete: {e} (run `make venv`)")
     elif isinstance(e, SettingsError):
         line = _line(prog, f"configuration: {e}")
     elif isinstance(e, OSError):
