@@ -22,6 +22,7 @@ from chalicelib.errors import DependencyUnavailable, DomainError
 EXIT_USAGE = 2  # argparse's status for a usage error; every expected failure uses it
 EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an internal error
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 
 class CliError(Exception):
@@ -75,7 +76,7 @@ def about(subject: str):
     """Reports failures inside the block as problems of `subject` (an option, `stdin`, a line)."""
     try:
         yield
-    except (CliError, DependencyUnavailable):
+    except (CliError, DependencyUnavailable, BrokenPipeError):
         raise
     except DomainError as e:
         raise CliError(subject, e.message, code=e.code) from e
@@ -85,6 +86,16 @@ def about(subject: str):
         raise CliError(subject, f"is not a readable CSV file ({e})") from e
     except OSError as e:
         raise CliError(subject, os_problem(e)) from e
+
+
+def _silence_stdout() -> None:
+    import io
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        pass  # not a real file (tests capture it): nothing will flush to a closed pipe
 
 
 def os_problem(e: OSError) -> str:
@@ -149,6 +160,11 @@ def report(e: BaseException, prog: str, *, debug: bool) -> int:
     if isinstance(e, KeyboardInterrupt):
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if isinstance(e, BrokenPipeError):
+        # `vaxpass verify | head`: the reader has what it wanted; nothing to report. Point stdout
+        # at /dev/null so the interpreter's final flush does not fail again.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     expected = True
     if isinstance(e, CliError):
         line = _line(prog, f"{e.subject}: {e.problem}", e.code)

@@ -182,3 +182,14 @@ def test_token_jwks_never_replaces_the_issuer_key(tmp_path):
     finally:
         set_container(None)
     assert key_file.read_bytes() == key and stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+
+
+def test_the_readme_example_payloads_issue_and_verify(ws):
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parents[3] / "examples" / "dcc-payloads.jsonl").read_text(encoding="utf-8")
+    issued = ok(["issue", "--key", ws / "keys" / "dsc.key.pem", "--cert", ws / "keys" / "dsc.pem"], example)
+    assert len(issued.out.splitlines()) == len(example.splitlines()) == 2
+    verified = ok(["verify", "--trust-cert", ws / "keys" / "dsc.pem"], issued.out)
+    assert [json.loads(line)["payload"] for line in verified.out.splitlines()] == \
+        [json.loads(line) for line in example.splitlines()]
