@@ -8,11 +8,14 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv browser test unit demo demo-stop localstack-up localstack-down bench clean deploy package
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
 	$(PY) -c "import chalice, pynamodb, pycose, cbor2, zxingcpp, pytest"
+	# The `vaxpass` command (pyproject.toml), editable: it runs this checkout from any directory.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
+	$(VENV)/bin/vaxpass --help >/dev/null
 	touch $@
 
 venv: $(VENV)/.installed

@@ -131,10 +131,14 @@ def sign_countersign_and_verify(api: str, out: Path, results: list[dict], synth:
     print("== 7. the ministry's DSCs for the KMS keys, published in the trust list")
     cli("keys", "provision-kms", "--dir", str(out / "pki"))
     print(f"== 8. facility {facility}: a government CA (dev), its signing certificate, registered")
-    cli("facility", "ca", "init", "--out", str(out / "gov-ca"))
+    # A second `make demo` keeps the CA and the facility's key of the first: the CLI never replaces
+    # them (it would orphan every certificate the CA issued), and re-registering them is harmless.
+    if not (out / "gov-ca" / "ca.pem").exists():
+        cli("facility", "ca", "init", "--out", str(out / "gov-ca"))
     cli("facility", "ca", "register", "--cert", str(out / "gov-ca" / "ca.pem"))
-    cli("facility", "cert", "--ca-dir", str(out / "gov-ca"), "--facility-id", facility, "--province", province,
-        "--out", str(out / "facility-keys"))
+    if not (out / "facility-keys" / f"{facility}.pem").exists():
+        cli("facility", "cert", "--ca-dir", str(out / "gov-ca"), "--facility-id", facility, "--province", province,
+            "--out", str(out / "facility-keys"))
     cli("facility", "register", "--facility-id", facility, "--name", f"Trạm Y tế {facility}", "--province", province,
         "--head", "BS. Nguyễn Thị Lan", "--cert", str(out / "facility-keys" / f"{facility}.pem"))
 

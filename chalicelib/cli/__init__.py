@@ -1,8 +1,10 @@
-"""Command line for operators, provinces and facilities: `python -m chalicelib.cli <command>`.
+"""Command line for operators, provinces and facilities: `vaxpass <command>` (installed by
+`pip install -e .`; `python -m chalicelib.cli <command>` is the same program).
 
 Each command group lives in its own module with a `register(subparsers)` function; the parser is
 assembled from COMMAND_MODULES so that groups stay independent. Modules import heavy dependencies
-inside their handlers, which keeps `--help` fast.
+inside their handlers, which keeps `--help` fast. Every failure goes through one boundary
+(`_errors.py`): an operator's mistake is one line on stderr and exit 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import importlib
 import sys
 from typing import Sequence
 
+from chalicelib.cli._errors import CliParser, UsageProblem, ValueProblem, parse, report, report_parse_problem
+
+PROG = "vaxpass"
 COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.events_commands",
     "chalicelib.cli.cleaning_commands",
@@ -27,10 +32,13 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.cli",
-        description="vaxpass: vaccination records to verifiable EU DCC passports.",
+    parser = CliParser(
+        prog=PROG,
+        description="vaxpass: vaccination records to verifiable EU DCC passports. A mistake in a "
+                    "command's input is reported in one line on stderr with exit status 2.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of any error (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -39,10 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(parser, argv)
+    except (UsageProblem, ValueProblem) as problem:
+        return report_parse_problem(problem)
     func = getattr(args, "func", None)
+    command_parser = getattr(args, "_parser", parser)
     if func is None:
         # A command group given without its subcommand: show that group's help.
-        args._parser.print_help(sys.stderr)
+        command_parser.print_help(sys.stderr)
         return 2
-    return int(func(args) or 0)
+    try:
+        return int(func(args) or 0)
+    except Exception as e:  # noqa: BLE001 - the one boundary: every failure is reported here
+        return report(e, command_parser.prog, debug=args.debug)
+    except KeyboardInterrupt as e:
+        return report(e, command_parser.prog, debug=args.debug)

@@ -2,11 +2,11 @@
 access table; the API itself may only write it)."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from datetime import datetime, timezone
 
+from chalicelib.cli import _types as t
+from chalicelib.cli._errors import CliError
 from chalicelib.cli._util import command, group
 
 ROLES = ("facility", "province", "ministry", "operator")
@@ -15,22 +15,14 @@ ROLES = ("facility", "province", "ministry", "operator")
 def register(sub) -> None:
     g = group(sub, "access-log", "who read which record's cleaning result, and when")
     p = command(g, "record", "every read of one record's cleaning result, oldest first (JSON lines)", _record)
-    p.add_argument("--facility-id", required=True)
+    p.add_argument("--facility-id", required=True, type=t.facility_id)
     p.add_argument("--record-id", required=True)
-    p.add_argument("--since", type=_utc_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
+    p.add_argument("--since", type=t.iso_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
     p = command(g, "reader", "every read by one caller, oldest first (JSON lines)", _reader)
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--scope", help="the facility id (facility) or province code (province)")
     p.add_argument("--subject", help="the identity provider's subject (ministry, operator)")
-    p.add_argument("--since", type=_utc_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
-
-
-def _utc_time(text: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from e
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    p.add_argument("--since", type=t.iso_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
 
 
 def _record(args) -> int:
@@ -46,10 +38,20 @@ def _reader(args) -> int:
     national = args.role in ("ministry", "operator")
     needed, given = ("--subject", args.subject) if national else ("--scope", args.scope)
     if not given:
-        print(f"error: --role {args.role} needs {needed}", file=sys.stderr)
-        return 2
-    reader = Reader(args.role, args.subject or "", "" if national else args.scope)
+        raise CliError(needed, f"--role {args.role} needs {needed}")
+    scope = "" if national else _scope(args.role, args.scope)
+    reader = Reader(args.role, args.subject or "", scope)
     return _print(container().access_log.reads_by(reader.key(), since=args.since))
+
+
+def _scope(role: str, value: str) -> str:
+    """A province scope is written as the code the log keeps (79 -> 079); a facility's in its form."""
+    import argparse
+
+    try:
+        return t.province(value) if role == "province" else t.facility_id(value)
+    except argparse.ArgumentTypeError as e:
+        raise CliError("--scope", str(e)) from e
 
 
 def _print(entries) -> int:

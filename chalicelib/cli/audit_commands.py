@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from chalicelib.cli._util import command, group, reports_domain_errors
+from chalicelib.cli import _types as t
+from chalicelib.cli._errors import CliError, about
+from chalicelib.cli._util import command, group
 
 
 def register(sub) -> None:
@@ -14,14 +15,13 @@ def register(sub) -> None:
     p = command(g, "verify",
                 "walk the whole audit chain and check it against the latest KMS-signed checkpoints; print "
                 "the head (exit 0) or the first broken entry (exit 1)", _verify)
-    p.add_argument("--public-key", type=Path, metavar="PEM",
+    p.add_argument("--public-key", type=t.readable_file, metavar="PEM",
                    help="the anchor key's public key kept outside the account (default: read it from KMS)")
     p = command(g, "events", "print the latest security events (refused countersign chunks and entries), "
                              "one JSON line each", _events)
-    p.add_argument("--max", type=int, default=20, help="how many of the latest events (default 20)")
+    p.add_argument("--max", type=t.positive_int, default=20, help="how many of the latest events (default 20)")
 
 
-@reports_domain_errors
 def _verify(args) -> int:
     from chalicelib.wiring import container
 
@@ -29,11 +29,12 @@ def _verify(args) -> int:
     if args.public_key is not None:
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+        with about("--public-key"):
+            data = args.public_key.read_bytes()
         try:
-            public_key = load_pem_public_key(args.public_key.read_bytes())
-        except (OSError, ValueError) as e:
-            print(f"error: cannot read the public key {args.public_key}: {type(e).__name__}", file=sys.stderr)
-            return 2
+            public_key = load_pem_public_key(data)
+        except (ValueError, TypeError) as e:
+            raise CliError("--public-key", f"{args.public_key} is not a PEM public key") from e
     check = container().audit.verify(public_key)
     if check.ok:
         head = {"sequence": check.length, "entry_hash": check.head_hash}
@@ -45,7 +46,6 @@ def _verify(args) -> int:
     return 1
 
 
-@reports_domain_errors
 def _events(args) -> int:
     from chalicelib.wiring import container
 

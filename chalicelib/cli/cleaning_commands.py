@@ -4,91 +4,80 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from chalicelib.cli import _types as t
+from chalicelib.cli._errors import about
 from chalicelib.cli._util import command
 
 
 def register(sub) -> None:
     p = command(sub, "synth", "Write a synthetic registry, dirty vaccination records and truth.", _synth)
-    p.add_argument("--people", type=int, required=True, help="registry size")
-    p.add_argument("--records", type=int, required=True, help="number of vaccination records")
-    p.add_argument("--error-rate", type=float, default=0.15, help="share of records with errors")
-    p.add_argument("--absent-rate", type=float, default=0.03,
+    p.add_argument("--people", type=t.positive_int, required=True, help="registry size")
+    p.add_argument("--records", type=t.positive_int, required=True, help="number of vaccination records")
+    p.add_argument("--error-rate", type=t.fraction, default=0.15, help="share of records with errors")
+    p.add_argument("--absent-rate", type=t.fraction, default=0.03,
                    help="share of records about people absent from the registry")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
     p.add_argument("--format", choices=("csv", "jsonl", "xlsx"), default="csv",
                    help="format of the records file")
-    p.add_argument("--facility-province", help="every dose given at facilities of this province "
+    p.add_argument("--facility-province", type=t.province, help="every dose given at facilities of this province "
                    "(one province's file); default: mostly the person's own province")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--out", type=t.output_dir, required=True, help="output directory")
 
     p = command(sub, "clean", "Match a batch of vaccination records against a registry file.", _clean)
-    p.add_argument("--registry", type=Path, required=True, help="registry CSV (citizen_id, "
+    p.add_argument("--registry", type=t.readable_file, required=True, help="registry CSV (citizen_id, "
                    "full_name, date_of_birth, sex, province_code)")
-    p.add_argument("--records", type=Path, required=True, help="records: .csv, .jsonl or .xlsx")
-    p.add_argument("--out", type=Path, required=True, help="results, one JSON object per line")
-    p.add_argument("--rejections", type=Path, help="also write rejected rows as a CSV report")
-    p.add_argument("--facility", help="facility_id for rows that lack one")
-    p.add_argument("--province", help="province_code for rows that lack one")
+    p.add_argument("--records", type=t.readable_file, required=True, help="records: .csv, .jsonl or .xlsx")
+    p.add_argument("--out", type=t.output_file, required=True, help="results, one JSON object per line")
+    p.add_argument("--rejections", type=t.output_file, help="also write rejected rows as a CSV report")
+    p.add_argument("--facility", type=t.facility_id, help="facility_id for rows that lack one")
+    p.add_argument("--province", type=t.province, help="province_code for rows that lack one")
 
 
 def _synth(args: argparse.Namespace) -> int:
     from chalicelib.synth.files import generate
 
-    for name in ("people", "records"):
-        if getattr(args, name) < 1:
-            print(f"--{name} must be at least 1", file=sys.stderr)
-            return 2
-    for name in ("error_rate", "absent_rate"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            print(f"--{name.replace('_', '-')} must be between 0 and 1", file=sys.stderr)
-            return 2
-    province = None
-    if args.facility_province is not None:
-        from chalicelib.identity import normalise_province_code
-
-        province = normalise_province_code(args.facility_province)
-        if province is None:
-            print(f"--facility-province {args.facility_province!r} is not a province code", file=sys.stderr)
-            return 2
-    summary = generate(args.out, people=args.people, records=args.records,
-                       error_rate=args.error_rate, seed=args.seed, absent_rate=args.absent_rate,
-                       fmt=args.format, facility_province=province)
+    with about("--out"):
+        summary = generate(args.out, people=args.people, records=args.records,
+                           error_rate=args.error_rate, seed=args.seed, absent_rate=args.absent_rate,
+                           fmt=args.format, facility_province=args.facility_province)
     print(f"wrote {', '.join(summary.files)} to {args.out}: {summary.people} people, "
           f"{summary.records} records ({summary.erroneous} with errors, {summary.absent} absent)")
     return 0
 
 
+def load_registry(path: Path):
+    from chalicelib.cleaning import InMemoryRegistry
+    from chalicelib.cli.registry_commands import registry_people
+
+    with about("--registry"):
+        return InMemoryRegistry(registry_people(path, "--registry"))
+
+
 def _clean(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from chalicelib.cleaning import InMemoryRegistry, Matcher, read_registry_csv
+    from chalicelib.cleaning import Matcher
     from chalicelib.cleaning.service import clean_rows
-    from chalicelib.errors import DomainError
     from chalicelib.intake.readers import read_rows
     from chalicelib.intake.report import write_rejections
 
-    try:
-        with args.registry.open(encoding="utf-8-sig", newline="") as f:
-            registry = InMemoryRegistry(read_registry_csv(f))
-        matcher = Matcher(registry)
-        counts: Counter[str] = Counter()
-        rejected = []
-        with args.records.open("rb") as src, args.out.open("w", encoding="utf-8") as out:
-            rows = read_rows(src, filename=args.records.name,
-                             required_columns=_required(args))
+    matcher = Matcher(load_registry(args.registry))
+    counts: Counter[str] = Counter()
+    rejected = []
+    with about("--records"), args.records.open("rb") as src:
+        rows = read_rows(src, filename=args.records.name, required_columns=_required(args))
+        with about("--out"):
+            out = args.out.open("w", encoding="utf-8")
+        with out:
             for result in clean_rows(matcher, rows, default_facility=args.facility,
                                      default_province=args.province):
                 counts[result.outcome.value] += 1
                 rejected.extend(result.errors)
                 out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-    except DomainError as e:
-        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-        return 1
     if args.rejections:
-        with args.rejections.open("w", encoding="utf-8", newline="") as f:
+        with about("--rejections"), args.rejections.open("w", encoding="utf-8", newline="") as f:
             write_rejections(f, rejected)
     print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     return 0

@@ -8,64 +8,74 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import timedelta
 from pathlib import Path
 
-from chalicelib.cli._util import command, group, reports_domain_errors
+from chalicelib.cli import _types as t
+from chalicelib.cli._errors import CliError, about
+from chalicelib.cli._util import (backup_stamp, command, force_option, group, refuse_to_overwrite, report_backups,
+                                  write_new)
 from chalicelib.cli._util import utc_now as _now
-from chalicelib.cli._util import write_file as _write
+
+KEYS_INIT_FILES = ("csca.pem", "csca.key.pem", "dsc.pem", "dsc.key.pem")
+MAX_QR_SCALE = 32
 
 
 def register(sub) -> None:
     keys = group(sub, "keys", "Create development CSCA/DSC keys and certificates.")
-    p = command(keys, "init", "Write a dev CSCA and DSC (csca.pem, csca.key.pem, dsc.pem, dsc.key.pem).",
-                _keys_init)
-    p.add_argument("--out", required=True, help="directory to write the PEM files to")
+    p = command(keys, "init", "Write a dev CSCA and DSC (csca.pem, csca.key.pem, dsc.pem, dsc.key.pem); "
+                "refuses to replace existing ones unless --force.", _keys_init)
+    p.add_argument("--out", required=True, type=t.output_dir, help="directory to write the PEM files to")
     p.add_argument("--alg", choices=("ES256", "PS256"), default="ES256")
-    p.add_argument("--valid-days", type=int, default=365, help="DSC validity (CSCA: 10 years)")
+    p.add_argument("--valid-days", type=t.days, default=365, help="DSC validity (CSCA: 10 years)")
+    force_option(p, "keys and certificates")
 
     p = command(keys, "dsc-from-kms", "Issue a DSC certificate for a KMS key, signed by the CSCA.",
                 _keys_dsc_from_kms)
     p.add_argument("--key-id", required=True, help="KMS key id, ARN or alias")
-    p.add_argument("--csca-cert", required=True)
-    p.add_argument("--csca-key", required=True)
-    p.add_argument("--out", required=True, help="PEM file to write the DSC to")
-    p.add_argument("--valid-days", type=int, default=365)
+    p.add_argument("--csca-cert", required=True, type=t.readable_file)
+    p.add_argument("--csca-key", required=True, type=t.readable_file)
+    p.add_argument("--out", required=True, type=t.output_file, help="PEM file to write the DSC to")
+    p.add_argument("--valid-days", type=t.days, default=365)
+    force_option(p, "the certificate")
 
     p = command(keys, "register-dsc", "Publish a DSC certificate in the trust list (and the key that signs with it).",
                 _keys_register_dsc)
-    p.add_argument("--cert", required=True, help="DSC certificate (PEM or DER)")
+    p.add_argument("--cert", required=True, type=t.readable_file, help="DSC certificate (PEM or DER)")
     p.add_argument("--key-id", help="KMS key id or alias that signs with this DSC (omit for foreign DSCs)")
 
     p = command(keys, "provision-kms", "Dev/ops: CSCA in DIR (created if absent), a DSC for each KMS "
                 "signing key of this stage (ES256, PS256), registered in the trust list.", _keys_provision_kms)
-    p.add_argument("--dir", required=True, help="directory holding csca.pem/csca.key.pem (kept offline)")
-    p.add_argument("--valid-days", type=int, default=365)
+    p.add_argument("--dir", required=True, type=t.output_dir,
+                   help="directory holding csca.pem/csca.key.pem (kept offline)")
+    p.add_argument("--valid-days", type=t.days, default=365)
 
-    p = command(sub, "issue", "Sign DCC payloads (JSON, one per line on stdin) into HC1 strings.",
-                _issue)
+    p = command(sub, "issue", "Sign DCC payloads (JSON, one per line on stdin) into HC1 strings "
+                "(format: README, examples/dcc-payload.jsonl).", _issue)
     signer = p.add_mutually_exclusive_group(required=True)
-    signer.add_argument("--key", help="DSC private key PEM")
+    signer.add_argument("--key", type=t.readable_file, help="DSC private key PEM (dsc.key.pem)")
     signer.add_argument("--kms-key-id", help="sign with this KMS key instead of a local key")
-    p.add_argument("--cert", required=True, help="DSC certificate (PEM or DER)")
-    p.add_argument("--valid-days", type=int, default=365)
-    p.add_argument("--issuer", default="VN", help="CWT issuer country (claim 1)")
+    p.add_argument("--cert", required=True, type=t.readable_file, help="DSC certificate (PEM or DER), not the CSCA")
+    p.add_argument("--valid-days", type=t.days, default=365)
+    p.add_argument("--issuer", type=t.country, default="VN", help="CWT issuer country (claim 1)")
 
     p = command(sub, "verify", "Verify HC1 strings (one per line on stdin); one JSON result per line.",
                 _verify)
     trust = p.add_mutually_exclusive_group(required=True)
-    trust.add_argument("--trust-cert", action="extend", nargs="+", metavar="FILE",
+    trust.add_argument("--trust-cert", action="extend", nargs="+", metavar="FILE", type=t.readable_path,
                        help="trusted DSC certificates (PEM, PEM bundle or DER) or directories of them; "
                             "CA certificates are not trusted as signers")
-    trust.add_argument("--trust-list", help="trust list JSON (ours or a JWKS with x5c)")
-    p.add_argument("--at", help="verification time, ISO-8601 (default: now)")
+    trust.add_argument("--trust-list", type=t.readable_file, help="trust list JSON (ours or a JWKS with x5c)")
+    p.add_argument("--at", type=t.iso_time, help="verification time, ISO-8601 (default: now; UTC if no offset)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
-    p.add_argument("--revocation-list", help="revocation list JSON")
+    p.add_argument("--revocation-list", type=t.readable_file, help="revocation list JSON")
 
     p = command(sub, "qr", "Render the HC1 string read on stdin as a QR code.", _qr)
     p.add_argument("--format", choices=("png", "svg"), required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--scale", type=int, default=4, help="pixels per module")
+    p.add_argument("--out", required=True, type=t.output_file)
+    p.add_argument("--scale", type=t.whole_number(1, MAX_QR_SCALE), default=4,
+                   help=f"pixels per module (1 to {MAX_QR_SCALE})")
+    p.add_argument("--raw", action="store_true", help="encode any text, not only an HC1: string")
 
 
 def _pem_cert(cert) -> bytes:
@@ -81,76 +91,108 @@ def _pem_key(key) -> bytes:
                              serialization.NoEncryption())
 
 
-def _load_key(path: str):
+def load_private_key(path: Path, option: str):
+    """An unencrypted PEM private key; a certificate or anything else given instead is named."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    return load_pem_private_key(Path(path).read_bytes(), password=None)
+    with about(option):
+        data = path.read_bytes()
+    try:
+        return load_pem_private_key(data, password=None)
+    except TypeError as e:  # encrypted
+        raise CliError(option, f"{path} is a password-protected key; give an unencrypted PEM key") from e
+    except (ValueError, UnsupportedAlgorithm) as e:
+        what = "a certificate, not a private key" if b"CERTIFICATE-----" in data else "not a PEM private key"
+        raise CliError(option, f"{path} is {what}") from e
 
 
-def _load_cert(path: str):
+def load_certificate(path: Path, option: str):
     from chalicelib.dcc.trust import load_certificate_bytes
 
-    return load_certificate_bytes(Path(path).read_bytes())
+    with about(option):
+        return load_certificate_bytes(path.read_bytes())
+
+
+def _is_ca(cert) -> bool:
+    from cryptography import x509
+
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def load_csca(cert_path: Path, key_path: Path, cert_option: str, key_option: str):
+    """The CSCA certificate and its key, checked to be a CA and a pair."""
+    from chalicelib.dcc.signer import same_public_key
+
+    csca, key = load_certificate(cert_path, cert_option), load_private_key(key_path, key_option)
+    if not _is_ca(csca):
+        raise CliError(cert_option, f"{cert_path} is not a CA certificate (give csca.pem)")
+    if not same_public_key(key.public_key(), csca.public_key()):
+        raise CliError(key_option, f"{key_path} is not the key of {cert_path}")
+    return csca, key
 
 
 def _kms_client():
-    import boto3
-    from botocore.config import Config
+    from chalicelib.wiring import container
 
-    from chalicelib.settings import get_settings
-
-    settings = get_settings()
     # KmsSigner retries throttling itself (with jitter); botocore retrying too would multiply.
-    return boto3.client("kms", region_name=settings.region, endpoint_url=settings.endpoint_url,
-                        config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}))
+    return container().client("kms", botocore_retries=False)
 
 
-@reports_domain_errors
 def _keys_init(args) -> int:
     import secrets
 
     from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out
+    refuse_to_overwrite("--out", [out / n for n in KEYS_INIT_FILES], args.force)
     now = _now()
     csca_key = generate_key(args.alg)
     csca = issue_csca(csca_key, now=now, valid_days=3650, random_bytes=secrets.token_bytes)
     dsc_key = generate_key(args.alg)
     dsc = issue_dsc(dsc_key.public_key(), csca_cert=csca, csca_key=csca_key, now=now,
                     valid_days=args.valid_days, random_bytes=secrets.token_bytes)
-    _write(out / "csca.pem", _pem_cert(csca))
-    _write(out / "csca.key.pem", _pem_key(csca_key), private=True)
-    _write(out / "dsc.pem", _pem_cert(dsc))
-    _write(out / "dsc.key.pem", _pem_key(dsc_key), private=True)
-    print(f"wrote csca.pem, csca.key.pem, dsc.pem, dsc.key.pem to {out}", file=sys.stderr)
+    with about("--out"):
+        out.mkdir(parents=True, exist_ok=True)
+        stamp = backup_stamp(args.force)
+        saved = [write_new(out / "csca.pem", _pem_cert(csca), stamp=stamp),
+                 write_new(out / "csca.key.pem", _pem_key(csca_key), private=True, stamp=stamp),
+                 write_new(out / "dsc.pem", _pem_cert(dsc), stamp=stamp),
+                 write_new(out / "dsc.key.pem", _pem_key(dsc_key), private=True, stamp=stamp)]
+    report_backups(saved)
+    print(f"wrote {', '.join(KEYS_INIT_FILES)} to {out}", file=sys.stderr)
     return 0
 
 
-@reports_domain_errors
 def _keys_dsc_from_kms(args) -> int:
     import secrets
 
     from chalicelib.aws.kms_signer import public_key_of
     from chalicelib.dcc.pki import issue_dsc
 
+    refuse_to_overwrite("--out", [args.out], args.force)
+    csca, csca_key = load_csca(args.csca_cert, args.csca_key, "--csca-cert", "--csca-key")
     public_key = public_key_of(_kms_client(), args.key_id)
-    dsc = issue_dsc(public_key, csca_cert=_load_cert(args.csca_cert), csca_key=_load_key(args.csca_key),
+    dsc = issue_dsc(public_key, csca_cert=csca, csca_key=csca_key,
                     now=_now(), valid_days=args.valid_days, random_bytes=secrets.token_bytes)
-    _write(Path(args.out), _pem_cert(dsc))
+    with about("--out"):
+        report_backups([write_new(args.out, _pem_cert(dsc), stamp=backup_stamp(args.force))])
     return 0
 
 
-@reports_domain_errors
 def _keys_register_dsc(args) -> int:
     from chalicelib.wiring import container
 
-    entry = container().trust.register_dsc(Path(args.cert).read_bytes(), key_ref=args.key_id, now=_now())
+    with about("--cert"):
+        data = args.cert.read_bytes()
+        entry = container().trust.register_dsc(data, key_ref=args.key_id, now=_now())
     print(f"registered DSC kid {entry.kid}", file=sys.stderr)
     return 0
 
 
-@reports_domain_errors
 def _keys_provision_kms(args) -> int:
     import secrets
 
@@ -158,21 +200,30 @@ def _keys_provision_kms(args) -> int:
     from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
     from chalicelib.wiring import container
 
-    out = Path(args.dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.dir
     now = _now()
-    if not (out / "csca.pem").exists():
+    cert_path, key_path = out / "csca.pem", out / "csca.key.pem"
+    present = [p.exists() for p in (cert_path, key_path)]
+    if any(present) and not all(present):
+        # Creating a new CSCA here would replace half of a pair: the other half may be the only copy.
+        raise CliError("--dir", f"{out} holds only one of csca.pem and csca.key.pem; restore the other")
+    if not any(present):
         csca_key = generate_key("ES256")
-        _write(out / "csca.pem", _pem_cert(issue_csca(csca_key, now=now, valid_days=3650,
+        with about("--dir"):
+            out.mkdir(parents=True, exist_ok=True)
+            write_new(cert_path, _pem_cert(issue_csca(csca_key, now=now, valid_days=3650,
                                                        random_bytes=secrets.token_bytes)))
-        _write(out / "csca.key.pem", _pem_key(csca_key), private=True)
-    csca, csca_key = _load_cert(str(out / "csca.pem")), _load_key(str(out / "csca.key.pem"))
+            write_new(key_path, _pem_key(csca_key), private=True)
+    csca, csca_key = load_csca(cert_path, key_path, "--dir", "--dir")
     c = container()
     for logical in ("dsc-es256", "dsc-ps256"):
         alias = c.settings.key_alias(logical)
         dsc = issue_dsc(public_key_of(_kms_client(), alias), csca_cert=csca, csca_key=csca_key, now=now,
                         valid_days=args.valid_days, random_bytes=secrets.token_bytes)
-        _write(out / f"{logical}.pem", _pem_cert(dsc))
+        # A DSC certificate is public and re-issued for the stage's current KMS keys on each run
+        # (the trust list keeps every registered one), so replacing the file loses nothing.
+        with about("--dir"):
+            (out / f"{logical}.pem").write_bytes(_pem_cert(dsc))
         entry = c.trust.register_dsc(_pem_cert(dsc), key_ref=alias, now=now)
         print(f"{logical}: DSC kid {entry.kid} for {alias}", file=sys.stderr)
     return 0
@@ -192,95 +243,140 @@ def _numbered_lines(stream):
         yield number, text
 
 
-@reports_domain_errors
-def _issue(args) -> int:
-    from chalicelib.dcc.issue import issue_many
-    from chalicelib.dcc.schema import is_supported_version, payload_problems
-    from chalicelib.dcc.signer import LocalKeySigner
+def _signer(args, cert):
+    """The signer for `issue`: a DSC (never the CSCA) and the key that belongs to it."""
+    from chalicelib.dcc.signer import LocalKeySigner, same_public_key
 
-    cert = _load_cert(args.cert)
+    if _is_ca(cert):
+        raise CliError("--cert", f"{args.cert} is a CA certificate (CSCA); issue signs with a document "
+                                 "signer certificate (DSC), e.g. dsc.pem of `vaxpass keys init`")
     if args.kms_key_id:
-        from chalicelib.aws.kms_signer import KmsSigner
+        from chalicelib.aws.kms_signer import KmsSigner, public_key_of
 
-        signer = KmsSigner(_kms_client(), args.kms_key_id, cert)
-    else:
-        signer = LocalKeySigner(_load_key(args.key), cert)
+        client = _kms_client()
+        with about("--cert"):
+            signer = KmsSigner(client, args.kms_key_id, cert)
+        if not same_public_key(public_key_of(client, args.kms_key_id), cert.public_key()):
+            raise CliError("--kms-key-id", f"the KMS key {args.kms_key_id} does not belong to the certificate "
+                                           f"{args.cert}", code="DCC_KEY_CERTIFICATE_MISMATCH")
+        return signer
+    key = load_private_key(args.key, "--key")
+    with about("--key"):
+        return LocalKeySigner(key, cert)
+
+
+def _issue(args) -> int:
+    from chalicelib.dcc.issue import calendar_problems, issue_many
+    from chalicelib.dcc.pki import allowed_types
+    from chalicelib.dcc.schema import is_supported_version, payload_problems
+
+    cert = load_certificate(args.cert, "--cert")
+    signer = _signer(args, cert)
+    now = _now()
+    allowed = allowed_types(cert)
+    # A day of slack: a vaccination given today in UTC+7 is still "yesterday" in UTC.
+    latest_day = (now + timedelta(days=1)).date()
     payloads = []
-    for number, line in _numbered_lines(sys.stdin):
+    with about("stdin"):
+        lines = list(_numbered_lines(sys.stdin))
+    for number, line in lines:
+        where = f"stdin line {number}"
         if not line:
-            print(f"line {number}: empty; every line must hold one DCC payload", file=sys.stderr)
-            return 2
+            raise CliError(where, "empty; every line must hold one DCC payload")
         try:
             payload = json.loads(line)
         except ValueError:
-            print(f"line {number}: not JSON", file=sys.stderr)
-            return 2
+            raise CliError(where, "not JSON (one DCC payload object per line)") from None
         # Nothing is signed unless every line is a schema-valid DCC: a signed certificate cannot
         # be taken back except by revocation, and every verifier would flag it SCHEMA_INVALID.
         problems = payload_problems(payload)
         if not problems and not is_supported_version(payload):
             problems = ["ver: not a supported DCC schema version (1.0.0 to 1.3.x)"]
+        if not problems:
+            problems = calendar_problems(payload, today=latest_day)
+        if not problems and not any(g in allowed for g in ("v", "t", "r") if g in payload):
+            problems = [f"the DSC {args.cert} may not sign this certificate type"]
         if problems:
-            print(f"line {number}: not a valid DCC payload: {'; '.join(problems)}", file=sys.stderr)
-            return 2
+            raise CliError(where, f"not a valid DCC payload: {'; '.join(problems)}")
         payloads.append(payload)
-    for hc1 in issue_many(payloads, signer, now=_now(), valid_days=args.valid_days, issuer=args.issuer):
+    with about("--cert"):
+        issued = issue_many(payloads, signer, now=now, valid_days=args.valid_days, issuer=args.issuer)
+    for hc1 in issued:
         sys.stdout.write(hc1 + "\n")
     return 0
 
 
-@reports_domain_errors
-def _verify(args) -> int:
-    from chalicelib.dcc.revocation import RevocationList
-    from chalicelib.dcc.trust import load_certificates, load_trust_list
-    from chalicelib.dcc.verify import verify_hc1
+def _json_file(path: Path, option: str):
+    with about(option):
+        text = path.read_text("utf-8")
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        where = f" (line {e.lineno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
+        raise CliError(option, f"{path} is not valid JSON{where}") from e
 
-    now = _now()
-    if args.at:
-        try:
-            now = datetime.fromisoformat(args.at)
-        except ValueError:
-            print(f"error: --at {args.at!r} is not an ISO-8601 time", file=sys.stderr)
-            return 2
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)  # a bare ISO time is read as UTC
+
+def _trust_store(args):
+    from chalicelib.dcc.trust import load_certificates, trust_store_from_document
+
     skipped: list[str] = []
-    trust = load_trust_list(args.trust_list, skipped) if args.trust_list \
-        else load_certificates(args.trust_cert, skipped)
+    if args.trust_list:
+        option, document = "--trust-list", _json_file(args.trust_list, "--trust-list")
+        with about(option):
+            trust = trust_store_from_document(document, skipped)
+    else:
+        option = "--trust-cert"
+        with about(option):
+            trust = load_certificates(args.trust_cert, skipped)
+    if not len(trust):
+        why = f" ({'; '.join(skipped)})" if skipped else ""
+        raise CliError(option, f"no usable document signer certificate to verify against{why}")
     for reason in skipped:
         print(f"trust: not used: {reason}", file=sys.stderr)
-    if not len(trust):
-        print("error: no usable document signer certificate to verify against", file=sys.stderr)
-        return 2
+    return trust
+
+
+def _verify(args) -> int:
+    from chalicelib.dcc.revocation import RevocationList
+    from chalicelib.dcc.verify import verify_hc1
+
+    now = args.at or _now()
+    trust = _trust_store(args)
     revocation = None
     if args.revocation_list:
-        try:
-            document = json.loads(Path(args.revocation_list).read_text("utf-8"))
-        except (OSError, ValueError) as e:
-            print(f"error: cannot read revocation list {args.revocation_list}: {e}", file=sys.stderr)
-            return 2
-        revocation = RevocationList.from_json(document)
+        document = _json_file(args.revocation_list, "--revocation-list")
+        with about("--revocation-list"):
+            revocation = RevocationList.from_json(document)
     all_valid = True
-    for _, line in _numbered_lines(sys.stdin):
-        # A blank line between certificates still gets its (BAD_PREFIX) result, so output line
-        # N always answers input line N.
-        result = verify_hc1(line, trust, now=now, revocation=revocation,
-                            check_expiry=not args.no_expiry_check)
-        all_valid = all_valid and result.valid
-        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    with about("stdin"):
+        for _, line in _numbered_lines(sys.stdin):
+            # A blank line between certificates still gets its (BAD_PREFIX) result, so output line
+            # N always answers input line N.
+            result = verify_hc1(line, trust, now=now, revocation=revocation,
+                                check_expiry=not args.no_expiry_check)
+            all_valid = all_valid and result.valid
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     return 0 if all_valid else 1
 
 
-@reports_domain_errors
 def _qr(args) -> int:
     from chalicelib.dcc.qr import render_qr_png, render_qr_svg
 
-    hc1 = sys.stdin.read().strip()
-    out = Path(args.out)
-    if args.format == "png":
-        out.write_bytes(render_qr_png(hc1, scale=args.scale))
-    else:
-        out.write_text(render_qr_svg(hc1, scale=args.scale), "utf-8")
+    with about("stdin"):
+        text = sys.stdin.read().strip()
+    if not text:
+        raise CliError("stdin", "nothing to encode: qr reads one HC1: string on stdin")
+    if not args.raw:
+        if not text.startswith("HC1:"):
+            raise CliError("stdin", "is not an HC1: string (a DCC from `vaxpass issue`); give --raw to "
+                                    "encode other text")
+        if "\n" in text:  # base45 has spaces, but never a line break
+            raise CliError("stdin", "holds more than one line; qr renders one HC1: string")
+    with about("stdin"):
+        image = render_qr_png(text, scale=args.scale) if args.format == "png" else \
+            render_qr_svg(text, scale=args.scale).encode("utf-8")
+    with about("--out"):
+        args.out.write_bytes(image)
     return 0
 
 

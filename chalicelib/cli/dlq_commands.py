@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+from chalicelib.cli import _types as t
 from chalicelib.cli._util import command, group
 from chalicelib.resource_names import QUEUES
 
@@ -12,10 +13,10 @@ def register(sub) -> None:
     g = group(sub, "dlq", "inspect and replay the dead-letter queues")
     p = command(g, "list", "show messages in QUEUE's DLQ with the reason they failed", _list)
     p.add_argument("queue", choices=QUEUES)
-    p.add_argument("--max", type=int, default=10)
+    p.add_argument("--max", type=t.positive_int, default=10)
     p = command(g, "replay", "move messages from QUEUE's DLQ back to QUEUE (after fixing the cause)", _replay)
     p.add_argument("queue", choices=QUEUES)
-    p.add_argument("--max", type=int, help="replay at most this many messages")
+    p.add_argument("--max", type=t.positive_int, help="replay at most this many messages")
 
 
 def _list(args) -> int:

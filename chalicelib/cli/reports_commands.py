@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+from chalicelib.cli import _types as t
 from chalicelib.cli._util import command, group
 
 
@@ -21,15 +22,8 @@ def register(sub) -> None:
     p.add_argument("--requeue", action="store_true",
                    help="queue the records stored but never cleaned (listed as never_cleaned lines) for "
                         "cleaning again")
-    p.add_argument("--grace-minutes", type=_minutes, default=60, metavar="N",
+    p.add_argument("--grace-minutes", type=t.whole_number(0, 10**6), default=60, metavar="N",
                    help="a record stored less than N minutes ago may still be queued: not listed (default 60)")
-
-
-def _minutes(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
 
 
 def _reconcile(args) -> int:

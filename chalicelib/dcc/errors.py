@@ -25,3 +25,9 @@ class UnsupportedAlgorithm(ValidationError):
     """The key is neither an EC P-256 key (ES256) nor an RSA key (PS256)."""
 
     code = "DCC_UNSUPPORTED_ALGORITHM"
+
+
+class KeyCertificateMismatch(ValidationError):
+    """The private key is not the one whose public half the certificate carries."""
+
+    code = "DCC_KEY_CERTIFICATE_MISMATCH"

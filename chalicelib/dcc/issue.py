@@ -7,7 +7,7 @@ so no passport outlives the key that vouches for it.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Sequence
 
 from chalicelib.dcc.cose import UnsignedCertificate, cwt_claims, protected_header
@@ -71,3 +71,35 @@ def issue_many(payloads: Sequence[dict], signer: Signer, *, now: datetime, valid
     unsigned = [prepare(p, signer, now=now, valid_days=valid_days, issuer=issuer) for p in payloads]
     signatures = signer.sign_many([u.to_be_signed for u in unsigned])
     return [u.finish(sig) for u, sig in zip(unsigned, signatures, strict=True)]
+
+
+def _calendar_date(text: str) -> date | None:
+    """YYYY, YYYY-MM or YYYY-MM-DD as the first day it can mean; None if no such day exists."""
+    parts = text.split("-")
+    try:
+        numbers = [int(p) for p in parts]
+        return date(numbers[0], numbers[1] if len(numbers) > 1 else 1, numbers[2] if len(numbers) > 2 else 1)
+    except (ValueError, IndexError):
+        return None
+
+
+def calendar_problems(payload: dict, *, today: date) -> list[str]:
+    """What an issuer refuses beyond the schema: the schema only checks the *form* of `dob`
+    (1988-13-45 passes), and no date may lie in the future. Verifiers keep to the schema, so
+    this is a rule of issuing, not of validity. Messages name the field, never its value.
+    `today` is the latest acceptable day (callers add a day of slack for time zones)."""
+    problems = []
+    fields = [("dob", payload.get("dob"))]
+    for group in ("v", "t", "r"):
+        for entry in payload.get(group) or ():
+            if isinstance(entry, dict):
+                fields += [(f"{group}[0].{k}", entry.get(k)) for k in ("dt", "fr") if k in entry]
+    for name, value in fields:
+        if not isinstance(value, str) or value == "":
+            continue  # form problems are the schema's to report
+        day = _calendar_date(value)
+        if day is None:
+            problems.append(f"{name}: not a calendar date")
+        elif day > today:
+            problems.append(f"{name}: in the future")
+    return problems

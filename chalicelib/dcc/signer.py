@@ -15,10 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chalicelib.dcc.cose import kid_for_certificate_der
-from chalicelib.dcc.errors import CertificateWindowError, UnsupportedAlgorithm
+from chalicelib.dcc.errors import CertificateWindowError, KeyCertificateMismatch, UnsupportedAlgorithm
 
 PSS_SALT_LENGTH = 32  # COSE PS256: salt length equals the SHA-256 output length
 # The DCC specification's PS256 keys are RSA-2048 (ours are generated so); shorter keys are
@@ -49,6 +49,12 @@ def alg_for_public_key(public_key) -> str:
     raise UnsupportedAlgorithm("DCC keys must be EC P-256 (ES256) or RSA (PS256)")
 
 
+def same_public_key(a, b) -> bool:
+    """Two public keys are the same key (any types: a different type is simply not the same)."""
+    fmt = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return a.public_bytes(*fmt) == b.public_bytes(*fmt)
+
+
 def raw_ecdsa_signature(der_signature: bytes, size: int = 32) -> bytes:
     """DER ECDSA-Sig-Value -> fixed-width r||s, the COSE encoding."""
     r, s = decode_dss_signature(der_signature)
@@ -71,9 +77,10 @@ class LocalKeySigner:
 
     def __init__(self, private_key, certificate: x509.Certificate) -> None:
         self.alg = alg_for_public_key(private_key.public_key())
-        if alg_for_public_key(certificate.public_key()) != self.alg or \
-                certificate.public_key().public_numbers() != private_key.public_key().public_numbers():
-            raise UnsupportedAlgorithm("the private key does not belong to the certificate")
+        if not same_public_key(private_key.public_key(), certificate.public_key()):
+            # Checked before the certificate's own algorithm: a mismatch is the operator's
+            # mix-up of files, and saying "unsupported algorithm" would send them astray.
+            raise KeyCertificateMismatch("the private key does not belong to the certificate")
         self._key = private_key
         self.certificate = certificate
         self.kid = kid_for_certificate_der(certificate.public_bytes(Encoding.DER))

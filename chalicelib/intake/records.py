@@ -402,10 +402,14 @@ class RegistryRowError(ValueError):
 
 
 def registry_person_from_row(row: Mapping[str, str]) -> RegistryPerson:
+    # Messages name the field, never the row's values: a registry row is personal data.
+    short = [f for f in ("citizen_id", "full_name", "date_of_birth", "sex") if not isinstance(row.get(f), str)]
+    if short:
+        raise RegistryRowError(f"registry row has no {', '.join(short)} (fewer columns than the header)")
     try:
         dob = date.fromisoformat(row["date_of_birth"])
-    except (KeyError, ValueError) as e:
-        raise RegistryRowError(f"bad date_of_birth for registry row {row.get('citizen_id', '')!r}") from e
+    except ValueError as e:
+        raise RegistryRowError("registry date_of_birth is not a date (YYYY-MM-DD)") from e
     sex = row.get("sex", "")
     if sex not in ("M", "F"):
         raise RegistryRowError("registry sex must be M or F")

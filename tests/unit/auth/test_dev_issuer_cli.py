@@ -59,7 +59,8 @@ def test_minted_tokens_verify_against_the_written_jwks(tmp_path):
     ("staff", "--role", "ministry", "--province", "001"), ("staff", "--role", "operator", "--ttl", "0")])
 def test_scopes_that_do_not_fit_the_role_are_refused(tmp_path, args):
     out = cli(*args, key_file=tmp_path / "key.pem")
-    assert out.returncode == 2 and out.stdout == "" and "error [" in out.stderr
+    assert out.returncode == 2 and out.stdout == "" and "error" in out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "Traceback" not in out.stderr
 
 
 def test_the_default_key_file_is_under_the_working_directory(tmp_path):

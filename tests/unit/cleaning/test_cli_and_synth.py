@@ -64,8 +64,9 @@ def test_clean_reports_a_bad_file_with_its_code(tmp_path, capsys):
     bad.write_bytes(b"record_id,full_name\nR1,Th\xe1i\n")
     code = main(["clean", "--registry", str(tmp_path / "registry.csv"), "--records", str(bad),
                  "--out", str(tmp_path / "r.jsonl")])
-    assert code == 1
-    assert "MISSING_COLUMNS" in capsys.readouterr().err
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "MISSING_COLUMNS" in err and "--records" in err and len(err.splitlines()) == 1
 
 
 def test_clean_marks_invalid_rows_and_writes_an_escaped_report(tmp_path):

@@ -30,4 +30,4 @@ def test_help(path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*path, "--help"])
     assert exit_.value.code == 0
-    assert "usage: python -m chalicelib.cli " + " ".join(path) in capsys.readouterr().out
+    assert "usage: vaxpass " + " ".join(path) in capsys.readouterr().out
