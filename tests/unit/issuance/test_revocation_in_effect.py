@@ -49,3 +49,21 @@ def test_a_logged_revocation_of_an_unknown_uvci_is_reported():
     _, svc, logged = revoked()
     other = make_uvci(lambda n: bytes([9] * n))
     assert svc.not_in_effect({**logged.entry, "uvci": other}, logged.sequence) == "no passport version holds this UVCI"
+
+
+def test_attack_a_hold_deleted_without_a_logged_lift_is_reported():
+    # A writer of the passports table deletes the hold: the next attestation would issue again.
+    store, svc, logged = revoked()
+    del store.holds["001090012345"]
+    assert svc.not_in_effect(logged.entry, logged.sequence) == \
+        "the person is not held by it, and the audit log holds no lift of it"
+
+
+def test_a_lifted_revocation_stays_in_effect_without_its_hold():
+    store, svc, logged = revoked()
+    svc.lift(UVCI, {"reason": "verified"}, MINISTRY)
+    assert store.hold("001090012345") is None
+    assert svc.not_in_effect(logged.entry, logged.sequence, lifted=True) is None
+    # the revoked UVCI is still revoked and listed: taking it off the list is still reported
+    store.on_list = set()
+    assert "not on the revocation list" in svc.not_in_effect(logged.entry, logged.sequence, lifted=True)
