@@ -27,8 +27,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from urllib.parse import unquote
 from typing import Callable, Protocol, Sequence
+from urllib.parse import unquote
 
 from chalicelib import errors
 from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
@@ -302,9 +302,13 @@ class RevocationService:
         if missing:
             return f"its {', '.join(missing)} hashes are not on the revocation list"
         current = self._store.current_version(target.citizen_id)
-        if current is not None and current[0] == target.version and current[1] != sequence:
+        still_current = current is not None and current[0] == target.version
+        if still_current and current[1] != sequence:
             return "the person's current passport does not carry it"
-        if not lifted and self._store.hold(target.citizen_id) != Hold(target.citizen_id, target.uvci, sequence):
+        # A revocation that lost its race to a re-issue was never applied (409): it holds nobody.
+        applied = target.revocation_sequence == sequence
+        if not lifted and (applied or still_current) and \
+                self._store.hold(target.citizen_id) != Hold(target.citizen_id, target.uvci, sequence):
             return "the person is not held by it, and the audit log holds no lift of it"
         return None
 
