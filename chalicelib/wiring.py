@@ -113,7 +113,15 @@ class Container:
         from chalicelib.cleaning.matcher import Matcher
         from chalicelib.cleaning.worker import VerificationWorker
 
-        return VerificationWorker(DynamoCleaningRepository(self.tables), Matcher(self.registry), self.clock)
+        return VerificationWorker(DynamoCleaningRepository(self.tables), Matcher(self.registry), self.clock,
+                                  self.reevaluations)
+
+    @cached_property
+    def reevaluations(self):
+        """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
+        from chalicelib.aws.signing_adapters import SqsCountersignQueue
+
+        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
 
     @cached_property
     def corrections(self):
@@ -247,7 +255,8 @@ class Container:
     def revocations(self):
         from chalicelib.issuance.revocation import RevocationService
 
-        return RevocationService(self.passports, self.audit_log, self.clock, issuer_country=self.settings.dcc_issuer)
+        return RevocationService(self.passports, self.audit_log, self.clock, issuer_country=self.settings.dcc_issuer,
+                                 reevaluations=self.reevaluations)
 
     @cached_property
     def counters(self):

@@ -190,7 +190,9 @@ FUNCTIONS: tuple[Function, ...] = (
         _DATA_KEY,
     )),
     Function("handle_cleaning", (
-        Grant("queue", "cleaning", _CONSUME),
+        # A verified dose that now matches someone else: its previous citizen is queued for
+        # re-evaluation on the countersign queue.
+        Grant("queue", "cleaning", _CONSUME), Grant("queue", "countersign", _SEND),
         Grant("table", "records", _RW), Grant("table", "registry", _RO),
         Grant("table", "batches", _RW), Grant("table", "counters", _RW),
         _DATA_KEY,

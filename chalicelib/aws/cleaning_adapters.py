@@ -13,7 +13,7 @@ from chalicelib.aws.counters import DynamoCounters, counter_updates
 from chalicelib.aws.dynamo import Tables
 from chalicelib.aws.intake_adapters import _cancelled_by_condition, batch_pk, record_pk
 from chalicelib.cleaning.matcher import CleaningResult
-from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME, RecordForCleaning
+from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME, RecordForCleaning, moved_away_from
 
 
 class DynamoCleaningRepository:
@@ -27,7 +27,8 @@ class DynamoCleaningRepository:
                 out[(item.facility_id, item.record_id)] = RecordForCleaning(
                     item.facility_id, item.record_id, item.province_code, int(item.version),
                     int(item.cleaned_version or 0), item.counted_state, item.batch_id, json.loads(item.data),
-                    json.loads(item.original) if item.original else {})
+                    json.loads(item.original) if item.original else {}, item.matched_citizen_id,
+                    item.moved_from_citizen_id)
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
         return out
@@ -46,8 +47,12 @@ class DynamoCleaningRepository:
             Record.gsi2pk.set(f"FAC#{record.facility_id}#{outcome}"),
             Record.updated_at.set(now.isoformat(timespec="seconds")),
         ]
-        if result.matched_citizen_id:
-            actions.append(Record.matched_citizen_id.set(result.matched_citizen_id))
+        # The match of this version replaces the one carried over from the last cleaned version;
+        # whom the dose moved away from stays on the record for a redelivery to queue again.
+        actions.append(Record.matched_citizen_id.set(result.matched_citizen_id) if result.matched_citizen_id
+                       else Record.matched_citizen_id.remove())
+        away = moved_away_from(record.matched_citizen_id, result.matched_citizen_id)
+        actions.append(Record.moved_from_citizen_id.set(away) if away else Record.moved_from_citizen_id.remove())
         if citizen:
             actions += [Record.gsi1pk.set(f"CIT#{citizen}"),
                         Record.gsi1sk.set(f"{record.data.get('vaccination_date', '')}#"

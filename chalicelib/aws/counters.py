@@ -184,11 +184,13 @@ class DynamoAuditSource:
         try:
             for item in Item.scan(Item.sk.startswith("V#"),
                                   attributes_to_get=["sk", "version", "attestation", "created_at",
-                                                     "revocation_sequence", "issued_over_revocation"]):
+                                                     "revocation_sequence", "revoked_by", "issued_over_revocation"]):
                 attestation = json.loads(item.attestation or "{}")
+                # Revoked in place (not by a re-issue): the ministry, or a re-evaluation that found
+                # no attested dose; both name who revoked it.
                 yield PassportFact(attestation.get("facility_id"), attestation.get("province_code"),
                                    int(item.version), (item.created_at or "")[:10] or None,
-                                   revoked_by_ministry=item.revocation_sequence is not None,
+                                   revoked_in_place=item.revocation_sequence is not None or item.revoked_by is not None,
                                    issued_over_revocation=item.issued_over_revocation is not None)
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: scan failed") from e
@@ -222,16 +224,18 @@ class DynamoAuditSource:
             raise errors.DependencyUnavailable("signing: scan failed") from e
 
     def passport_holders(self, citizen_ids):
-        """Two BatchGets: the CURRENT pointers, then the versions they point at (the attestation)."""
+        """Two BatchGets: the CURRENT pointers and HOLD items, then the versions they point at
+        (the attestation)."""
         import json
 
         from chalicelib.reports.reconcile import Holder
 
         Item = self._passport
         try:
-            current = {item.pk: item for item in Item.batch_get(
-                [(f"P#{cid}", "CURRENT") for cid in citizen_ids], attributes_to_get=["pk", "version",
-                                                                                    "revocation_sequence"])}
+            found = list(Item.batch_get([(f"P#{cid}", sk) for cid in citizen_ids for sk in ("CURRENT", "HOLD")],
+                                        attributes_to_get=["pk", "sk", "version", "revocation_sequence"]))
+            current = {item.pk: item for item in found if item.sk == "CURRENT"}
+            holds = {item.pk: int(item.revocation_sequence) for item in found if item.sk == "HOLD"}
             versions = {item.pk: item for item in Item.batch_get(
                 [(pk, f"V#{int(c.version):06d}") for pk, c in current.items()], attributes_to_get=["pk", "attestation"])
             } if current else {}
@@ -241,8 +245,10 @@ class DynamoAuditSource:
         for pk, c in current.items():
             attestation = json.loads(getattr(versions.get(pk), "attestation", None) or "{}")
             sequence = attestation.get("sequence")
-            out[pk.removeprefix("P#")] = Holder(int(sequence) if isinstance(sequence, int) else None,
-                                                int(c.revocation_sequence) if c.revocation_sequence is not None else None)
+            batches = attestation.get("batches") if attestation.get("kind") == "re-evaluation" else [
+                attestation.get("batch_id")]
+            out[pk.removeprefix("P#")] = Holder(int(sequence) if isinstance(sequence, int) else None, holds.get(pk),
+                                                frozenset(b for b in batches or () if isinstance(b, str)))
         return out
 
     def attestation_sequence(self, batch_id: str) -> int | None:

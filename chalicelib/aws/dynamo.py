@@ -99,7 +99,11 @@ class Tables:
             # next verification can move the count from the old outcome to the new one.
             counted_state = UnicodeAttribute(null=True)
             cleaning = UnicodeAttribute(null=True)  # CleaningResult, JSON
+            # The citizen the last cleaned version matched; carried over to new versions (intake), so
+            # the cleaning of a version that matches someone else knows whose passport to re-evaluate
+            # (moved_from_citizen_id, kept for a redelivered cleaning message to queue again).
             matched_citizen_id = UnicodeAttribute(null=True)
+            moved_from_citizen_id = UnicodeAttribute(null=True)
             # Facility signing (chalicelib/aws/signing_adapters.py): the batch holding this version
             # until signing_until (UTC, ...Z), and the batch whose attestation covered it. A new
             # version rewrites the item, which clears them: changed records are signed again.

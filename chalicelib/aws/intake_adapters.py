@@ -66,14 +66,16 @@ class DynamoRecordStore:
             for item in Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
                                          attributes_to_get=["facility_id", "record_id", "province_code", "digest",
                                                             "version", "batch_id", "row_number", "counted_state",
-                                                            "cleaned_version", "earlier_digests"]):
+                                                            "cleaned_version", "earlier_digests",
+                                                            "matched_citizen_id"]):
                 out[(item.facility_id, item.record_id)] = StoredRecord(
                     facility_id=item.facility_id, record_id=item.record_id, digest=item.digest,
                     version=int(item.version), batch_id=item.batch_id,
                     row_number=int(item.row_number) if item.row_number is not None else None,
                     counted_state=item.counted_state, province_code=item.province_code,
                     cleaned_version=int(item.cleaned_version or 0),
-                    earlier_digests=frozenset(item.earlier_digests or ()))
+                    earlier_digests=frozenset(item.earlier_digests or ()),
+                    matched_citizen_id=item.matched_citizen_id)
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
         return out
@@ -146,7 +148,8 @@ class DynamoRecordStore:
     def _item(self, n: NewRecord, stamp: str):
         """The whole item of a version: a put replaces the last one, so the cleaning result and
         the signing marks of the old version go with it (a changed record is verified and signed
-        again)."""
+        again). The citizen the old version matched is carried over (the write is conditional on
+        the cleaning state read with it)."""
         r = n.record
         return self._t.Record(
             record_pk(r.facility_id, r.record_id), "REC",
@@ -159,6 +162,7 @@ class DynamoRecordStore:
             data=json.dumps(r.canonical(), ensure_ascii=False),
             original=json.dumps(dict(r.original), ensure_ascii=False, default=str),
             state="PENDING", cleaned_version=0, counted_state=n.counted_state,
+            matched_citizen_id=n.previous.matched_citizen_id if n.previous is not None else None,
             created_at=stamp, updated_at=stamp)
 
 

@@ -479,10 +479,11 @@ class DynamoAuditLog:
 
 # -- countersign queue --------------------------------------------------------------------------
 class SqsCountersignQueue:
-    """Message body: {"kind": "facility-attested", "batch_id", "chunk", "chunks",
+    """Message bodies: {"kind": "facility-attested", "batch_id", "chunk", "chunks",
     "attestation": {sequence, entry_hash, facility_id, merkle_root, count, certificate_fingerprint}
     (claims the worker checks against the audit log),
-    "entries": [{citizen_id, doses, entry_digest, index, proof: [hex]}]}."""
+    "entries": [{citizen_id, doses, entry_digest, index, proof: [hex]}]}; and
+    {"kind": "reevaluate", "citizen_id"} (one per person, sent 10 to a SendMessageBatch)."""
 
     def __init__(self, sqs, url: str) -> None:
         self._sender = QueueSender(sqs, url)
@@ -494,3 +495,6 @@ class SqsCountersignQueue:
             if len(json.dumps(b, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) > MAX_BATCH_BYTES:
                 raise errors.ValidationError("a countersign chunk exceeds the SQS message limit; use smaller chunks")
         return self._sender.send_all(bodies)
+
+    def reevaluate(self, citizen_ids: Sequence[str]) -> int:
+        return self._sender.send_all({"kind": "reevaluate", "citizen_id": cid} for cid in citizen_ids)

@@ -5,6 +5,13 @@ A message names (facility, record id, version) triples. A record is verified onl
 version is the one named and that version has not been verified yet, so duplicate deliveries and
 stale messages (the record changed since) do nothing. The result is written together with the
 counter moves (old outcome -1, new outcome +1) in one conditional transaction.
+
+A record carries the citizen its last cleaned version matched across new versions. When a new
+version matches someone else (or no one), a passport may rest on a dose that is no longer its
+person's: once the result is stored, the previous citizen is queued for re-evaluation (one
+message per person, sent in batches for the whole chunk). The record keeps whom it moved away
+from, so a redelivered message sends again what a crash may have lost; a re-evaluation only
+recomputes from the store, so a second one changes nothing.
 """
 from __future__ import annotations
 
@@ -34,6 +41,16 @@ class RecordForCleaning:
     batch_id: str | None
     data: Mapping[str, str]  # canonical (normalised) values
     original: Mapping[str, str]  # the values as the facility typed them
+    # The citizen the last cleaned version matched (carried over to new versions), and, once this
+    # version is cleaned, the citizen its dose moved away from.
+    matched_citizen_id: str | None = None
+    moved_from: str | None = None
+
+
+def moved_away_from(previous: str | None, matched: str | None) -> str | None:
+    """The person whose passport may rest on this record's dose and who no longer owns it: the
+    previously matched citizen, when the new version matches someone else or no one."""
+    return previous if previous and previous != matched else None
 
 
 class CleaningRepository(Protocol):
@@ -42,8 +59,14 @@ class CleaningRepository(Protocol):
     def save_result(self, record: RecordForCleaning, result: CleaningResult, view: Mapping,
                     now: datetime) -> bool:
         """Stores the outcome and the matched person (for signing and the citizen's own records,
-        never shown) with `view`, the only form of the result anyone may read, if this version is
-        still unverified; False if someone else did."""
+        never shown) with `view`, the only form of the result anyone may read, and whom the dose
+        moved away from (`moved_away_from`), if this version is still unverified; False if
+        someone else did."""
+
+
+class Reevaluations(Protocol):
+    def reevaluate(self, citizen_ids: Sequence[str]) -> int:
+        """Queues one re-evaluation message per person, in batches (countersign queue)."""
 
 
 @dataclass
@@ -52,18 +75,22 @@ class WorkerStats:
     skipped_stale: int = 0
     skipped_done: int = 0
     lost_race: int = 0
+    reevaluations: int = 0
 
 
 class VerificationWorker:
-    def __init__(self, repo: CleaningRepository, matcher: Matcher, clock: Callable[[], datetime]) -> None:
+    def __init__(self, repo: CleaningRepository, matcher: Matcher, clock: Callable[[], datetime],
+                 reevaluations: Reevaluations) -> None:
         self._repo = repo
         self._matcher = matcher
         self._now = clock
+        self._reevaluations = reevaluations
 
     def verify(self, refs: Sequence[Sequence]) -> WorkerStats:
         stats = WorkerStats()
         keys = [(str(f), str(r)) for f, r, _v in refs]
         loaded = self._repo.load(keys)
+        moved: set[str] = set()
         for facility, record_id, version in refs:
             rec = loaded.get((str(facility), str(record_id)))
             if rec is None or rec.version != int(version):
@@ -71,6 +98,8 @@ class VerificationWorker:
                 continue
             if rec.cleaned_version >= rec.version:
                 stats.skipped_done += 1
+                if rec.moved_from:
+                    moved.add(rec.moved_from)  # the delivery that stored it may have died before sending
                 continue
             # Verify what the facility typed, not the normalised copy: whether only the form
             # differed (VERIFIED_NORMALIZED) is part of the answer.
@@ -81,6 +110,12 @@ class VerificationWorker:
             view = facility_view(result.to_dict(), rec.data, rec.original)
             if self._repo.save_result(rec, result, view, self._now()):
                 stats.verified += 1
+                away = moved_away_from(rec.matched_citizen_id, result.matched_citizen_id)
+                if away:
+                    moved.add(away)
             else:
                 stats.lost_race += 1
+        if moved:
+            # After the results are stored, so the re-evaluation reads the dose where it now is.
+            stats.reevaluations = self._reevaluations.reevaluate(sorted(moved))
         return stats

@@ -70,6 +70,9 @@ class StoredRecord:
     province_code: str = ""
     cleaned_version: int = 0
     earlier_digests: frozenset[str] = frozenset()
+    # Carried over to the next version: its cleaning tells whose passport to re-evaluate if the
+    # dose now matches someone else (chalicelib/cleaning/worker.py).
+    matched_citizen_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Pure rules of passport issuance: which dose a passport shows, and when a person needs a new
-passport version."""
+"""Pure rules of passport issuance: which dose a passport shows, when a person needs a new
+passport version, and what a re-evaluation of a person's passport does."""
 from __future__ import annotations
 
 import hashlib
@@ -23,6 +23,11 @@ class DoseRecord:
     dose_number: int
     vaccination_date: date
     vaccine_product: str
+    # Where the record is filed and the batch whose attestation covered it (not part of the
+    # content digest: a re-evaluated passport books its counters on the dose it shows, and names
+    # the batches its doses were attested in).
+    province_code: str | None = None
+    signed_batch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,17 +75,64 @@ def stale_manifest_doses(manifest_doses: Sequence[dict], current: Sequence[DoseR
     return stale
 
 
-def revocation_stands(revocation_sequence: int | None, attestation: dict) -> bool:
-    """Does a ministry revocation (its audit-log sequence) stand against this attestation?
+# Reason of a passport revoked because no dose a facility head attested is left for its person.
+NO_ATTESTED_DOSE = "no attested dose remains"
+# What a passport store must do for a person, given the current version and the attested doses.
+NOTHING_HELD, NOTHING_NO_PASSPORT, NOTHING_UNCHANGED, ISSUE, REVOKE = (
+    "held", "no_passport", "unchanged", "issue", "revoke")
 
-    Attestations and revocations share one hash-chained audit log, so its sequence orders them.
-    A revocation stands against every attestation logged before it: a redelivered, replayed or
-    late countersign message never undoes it, whatever it carries. Only an attestation logged
-    after it (a facility head signing a new or corrected record of the person) may issue a new
-    passport. An attestation without a readable sequence is treated as older."""
-    if revocation_sequence is None:
-        return False
-    try:
-        return int(attestation.get("sequence")) <= revocation_sequence
-    except (TypeError, ValueError):
-        return True
+
+@dataclass(frozen=True)
+class PassportState:
+    """What the rules need of a person's current passport version."""
+
+    content_digest: str
+    revoked: bool  # REVOKED by the ministry or for lack of an attested dose (not by a re-issue)
+    held: bool  # a ministry revocation holds the person until the ministry lifts it
+
+
+def next_step(current: PassportState | None, digest: str | None, *, first_issue: bool) -> str:
+    """What to do for one person. `digest` is the content digest of their attested doses (None:
+    no attested dose left). `first_issue` is True for a countersign of a facility attestation,
+    which may issue a person's first passport; a re-evaluation only ever changes an existing one.
+
+    - A held person gets nothing, from any attestation logged before or after the revocation,
+      until the ministry lifts the hold (the revoked UVCI stays revoked for good).
+    - No passport: a countersign issues the first one; a re-evaluation does nothing.
+    - No attested dose left: an active passport is revoked, a revoked one stays as it is.
+    - A revoked passport (ministry revocation lifted, or revoked for lack of a dose) is followed
+      by a new version with a new UVCI, even if its content would be the same.
+    - An active passport with the same content digest: nothing (a redelivery, a forged message)."""
+    if current is None:
+        if digest is None or not first_issue:
+            return NOTHING_NO_PASSPORT
+        return ISSUE
+    if current.held:
+        return NOTHING_HELD
+    if digest is None:
+        return NOTHING_UNCHANGED if current.revoked else REVOKE
+    if not current.revoked and current.content_digest == digest:
+        return NOTHING_UNCHANGED
+    return ISSUE
+
+
+def reevaluated_attestation(doses: Sequence[DoseRecord], shown: DoseRecord, accounts_for: int | None) -> dict:
+    """The `attestation` field of a version issued by a re-evaluation: it rests on no new
+    signature, so it says so and names the batches whose attestations its doses come from. The
+    facility and province are those of the dose it shows (the counters are booked there).
+    `sequence` is the attestation sequence the previous version accounted for: every dose claimed
+    up to it was read again, so `reports reconcile` treats the person as covered up to it."""
+    return {"kind": "re-evaluation", "batches": sorted({d.signed_batch for d in doses if d.signed_batch}),
+            "facility_id": shown.facility_id, "province_code": shown.province_code, "sequence": accounts_for}
+
+
+def reevaluation_target(body: object) -> str:
+    """The citizen id of a `{"kind": "reevaluate", "citizen_id": ...}` queue message. The message
+    is hostile input like any other; it carries nothing but whom to recompute from the store, so a
+    forged one can at most cause a recomputation."""
+    if not isinstance(body, dict) or body.get("kind") != "reevaluate" or set(body) != {"kind", "citizen_id"}:
+        raise errors.ValidationError("a re-evaluation message is {kind: reevaluate, citizen_id}")
+    cid = body["citizen_id"]
+    if not isinstance(cid, str) or len(cid) not in (9, 12) or not cid.isascii() or not cid.isdigit():
+        raise errors.ValidationError("a re-evaluation message names a citizen id of 12 (or 9) digits")
+    return cid

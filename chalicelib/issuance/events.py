@@ -1,4 +1,5 @@
-"""SQS handler of the countersign queue: one chunk of a facility-attested batch per message."""
+"""SQS handler of the countersign queue: one chunk of a facility-attested batch per message, or one
+person to re-evaluate (`{"kind": "reevaluate", "citizen_id"}`)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,8 @@ import json
 from chalice import Blueprint
 
 from chalicelib import errors
+from chalicelib.issuance.attested import PassportRaceLost
+from chalicelib.issuance.domain import reevaluation_target
 from chalicelib.platform.events import queue_name
 from chalicelib.platform.logging import get_logger
 from chalicelib.platform.sqs import process_batch
@@ -19,6 +22,9 @@ def _handle_record(record, cache: dict | None = None) -> None:
         body = json.loads(record.body)
     except ValueError:
         body = None  # refused (and kept) by the countersigner like any other malformed message
+    if isinstance(body, dict) and body.get("kind") == "reevaluate":
+        _reevaluate(body)
+        return
     outcomes = container().attested_countersign.handle(body, cache)
     body = body if isinstance(body, dict) else {}
     tally: dict[str, int] = {}
@@ -32,6 +38,15 @@ def _handle_record(record, cache: dict | None = None) -> None:
         codes = sorted({code for o in refused for code in o.detail})
         raise errors.ValidationError(f"{len(refused)} of {len(outcomes)} people could not be issued a "
                                      f"certificate: {', '.join(codes)}")
+
+
+def _reevaluate(body: dict) -> None:
+    outcome = container().countersign.reevaluate(reevaluation_target(body))
+    get_logger().info("re-evaluated", status=outcome.status, version=outcome.version)
+    if outcome.status == "lost_race":
+        raise PassportRaceLost("another worker changed this passport meanwhile; retry")
+    if outcome.status == "refused":
+        raise errors.ValidationError(f"the person could not be issued a certificate: {', '.join(outcome.detail)}")
 
 
 def _dead_letter(record, error) -> None:

@@ -11,16 +11,24 @@ exactly one of them in effect.
 
 Logged first, applied second: a request that dies in between leaves a logged revocation that the
 next request for the same UVCI applies (roll forward) before it answers 409, so the store never
-shows a revocation the log lacks. What a revocation means for later attestations of the person is
-`issuance.domain.revocation_stands`.
+shows a revocation the log lacks.
+
+A revocation also puts the person on hold (an item written in the same transaction): while held,
+the countersign worker issues them nothing, from any attestation logged before or after it
+(`issuance.domain.next_step`). Only the ministry lifts a hold (`POST /v1/revocations/{uvci}/lift`):
+logged first under `lift:<uvci>`, then the hold deleted in a conditional write (only if it is still
+this revocation's), then the person queued for re-evaluation, which issues a new passport from
+their attested doses. The revoked UVCI stays revoked for good.
 """
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
+from urllib.parse import unquote
 
 from chalicelib import errors
 from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
@@ -47,6 +55,13 @@ REQUEST_SCHEMA = {
                    "description": "why, for the audit log and the citizen; no control characters"},
     },
 }
+# The lift's body: the reason alone, under the same rules (the UVCI is in the path).
+LIFT_REQUEST_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["reason"],
+    "properties": {"reason": {**REQUEST_SCHEMA["properties"]["reason"],
+                              "description": "why the hold is lifted, for the audit log; no control characters"}},
+}
+_PATH_UVCI = {"type": "object", "required": ["uvci"], "properties": {"uvci": REQUEST_SCHEMA["properties"]["uvci"]}}
 _FIELD_RULES = {
     "uvci": "uvci must be a UVCI as issued, e.g. URN:UVCI:01:VN:…#C (upper case, at most 80 characters)",
     "reason": f"reason is required: 1 to {MAX_REASON_CHARS} characters, not only spaces, no control characters",
@@ -55,6 +70,23 @@ _FIELD_RULES = {
 
 class AlreadyRevoked(errors.Conflict):
     code = "PASSPORT_ALREADY_REVOKED"
+
+
+class AlreadyLifted(errors.Conflict):
+    code = "HOLD_ALREADY_LIFTED"
+
+
+class NotHeld(errors.Conflict):
+    code = "NOT_HELD_BY_THIS_REVOCATION"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A ministry revocation holding a person: nothing is issued to them until it is lifted."""
+
+    citizen_id: str
+    uvci: str
+    revocation_sequence: int
 
 
 @dataclass(frozen=True)
@@ -90,51 +122,86 @@ class RevocationStore(Protocol):
         """The (type, hash) of those revocation-list entries that are on the list."""
 
     def revoke(self, target: RevocationTarget, *, entry: dict, sequence: int, entries: list[dict]) -> bool:
-        """Applies the logged revocation `entry` (audit `sequence`) and its list `entries` if
-        `target` is still the person's current ACTIVE version; False if it is not."""
+        """Applies the logged revocation `entry` (audit `sequence`), its list `entries` and the
+        person's hold if `target` is still the person's current ACTIVE version; False if it is not."""
+
+    def hold(self, citizen_id: str) -> Hold | None: ...
+
+    def lift(self, hold: Hold) -> bool:
+        """Deletes the person's hold if it is still `hold`; False if it is not (lifted already, or
+        another revocation's)."""
+
+
+class Reevaluations(Protocol):
+    def reevaluate(self, citizen_ids: Sequence[str]) -> int:
+        """Queues one re-evaluation message per person (countersign queue)."""
 
 
 def revocation_key(uvci: str) -> str:
     return f"revoke:{uvci}"
 
 
-@lru_cache(maxsize=1)
-def _validator():
+def lift_key(uvci: str) -> str:
+    return f"lift:{uvci}"
+
+
+@lru_cache(maxsize=2)
+def _validator(schema_json: str):
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(REQUEST_SCHEMA)
+    return Draft202012Validator(json.loads(schema_json))
 
 
-def parse_request(body: object) -> tuple[str, str]:
-    """(uvci, reason) of a valid request body; otherwise a ValidationError naming the field. The
-    messages never echo the input."""
-    problems = sorted(_validator().iter_errors(body), key=lambda e: [str(p) for p in e.path])
-    if problems:
-        first = problems[0]
-        if first.path:
-            field = str(first.path[0])
-        elif first.validator == "required":
-            field = next(f for f in REQUEST_SCHEMA["required"] if f not in body)
-        elif first.validator == "additionalProperties":
-            unknown = sorted(str(k) for k in body if k not in REQUEST_SCHEMA["properties"])[0]
-            raise errors.ValidationError("unknown field; the body has only uvci and reason",
-                                         details={"field": unknown[:64]})
-        else:
-            raise errors.ValidationError("the body must be a JSON object with uvci and reason")
-        raise errors.ValidationError(_FIELD_RULES[field], details={"field": field})
-    uvci, reason = body["uvci"], body["reason"]
+def _check(schema: dict, body: object) -> None:
+    """A ValidationError naming the first bad field of `body` against `schema`; the messages
+    never echo the input."""
+    problems = sorted(_validator(json.dumps(schema, sort_keys=True)).iter_errors(body),
+                      key=lambda e: [str(p) for p in e.path])
+    if not problems:
+        return
+    first, fields = problems[0], " and ".join(schema["properties"])
+    if first.path:
+        field = str(first.path[0])
+    elif first.validator == "required":
+        field = next(f for f in schema["required"] if f not in body)
+    elif first.validator == "additionalProperties":
+        unknown = sorted(str(k) for k in body if k not in schema["properties"])[0]
+        raise errors.ValidationError(f"unknown field; the body has only {fields}", details={"field": unknown[:64]})
+    else:
+        raise errors.ValidationError(f"the body must be a JSON object with {fields}")
+    raise errors.ValidationError(_FIELD_RULES[field], details={"field": field})
+
+
+def _checked_uvci(uvci: str) -> str:
     if not is_valid_uvci(uvci):
         raise errors.ValidationError("uvci check character does not match: is it mistyped?",
                                      details={"field": "uvci"})
-    return uvci, reason.strip()
+    return uvci
+
+
+def parse_request(body: object) -> tuple[str, str]:
+    """(uvci, reason) of a valid request body; otherwise a ValidationError naming the field."""
+    _check(REQUEST_SCHEMA, body)
+    return _checked_uvci(body["uvci"]), body["reason"].strip()
+
+
+def parse_lift(uvci: object, body: object) -> tuple[str, str]:
+    """(uvci, reason) of a lift: the UVCI from the path (percent-decoded if the gateway left it
+    encoded: a UVCI's `#`, `/` and `:` travel as %23, %2F, %3A), the reason from the body."""
+    if isinstance(uvci, str) and "%" in uvci:
+        uvci = unquote(uvci)
+    _check(_PATH_UVCI, {"uvci": uvci})
+    _check(LIFT_REQUEST_SCHEMA, body)
+    return _checked_uvci(uvci), body["reason"].strip()
 
 
 class RevocationService:
     def __init__(self, store: RevocationStore, audit: AuditLog, clock: Callable[[], datetime], *,
-                 issuer_country: str) -> None:
+                 issuer_country: str, reevaluations: Reevaluations) -> None:
         self._store = store
         self._audit = audit
         self._now = clock
+        self._reevaluations = reevaluations
         # COUNTRYCODEUCI hashes the CWT issuer (claim 1), as the countersigning worker does.
         self._issuer = issuer_country
 
@@ -172,13 +239,56 @@ class RevocationService:
                     "audit": {"sequence": sequence, "entry_hash": entry_hash}}
         raise _already(stored or self._store.find_by_uvci(uvci) or target)
 
+    def lift(self, uvci: object, body: object, actor: Actor) -> dict:
+        """Lifts the hold a ministry revocation put on its person. Logged first (`lift:<uvci>`), then
+        the hold deleted only if it is still this revocation's, then the person queued for
+        re-evaluation. A retry of a lift whose request died after logging it finishes the job
+        (deletes the hold, queues the re-evaluation: both are idempotent) and answers 409."""
+        uvci, reason = parse_lift(uvci, body)
+        target = self._store.find_by_uvci(uvci)
+        if target is None:
+            raise errors.NotFound("no passport was issued with this UVCI", details={"uvci": uvci})
+        revocation = self._audit.find(revocation_key(uvci))
+        if revocation is None or target.revocation_sequence != revocation.sequence:
+            raise NotHeld("this passport was not revoked by the ministry: nobody is held by it", details={"uvci": uvci})
+        hold = Hold(target.citizen_id, uvci, revocation.sequence)
+        held = self._store.hold(target.citizen_id) == hold
+        key = lift_key(uvci)
+        logged = self._audit.find(key)
+        if logged is None and not held:
+            raise NotHeld("the person is not held by this revocation", details={"uvci": uvci})
+        entry = {"type": "lift", "uvci": uvci, "revocation_sequence": revocation.sequence, "reason": reason,
+                 "lifted_by": {"role": actor.role, "id": actor.id},
+                 "lifted_at": self._now().isoformat(timespec="seconds")}
+        mine = False
+        if logged is None:
+            try:
+                sequence, entry_hash = self._audit.append(entry, unique_key=key)
+                mine = True
+            except DuplicateAuditKey:
+                logged = self._audit.find(key)  # a concurrent request logged it: theirs to answer
+                if logged is None:
+                    raise errors.DependencyUnavailable("audit log reported a duplicate it cannot show") from None
+        if held:
+            self._store.lift(hold)
+        self._reevaluations.reevaluate([target.citizen_id])
+        if not mine:
+            raise AlreadyLifted("the hold of this revocation was already lifted",
+                                details={"uvci": uvci, "reason": logged.entry.get("reason"),
+                                         "lifted_at": logged.entry.get("lifted_at"),
+                                         "audit_sequence": logged.sequence})
+        return {"uvci": uvci, "status": "LIFTED", "reason": reason, "lifted_at": entry["lifted_at"],
+                "lifted_by": entry["lifted_by"], "revocation": {"audit_sequence": revocation.sequence},
+                "reevaluation": "QUEUED", "audit": {"sequence": sequence, "entry_hash": entry_hash}}
 
-    def not_in_effect(self, entry: dict, sequence: int) -> str | None:
+
+    def not_in_effect(self, entry: dict, sequence: int, *, lifted: bool = False) -> str | None:
         """Why a revocation the audit log holds (at `sequence`) is not in effect in the passport
         store, or None if it is: for `audit verify`, since the chain is anchored but the store and
         the revocation list verifiers download are plain DynamoDB items. In effect means the
-        version is REVOKED, its three hashes are on the list, and if it is still the person's
-        current version, the pointer carries this revocation (so no older attestation re-issues)."""
+        version is REVOKED, its three hashes are on the list, if it is still the person's current
+        version the pointer carries this revocation, and unless the log holds its lift (`lifted`),
+        the person's hold is this revocation's (so nothing is issued to them)."""
         uvci = entry.get("uvci")
         target = self._store.find_by_uvci(uvci) if isinstance(uvci, str) else None
         if target is None:
@@ -192,12 +302,22 @@ class RevocationService:
         if missing:
             return f"its {', '.join(missing)} hashes are not on the revocation list"
         current = self._store.current_version(target.citizen_id)
-        if current is not None and current[0] == target.version and current[1] != sequence:
+        still_current = current is not None and current[0] == target.version
+        if still_current and current[1] != sequence:
             return "the person's current passport does not carry it"
+        # A revocation that lost its race to a re-issue was never applied (409): it holds nobody.
+        applied = target.revocation_sequence == sequence
+        if not lifted and (applied or still_current) and \
+                self._store.hold(target.citizen_id) != Hold(target.citizen_id, target.uvci, sequence):
+            return "the person is not held by it, and the audit log holds no lift of it"
         return None
 
 
 def _already(target: RevocationTarget) -> AlreadyRevoked:
+    if target.revocation_sequence is None and target.reason:
+        # Revoked by a re-evaluation: no dose a facility head attested was left for the person.
+        return AlreadyRevoked("this passport is already revoked",
+                              details={"uvci": target.uvci, "reason": target.reason, "revoked_at": target.revoked_at})
     if target.revocation_sequence is None:
         return AlreadyRevoked("this passport version was already replaced by a newer one, which revoked it",
                               details={"uvci": target.uvci, "reason": SUPERSEDED, "revoked_at": target.revoked_at})

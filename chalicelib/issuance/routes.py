@@ -1,5 +1,5 @@
 """Passport routes: a citizen only ever reads their own passport; the ministry and operators
-revoke one by its UVCI."""
+revoke one by its UVCI, and lift the hold a revocation puts on its person."""
 from __future__ import annotations
 
 from chalice import Blueprint, Response
@@ -7,7 +7,7 @@ from chalice import Blueprint, Response
 from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
 from chalicelib.auth.principal import NATIONAL_ROLES
-from chalicelib.issuance.revocation import REQUEST_SCHEMA, Actor
+from chalicelib.issuance.revocation import LIFT_REQUEST_SCHEMA, REQUEST_SCHEMA, Actor
 from chalicelib.platform.http import route
 from chalicelib.wiring import container
 
@@ -56,9 +56,27 @@ def my_qr_svg():
     "requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}},
     "responses": {"201": {"description": "the revocation, with its audit log sequence and entry hash"},
                   "404": {"description": "no passport was issued with this UVCI"},
-                  "409": {"description": "PASSPORT_ALREADY_REVOKED (also a version replaced by a re-issue)"}}})
+                  "409": {"description": "PASSPORT_ALREADY_REVOKED (also a version replaced by a re-issue, "
+                                          "or revoked because no attested dose remained)"}}})
 def revoke_passport():
     p = current_principal()
     policy.require_roles(p, *NATIONAL_ROLES)
     revocation = container().revocations.revoke(bp.current_request.json_body, Actor(p.role.value, p.subject))
     return Response(body=revocation, status_code=201, headers={"Content-Type": "application/json"})
+
+
+@route(bp, "/v1/revocations/{uvci}/lift", methods=["POST"], content_types=["application/json"], openapi={
+    "summary": "Lift the hold a ministry revocation puts on its person (the UVCI stays revoked)",
+    "tags": ["passports"],
+    "description": "Ministry and operators only. The UVCI is percent-encoded in the path (`#` as %23). Written "
+                   "to the audit log first, then the hold is removed and the person is queued for re-evaluation: "
+                   "a new passport from their attested doses, without waiting for a new signature.",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": LIFT_REQUEST_SCHEMA}}},
+    "responses": {"200": {"description": "the lift, with its audit log sequence and entry hash"},
+                  "404": {"description": "no passport was issued with this UVCI"},
+                  "409": {"description": "HOLD_ALREADY_LIFTED, or NOT_HELD_BY_THIS_REVOCATION (not revoked by "
+                                         "the ministry, or the person is held by another revocation)"}}})
+def lift_hold(uvci):
+    p = current_principal()
+    policy.require_roles(p, *NATIONAL_ROLES)
+    return container().revocations.lift(uvci, bp.current_request.json_body, Actor(p.role.value, p.subject))

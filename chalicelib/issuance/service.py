@@ -11,6 +11,12 @@ the passport with it and revokes the previous UVCI.
 Idempotent per person and version: the new version is stored only if the person's current
 version is still the one this worker read (a conditional transaction in the adapter), and a
 person whose identity and doses did not change since the current passport gets nothing new.
+
+A person a ministry revocation holds gets nothing until the ministry lifts the hold (their record
+claims stay as they are). A re-evaluation (`reevaluate`: a dose the passport rests on moved to
+another person, or a hold was lifted) recomputes the passport from the attested doses alone, with
+the same reads as a countersign of one person: re-issued from what remains, or revoked when no
+attested dose remains (`issuance.domain.next_step`).
 """
 from __future__ import annotations
 
@@ -27,8 +33,13 @@ from chalicelib.dcc.revocation import revocation_entries
 from chalicelib.dcc.signer import Signer
 from chalicelib.dcc.uvci import make_uvci
 from chalicelib.issuance.domain import (
-    DoseRecord, Identity, content_digest, latest_dose, revocation_stands, series_doses, stale_manifest_doses,
+    ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, content_digest, latest_dose, next_step,
+    reevaluated_attestation, series_doses, stale_manifest_doses,
 )
+
+# The hashes a superseded or revoked version puts on the revocation list. COUNTRYCODEUCI hashes
+# the CWT issuer (claim 1), which is what verifiers read back.
+LISTED_HASHES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,14 @@ class StoredPassport:
     alg: str
     # Audit-log sequence of the ministry's revocation of this version, if it was revoked.
     revocation_sequence: int | None = None
+    revoked: bool = False  # REVOKED in place: by the ministry, or for lack of an attested dose
+    held_by: int | None = None  # audit sequence of the ministry revocation holding the person
+    attestation_sequence: int | None = None  # the attestation sequence this version accounts for
+    facility_id: str | None = None  # where its counters were booked
+    province_code: str | None = None
+
+    def state(self) -> PassportState:
+        return PassportState(self.content_digest, self.revoked, self.held_by is not None)
 
 
 @dataclass(frozen=True)
@@ -60,11 +79,17 @@ class NewPassport:
 
 
 class PassportStore(Protocol):
-    def current(self, citizen_id: str) -> StoredPassport | None: ...
+    def current(self, citizen_id: str) -> StoredPassport | None:
+        """The current version with the person's hold, if any (one read)."""
 
     def save_new(self, passport: NewPassport, previous: StoredPassport | None, revocations: list[dict],
                  now: datetime) -> bool:
-        """Stores `passport` as the current version if `previous` is still current; False if not."""
+        """Stores `passport` as the current version if `previous` is still current (and the person
+        is not held); False if not."""
+
+    def revoke_unattested(self, current: StoredPassport, revocations: list[dict], now: datetime) -> bool:
+        """Revokes `current` (reason NO_ATTESTED_DOSE, listed, counted, no hold) if it is still the
+        person's current ACTIVE version; False if not."""
 
 
 class DoseSource(Protocol):
@@ -89,7 +114,9 @@ class CountersignRequest:
 @dataclass
 class Outcome:
     citizen_id: str
-    status: str  # issued | unchanged | stale | lost_race | refused | revoked | not_attested
+    # issued | unchanged | stale | lost_race | refused | not_attested | held (a ministry revocation
+    # holds the person) | revoked (a re-evaluation found no attested dose) | no_passport
+    status: str
     version: int | None = None
     uvci: str | None = None
     detail: list[str] = field(default_factory=list)
@@ -152,10 +179,14 @@ class CountersignService:
             return Outcome(req.citizen_id, "stale", detail=stale)
         digest = content_digest(identity, doses)
         current = self._store.current(req.citizen_id)
-        if current is not None and revocation_stands(current.revocation_sequence, req.attestation):
-            return Outcome(req.citizen_id, "revoked", current.version, current.uvci)
-        if current is not None and current.content_digest == digest:
-            return Outcome(req.citizen_id, "unchanged", current.version, current.uvci)
+        step = next_step(current.state() if current else None, digest, first_issue=True)
+        if step != ISSUE:
+            return Outcome(req.citizen_id, step, current.version if current else None,
+                           current.uvci if current else None)
+        return self._prepare(req.citizen_id, identity, doses, digest, current, req.attestation, signer, now)
+
+    def _prepare(self, citizen_id: str, identity: Identity, doses: list[DoseRecord], digest: str,
+                 current: StoredPassport | None, attestation: dict, signer: Signer, now: datetime) -> dict:
         dose = latest_dose(doses)
         uvci = make_uvci(self._random)
         payload = build_vaccination_payload(
@@ -163,28 +194,64 @@ class CountersignService:
             dose_number=dose.dose_number, series_doses=series_doses(dose.vaccine_product, dose.dose_number),
             vaccination_date=dose.vaccination_date, uvci=uvci, issuer=self._authority, country=self._country)
         unsigned = prepare(payload, signer, now=now, valid_days=self._valid_days, issuer=self._issuer)
-        return {"req": req, "identity": identity, "doses": doses, "dose": dose, "payload": payload,
+        return {"citizen_id": citizen_id, "attestation": attestation, "doses": doses, "payload": payload,
                 "uvci": uvci, "digest": digest, "current": current, "unsigned": unsigned}
 
     def _store_draft(self, d: dict, signature: bytes, signer: Signer, now: datetime) -> Outcome:
-        req, current = d["req"], d["current"]
+        citizen_id, current = d["citizen_id"], d["current"]
         iat, exp = claim_times(signer, now, self._valid_days)
         version = (current.version + 1) if current else 1
         passport = NewPassport(
-            citizen_id=req.citizen_id, version=version, uvci=d["uvci"],
+            citizen_id=citizen_id, version=version, uvci=d["uvci"],
             kid_b64=base64.b64encode(signer.kid).decode(), alg=signer.alg, iat=iat, exp=exp,
             hc1=d["unsigned"].finish(signature), signature_b64=base64.b64encode(signature).decode(),
-            content_digest=d["digest"], attestation=req.attestation,
+            content_digest=d["digest"], attestation=d["attestation"],
             display=display_fields(d["payload"], len(d["doses"])))
-        revocations = []
-        if current is not None:
-            # COUNTRYCODEUCI hashes the CWT issuer (claim 1), which is what verifiers read back.
-            revocations = revocation_entries(uci=current.uvci, issuer_country=self._issuer,
-                                             signature=base64.b64decode(current.signature_b64), alg=current.alg,
-                                             types=("UCI", "COUNTRYCODEUCI", "SIGNATURE"))
+        # A version revoked in place is listed already; a re-issue lists the active one it replaces.
+        revocations = self._listed(current) if current is not None and not current.revoked else []
         if not self._store.save_new(passport, current, revocations, now):
-            return Outcome(req.citizen_id, "lost_race")
-        return Outcome(req.citizen_id, "issued", version, d["uvci"])
+            return Outcome(citizen_id, "lost_race")
+        return Outcome(citizen_id, "issued", version, d["uvci"])
+
+    def _listed(self, passport: StoredPassport) -> list[dict]:
+        return revocation_entries(uci=passport.uvci, issuer_country=self._issuer,
+                                  signature=base64.b64decode(passport.signature_b64), alg=passport.alg,
+                                  types=LISTED_HASHES)
+
+    # -- re-evaluation ------------------------------------------------------------------------
+    def reevaluate(self, citizen_id: str) -> Outcome:
+        """Recomputes one person's passport from their attested doses only (records whose current
+        version carries `signed_batch`), whoever asked: a forged request can at most cause this
+        recomputation. Reads: the current version with its hold, then (unless held or without a
+        passport) the attested doses and the registry identity, as a countersign of one person.
+        Re-issue (one KMS Sign) when the content changed or the current version is revoked and the
+        hold lifted; revoke without a hold when no attested dose remains."""
+        now = self._now()
+        current = self._store.current(citizen_id)
+        if current is None:
+            return Outcome(citizen_id, "no_passport")
+        if current.held_by is not None:
+            return Outcome(citizen_id, "held", current.version, current.uvci)
+        doses = self._doses.attested_doses([citizen_id]).get(citizen_id, [])
+        identity = self._identities.identity(citizen_id) if doses else None
+        if doses and identity is None:
+            return Outcome(citizen_id, "refused", detail=["NOT_FOUND"])
+        digest = content_digest(identity, doses) if doses else None
+        step = next_step(current.state(), digest, first_issue=False)
+        if step == REVOKE:
+            if not self._store.revoke_unattested(current, self._listed(current), now):
+                return Outcome(citizen_id, "lost_race")
+            return Outcome(citizen_id, "revoked", current.version, current.uvci, detail=[NO_ATTESTED_DOSE])
+        if step != ISSUE:
+            return Outcome(citizen_id, step, current.version, current.uvci)
+        signer = self._signer(now)
+        attestation = reevaluated_attestation(doses, latest_dose(doses), current.attestation_sequence)
+        try:
+            draft = self._prepare(citizen_id, identity, doses, digest, current, attestation, signer, now)
+        except errors.ValidationError as e:
+            return Outcome(citizen_id, "refused", detail=[e.code])
+        [signature] = signer.sign_many([draft["unsigned"].to_be_signed])
+        return self._store_draft(draft, signature, signer, now)
 
 
 def display_fields(payload: dict, doses_on_record: int) -> dict:

@@ -12,8 +12,9 @@ What can be recomputed from the stored data, and how (mirroring each writer):
 - passports_issued: one per stored passport version, on the facility and province of the
   version's attestation; passports_revoked: one per version above 1 (issuing version n revokes
   version n-1 in the same transaction, booked on version n's scopes), except a version issued
-  over a ministry revocation (`issued_over_revocation`: its predecessor was already counted), plus
-  one per version the ministry revoked (`revocation_sequence`), booked on that version's scopes.
+  over a revocation in place (`issued_over_revocation`: its predecessor was already counted), plus
+  one per version revoked in place, by the ministry (`revocation_sequence`) or by a
+  re-evaluation that found no attested dose (`revoked_by`), booked on that version's scopes.
 - DAY#<date> passports_issued: one per version on the UTC day of its created_at, nation and
   province.
 Not recomputed (no stored data says how many there were): corrected (a correction is just a
@@ -25,10 +26,12 @@ chunk that carried them (one item per dispatched message, written at dispatch an
 the worker). A person is stranded when no chunk holding them is still pending (QUEUED, and young
 enough that its message may still be in the queue or its DLQ) and their passport does not rest
 on that attestation: they have none, or theirs was issued on an older attestation (a new dose
-attested for a passport holder whose message was lost) and no ministry revocation logged after
-the attestation holds it back. The pipeline will not issue them without someone acting. Refused people were released by the worker
+attested for a passport holder whose message was lost) and does not name the attestation's batch.
+The pipeline will not issue them without someone acting. Refused people were released by the worker
 and wait for their facility's next signing batch; people whose message was lost keep their
-claim, and `--fix` releases it so the next batch offers them again.
+claim, and `--fix` releases it so the next batch offers them again. A person a ministry
+revocation holds is owed nothing until the ministry lifts the hold: listed as `held`, not
+stranded, and never released by `--fix` (their claims stay as they are).
 
 The same job also sweeps for records stored but never cleaned (`NeverCleanedSweep`).
 """
@@ -61,7 +64,7 @@ class PassportFact:
     province_code: str | None
     version: int
     created_day: str | None  # YYYY-MM-DD (UTC)
-    revoked_by_ministry: bool = False
+    revoked_in_place: bool = False  # by the ministry, or for lack of an attested dose
     issued_over_revocation: bool = False
 
 
@@ -99,18 +102,20 @@ class ChunkFact:
 @dataclass(frozen=True)
 class Holder:
     """A person's current passport, as far as stranding goes: the audit-log sequence of the
-    attestation it was issued on, and of the ministry revocation that holds it, if any."""
+    attestation it accounts for, the batches it names, and the ministry revocation holding the
+    person, if any."""
 
     attestation_sequence: int | None
-    revocation_sequence: int | None = None
+    held_by: int | None = None
+    batches: frozenset[str] = frozenset()
 
-    def covers(self, attestation_sequence: int | None) -> bool:
+    def covers(self, batch_id: str, attestation_sequence: int | None) -> bool:
         """Issued on this attestation or a later one (which read every dose claimed by then), or
-        revoked by the ministry after it (the revocation stands: nothing is owed)."""
+        re-evaluated from doses of this batch."""
         if attestation_sequence is None:
             return True  # no logged attestation to compare with: any passport will do
-        return any(s is not None and s >= attestation_sequence
-                   for s in (self.attestation_sequence, self.revocation_sequence))
+        return batch_id in self.batches or (self.attestation_sequence is not None
+                                            and self.attestation_sequence >= attestation_sequence)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,21 @@ class Stranded:
         return {"kind": "stranded", **asdict(self)}
 
 
+@dataclass(frozen=True)
+class Held:
+    """An attested person not issued because a ministry revocation holds them (named like a
+    stranded person, plus the revocation's audit-log sequence: the ministry lifts it by its UVCI)."""
+
+    batch_id: str
+    chunk: int
+    entry_index: int
+    facility_id: str | None
+    revocation_sequence: int
+
+    def to_dict(self) -> dict:
+        return {"kind": "held", **asdict(self)}
+
+
 def audited(sk: str) -> tuple[str, ...]:
     return AUDITED_DAY if sk.startswith("DAY#") else AUDITED_TOTAL
 
@@ -147,7 +167,7 @@ def recompute(records: Iterable[RecordFact], passports: Iterable[PassportFact]) 
             out[(pk, "TOTAL")]["passports_issued"] += 1
             if p.version > 1 and not p.issued_over_revocation:
                 out[(pk, "TOTAL")]["passports_revoked"] += 1
-            if p.revoked_by_ministry:
+            if p.revoked_in_place:
                 out[(pk, "TOTAL")]["passports_revoked"] += 1
         if p.created_day:
             for pk in scope_keys(None, p.province_code):
@@ -180,7 +200,7 @@ class AuditSource(Protocol):
     def chunk_facts(self, *, queued_only: bool) -> Iterable[ChunkFact]: ...
 
     def passport_holders(self, citizen_ids: Sequence[str]) -> Mapping[str, Holder]:
-        """The current passport of each of these people who has one (batched reads)."""
+        """The current passport (and hold) of each of these people who has one (batched reads)."""
 
     def attestation_sequence(self, batch_id: str) -> int | None:
         """The audit-log sequence of the batch's attestation (None if none is logged)."""
@@ -194,14 +214,19 @@ class Reconciler:
         self._source = source
 
     def stranded(self, now: datetime, *, fix: bool = False) -> list[Stranded]:
-        """Attested people with no passport and no pending chunk. Two passes over the chunk items:
-        first the pending ones (few: the work in flight), then every chunk, reading passports for
-        its people not pending elsewhere. With fix=True, each stranded person's claim in that
-        batch is released, so the facility's next signing batch offers them again."""
+        return [s for s in self.unissued(now, fix=fix) if isinstance(s, Stranded)]
+
+    def unissued(self, now: datetime, *, fix: bool = False) -> list[Stranded | Held]:
+        """Attested people with no passport resting on their attestation and no pending chunk:
+        stranded, or held by a ministry revocation. Two passes over the chunk items: first the
+        pending ones (few: the work in flight), then every chunk, reading passports for its people
+        not pending elsewhere. With fix=True, each stranded person's claim in that batch is
+        released, so the facility's next signing batch offers them again (held people's claims
+        stay as they are)."""
         pending = {p for c in self._source.chunk_facts(queued_only=True) if c.pending(now) for p in c.people}
         seen: set[str] = set()
         sequences: dict[str, int | None] = {}
-        out = []
+        out: list[Stranded | Held] = []
         for c in self._source.chunk_facts(queued_only=False):
             if c.pending(now):
                 continue
@@ -213,10 +238,14 @@ class Reconciler:
                 sequences[c.batch_id] = self._source.attestation_sequence(c.batch_id)
             for position, person in enumerate(c.people):
                 holder = holders.get(person)
-                if person not in candidates or (holder is not None and holder.covers(sequences[c.batch_id])):
+                if person not in candidates or (holder is not None and holder.covers(c.batch_id,
+                                                                                    sequences[c.batch_id])):
                     continue
                 seen.add(person)
                 index = c.first_index + position
+                if holder is not None and holder.held_by is not None:
+                    out.append(Held(c.batch_id, c.chunk, index, c.facility_id, holder.held_by))
+                    continue
                 released = self._source.release_claims(c.batch_id, person, now) if fix else None
                 out.append(Stranded(c.batch_id, c.chunk, index, c.facility_id, c.status, index in c.refused,
                                     released))

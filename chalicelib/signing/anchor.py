@@ -73,8 +73,9 @@ class AnchoredAuditLog:
 
 
 class LoggedRevocations(Protocol):
-    def not_in_effect(self, entry: dict, sequence: int) -> str | None:
-        """Why a logged revocation is not in effect in the passport store (None if it is)."""
+    def not_in_effect(self, entry: dict, sequence: int, *, lifted: bool = False) -> str | None:
+        """Why a logged revocation is not in effect in the passport store (None if it is); a
+        `lifted` one (the log holds its lift) no longer holds its person."""
 
 
 class AuditService:
@@ -86,22 +87,26 @@ class AuditService:
     def verify(self, public_key=None) -> ChainCheck:
         """The whole chain against its checkpoints, then every logged revocation against the
         passport store: the anchor proves the log, but a DynamoDB writer could still put a revoked
-        passport back in force (its version ACTIVE, its hashes off the revocation list).
+        passport back in force (its version ACTIVE, its hashes off the revocation list, its hold
+        deleted without a logged lift). A lifted revocation stays on the list; only its hold is gone.
         `public_key` pins the anchor key's public key (a copy kept outside the account); by
         default it is read from KMS."""
         revocations: list[LoggedEntry] = []
+        lifted: set[str] = set()
 
         def watched():
             for e in self._log.entries():
                 if e.entry.get("type") == "revocation":
                     revocations.append(e)
+                elif e.entry.get("type") == "lift":
+                    lifted.add(e.entry.get("uvci"))
                 yield e
         check = verify_anchored(watched(), self._anchor,
                                 public_key if public_key is not None else self._anchor.public_key())
         if not check.ok or self._revocations is None:
             return check
         for e in revocations:
-            why = self._revocations.not_in_effect(e.entry, e.sequence)
+            why = self._revocations.not_in_effect(e.entry, e.sequence, lifted=e.entry.get("uvci") in lifted)
             if why is not None:
                 return dataclasses.replace(check, ok=False, first_bad_sequence=e.sequence,
                                            reason=f"the revocation of {e.entry.get('uvci')} is not in effect: {why}")

@@ -32,7 +32,8 @@ class MemoryRecordStore:
         return StoredRecord(facility_id=i["facility_id"], record_id=i["record_id"], digest=i["digest"],
                             version=i["version"], batch_id=i["batch_id"], row_number=i["row_number"],
                             counted_state=i["counted_state"], province_code=i["province_code"],
-                            cleaned_version=i["cleaned_version"], earlier_digests=frozenset(i["earlier_digests"]))
+                            cleaned_version=i["cleaned_version"], earlier_digests=frozenset(i["earlier_digests"]),
+                            matched_citizen_id=i.get("matched_citizen_id"))
 
     def put_many(self, records: list[NewRecord], now) -> set:
         self.requests["put_many"] += 1
@@ -51,14 +52,16 @@ class MemoryRecordStore:
                     "facility_id": r.facility_id, "record_id": r.record_id, "province_code": r.province_code,
                     "digest": r.digest(), "version": n.version, "batch_id": n.batch_id, "row_number": n.row_number,
                     "counted_state": n.counted_state, "cleaned_version": 0, "earlier_digests": set(n.earlier_digests),
-                    "data": r.canonical(), "original": dict(r.original), "state": "PENDING"}
+                    "data": r.canonical(), "original": dict(r.original), "state": "PENDING",
+                    "matched_citizen_id": p.matched_citizen_id if p is not None else None}
         return lost
 
-    def mark_cleaned(self, key, state: str = "VERIFIED") -> None:
+    def mark_cleaned(self, key, state: str = "VERIFIED", matched_citizen_id: str | None = None) -> None:
         """What the cleaning worker does to the item (tests use it to move the cleaning state)."""
         with self.lock:
             item = self.items[key]
-            item.update(cleaned_version=item["version"], counted_state=state, state=state)
+            item.update(cleaned_version=item["version"], counted_state=state, state=state,
+                        matched_citizen_id=matched_citizen_id)
 
     # RecordReader (corrections)
     def get(self, facility_id, record_id):

@@ -11,6 +11,10 @@ sequence must name the entry's hash.
 The anchor proves the log, not the passport store: someone able to write the passports table
 could put a revoked passport back in force and `audit verify` still answered that all was well.
 It now also checks that every logged revocation is in effect.
+
+A facility could take a dose back from a passport (corrected to another citizen) and undo a
+ministry revocation (a trivial correction signed again); both are closed now (a re-evaluation of
+the person the dose moved away from; a hold until the ministry lifts it).
 """
 from __future__ import annotations
 
@@ -183,13 +187,11 @@ def test_attack_a_lost_message_for_a_new_dose_of_a_passport_holder_is_listed_as_
 
 
 # -- a passport keeps a dose its facility took back ---------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "design decision: a passport is re-evaluated only when a new attestation of its person is "
-    "countersigned. A facility that corrects an attested record to another citizen (a wrong id "
-    "typed) takes its attestation back from the first person, whose passport keeps showing the "
-    "dose, valid, until someone attests them again, which may never happen. A fix needs intake to "
-    "queue the passport holder of a changed signed record for re-evaluation (re-issue without the "
-    "dose, or revoke when nothing attested is left)."))
+# A passport was re-evaluated only when a new attestation of its person was countersigned: a
+# facility correcting an attested record to another citizen (a wrong id typed) took its
+# attestation back from the first person, whose passport kept showing the dose, valid, until
+# someone attested them again. The cleaning worker now queues the record's previously matched
+# citizen for re-evaluation (re-issued without the dose, or revoked when nothing attested is left).
 def test_attack_a_dose_corrected_to_another_citizen_stays_on_the_first_ones_passport(
         app_client, runner, bearer, world):
     first, second = world["people"](2)
@@ -210,12 +212,10 @@ def test_attack_a_dose_corrected_to_another_citizen_stays_on_the_first_ones_pass
     assert passport(app_client, bearer, first)["status"] != "VALID"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "design decision: the documented rule lets any attestation logged after a ministry revocation "
-    "issue a new passport, so the facility whose passport was revoked (for a forged record, say) "
-    "undoes the revocation at once by correcting a lot number and signing the record again. "
-    "Whether a revocation should hold until the ministry lifts it, or only against the record "
-    "versions it saw, is the ministry's call."))
+# The documented rule let any attestation logged after a ministry revocation issue a new passport,
+# so the facility whose passport was revoked (for a forged record, say) undid the revocation at once
+# by correcting a lot number and signing the record again. A revocation now holds the person until
+# the ministry lifts it.
 def test_attack_a_trivial_correction_and_a_new_signature_undo_a_ministry_revocation(
         app_client, runner, bearer, world):
     from chalicelib.aws.intake_adapters import record_pk

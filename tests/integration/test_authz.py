@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import pytest
 
@@ -57,6 +58,7 @@ RULES = {
     ("GET", "/v1/passports/me/qr.svg"): expect_status(404, "citizen"),
     # Revocation is national: the allowed callers get past authorisation to 404 (no such UVCI).
     ("POST", "/v1/revocations"): expect_status(404, "ministry", "operator"),
+    ("POST", "/v1/revocations/{uvci}/lift"): expect_status(404, "ministry", "operator"),
     # Reports: the nation for the ministry and operators, a province for itself.
     ("GET", "/v1/reports/provinces"): expect("ministry", "operator"),
     ("GET", "/v1/reports/provinces.csv"): expect("ministry", "operator"),
@@ -157,6 +159,7 @@ def call(client, world, method: str, path: str, actor: str):
     url = path.replace("{record_id}", world["record"]["record_id"]).replace("{facility_id}", world["fa"])
     url = url.replace("{code}", PROVINCE).replace("{asset}", "dashboard.js")
     url = url.replace("{complaint_id}", world["complaint"])
+    url = url.replace("{uvci}", quote(make_uvci(lambda n: bytes(n)), safe=""))
     url = url.replace("{batch_id}", world["signing_batch"] if "/signing-batches/" in path else world["batch_id"])
     body = None
     if path == "/v1/vaccination-records":
@@ -178,6 +181,8 @@ def call(client, world, method: str, path: str, actor: str):
         body = {"signature": "c2lnbmF0dXJl", "algorithm": "ES256", "signer_id": world["agency"]}
     elif path == "/v1/revocations":
         body = {"uvci": make_uvci(lambda n: bytes(n)), "reason": "authz"}
+    elif path.endswith("/lift"):
+        body = {"reason": "authz"}
     return client.http.request(method, url, headers=headers,
                                body=json.dumps(body).encode() if body is not None else b"")
 

@@ -73,6 +73,31 @@ class TestRecordStoreContract:
         assert len(store.get_many([(f, f"R{i}") for i in range(150)])) == 150
 
 
+    def test_a_new_version_carries_the_citizen_the_last_cleaned_version_matched(self, store):
+        # The cleaning of the new version compares its match with this one to know whose passport
+        # to re-evaluate when the dose moved to someone else.
+        f = f"C{uuid.uuid4().hex[:8]}"
+        store.put_many([NewRecord(record(f, "R1", "L1"), "b1", 1)], NOW)
+        assert store.get_many([(f, "R1")])[(f, "R1")].matched_citizen_id is None
+        _cleaned(store, (f, "R1"), "001090012345")
+        v1 = store.get_many([(f, "R1")])[(f, "R1")]
+        assert store.put_many([NewRecord(record(f, "R1", "L2"), "b2", 1, v1)], NOW) == set()
+        v2 = store.get_many([(f, "R1")])[(f, "R1")]
+        assert (v2.version, v2.cleaned_version, v2.matched_citizen_id) == (2, 0, "001090012345")
+
+
+def _cleaned(store, key, citizen_id):
+    """What the cleaning worker does to the stored version (VERIFIED, matched to `citizen_id`)."""
+    if isinstance(store, MemoryRecordStore):
+        store.mark_cleaned(key, matched_citizen_id=citizen_id)
+        return
+    from chalicelib.aws.intake_adapters import record_pk
+
+    R = store._t.Record
+    R(record_pk(*key), "REC").update(actions=[R.cleaned_version.set(1), R.counted_state.set("VERIFIED"),
+                                              R.state.set("VERIFIED"), R.matched_citizen_id.set(citizen_id)])
+
+
 class TestFacilityDirectoryContract:
     def test_provinces_of_registered_facilities_only(self, directory):
         impl, register = directory

@@ -304,10 +304,11 @@ def test_attack_reissue_racing_a_revocation_leaves_one_in_effect(stack):
     assert _drifts(settings, facility) == []
 
 
-def test_a_later_attestation_issues_over_a_revocation_and_counts_stay_exact(stack):
-    """The documented rule: an attestation logged after the revocation (a facility head signing
-    a new or corrected record) may issue a new version; the revoked one stays revoked, listed
-    with the ministry's reason, and is not counted as revoked a second time."""
+def test_a_held_person_is_issued_nothing_until_the_lift_and_counts_stay_exact(stack):
+    """A ministry revocation holds its person: the store refuses a new version on any attestation,
+    logged before or after the revocation (the hold is checked in the write itself). Once the
+    ministry lifts the hold, a new version follows; the revoked one stays revoked, listed with the
+    ministry's reason, and is not counted as revoked a second time."""
     from chalicelib.dcc.revocation import RevocationList
     from chalicelib.issuance.revocation import Actor
     from chalicelib.wiring import Container
@@ -319,12 +320,15 @@ def test_a_later_attestation_issues_over_a_revocation_and_counts_stay_exact(stac
     cid, v1 = _issue_one(settings, facility)
     revocation = c.revocations.revoke({"uvci": v1.uvci, "reason": "wrong dose"}, Actor("operator", "o"))
     current = c.passports.current(cid)
-    assert current.revocation_sequence == revocation["audit"]["sequence"]
+    assert current.revocation_sequence == revocation["audit"]["sequence"] == current.held_by and current.revoked
 
-    # an attestation logged before the revocation issues nothing
-    older = _new(cid, 2, facility, sequence=revocation["audit"]["sequence"] - 1)
-    assert c.passports.save_new(older, current, [], now) is False
-    # one logged after it issues version 2
+    # no attestation issues while held, logged before the revocation or after it
+    for sequence in (revocation["audit"]["sequence"] - 1, revocation["audit"]["sequence"] + 1):
+        assert c.passports.save_new(_new(cid, 2, facility, sequence=sequence), current, [], now) is False
+    # once the ministry lifts the hold, a new version may follow
+    c.revocations.lift(v1.uvci, {"reason": "verified again"}, Actor("ministry", "m"))
+    current = c.passports.current(cid)
+    assert current.held_by is None and current.revoked
     assert c.passports.save_new(_new(cid, 2, facility, sequence=revocation["audit"]["sequence"] + 1),
                                 current, [], now) is True
     assert c.passports.current(cid).version == 2 and c.passports.current(cid).revocation_sequence is None

@@ -15,25 +15,50 @@ from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
 
 
 class MemoryPassports:
+    """The PassportStore port: versions, versions revoked in place, the ministry's mark on the
+    current pointer and holds, with the adapter's conditions (the previous version read must still
+    be current, as read; nobody held)."""
+
     def __init__(self):
         self.versions, self.revoked = {}, []
         self.refuse_next = False
+        self.revoked_in_place: dict[tuple[str, int], str] = {}  # (cid, version) -> reason
+        self.ministry: dict[str, int] = {}  # cid -> revocation sequence on the current pointer
+        self.holds: dict[str, int] = {}  # cid -> revocation sequence holding them
 
     def current(self, cid):
         versions = self.versions.get(cid)
         if not versions:
             return None
         p = versions[-1]
-        return StoredPassport(cid, p.version, p.uvci, p.content_digest, p.signature_b64, p.alg)
+        return StoredPassport(cid, p.version, p.uvci, p.content_digest, p.signature_b64, p.alg,
+                              self.ministry.get(cid), revoked=(cid, p.version) in self.revoked_in_place,
+                              held_by=self.holds.get(cid), attestation_sequence=p.attestation.get("sequence"),
+                              facility_id=p.attestation.get("facility_id"),
+                              province_code=p.attestation.get("province_code"))
 
     def save_new(self, passport, previous, revocations, now):
         cur = self.current(passport.citizen_id)
-        if self.refuse_next or (cur.version if cur else 0) != (previous.version if previous else 0):
+        if self.refuse_next or cur != previous or (cur is not None and cur.held_by is not None):
             self.refuse_next = False
             return False
         self.versions.setdefault(passport.citizen_id, []).append(passport)
         self.revoked += revocations
+        self.ministry.pop(passport.citizen_id, None)
         return True
+
+    def revoke_unattested(self, current, revocations, now):
+        if self.current(current.citizen_id) != current or current.revoked:
+            return False
+        self.revoked_in_place[(current.citizen_id, current.version)] = "no attested dose remains"
+        self.revoked += revocations
+        return True
+
+    def revoke_by_ministry(self, cid, sequence):
+        """What the revocation transaction does: the version revoked, the pointer marked, a hold."""
+        version = self.versions[cid][-1].version
+        self.revoked_in_place[(cid, version)] = "ministry"
+        self.ministry[cid] = self.holds[cid] = sequence
 
 
 class Doses:

@@ -1,6 +1,7 @@
 """Ministry revocation rules with in-memory ports: the request contract, the audit-log-first order
-and its roll forward, and what a revocation means for later countersigning. The DynamoDB
-transaction and the routes have their tests on LocalStack (tests/integration/test_revocation.py)."""
+and its roll forward, the hold a revocation puts on its person and its lift, and what they mean
+for later countersigning. The DynamoDB transaction and the routes have their tests on LocalStack
+(tests/integration/test_revocation.py, tests/integration/test_hold_and_reevaluation.py)."""
 from __future__ import annotations
 
 import base64
@@ -12,10 +13,9 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.dcc.uvci import make_uvci
-from chalicelib.issuance.domain import revocation_stands
-from chalicelib.issuance.revocation import (REQUEST_SCHEMA, Actor, AlreadyRevoked, RevocationService,
-                                            RevocationTarget, parse_request, revocation_key)
-from chalicelib.issuance.service import StoredPassport
+from chalicelib.issuance.revocation import (LIFT_REQUEST_SCHEMA, REQUEST_SCHEMA, Actor, AlreadyLifted, AlreadyRevoked,
+                                            Hold, NotHeld, RevocationService, RevocationTarget, lift_key, parse_lift,
+                                            parse_request, revocation_key)
 from tests.unit.issuance.test_countersign import MemoryPassports, chain, dose, request, world  # noqa: F401 (fixtures)
 from tests.unit.signing.fakes import MemoryAudit
 
@@ -75,6 +75,8 @@ class MemoryRevocations:
         self.applied: list[tuple[str, int, list]] = []
         self.on_list: set[tuple[str, str]] = set()
         self.pointers = {t.citizen_id: (t.version, t.revocation_sequence) for t in targets}
+        self.holds: dict[str, Hold] = {}
+        self.calls: list[str] = []  # the order of writes, with the audit log's (MemoryAudit)
 
     def find_by_uvci(self, uvci):
         return self.by_uvci.get(uvci)
@@ -94,7 +96,31 @@ class MemoryRevocations:
         self.applied.append((target.uvci, sequence, entries))
         self.on_list |= {(e["type"], e["hash"]) for e in entries}
         self.pointers[cur.citizen_id] = (cur.version, sequence)
+        self.holds[cur.citizen_id] = Hold(cur.citizen_id, cur.uvci, sequence)
         return True
+
+    def hold(self, citizen_id):
+        return self.holds.get(citizen_id)
+
+    def lift(self, hold):
+        self.calls.append("lift")
+        if self.holds.get(hold.citizen_id) != hold:
+            return False
+        del self.holds[hold.citizen_id]
+        return True
+
+
+class Queue(list):
+    """The Reevaluations port: the people queued, in order."""
+
+    def __init__(self, calls=None):
+        super().__init__()
+        self.calls = calls if calls is not None else []
+
+    def reevaluate(self, citizen_ids):
+        self.calls.append("reevaluate")
+        self.extend(citizen_ids)
+        return len(citizen_ids)
 
 
 def target(uvci=UVCI, **kw) -> RevocationTarget:
@@ -104,8 +130,9 @@ def target(uvci=UVCI, **kw) -> RevocationTarget:
     return RevocationTarget(**{**fields, **kw})
 
 
-def service(store, audit=None):
-    return RevocationService(store, audit or MemoryAudit(), lambda: NOW, issuer_country="VN")
+def service(store, audit=None, queue=None):
+    return RevocationService(store, audit or MemoryAudit(), lambda: NOW, issuer_country="VN",
+                             reevaluations=queue if queue is not None else Queue())
 
 
 def test_a_revocation_is_logged_then_applied_with_all_three_list_hashes():
@@ -158,36 +185,124 @@ def test_the_request_whose_revocation_is_logged_answers_201_even_if_another_appl
     assert out["reason"] == "forged" and store.by_uvci[UVCI].revocation_sequence == out["audit"]["sequence"]
 
 
-# -- countersigning after a revocation ----------------------------------------------------------
-def test_revocation_stands_against_every_attestation_logged_before_it():
-    assert revocation_stands(None, {"sequence": 1}) is False
-    assert revocation_stands(5, {"sequence": 4}) is True
-    assert revocation_stands(5, {"sequence": 5}) is True
-    assert revocation_stands(5, {"sequence": 6}) is False
-    assert revocation_stands(5, {}) is True and revocation_stands(5, {"sequence": "x"}) is True
+# -- the hold ------------------------------------------------------------------------------------
+def test_a_revocation_holds_its_person_in_the_same_write():
+    store = MemoryRevocations(target())
+    out = service(store).revoke({"uvci": UVCI, "reason": "forged"}, MINISTRY)
+    assert store.hold("001090012345") == Hold("001090012345", UVCI, out["audit"]["sequence"])
 
 
-class RevokedPassports(MemoryPassports):
-    """MemoryPassports whose current version the ministry revoked at audit sequence `revoked_at_seq`."""
+class OrderedAudit(MemoryAudit):
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
 
-    revoked_at_seq: int | None = None
-
-    def current(self, cid):
-        cur = super().current(cid)
-        if cur is None or self.revoked_at_seq is None or len(self.versions[cid]) > 1:
-            return cur
-        return StoredPassport(*dataclasses.astuple(cur)[:6], revocation_sequence=self.revoked_at_seq)
+    def append(self, entry, *, unique_key):
+        self.calls.append(f"log {entry['type']}")
+        return super().append(entry, unique_key=unique_key)
 
 
+def revoked_and_held():
+    store = MemoryRevocations(target())
+    audit = OrderedAudit(store.calls)
+    queue = Queue(store.calls)
+    svc = service(store, audit, queue)
+    revocation = svc.revoke({"uvci": UVCI, "reason": "forged"}, MINISTRY)
+    store.calls.clear()
+    return store, audit, queue, svc, revocation
+
+
+def test_a_lift_is_logged_then_the_hold_removed_then_the_person_queued():
+    store, audit, queue, svc, revocation = revoked_and_held()
+    out = svc.lift(UVCI, {"reason": "  hồ sơ đã xác minh lại "}, Actor("operator", "o-1"))
+    assert store.calls == ["log lift", "lift", "reevaluate"]
+    assert store.hold("001090012345") is None and list(queue) == ["001090012345"]
+    assert (out["status"], out["reason"], out["revocation"]) == ("LIFTED", "hồ sơ đã xác minh lại",
+                                                                   {"audit_sequence": revocation["audit"]["sequence"]})
+    logged = audit.find(lift_key(UVCI))
+    assert logged.sequence == out["audit"]["sequence"] and logged.entry == {
+        "type": "lift", "uvci": UVCI, "revocation_sequence": revocation["audit"]["sequence"],
+        "reason": "hồ sơ đã xác minh lại", "lifted_by": {"role": "operator", "id": "o-1"},
+        "lifted_at": "2026-11-01T08:30:00+00:00"}
+    # The revoked version stays revoked: only the hold is gone
+    assert store.by_uvci[UVCI].status == "REVOKED"
+
+
+def test_attack_a_replayed_lift_never_lifts_a_later_revocations_hold():
+    store, audit, queue, svc, _ = revoked_and_held()
+    svc.lift(UVCI, {"reason": "verified"}, MINISTRY)
+    # The person got a new passport, which the ministry revokes in turn: a new hold
+    second = make_uvci(lambda n: bytes([5] * n))
+    store.by_uvci[second] = target(second, version=2)
+    svc.revoke({"uvci": second, "reason": "forged again"}, MINISTRY)
+    held = store.hold("001090012345")
+    assert held.uvci == second
+    # When the first lift is sent again
+    with pytest.raises(AlreadyLifted):
+        svc.lift(UVCI, {"reason": "verified"}, MINISTRY)
+    # Then the later hold stands, and the log holds one lift
+    assert store.hold("001090012345") == held
+    assert [e.entry["type"] for e in audit.entries()] == ["revocation", "lift", "revocation"]
+
+
+def test_a_lift_whose_request_died_after_logging_is_finished_by_the_next_one():
+    store, audit, queue, svc, revocation = revoked_and_held()
+    audit.append({"type": "lift", "uvci": UVCI, "revocation_sequence": revocation["audit"]["sequence"],
+                  "reason": "first", "lifted_by": {"role": "ministry", "id": "m-1"},
+                  "lifted_at": "2026-11-01T08:00:00+00:00"}, unique_key=lift_key(UVCI))
+    with pytest.raises(AlreadyLifted) as e:
+        svc.lift(UVCI, {"reason": "second"}, MINISTRY)
+    assert e.value.details["reason"] == "first"
+    assert store.hold("001090012345") is None and list(queue) == ["001090012345"]
+    assert len(audit.entries()) == 2
+
+
+def test_a_lift_of_an_unknown_uvci_or_of_a_passport_nobody_holds_is_refused_before_logging():
+    store = MemoryRevocations(target())
+    audit = MemoryAudit()
+    with pytest.raises(errors.NotFound):
+        service(store, audit).lift(make_uvci(lambda n: bytes([3] * n)), {"reason": "x"}, MINISTRY)
+    with pytest.raises(NotHeld):  # an active passport: never revoked
+        service(store, audit).lift(UVCI, {"reason": "x"}, MINISTRY)
+    superseded = make_uvci(lambda n: bytes([7] * n))
+    store.by_uvci[superseded] = target(superseded, status="REVOKED")
+    with pytest.raises(NotHeld):  # replaced by a re-issue, not revoked by the ministry
+        service(store, audit).lift(superseded, {"reason": "x"}, MINISTRY)
+    assert audit.entries() == []
+
+
+def test_attack_a_hold_deleted_behind_the_ministrys_back_is_not_lifted_through_the_api():
+    store, audit, queue, svc, _ = revoked_and_held()
+    del store.holds["001090012345"]  # a writer of the passports table removed it
+    with pytest.raises(NotHeld):
+        svc.lift(UVCI, {"reason": "x"}, MINISTRY)
+    assert audit.find(lift_key(UVCI)) is None and list(queue) == []
+
+
+def test_the_lift_request_is_validated_like_the_revocation():
+    encoded = UVCI.replace(":", "%3A").replace("#", "%23")
+    assert parse_lift(encoded, {"reason": " ok "}) == (UVCI, "ok")
+    assert parse_lift(UVCI, {"reason": "ok"}) == (UVCI, "ok")
+    for uvci, body, field in [(UVCI, {}, "reason"), (UVCI, {"reason": "a\u202eb"}, "reason"),
+                              (UVCI, {"reason": "ok\n"}, "reason"), (UVCI, {"reason": "x", "uvci": UVCI}, "uvci"),
+                              (UVCI.lower(), {"reason": "x"}, "uvci"), (UVCI[:-1] + "%2F", {"reason": "x"}, "uvci"),
+                              ("%ZZ", {"reason": "x"}, "uvci")]:
+        with pytest.raises(errors.ValidationError) as e:
+            parse_lift(uvci, body)
+        assert e.value.details == {"field": field}, (uvci, body)
+    with pytest.raises(errors.ValidationError):
+        parse_lift(UVCI, None)
+    assert LIFT_REQUEST_SCHEMA["required"] == ["reason"] and LIFT_REQUEST_SCHEMA["additionalProperties"] is False
+
+
+# -- countersigning while held -------------------------------------------------------------------
 @pytest.fixture
-def revoked_world(world):
+def held_world(world):
     svc, store, doses = world
-    revoked = RevokedPassports()
-    svc._store = revoked
     [out] = svc.countersign([request(doses.by_cid["001090012345"])])
     assert out.status == "issued"
-    revoked.revoked_at_seq = 5
-    return svc, revoked, doses
+    store.revoke_by_ministry("001090012345", 5)
+    return svc, store, doses
 
 
 def _at(req, sequence):
@@ -195,19 +310,21 @@ def _at(req, sequence):
     return req
 
 
-def test_attack_replayed_attestation_with_new_content_does_not_undo_a_revocation(revoked_world):
-    # An old attested chunk (sequence 3) replayed after the ministry's revocation (sequence 5),
-    # when the person's data changed meanwhile (a new attested dose): no new passport.
-    svc, store, doses = revoked_world
+@pytest.mark.parametrize("sequence", [3, 6])
+def test_attack_no_attestation_before_or_after_the_revocation_issues_while_held(held_world, sequence):
+    # A replayed old chunk (sequence 3), or a facility signing a trivially corrected record after
+    # the ministry's revocation (sequence 6): the person is held, nothing is issued.
+    svc, store, doses = held_world
     doses.by_cid["001090012345"].append(dose(3, date(2022, 3, 1)))
     doses.attest(doses.by_cid["001090012345"][-1])
-    [out] = svc.countersign([_at(request(doses.by_cid["001090012345"][:2]), 3)])
-    assert (out.status, out.version) == ("revoked", 1) and len(store.versions["001090012345"]) == 1
+    [out] = svc.countersign([_at(request(doses.by_cid["001090012345"][-1:]), sequence)])
+    assert (out.status, out.version) == ("held", 1) and len(store.versions["001090012345"]) == 1
 
 
-def test_an_attestation_logged_after_the_revocation_issues_a_new_version(revoked_world):
-    svc, store, doses = revoked_world
-    doses.by_cid["001090012345"].append(dose(3, date(2022, 3, 1)))
-    doses.attest(doses.by_cid["001090012345"][-1])
-    [out] = svc.countersign([_at(request(doses.by_cid["001090012345"][-1:]), 6)])
+def test_once_the_hold_is_lifted_an_attestation_issues_a_new_version(held_world):
+    svc, store, doses = held_world
+    del store.holds["001090012345"]
+    [out] = svc.countersign([_at(request(doses.by_cid["001090012345"]), 6)])
+    # Same doses, but the current version is revoked: a new version with a new UVCI
     assert (out.status, out.version) == ("issued", 2)
+    assert store.versions["001090012345"][1].uvci != store.versions["001090012345"][0].uvci

@@ -49,3 +49,44 @@ def test_a_logged_revocation_of_an_unknown_uvci_is_reported():
     _, svc, logged = revoked()
     other = make_uvci(lambda n: bytes([9] * n))
     assert svc.not_in_effect({**logged.entry, "uvci": other}, logged.sequence) == "no passport version holds this UVCI"
+
+
+def test_attack_a_hold_deleted_without_a_logged_lift_is_reported():
+    # A writer of the passports table deletes the hold: the next attestation would issue again.
+    store, svc, logged = revoked()
+    del store.holds["001090012345"]
+    assert svc.not_in_effect(logged.entry, logged.sequence) == \
+        "the person is not held by it, and the audit log holds no lift of it"
+
+
+def test_a_lifted_revocation_stays_in_effect_without_its_hold():
+    store, svc, logged = revoked()
+    svc.lift(UVCI, {"reason": "verified"}, MINISTRY)
+    assert store.hold("001090012345") is None
+    assert svc.not_in_effect(logged.entry, logged.sequence, lifted=True) is None
+    # the revoked UVCI is still revoked and listed: taking it off the list is still reported
+    store.on_list = set()
+    assert "not on the revocation list" in svc.not_in_effect(logged.entry, logged.sequence, lifted=True)
+
+
+def test_a_logged_revocation_that_lost_its_race_to_a_reissue_holds_nobody():
+    # Logged, then refused by the store because a re-issue superseded the version first (409)
+    store, audit = MemoryRevocations(target(status="REVOKED")), MemoryAudit()
+    store.pointers["001090012345"] = (2, None)
+    audit.append({"type": "revocation", "uvci": UVCI, "version": 1, "reason": "late",
+                  "revoked_by": {"role": "ministry", "id": "m-1"}, "revoked_at": "2026-11-01T08:00:00+00:00"},
+                 unique_key=revocation_key(UVCI))
+    store.on_list = {(e["type"], e["hash"]) for e in _listed_hashes()}  # listed by the re-issue
+    svc = service(store, audit)
+    logged = audit.find(revocation_key(UVCI))
+    assert svc.not_in_effect(logged.entry, logged.sequence) is None
+
+
+def _listed_hashes():
+    import base64
+
+    from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
+
+    t = target()
+    return revocation_entries(uci=t.uvci, issuer_country="VN", signature=base64.b64decode(t.signature_b64),
+                              alg=t.alg, types=HASH_TYPES)

@@ -124,7 +124,7 @@ def test_recompute_mirrors_the_writers():
 
 def test_recompute_counts_a_ministry_revocation_once_on_the_revoked_version():
     # F1 issued v1, the ministry revoked it; F2 later issued v2 over that revocation
-    passports = [PassportFact("F1", "001", 1, "2022-05-20", revoked_by_ministry=True),
+    passports = [PassportFact("F1", "001", 1, "2022-05-20", revoked_in_place=True),
                  PassportFact("F2", "001", 2, "2022-05-21", issued_over_revocation=True)]
     out = recompute([], passports)
     assert out[("NATIONAL", "TOTAL")] == {"passports_issued": 2, "passports_revoked": 1}
@@ -170,6 +170,48 @@ def test_reconciler_fixes_what_did_not_move_and_says_what_did():
     fixed = Reconciler(audit).run(fix=True)
     assert [(d.pk, d.counter, d.fixed) for d in fixed] == [("FAC#F1", "received", False), ("PROV#001", "verified", True)]
     assert audit.writes == [("PROV#001", "TOTAL", "verified", 4, 1)]
+
+
+class FakeChunks:
+    """A stranding source: one chunk of three attested people, DONE, and their passports."""
+
+    def __init__(self, holders):
+        self.holders, self.released = holders, []
+
+    def chunk_facts(self, *, queued_only):
+        from chalicelib.reports.reconcile import ChunkFact
+
+        chunk = ChunkFact("SB2", 0, "F1", "DONE", 0, ("A", "B", "C", "D"), (), None)
+        return [] if queued_only else [chunk]
+
+    def passport_holders(self, citizen_ids):
+        return {c: h for c, h in self.holders.items() if c in citizen_ids}
+
+    def attestation_sequence(self, batch_id):
+        return {"SB1": 10, "SB2": 12}[batch_id]
+
+    def release_claims(self, batch_id, citizen_id, now):
+        self.released.append(citizen_id)
+        return 1
+
+
+def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
+    from datetime import datetime, timezone
+
+    from chalicelib.reports.reconcile import Held, Holder, Stranded
+
+    source = FakeChunks({
+        "A": Holder(10, held_by=15),  # revoked and held after batch SB1: SB2's dose waits for the lift
+        "B": Holder(10),  # a passport from SB1 only: SB2's dose was lost
+        "C": Holder(10, batches=frozenset({"SB1", "SB2"})),  # re-evaluated from SB2's dose too
+        "D": Holder(12, held_by=15),  # issued on SB2, then revoked: nothing owed from SB2
+    })
+    now = datetime.now(timezone.utc)
+    listed = Reconciler(source).unissued(now, fix=True)
+    assert listed == [Held("SB2", 0, 0, "F1", 15), Stranded("SB2", 0, 1, "F1", "DONE", False, 1)]
+    assert [h.to_dict()["kind"] for h in listed] == ["held", "stranded"]
+    assert source.released == ["B"]
+    assert Reconciler(source).stranded(now) == [Stranded("SB2", 0, 1, "F1", "DONE", False)]
 
 
 def test_counter_updates_touch_every_scope_and_index_the_facility():
