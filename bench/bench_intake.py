@@ -51,8 +51,8 @@ def register_facilities(prefix: str, region: str) -> None:
     """Intake accepts records only of registered facilities: the file's 001-F000..039 first."""
     from datetime import datetime, timezone
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
     from chalicelib.settings import Settings
     from chalicelib.signing.service import Facility
 
@@ -78,7 +78,7 @@ def child(args) -> int:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t0 = time.perf_counter()
-    from chalicelib.aws.s3_stream import RangedS3Reader
+    from chalicelib.adapters.s3_stream import RangedS3Reader
 
     body = RangedS3Reader(s3, bucket, args.key)
     n = sum(1 for _, row in read_rows(body, filename=args.key)

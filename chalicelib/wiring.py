@@ -41,13 +41,13 @@ class Container:
 
     @cached_property
     def queue_urls(self) -> "QueueUrls":
-        from chalicelib.aws.sqs import QueueUrls
+        from chalicelib.adapters.sqs import QueueUrls
 
         return QueueUrls(self.client("sqs"), self.settings)
 
     @cached_property
     def tables(self):
-        from chalicelib.aws.dynamo import Tables
+        from chalicelib.adapters.dynamo import Tables
 
         return Tables(self.settings)
 
@@ -59,13 +59,13 @@ class Container:
     # -- services -----------------------------------------------------------------------------
     @cached_property
     def batches(self):
-        from chalicelib.aws.intake_adapters import DynamoBatchStore
+        from chalicelib.adapters.intake.records import DynamoBatchStore
 
         return DynamoBatchStore(self.tables)
 
     @cached_property
     def intake(self):
-        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore
+        from chalicelib.adapters.intake.records import DynamoRecordStore, S3ReportStore
         from chalicelib.intake.service import IntakeService
 
         s = self.settings
@@ -76,7 +76,7 @@ class Container:
 
     @cached_property
     def cleaning_queue(self):
-        from chalicelib.aws.intake_adapters import SqsCleaningQueue
+        from chalicelib.adapters.intake.records import SqsCleaningQueue
 
         return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
 
@@ -100,16 +100,16 @@ class Container:
     @cached_property
     def registry(self):
         if self.settings.registry_backend == "https":
-            from chalicelib.adapters.registry_http import HttpRegistry
+            from chalicelib.adapters.cleaning.registry_http import HttpRegistry
 
             return HttpRegistry.from_settings(self.settings)
-        from chalicelib.aws.registry import DynamoRegistry
+        from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
 
         return DynamoRegistry(self.tables)
 
     @cached_property
     def verification(self):
-        from chalicelib.aws.cleaning_adapters import DynamoCleaningRepository
+        from chalicelib.adapters.cleaning.repository import DynamoCleaningRepository
         from chalicelib.cleaning.matcher import Matcher
         from chalicelib.cleaning.worker import VerificationWorker
 
@@ -119,13 +119,13 @@ class Container:
     @cached_property
     def reevaluations(self):
         """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
-        from chalicelib.aws.signing_adapters import SqsCountersignQueue
+        from chalicelib.adapters.signing.tables import SqsCountersignQueue
 
         return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
 
     @cached_property
     def corrections(self):
-        from chalicelib.aws.cleaning_adapters import DynamoCorrectionCounters, DynamoRecordReader
+        from chalicelib.adapters.cleaning.repository import DynamoCorrectionCounters, DynamoRecordReader
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables),
@@ -133,20 +133,20 @@ class Container:
 
     @cached_property
     def access_log(self):
-        from chalicelib.aws.access_adapters import DynamoAccessLog
+        from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
 
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
 
     @cached_property
     def submission_limiter(self):
-        from chalicelib.aws.access_adapters import DynamoRateWindows
+        from chalicelib.adapters.cleaning.access_log import DynamoRateWindows
         from chalicelib.intake.ratelimit import SubmissionLimiter
 
         return SubmissionLimiter(DynamoRateWindows(self.tables), self.clock, self.settings.records_per_minute)
 
     @cached_property
     def trust(self):
-        from chalicelib.aws.trust_adapters import DynamoDscRepository, DynamoRevocationRepository
+        from chalicelib.adapters.trust.trust_list import DynamoDscRepository, DynamoRevocationRepository
         from chalicelib.trust.service import TrustService
 
         return TrustService(DynamoDscRepository(self.tables), DynamoRevocationRepository(self.tables),
@@ -154,13 +154,13 @@ class Container:
 
     @cached_property
     def dead_letters(self):
-        from chalicelib.aws.sqs import DeadLetters
+        from chalicelib.adapters.sqs import DeadLetters
 
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
 
     @cached_property
     def passports(self):
-        from chalicelib.aws.issuance_adapters import DynamoPassportStore
+        from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
         return DynamoPassportStore(self.tables)
 
@@ -168,8 +168,8 @@ class Container:
     def countersign(self):
         import secrets
 
-        from chalicelib.aws.issuance_adapters import DynamoDoseSource, KmsKeyRing, RegistryIdentities
-        from chalicelib.aws.trust_adapters import DynamoDscRepository
+        from chalicelib.adapters.issuance.passports import DynamoDoseSource, KmsKeyRing, RegistryIdentities
+        from chalicelib.adapters.trust.trust_list import DynamoDscRepository
         from chalicelib.issuance.service import CountersignService
 
         s = self.settings
@@ -181,7 +181,7 @@ class Container:
 
     @cached_property
     def attested_countersign(self):
-        from chalicelib.aws.signing_adapters import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
+        from chalicelib.adapters.signing.tables import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
         from chalicelib.signing.anchor import AnchorWitness
 
@@ -192,7 +192,7 @@ class Container:
 
     @cached_property
     def passport_query(self):
-        from chalicelib.aws.issuance_adapters import DynamoPassportReader, S3ImageCache
+        from chalicelib.adapters.issuance.passports import DynamoPassportReader, S3ImageCache
         from chalicelib.issuance.passports import PassportQuery
 
         return PassportQuery(DynamoPassportReader(self.passports),
@@ -200,7 +200,7 @@ class Container:
 
     @cached_property
     def facility_registry(self):
-        from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+        from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
 
         return DynamoFacilityRegistry(self.tables)
 
@@ -214,7 +214,7 @@ class Container:
     def signing(self):
         import secrets
 
-        from chalicelib.aws.signing_adapters import DynamoManifestStore, DynamoSigningRecords, SqsCountersignQueue
+        from chalicelib.adapters.signing.tables import DynamoManifestStore, DynamoSigningRecords, SqsCountersignQueue
         from chalicelib.signing.service import SigningService
 
         return SigningService(
@@ -224,7 +224,7 @@ class Container:
 
     @cached_property
     def audit_anchor(self):
-        from chalicelib.aws.audit_adapters import S3KmsAuditAnchor
+        from chalicelib.adapters.signing.audit_bucket import S3KmsAuditAnchor
 
         s = self.settings
         return S3KmsAuditAnchor(self.client("s3"), self.client("kms"), s.bucket("audit"), s.key_alias("audit-anchor"))
@@ -233,21 +233,21 @@ class Container:
     def audit_log(self):
         """The one audit log (attestations, ministry revocations): every append goes through here,
         so every append is followed by a KMS-signed checkpoint in the audit bucket."""
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.adapters.signing.tables import DynamoAuditLog
         from chalicelib.signing.anchor import AnchoredAuditLog
 
         return AnchoredAuditLog(DynamoAuditLog(self.tables), self.audit_anchor, self.clock)
 
     @cached_property
     def audit(self):
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.adapters.signing.tables import DynamoAuditLog
         from chalicelib.signing.anchor import AuditService
 
         return AuditService(DynamoAuditLog(self.tables), self.audit_anchor, revocations=self.revocations)
 
     @cached_property
     def security_events(self):
-        from chalicelib.aws.audit_adapters import S3SecurityEvents
+        from chalicelib.adapters.signing.audit_bucket import S3SecurityEvents
 
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
@@ -260,13 +260,13 @@ class Container:
 
     @cached_property
     def counters(self):
-        from chalicelib.aws.counters import DynamoCounters
+        from chalicelib.adapters.counters import DynamoCounters
 
         return DynamoCounters(self.tables)
 
     @cached_property
     def complaints(self):
-        from chalicelib.aws.complaints_adapters import (DynamoCitizenRecords, DynamoComplaintStore,
+        from chalicelib.adapters.complaints.store import (DynamoCitizenRecords, DynamoComplaintStore,
                                                         RegistryFacilityHeads)
         from chalicelib.complaints.service import ComplaintService
 
@@ -282,21 +282,21 @@ class Container:
 
     @cached_property
     def reconciler(self):
-        from chalicelib.aws.counters import DynamoAuditSource
+        from chalicelib.adapters.counters import DynamoAuditSource
         from chalicelib.reports.reconcile import Reconciler
 
         return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))
 
     @cached_property
     def never_cleaned(self):
-        from chalicelib.aws.intake_adapters import DynamoPendingRecords
+        from chalicelib.adapters.intake.records import DynamoPendingRecords
         from chalicelib.reports.reconcile import NeverCleanedSweep
 
         return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
 
     @cached_property
     def submission(self):
-        from chalicelib.aws.intake_adapters import DynamoApiCallStore
+        from chalicelib.adapters.intake.records import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission
 
         return RecordSubmission(self.intake, DynamoApiCallStore(self.tables), self.clock,
@@ -324,7 +324,7 @@ class Container:
 
     def ingest_s3_object(self, bucket: str, key: str, etag: str | None):
         """Streams one uploaded batch file from S3 into the intake service."""
-        from chalicelib.aws.s3_stream import RangedS3Reader
+        from chalicelib.adapters.s3_stream import RangedS3Reader
 
         reader = RangedS3Reader(self.client("s3"), bucket, key)
         try:
@@ -351,7 +351,7 @@ class Container:
 
     @cached_property
     def health(self):
-        from chalicelib.aws.health import aws_probes
+        from chalicelib.adapters.health.probes import aws_probes
         from chalicelib.health.service import HealthService
 
         return HealthService(aws_probes(self))

@@ -83,7 +83,7 @@ class Drift:
 
 @dataclass(frozen=True)
 class ChunkFact:
-    """A dispatched countersign chunk's status item (see signing_adapters.py)."""
+    """A dispatched countersign chunk's status item (see chalicelib/adapters/signing/)."""
 
     batch_id: str
     chunk: int

@@ -97,8 +97,8 @@ def register_facilities(settings, *facilities: tuple[str, str]) -> None:
     facility registry (`facilities` table), as `facility register` / `facility import` do."""
     from datetime import datetime, timezone
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
     from chalicelib.signing.service import Facility
 
     registry = DynamoFacilityRegistry(Tables(settings))

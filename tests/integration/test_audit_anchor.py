@@ -34,8 +34,8 @@ def run_cli(*args: str) -> tuple[int, dict | None]:
 @pytest.fixture
 def chain(stack):
     """Five attestation-like entries appended through the anchored audit log port."""
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoAuditLog, SigningTables
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.tables import DynamoAuditLog, SigningTables
     from chalicelib.wiring import Container, set_container
     from infra import spec
     from infra.bootstrap import _ensure_bucket, _ensure_table
@@ -164,7 +164,7 @@ def test_a_pinned_public_key_must_be_the_anchor_key(chain, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.adapters.dcc.kms_signer import public_key_of
 
     c = chain["container"]
     real = public_key_of(c.client("kms"), c.settings.key_alias("audit-anchor"))

@@ -82,8 +82,8 @@ def world(stack, issuer):
     """Facility A (ours) and B in province 001, one record of A, one upload batch of 001."""
     import uuid
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import DynamoBatchStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoBatchStore
     from chalicelib.wiring import Container
 
     settings, _ = stack
@@ -127,7 +127,7 @@ def open_signing_batch(c, tables, facility_id, unique, now):
     import secrets
     from datetime import timedelta
 
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.intake.records import record_pk
     from chalicelib.signing import facility_pki as pki
 
     ca_key = pki.generate_key()

@@ -54,8 +54,8 @@ def _register_facilities(settings, *facilities: str) -> None:
 @pytest.fixture(scope="module")
 def world(stack, tmp_path_factory):
     """Registry people (dates and names chosen not to meet other tests' people) and one facility."""
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
 
     settings, _ = stack
     unique = uuid.uuid4().hex[:8]

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.aws import signing_adapters as sa
-from chalicelib.aws.intake_adapters import record_pk
+from chalicelib.adapters.signing import tables as sa
+from chalicelib.adapters.intake.records import record_pk
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)
@@ -28,7 +28,7 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 @pytest.fixture
 def ports(stack, sqs):
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     settings, _ = stack
     tables = Tables(settings)

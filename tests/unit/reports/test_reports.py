@@ -215,8 +215,8 @@ def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
 
 
 def test_counter_updates_touch_every_scope_and_index_the_facility():
-    from chalicelib.aws.counters import counter_updates
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.counters import counter_updates
+    from chalicelib.adapters.dynamo import Tables
     from chalicelib.settings import Settings
 
     Counter = Tables(Settings(stage="test")).Counter

@@ -1,4 +1,4 @@
-"""In-memory fakes of the signing ports (same Protocols as chalicelib/aws/signing_adapters.py)."""
+"""In-memory fakes of the signing ports (same Protocols as chalicelib/adapters/signing/tables.py)."""
 from __future__ import annotations
 
 import json

@@ -9,9 +9,9 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import DynamoCounters, counter_updates
-from chalicelib.aws.dynamo import Tables
-from chalicelib.aws.intake_adapters import _cancelled_by_condition, batch_pk, record_pk
+from chalicelib.adapters.counters import DynamoCounters, counter_updates
+from chalicelib.adapters.dynamo import Tables
+from chalicelib.adapters.intake.records import _cancelled_by_condition, batch_pk, record_pk
 from chalicelib.cleaning.matcher import CleaningResult
 from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME, RecordForCleaning, moved_away_from
 

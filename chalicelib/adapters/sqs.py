@@ -5,7 +5,7 @@ import json
 import threading
 from typing import Iterable, Sequence
 
-from chalicelib.aws.errors import aws_call
+from chalicelib.adapters.aws_errors import aws_call
 from chalicelib.settings import Settings
 
 

@@ -13,10 +13,10 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
-from chalicelib.aws.dynamo import Tables, cancelled_items
-from chalicelib.aws.errors import aws_call
-from chalicelib.aws.sqs import QueueSender
+from chalicelib.adapters.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
+from chalicelib.adapters.dynamo import Tables, cancelled_items
+from chalicelib.adapters.aws_errors import aws_call
+from chalicelib.adapters.sqs import QueueSender
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.records import FieldError
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
@@ -257,7 +257,7 @@ def _state(batch_id: str, item) -> BatchState:
 
 def _received_updates(Counter, new_by_scope) -> list[tuple[object, list]]:
     """One update per scope (NATIONAL, provinces, facilities) adding the chunk's new records; the
-    FAC# updates also index the facility under its province (chalicelib/aws/counters.py)."""
+    FAC# updates also index the facility under its province (chalicelib/adapters/counters.py)."""
     counts: dict[str, int] = {}
     province_of: dict[str, tuple[str, str]] = {}
     for (facility, province), n in new_by_scope.items():

@@ -35,9 +35,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import counter_updates
-from chalicelib.aws.dynamo import Tables, _gsi, _meta
-from chalicelib.aws.intake_adapters import _cancelled_by_condition, _is_conditional
+from chalicelib.adapters.counters import counter_updates
+from chalicelib.adapters.dynamo import Tables, _gsi, _meta
+from chalicelib.adapters.intake.records import _cancelled_by_condition, _is_conditional
 from chalicelib.complaints.domain import Complaint
 from chalicelib.complaints.service import CitizenRecord
 

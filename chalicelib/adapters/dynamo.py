@@ -14,7 +14,7 @@ registry   pk P#<citizen_id>              sk P        (a person)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
            pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
            FAC# items also carry province_code and gsi1 PROV#<code> / FAC#<id>, so the facilities
-           of a province are one Query (see chalicelib/aws/counters.py)
+           of a province are one Query (see chalicelib/adapters/counters.py)
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ class Tables:
             # (moved_from_citizen_id, kept for a redelivered cleaning message to queue again).
             matched_citizen_id = UnicodeAttribute(null=True)
             moved_from_citizen_id = UnicodeAttribute(null=True)
-            # Facility signing (chalicelib/aws/signing_adapters.py): the batch holding this version
+            # Facility signing (chalicelib/adapters/signing/tables.py): the batch holding this version
             # until signing_until (UTC, ...Z), and the batch whose attestation covered it. A new
             # version rewrites the item, which clears them: changed records are signed again.
             signing_batch = UnicodeAttribute(null=True)

@@ -12,7 +12,7 @@ from typing import Iterable
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables
+from chalicelib.adapters.dynamo import Tables
 from chalicelib.cleaning.registry import person_keys
 from chalicelib.intake.records import RegistryPerson
 

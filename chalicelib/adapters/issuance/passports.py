@@ -26,9 +26,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import counter_updates, day_sk, scope_keys
-from chalicelib.aws.dynamo import Tables, _gsi, _meta, cancelled_items
-from chalicelib.aws.intake_adapters import _cancelled_by_condition, record_pk
+from chalicelib.adapters.counters import counter_updates, day_sk, scope_keys
+from chalicelib.adapters.dynamo import Tables, _gsi, _meta, cancelled_items
+from chalicelib.adapters.intake.records import _cancelled_by_condition, record_pk
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE, DoseRecord, Identity
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
 from chalicelib.issuance.service import NewPassport, StoredPassport
@@ -382,7 +382,7 @@ class KmsKeyRing:
         self._lock = threading.Lock()
 
     def __call__(self, now: datetime):
-        from chalicelib.aws.kms_signer import KmsSigner
+        from chalicelib.adapters.dcc.kms_signer import KmsSigner
         from chalicelib.dcc.signer import KeyRing, alg_for_public_key
 
         with self._lock:
@@ -428,7 +428,7 @@ class S3ImageCache:
             raise errors.DependencyUnavailable("qr cache: read failed") from e
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        from chalicelib.aws.errors import aws_call
+        from chalicelib.adapters.aws_errors import aws_call
 
         with aws_call("qr cache: write"):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,

@@ -1,7 +1,7 @@
 """The counters table: how progress counts are written (by every context, inside their own
 transactions or through `DynamoCounters.add`) and read (by reports, never with a Scan).
 
-Layout (see also chalicelib/aws/dynamo.py):
+Layout (see also chalicelib/adapters/dynamo.py):
   pk NATIONAL | PROV#<code> | FAC#<id>   sk TOTAL           numeric counters, ADD only
   pk NATIONAL | PROV#<code>              sk DAY#<yyyy-mm-dd> passports_issued that day (UTC)
 
@@ -20,7 +20,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateErr
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables
+from chalicelib.adapters.dynamo import Tables
 from chalicelib.reports.domain import COUNTERS, raw_counts, scope_keys
 
 NATIONAL = "NATIONAL"
@@ -206,7 +206,7 @@ class DynamoAuditSource:
         import json
         from datetime import datetime
 
-        from chalicelib.aws.signing_adapters import SigningTables
+        from chalicelib.adapters.signing.tables import SigningTables
         from chalicelib.reports.reconcile import ChunkFact
 
         M = SigningTables(self._t).Signing
@@ -252,14 +252,14 @@ class DynamoAuditSource:
         return out
 
     def attestation_sequence(self, batch_id: str) -> int | None:
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.adapters.signing.tables import DynamoAuditLog
         from chalicelib.signing.service import attestation_key
 
         logged = DynamoAuditLog(self._t).find(attestation_key(batch_id))
         return logged.sequence if logged is not None else None
 
     def release_claims(self, batch_id: str, citizen_id: str, now) -> int:
-        from chalicelib.aws.signing_adapters import DynamoSigningRecords
+        from chalicelib.adapters.signing.tables import DynamoSigningRecords
 
         if self._signing_records is None:
             self._signing_records = DynamoSigningRecords(self._t, parallel=2)

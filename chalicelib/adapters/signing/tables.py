@@ -17,7 +17,7 @@ signing     pk SBATCH#<batch_id>     sk HEADER         facility_id, created_at, 
             pk AUDIT                 sk HEAD           sequence, entry_hash of the chain's last entry
             pk AUDIT                 sk SEQ#<000000000001>  sequence, prev_hash, entry_hash, entry (JSON), unique_key
             pk AUDITKEY#<unique_key> sk AUDITKEY       sequence (one entry per key: one attestation per batch)
-            pk DSC                   sk <kid>          (trust_adapters.py: document signer certificates)
+            pk DSC                   sk <kid>          (adapters/trust/trust_list.py: DSC certificates)
 records     signing_batch, signing_until, signed_batch on the record item (see dynamo.py)
 
 The audit chain is appended with one transaction: move HEAD from sequence n to n+1 (condition:
@@ -39,9 +39,9 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables, _gsi, _meta, cancelled_items
-from chalicelib.aws.intake_adapters import _is_conditional, record_pk
-from chalicelib.aws.sqs import MAX_BATCH_BYTES, QueueSender
+from chalicelib.adapters.dynamo import Tables, _gsi, _meta, cancelled_items
+from chalicelib.adapters.intake.records import _is_conditional, record_pk
+from chalicelib.adapters.sqs import MAX_BATCH_BYTES, QueueSender
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import GENESIS, LoggedEntry, chain_hash
 from chalicelib.signing.manifest import canonical_json

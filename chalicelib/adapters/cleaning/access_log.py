@@ -21,8 +21,8 @@ from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.models import Model
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables, _gsi, _meta
-from chalicelib.aws.intake_adapters import _is_conditional
+from chalicelib.adapters.dynamo import Tables, _gsi, _meta
+from chalicelib.adapters.intake.records import _is_conditional
 from chalicelib.cleaning.access import AccessEntry, Reader
 
 

@@ -12,7 +12,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables, _meta
+from chalicelib.adapters.dynamo import Tables, _meta
 from chalicelib.trust.service import DscEntry
 
 
