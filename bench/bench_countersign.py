@@ -46,7 +46,7 @@ def main() -> int:
 
     from app import app
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
     from chalicelib.adapters.trust.trust_list import DynamoDscRepository
     from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc

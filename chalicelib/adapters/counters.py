@@ -20,7 +20,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateErr
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.dynamo import Tables
+from chalicelib.adapters.dynamo import Tables, is_conditional
 from chalicelib.reports.domain import COUNTERS, raw_counts, scope_keys
 
 NATIONAL = "NATIONAL"
@@ -149,7 +149,7 @@ class DynamoCounters:
         try:
             Counter(pk, sk).update(actions=[attr.set(value)], condition=condition)
         except UpdateError as e:
-            if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if is_conditional(e):
                 return False
             raise errors.DependencyUnavailable("counters: fix failed") from e
         return True

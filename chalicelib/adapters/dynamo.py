@@ -22,11 +22,20 @@ from functools import cached_property
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib import errors
 from chalicelib.settings import Settings
+
+
+def record_pk(facility_id: str, record_id: str) -> str:
+    return f"REC#{facility_id}#{record_id}"
+
+
+def batch_pk(batch_id: str) -> str:
+    return f"BATCH#{batch_id}"
 
 
 def cancelled_items(e: TransactWriteError, code: str = "ConditionalCheckFailed") -> set[int]:
@@ -36,7 +45,21 @@ def cancelled_items(e: TransactWriteError, code: str = "ConditionalCheckFailed")
             if r is not None and getattr(r, "code", None) == code}
 
 
-def _meta(settings: Settings, logical: str):
+def cancelled_by_condition(e: TransactWriteError) -> bool:
+    """A transaction refused because one of its conditions failed (not a fault: a lost race)."""
+    return bool(cancelled_items(e, "ConditionalCheckFailed"))
+
+
+def is_conditional(e: PynamoDBException) -> bool:
+    """A single-item write refused because its condition failed."""
+    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def read_failed(what: str) -> errors.DependencyUnavailable:
+    return errors.DependencyUnavailable(f"{what}: read failed")
+
+
+def model_meta(settings: Settings, logical: str):
     return type("Meta", (), {
         "table_name": settings.table(logical),
         "region": settings.region,
@@ -47,7 +70,7 @@ def _meta(settings: Settings, logical: str):
     })
 
 
-def _gsi(n: int, settings: Settings):
+def gsi(n: int, settings: Settings):
     attrs = {
         "Meta": type("Meta", (), {"index_name": f"gsi{n}", "projection": AllProjection()}),
         f"gsi{n}pk": UnicodeAttribute(hash_key=True),
@@ -72,15 +95,15 @@ class Tables:
         s = self.settings
 
         class RecordItem(Model):
-            Meta = _meta(s, "records")
+            Meta = model_meta(s, "records")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
             gsi2pk = UnicodeAttribute(null=True)
             gsi2sk = UnicodeAttribute(null=True)
-            by_citizen = _gsi(1, s)
-            by_facility_state = _gsi(2, s)
+            by_citizen = gsi(1, s)
+            by_facility_state = gsi(2, s)
             facility_id = UnicodeAttribute()
             record_id = UnicodeAttribute()
             province_code = UnicodeAttribute()
@@ -120,7 +143,7 @@ class Tables:
         s = self.settings
 
         class BatchItem(Model):
-            Meta = _meta(s, "batches")
+            Meta = model_meta(s, "batches")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             batch_id = UnicodeAttribute(null=True)
@@ -153,7 +176,7 @@ class Tables:
         s = self.settings
 
         class PersonItem(Model):
-            Meta = _meta(s, "registry")
+            Meta = model_meta(s, "registry")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             citizen_id = UnicodeAttribute()
@@ -169,7 +192,7 @@ class Tables:
         s = self.settings
 
         class CounterItem(Model):
-            Meta = _meta(s, "counters")
+            Meta = model_meta(s, "counters")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             received = NumberAttribute(null=True)
@@ -193,6 +216,6 @@ class Tables:
             province_code = UnicodeAttribute(null=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_province = _gsi(1, s)
+            by_province = gsi(1, s)
 
         return CounterItem

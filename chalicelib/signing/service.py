@@ -30,6 +30,7 @@ from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import ChainCheck, LoggedEntry, verify_chain
 from chalicelib.signing.manifest import (ManifestInvalid, MerkleTree, DoseRecord, build_entries, build_manifest,
                                          check_manifest, signing_message)
+from chalicelib.timestamps import iso_seconds
 
 MAX_PEOPLE_PER_BATCH = 10_000
 VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
@@ -287,10 +288,6 @@ def attestation_key(batch_id: str) -> str:
     return f"batch:{batch_id}"
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="seconds")
-
-
 class SigningService:
     def __init__(self, facilities: FacilityRegistry, records: SigningRecords, manifests: ManifestStore,
                  audit: AuditLog, queue: CountersignQueue, *, new_id: Callable[[], str],
@@ -327,8 +324,8 @@ class SigningService:
         if not entries:
             raise NothingToSign("no verified, unsigned people at this facility",
                                 details={"facility_id": facility_id})
-        manifest = build_manifest(batch_id=batch_id, facility_id=facility_id, created_at=_iso(now),
-                                  expires_at=_iso(expires), entries=entries)
+        manifest = build_manifest(batch_id=batch_id, facility_id=facility_id, created_at=iso_seconds(now),
+                                  expires_at=iso_seconds(expires), entries=entries)
         self._manifests.put(manifest)
         return manifest
 
@@ -371,7 +368,7 @@ class SigningService:
                  "signer": {"role": who.role, "id": who.subject_id},
                  "certificate_fingerprint": pki.fingerprint(cert), "merkle_root": root.hex(),
                  "count": manifest["count"], "algorithm": algorithm,
-                 "signature": base64.b64encode(signature).decode("ascii"), "signed_at": _iso(now)}
+                 "signature": base64.b64encode(signature).decode("ascii"), "signed_at": iso_seconds(now)}
         try:
             sequence, entry_hash = self._audit.append(entry, unique_key=attestation_key(batch_id))
         except DuplicateAuditKey:

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 def test_attack_rewritten_attestation_with_its_hash_recomputed_issues_nothing(app_client, runner, bearer, world,
                                                                               sqs, stack):
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.adapters.signing.tables import SigningTables
     from chalicelib.signing.audit import chain_hash
     from chalicelib.signing.manifest import DoseRecord, MerkleTree, entry_body, entry_digest
@@ -218,7 +218,7 @@ def test_attack_a_dose_corrected_to_another_citizen_stays_on_the_first_ones_pass
 # the ministry lifts it.
 def test_attack_a_trivial_correction_and_a_new_signature_undo_a_ministry_revocation(
         app_client, runner, bearer, world):
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     fr = world["facility"]()
     [person] = world["people"](1)

@@ -94,7 +94,7 @@ def submit_verified(app_client, runner, bearer, world, facility, records: list[d
                                 headers={**staff(bearer, facility), "Idempotency-Key": uuid.uuid4().hex})
     assert resp.status_code == 200 and json.loads(resp.body)["accepted"] == len(records), resp.body
     Record = world["tables"].Record
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     def states():
         return [Record.get(record_pk(facility["id"], r["record_id"]), "REC", consistent_read=True).state
@@ -263,7 +263,7 @@ def test_attack_forged_countersign_messages_issue_nothing(app_client, runner, be
 
 # -- 4. nobody is stranded ----------------------------------------------------------------------------
 def test_stranded_refused_person_is_released_listed_and_offered_again(app_client, runner, bearer, world):
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.intake.records import RegistryPerson
     from chalicelib.wiring import container
 

@@ -127,7 +127,7 @@ def open_signing_batch(c, tables, facility_id, unique, now):
     import secrets
     from datetime import timedelta
 
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.signing import facility_pki as pki
 
     ca_key = pki.generate_key()

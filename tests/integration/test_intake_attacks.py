@@ -63,7 +63,7 @@ def post(client, token: dict, records: list, key: str, facility_id: str | None =
 
 def stored(settings, facility: str, record_id: str = "R1"):
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     Record = Tables(settings).Record
     try:
@@ -75,7 +75,7 @@ def stored(settings, facility: str, record_id: str = "R1"):
 def versions(settings, facility: str, rows: int) -> dict[str, int]:
     """record id -> stored version of R00000..: one BatchGet per 100 records."""
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     keys = [(record_pk(facility, f"R{i:05d}"), "REC") for i in range(rows)]
     return {i.record_id: int(i.version) for i in Tables(settings).Record.batch_get(keys)}
@@ -321,7 +321,7 @@ def test_no_record_ends_owned_or_changed_outside_its_scope_through_the_routes(st
     import uuid
 
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     settings, _ = stack
     u = uuid.uuid4().hex[:8]

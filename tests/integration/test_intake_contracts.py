@@ -91,7 +91,7 @@ def _cleaned(store, key, citizen_id):
     if isinstance(store, MemoryRecordStore):
         store.mark_cleaned(key, matched_citizen_id=citizen_id)
         return
-    from chalicelib.adapters.intake.records import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     R = store._t.Record
     R(record_pk(*key), "REC").update(actions=[R.cleaned_version.set(1), R.counted_state.set("VERIFIED"),

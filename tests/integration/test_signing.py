@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.adapters.signing import tables as sa
-from chalicelib.adapters.intake.records import record_pk
+from chalicelib.adapters.dynamo import record_pk
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)

@@ -12,7 +12,7 @@ put log entries and update windows (infra/spec.py); reading the log is an operat
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Callable
 
@@ -21,14 +21,13 @@ from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.models import Model
 
 from chalicelib import errors
-from chalicelib.adapters.dynamo import Tables, _gsi, _meta
-from chalicelib.adapters.intake.records import _is_conditional
+from chalicelib.adapters.dynamo import Tables, gsi, is_conditional, model_meta
 from chalicelib.cleaning.access import AccessEntry, Reader
+from chalicelib.timestamps import utc_iso
 
 
-def _utc(t: datetime) -> str:
-    # Microseconds, so that reads within a second keep their order in the sort keys.
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
+# Microseconds, so that reads within a second keep their order in the sort keys.
+AT_PRECISION = "microseconds"
 
 
 class _AccessTable:
@@ -40,12 +39,12 @@ class _AccessTable:
         s = self._t.settings
 
         class AccessItem(Model):
-            Meta = _meta(s, "access")
+            Meta = model_meta(s, "access")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_reader = _gsi(1, s)
+            by_reader = gsi(1, s)
             role = UnicodeAttribute(null=True)
             subject = UnicodeAttribute(null=True)
             scope = UnicodeAttribute(null=True)
@@ -66,7 +65,7 @@ class DynamoAccessLog(_AccessTable):
         self._new_id = new_id
 
     def record_read(self, entry: AccessEntry) -> None:
-        at, r = _utc(entry.at), entry.reader
+        at, r = utc_iso(entry.at, AT_PRECISION), entry.reader
         sk = f"{at}#{self._new_id()}"
         try:
             # One PutItem per read; the fresh nonce makes it a new item, never an overwrite.
@@ -78,12 +77,12 @@ class DynamoAccessLog(_AccessTable):
 
     def reads_of_record(self, facility_id: str, record_id: str, *, since: datetime | None = None) -> list[AccessEntry]:
         Item = self.Item
-        condition = Item.sk >= _utc(since) if since else None
+        condition = Item.sk >= utc_iso(since, AT_PRECISION) if since else None
         return self._entries(lambda: Item.query(f"READ#{facility_id}#{record_id}", condition))
 
     def reads_by(self, reader_key: str, *, since: datetime | None = None) -> list[AccessEntry]:
         Item = self.Item
-        condition = Item.gsi1sk >= _utc(since) if since else None
+        condition = Item.gsi1sk >= utc_iso(since, AT_PRECISION) if since else None
         return self._entries(lambda: Item.by_reader.query(f"BY#{reader_key}", condition))
 
     @staticmethod
@@ -103,7 +102,7 @@ class DynamoRateWindows(_AccessTable):
                 actions=[Item.used.add(amount), Item.ttl.set(expires_at)],
                 condition=Item.used.does_not_exist() | (Item.used <= limit - amount))
         except UpdateError as e:
-            if _is_conditional(e):
+            if is_conditional(e):
                 return False
             raise errors.DependencyUnavailable("rate limit: window update failed") from e
         return True

@@ -10,8 +10,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.adapters.counters import DynamoCounters, counter_updates
-from chalicelib.adapters.dynamo import Tables
-from chalicelib.adapters.intake.records import _cancelled_by_condition, batch_pk, record_pk
+from chalicelib.adapters.dynamo import Tables, batch_pk, cancelled_by_condition, record_pk
 from chalicelib.cleaning.matcher import CleaningResult
 from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME, RecordForCleaning, moved_away_from
 
@@ -69,7 +68,7 @@ class DynamoCleaningRepository:
                 if record.batch_id:
                     tx.update(Batch(batch_pk(record.batch_id), "BATCH"), actions=[Batch.cleaned.add(1)])
         except TransactWriteError as e:
-            if _cancelled_by_condition(e):
+            if cancelled_by_condition(e):
                 return False
             raise errors.DependencyUnavailable("records: could not store the cleaning result") from e
         return True

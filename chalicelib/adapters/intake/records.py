@@ -14,25 +14,15 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.adapters.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
-from chalicelib.adapters.dynamo import Tables, cancelled_items
+from chalicelib.adapters.dynamo import (Tables, batch_pk, cancelled_by_condition, cancelled_items, is_conditional,
+                                       record_pk)
 from chalicelib.adapters.aws_errors import aws_call
 from chalicelib.adapters.sqs import QueueSender
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.records import FieldError
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
 from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, ChunkResult, NewRecord, StoredRecord
-
-
-def record_pk(facility_id: str, record_id: str) -> str:
-    return f"REC#{facility_id}#{record_id}"
-
-
-def batch_pk(batch_id: str) -> str:
-    return f"BATCH#{batch_id}"
-
-
-def _iso(now: datetime) -> str:
-    return now.isoformat(timespec="seconds")
+from chalicelib.timestamps import iso_seconds
 
 
 class DynamoRecordStore:
@@ -81,7 +71,7 @@ class DynamoRecordStore:
         return out
 
     def put_many(self, records: Sequence[NewRecord], now: datetime) -> set[tuple[str, str]]:
-        stamp = _iso(now)
+        stamp = iso_seconds(now)
         lost: set[tuple[str, str]] = set()
         # Build the transactions' botocore client here, once: pynamodb keeps a session per thread,
         # so workers racing to create it would each load a session and a client (tens of MB).
@@ -130,7 +120,7 @@ class DynamoRecordStore:
         try:
             item.save(condition=self._condition(n))
         except PynamoDBException as e:
-            if _is_conditional(e):
+            if is_conditional(e):
                 return n.record.business_key
             raise errors.DependencyUnavailable("records: write failed") from e
         return None
@@ -174,11 +164,11 @@ class DynamoBatchStore:
               now: datetime) -> BatchState:
         Batch = self._t.Batch
         item = Batch(batch_pk(batch_id), "BATCH", batch_id=batch_id, province_code=province_code,
-                     source=source, etag=etag, status="PROCESSING", created_at=_iso(now), updated_at=_iso(now))
+                     source=source, etag=etag, status="PROCESSING", created_at=iso_seconds(now), updated_at=iso_seconds(now))
         try:
             item.save(condition=Batch.pk.does_not_exist())
         except PynamoDBException as e:
-            if not _is_conditional(e):
+            if not is_conditional(e):
                 raise errors.DependencyUnavailable("batches: write failed") from e
             item = Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
         return _state(batch_id, item)
@@ -188,17 +178,17 @@ class DynamoBatchStore:
         try:
             Batch(batch_pk(batch_id), "BATCH").update(actions=[
                 Batch.status.set("PROCESSING"), Batch.failure.remove(), Batch.error_code.remove(),
-                Batch.error_message.remove(), Batch.updated_at.set(_iso(now))],
+                Batch.error_message.remove(), Batch.updated_at.set(iso_seconds(now))],
                 condition=(Batch.status == "FAILED") & (Batch.failure == FAILED_DELIVERY))
         except PynamoDBException as e:
-            if not _is_conditional(e):  # else another delivery resumed it, or it ended meanwhile
+            if not is_conditional(e):  # else another delivery resumed it, or it ended meanwhile
                 raise errors.DependencyUnavailable("batches: write failed") from e
         return _state(batch_id, Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True))
 
     def fail(self, batch_id: str, *, code: str, message: str, failure: str, province_code: str | None,
              source: str, now: datetime) -> None:
         Batch = self._t.Batch
-        stamp = _iso(now)
+        stamp = iso_seconds(now)
         actions = [Batch.batch_id.set(batch_id), Batch.source.set(Batch.source | source),
                    Batch.status.set("FAILED"), Batch.failure.set(failure), Batch.error_code.set(code),
                    Batch.error_message.set(message[:1000]), Batch.created_at.set(Batch.created_at | stamp),
@@ -210,7 +200,7 @@ class DynamoBatchStore:
             Batch(batch_pk(batch_id), "BATCH").update(
                 actions=actions, condition=Batch.pk.does_not_exist() | (Batch.status != "COMPLETE"))
         except PynamoDBException as e:
-            if not _is_conditional(e):
+            if not is_conditional(e):
                 raise errors.DependencyUnavailable("batches: write failed") from e
 
     def checkpoint(self, batch_id: str, *, expected_rows_done: int, rows_done: int, chunk: ChunkResult,
@@ -222,19 +212,19 @@ class DynamoBatchStore:
                     Batch.rows_done.set(rows_done), Batch.chunks_done.add(1),
                     Batch.received.add(chunk.received), Batch.accepted.add(chunk.accepted),
                     Batch.duplicates.add(chunk.duplicates), Batch.rejected.add(chunk.rejected),
-                    Batch.queued.add(chunk.queued), Batch.updated_at.set(_iso(now))],
+                    Batch.queued.add(chunk.queued), Batch.updated_at.set(iso_seconds(now))],
                     condition=Batch.rows_done == expected_rows_done)
                 for item, actions in _received_updates(Counter, chunk.new_by_scope):
                     tx.update(item, actions=actions)
         except TransactWriteError as e:
-            if "ConditionalCheckFailed" in str(getattr(e, "cause_response_code", "")) or _cancelled_by_condition(e):
+            if "ConditionalCheckFailed" in str(getattr(e, "cause_response_code", "")) or cancelled_by_condition(e):
                 raise errors.Conflict("batch checkpoint moved: another delivery is processing it") from e
             raise errors.DependencyUnavailable("batches: checkpoint failed") from e
 
     def finish(self, batch_id: str, *, status: str, report_key: str | None, error: BadFile | None,
                now: datetime) -> None:
         Batch = self._t.Batch
-        actions = [Batch.status.set(status), Batch.updated_at.set(_iso(now))]
+        actions = [Batch.status.set(status), Batch.updated_at.set(iso_seconds(now))]
         if report_key:
             actions.append(Batch.report_key.set(report_key))
         if error:
@@ -267,14 +257,6 @@ def _received_updates(Counter, new_by_scope) -> list[tuple[object, list]]:
     return [(Counter(pk, TOTAL), [Counter.received.add(n)]
              + (facility_index_actions(Counter, *province_of[pk]) if pk in province_of else []))
             for pk, n in counts.items()]
-
-
-def _is_conditional(e: PynamoDBException) -> bool:
-    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
-def _cancelled_by_condition(e: TransactWriteError) -> bool:
-    return bool(cancelled_items(e, "ConditionalCheckFailed"))
 
 
 class DynamoPendingRecords:
@@ -380,17 +362,17 @@ class DynamoApiCallStore:
             with TransactWrite(connection=self._t.connection) as tx:
                 tx.save(Batch(self._pk(namespace, key), "IDEMP", batch_id=batch_id, kind="api-call",
                               etag=request_hash, response=json.dumps(response, ensure_ascii=False),
-                              created_at=_iso(now), ttl=int(now.timestamp()) + self.TTL_S),
+                              created_at=iso_seconds(now), ttl=int(now.timestamp()) + self.TTL_S),
                         condition=Batch.response.does_not_exist())
                 tx.update(Batch(batch_pk(batch_id), "BATCH"), actions=[
                     Batch.batch_id.set(batch_id), Batch.kind.set("api"), Batch.source.set("api"),
                     Batch.status.set("COMPLETE"), Batch.received.add(chunk.received),
                     Batch.accepted.add(chunk.accepted), Batch.duplicates.add(chunk.duplicates),
                     Batch.rejected.add(chunk.rejected), Batch.queued.add(chunk.queued),
-                    Batch.created_at.set(_iso(now)), Batch.updated_at.set(_iso(now))])
+                    Batch.created_at.set(iso_seconds(now)), Batch.updated_at.set(iso_seconds(now))])
                 for item, actions in _received_updates(Counter, chunk.new_by_scope):
                     tx.update(item, actions=actions)
         except TransactWriteError as e:
-            if _cancelled_by_condition(e):
+            if cancelled_by_condition(e):
                 raise errors.Conflict("a concurrent call with this Idempotency-Key finished first") from e
             raise errors.DependencyUnavailable("batches: could not record the call") from e

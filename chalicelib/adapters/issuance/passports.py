@@ -27,8 +27,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.adapters.counters import counter_updates, day_sk, scope_keys
-from chalicelib.adapters.dynamo import Tables, _gsi, _meta, cancelled_items
-from chalicelib.adapters.intake.records import _cancelled_by_condition, record_pk
+from chalicelib.adapters.dynamo import (Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta,
+                                       record_pk)
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE, DoseRecord, Identity
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
 from chalicelib.issuance.service import NewPassport, StoredPassport
@@ -49,12 +49,12 @@ class DynamoPassportStore:
         self._t = tables
 
         class PassportItem(Model):
-            Meta = _meta(s, "passports")
+            Meta = model_meta(s, "passports")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_uvci = _gsi(1, s)
+            by_uvci = gsi(1, s)
             citizen_id = UnicodeAttribute(null=True)
             version = NumberAttribute(null=True)
             uvci = UnicodeAttribute(null=True)
@@ -173,7 +173,7 @@ class DynamoPassportStore:
                 # 128 random bits make this practically impossible; if it happens, the message is
                 # retried and the retry draws a new UVCI.
                 raise errors.DependencyUnavailable("passports: the drawn UVCI is already issued; retry") from e
-            if _cancelled_by_condition(e):
+            if cancelled_by_condition(e):
                 return False
             raise errors.DependencyUnavailable("passports: could not store the passport") from e
         return True
@@ -205,7 +205,7 @@ class DynamoPassportStore:
                 for item, actions in counter_updates(Counter, facility, province, {"passports_revoked": 1}):
                     tx.update(item, actions=actions)
         except TransactWriteError as e:
-            if _cancelled_by_condition(e) or cancelled_items(e, "TransactionConflict"):
+            if cancelled_by_condition(e) or cancelled_items(e, "TransactionConflict"):
                 return False  # changed meanwhile: the message is retried and reads it again
             raise errors.DependencyUnavailable("passports: could not store the revocation") from e
         return True
@@ -247,7 +247,7 @@ class DynamoPassportStore:
             Item(f"P#{hold.citizen_id}", "HOLD").delete(
                 condition=(Item.uvci == hold.uvci) & (Item.revocation_sequence == hold.revocation_sequence))
         except PynamoDBException as e:
-            if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if is_conditional(e):
                 return False
             raise errors.DependencyUnavailable("passports: could not lift the hold") from e
         return True
@@ -287,7 +287,7 @@ class DynamoPassportStore:
                                                          {"passports_revoked": 1}):
                         tx.update(item, actions=actions)
             except TransactWriteError as e:
-                if _cancelled_by_condition(e):
+                if cancelled_by_condition(e):
                     return False
                 if cancelled_items(e, "TransactionConflict"):
                     continue  # a concurrent transaction on these items: run again, its conditions decide

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import Collection, Iterable, Sequence
 
@@ -39,8 +39,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.dynamo import Tables, _gsi, _meta, cancelled_items
-from chalicelib.adapters.intake.records import _is_conditional, record_pk
+from chalicelib.adapters.dynamo import Tables, cancelled_items, gsi, is_conditional, model_meta, read_failed, record_pk
 from chalicelib.adapters.sqs import MAX_BATCH_BYTES, QueueSender
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import GENESIS, LoggedEntry, chain_hash
@@ -48,18 +47,10 @@ from chalicelib.signing.manifest import canonical_json
 from chalicelib.signing.service import (ATTESTED, CHUNK_QUEUED, OPEN, VERIFIED_STATES, CandidateRecord,
                                         DuplicateAuditKey, Facility, FocalAgency, ProvinceFixed, QueuedChunk,
                                         StoredBatch, candidate_from_record)
+from chalicelib.timestamps import iso_seconds, utc_stamp
 
 PAGE_ENTRIES = 200
 APPEND_ATTEMPTS = 20
-
-
-def utc_stamp(t: datetime) -> str:
-    """Fixed-width UTC time, so DynamoDB string comparisons order times correctly."""
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="seconds")
 
 
 class SigningTables:
@@ -74,12 +65,12 @@ class SigningTables:
         s = self.settings
 
         class FacilityItem(Model):
-            Meta = _meta(s, "facilities")
+            Meta = model_meta(s, "facilities")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_province = _gsi(1, s)
+            by_province = gsi(1, s)
             name = UnicodeAttribute(null=True)
             province = UnicodeAttribute(null=True)
             head = UnicodeAttribute(null=True)
@@ -95,12 +86,12 @@ class SigningTables:
         s = self.settings
 
         class SigningItem(Model):
-            Meta = _meta(s, "signing")
+            Meta = model_meta(s, "signing")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_facility = _gsi(1, s)
+            by_facility = gsi(1, s)
             facility_id = UnicodeAttribute(null=True)
             status = UnicodeAttribute(null=True)
             created_at = UnicodeAttribute(null=True)
@@ -124,10 +115,6 @@ class SigningTables:
         return SigningItem
 
 
-def _read_failed(what: str) -> errors.DependencyUnavailable:
-    return errors.DependencyUnavailable(f"{what}: read failed")
-
-
 # -- facility registry --------------------------------------------------------------------------
 class DynamoFacilityRegistry:
     def __init__(self, tables: Tables) -> None:
@@ -143,7 +130,7 @@ class DynamoFacilityRegistry:
                 elif item.sk.startswith("CERT#"):
                     certs.append(item.certificate)
         except PynamoDBException as e:
-            raise _read_failed("facilities") from e
+            raise read_failed("facilities") from e
         return profile, tuple(certs)
 
     def get_facility(self, facility_id: str) -> Facility | None:
@@ -164,7 +151,7 @@ class DynamoFacilityRegistry:
                     if item.province:
                         out[item.pk.removeprefix("FAC#")] = item.province
         except PynamoDBException as e:
-            raise _read_failed("facilities") from e
+            raise read_failed("facilities") from e
         return out
 
     def focal_agencies(self, province: str) -> list[FocalAgency]:
@@ -173,7 +160,7 @@ class DynamoFacilityRegistry:
             ids = [i.gsi1sk.removeprefix("AGENCY#") for i in M.by_province.query(
                 f"PROV#{province}", M.gsi1sk.startswith("AGENCY#"))]
         except PynamoDBException as e:
-            raise _read_failed("facilities") from e
+            raise read_failed("facilities") from e
         out = []
         for agency_id in ids:
             profile, certs = self._owner(f"AGENCY#{agency_id}")
@@ -185,7 +172,7 @@ class DynamoFacilityRegistry:
         try:
             return [i.certificate for i in self._m.query("CA", consistent_read=True)]
         except PynamoDBException as e:
-            raise _read_failed("facilities") from e
+            raise read_failed("facilities") from e
 
     def _save(self, pk: str, gsi1sk: str, province: str, certificates: Iterable[str], now: datetime,
               **profile) -> None:
@@ -193,10 +180,10 @@ class DynamoFacilityRegistry:
         try:
             # The province is fixed at the first registration: records, counters and focal-agency
             # rights are filed under it, so a re-registration elsewhere is refused, atomically.
-            M(pk, "PROFILE", gsi1pk=f"PROV#{province}", gsi1sk=gsi1sk, province=province, updated_at=_iso(now),
+            M(pk, "PROFILE", gsi1pk=f"PROV#{province}", gsi1sk=gsi1sk, province=province, updated_at=iso_seconds(now),
               **profile).save(condition=M.pk.does_not_exist() | (M.province == province))
         except PynamoDBException as e:
-            if _is_conditional(e):
+            if is_conditional(e):
                 raise ProvinceFixed("this facility or agency is registered in another province; its province "
                                     "cannot change", details={"province": province}) from e
             raise errors.DependencyUnavailable("facilities: write failed") from e
@@ -205,7 +192,7 @@ class DynamoFacilityRegistry:
                 for pem in certificates:
                     cert = pki.load_certificate(pem)
                     batch.save(M(pk, f"CERT#{pki.fingerprint(cert)}", certificate=pem,
-                                 not_after=_iso(cert.not_valid_after_utc), registered_at=_iso(now)))
+                                 not_after=iso_seconds(cert.not_valid_after_utc), registered_at=iso_seconds(now)))
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("facilities: write failed") from e
 
@@ -221,7 +208,7 @@ class DynamoFacilityRegistry:
         cert = pki.load_certificate(certificate_pem)
         try:
             self._m("CA", pki.fingerprint(cert), certificate=certificate_pem,
-                    not_after=_iso(cert.not_valid_after_utc), registered_at=_iso(now)).save()
+                    not_after=iso_seconds(cert.not_valid_after_utc), registered_at=iso_seconds(now)).save()
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("facilities: write failed") from e
 
@@ -255,7 +242,7 @@ class DynamoSigningRecords:
                         people.add(c.citizen_id)
                     out.append(c)
         except PynamoDBException as e:
-            raise _read_failed("records") from e
+            raise read_failed("records") from e
         return out
 
     def reserve(self, batch_id: str, records: Sequence[CandidateRecord], *, until: datetime,
@@ -272,7 +259,7 @@ class DynamoSigningRecords:
                 R(record_pk(*c.key), "REC").update(
                     actions=[R.signing_batch.set(batch_id), R.signing_until.set(until_stamp)], condition=condition)
             except PynamoDBException as e:
-                if _is_conditional(e):
+                if is_conditional(e):
                     return None  # changed, or another open batch holds it
                 raise errors.DependencyUnavailable("records: reserve failed") from e
             return c.key
@@ -286,7 +273,7 @@ class DynamoSigningRecords:
                                                  attributes_to_get=["facility_id", "record_id", "version", "digest"]):
                 out[(item.facility_id, item.record_id)] = (int(item.version), item.digest)
         except PynamoDBException as e:
-            raise _read_failed("records") from e
+            raise read_failed("records") from e
         return out
 
     def mark_signed(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
@@ -297,7 +284,7 @@ class DynamoSigningRecords:
                 R(record_pk(*key), "REC").update(actions=[R.signed_batch.set(batch_id)],
                                                  condition=R.signing_batch == batch_id)
             except PynamoDBException as e:
-                if _is_conditional(e):
+                if is_conditional(e):
                     return None  # changed since, or another batch took it after this one expired
                 raise errors.DependencyUnavailable("records: mark signed failed") from e
             return key
@@ -313,7 +300,7 @@ class DynamoSigningRecords:
                     actions=[R.signed_batch.remove(), R.signing_batch.remove(), R.signing_until.remove()],
                     condition=R.signing_batch == batch_id)
             except PynamoDBException as e:
-                if _is_conditional(e):
+                if is_conditional(e):
                     return None  # changed since, or another batch holds it already
                 raise errors.DependencyUnavailable("records: release failed") from e
             return key
@@ -343,7 +330,7 @@ class DynamoManifestStore:
               updated_at=manifest["created_at"], merkle_root=manifest["merkle_root"], count=manifest["count"],
               pages=len(pages)).save(condition=M.pk.does_not_exist())
         except PynamoDBException as e:
-            if _is_conditional(e):
+            if is_conditional(e):
                 raise errors.Conflict("signing batch id already used") from e
             raise errors.DependencyUnavailable("signing: could not store the manifest") from e
 
@@ -356,7 +343,7 @@ class DynamoManifestStore:
                 elif item.sk.startswith("PAGE#"):
                     pages.append(item)  # sort key order = page order
         except PynamoDBException as e:
-            raise _read_failed("signing") from e
+            raise read_failed("signing") from e
         if header is None:
             return None
         entries = [e for p in pages[:int(header.pages)] for e in json.loads(p.entries)]
@@ -371,9 +358,9 @@ class DynamoManifestStore:
         condition = M.status == OPEN if status == ATTESTED else M.pk.exists()
         try:
             M(f"SBATCH#{batch_id}", "HEADER").update(
-                actions=[M.status.set(status), M.updated_at.set(_iso(now))], condition=condition)
+                actions=[M.status.set(status), M.updated_at.set(iso_seconds(now))], condition=condition)
         except PynamoDBException as e:
-            if _is_conditional(e) and status == ATTESTED:
+            if is_conditional(e) and status == ATTESTED:
                 return
             raise errors.DependencyUnavailable("signing: could not update the batch") from e
 
@@ -387,7 +374,7 @@ class DynamoManifestStore:
                     batch.save(M(f"SBATCH#{batch_id}", chunk_sk(c.chunk), facility_id=facility_id,
                                  status=CHUNK_QUEUED, first_index=c.first_index, size=len(c.people),
                                  people=json.dumps(list(c.people)), refused="[]",
-                                 pending_until=utc_stamp(pending_until), updated_at=_iso(now)))
+                                 pending_until=utc_stamp(pending_until), updated_at=iso_seconds(now)))
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("signing: could not store the chunk status") from e
 
@@ -396,10 +383,10 @@ class DynamoManifestStore:
         M = self._m
         try:
             M(f"SBATCH#{batch_id}", chunk_sk(chunk)).update(
-                actions=[M.status.set(status), M.refused.set(json.dumps(list(refused))), M.updated_at.set(_iso(now))],
+                actions=[M.status.set(status), M.refused.set(json.dumps(list(refused))), M.updated_at.set(iso_seconds(now))],
                 condition=M.pk.exists() & (M.first_index == first_index) & (M.size == size))
         except PynamoDBException as e:
-            if _is_conditional(e):
+            if is_conditional(e):
                 return False
             raise errors.DependencyUnavailable("signing: could not update the chunk status") from e
         return True
@@ -421,7 +408,7 @@ class DynamoAuditLog:
         except self._m.DoesNotExist:
             return 0, GENESIS
         except PynamoDBException as e:
-            raise _read_failed("audit") from e
+            raise read_failed("audit") from e
         return int(head.sequence), bytes.fromhex(head.entry_hash)
 
     def append(self, entry: dict, *, unique_key: str) -> tuple[int, str]:
@@ -466,7 +453,7 @@ class DynamoAuditLog:
         except M.DoesNotExist:
             return None
         except PynamoDBException as e:
-            raise _read_failed("audit") from e
+            raise read_failed("audit") from e
 
     def entries(self) -> Iterable[LoggedEntry]:
         M = self._m
@@ -474,7 +461,7 @@ class DynamoAuditLog:
             for item in M.query("AUDIT", M.sk.startswith("SEQ#"), consistent_read=True):
                 yield self._logged(item)
         except PynamoDBException as e:
-            raise _read_failed("audit") from e
+            raise read_failed("audit") from e
 
 
 # -- countersign queue --------------------------------------------------------------------------
