@@ -52,7 +52,7 @@ def register_facilities(prefix: str, region: str) -> None:
     from datetime import datetime, timezone
 
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
+    from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
     from chalicelib.settings import Settings
     from chalicelib.signing.service import Facility
 

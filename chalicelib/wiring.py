@@ -119,7 +119,7 @@ class Container:
     @cached_property
     def reevaluations(self):
         """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
-        from chalicelib.adapters.signing.tables import SqsCountersignQueue
+        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
 
         return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
 
@@ -181,7 +181,9 @@ class Container:
 
     @cached_property
     def attested_countersign(self):
-        from chalicelib.adapters.signing.tables import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+        from chalicelib.adapters.signing.manifests import DynamoManifestStore
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
         from chalicelib.signing.anchor import AnchorWitness
 
@@ -200,7 +202,7 @@ class Container:
 
     @cached_property
     def facility_registry(self):
-        from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
+        from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
 
         return DynamoFacilityRegistry(self.tables)
 
@@ -214,7 +216,9 @@ class Container:
     def signing(self):
         import secrets
 
-        from chalicelib.adapters.signing.tables import DynamoManifestStore, DynamoSigningRecords, SqsCountersignQueue
+        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+        from chalicelib.adapters.signing.manifests import DynamoManifestStore
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
         from chalicelib.signing.service import SigningService
 
         return SigningService(
@@ -233,14 +237,14 @@ class Container:
     def audit_log(self):
         """The one audit log (attestations, ministry revocations): every append goes through here,
         so every append is followed by a KMS-signed checkpoint in the audit bucket."""
-        from chalicelib.adapters.signing.tables import DynamoAuditLog
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
         from chalicelib.signing.anchor import AnchoredAuditLog
 
         return AnchoredAuditLog(DynamoAuditLog(self.tables), self.audit_anchor, self.clock)
 
     @cached_property
     def audit(self):
-        from chalicelib.adapters.signing.tables import DynamoAuditLog
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
         from chalicelib.signing.anchor import AuditService
 
         return AuditService(DynamoAuditLog(self.tables), self.audit_anchor, revocations=self.revocations)

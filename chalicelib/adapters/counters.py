@@ -252,14 +252,14 @@ class DynamoAuditSource:
         return out
 
     def attestation_sequence(self, batch_id: str) -> int | None:
-        from chalicelib.adapters.signing.tables import DynamoAuditLog
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
         from chalicelib.signing.service import attestation_key
 
         logged = DynamoAuditLog(self._t).find(attestation_key(batch_id))
         return logged.sequence if logged is not None else None
 
     def release_claims(self, batch_id: str, citizen_id: str, now) -> int:
-        from chalicelib.adapters.signing.tables import DynamoSigningRecords
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
 
         if self._signing_records is None:
             self._signing_records = DynamoSigningRecords(self._t, parallel=2)

@@ -127,7 +127,7 @@ class Tables:
             # (moved_from_citizen_id, kept for a redelivered cleaning message to queue again).
             matched_citizen_id = UnicodeAttribute(null=True)
             moved_from_citizen_id = UnicodeAttribute(null=True)
-            # Facility signing (chalicelib/adapters/signing/tables.py): the batch holding this version
+            # Facility signing (chalicelib/adapters/signing/records.py): the batch holding this version
             # until signing_until (UTC, ...Z), and the batch whose attestation covered it. A new
             # version rewrites the item, which clears them: changed records are signed again.
             signing_batch = UnicodeAttribute(null=True)

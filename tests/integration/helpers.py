@@ -98,7 +98,7 @@ def register_facilities(settings, *facilities: tuple[str, str]) -> None:
     from datetime import datetime, timezone
 
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
+    from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
     from chalicelib.signing.service import Facility
 
     registry = DynamoFacilityRegistry(Tables(settings))

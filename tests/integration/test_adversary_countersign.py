@@ -149,7 +149,7 @@ def test_attack_a_lost_message_for_a_new_dose_of_a_passport_holder_is_listed_as_
     people with no passport at all, so this person was stranded unseen."""
     from datetime import datetime, timedelta, timezone
 
-    from chalicelib.adapters.signing.tables import DynamoSigningRecords
+    from chalicelib.adapters.signing.records import DynamoSigningRecords
     from chalicelib.wiring import container
 
     _, created = stack

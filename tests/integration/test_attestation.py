@@ -315,7 +315,7 @@ def test_a_person_whose_message_was_lost_is_listed_and_fix_releases_them(app_cli
     """The worker claimed the person's records, then their message ran out of retries and its DLQ
     copy expired: nothing pending will issue them. Reconcile lists them; --fix releases the claim,
     and the next signing batch offers them again."""
-    from chalicelib.adapters.signing.tables import DynamoSigningRecords
+    from chalicelib.adapters.signing.records import DynamoSigningRecords
     from chalicelib.wiring import container
 
     _, created = stack

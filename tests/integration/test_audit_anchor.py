@@ -35,7 +35,8 @@ def run_cli(*args: str) -> tuple[int, dict | None]:
 def chain(stack):
     """Five attestation-like entries appended through the anchored audit log port."""
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.signing.tables import DynamoAuditLog, SigningTables
+    from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+    from chalicelib.adapters.signing.tables import SigningTables
     from chalicelib.wiring import Container, set_container
     from infra import spec
     from infra.bootstrap import _ensure_bucket, _ensure_table

@@ -41,7 +41,7 @@ def directory(request, stack):
         memory = MemoryFacilityDirectory()
         return memory, lambda *pairs: memory.facilities.update(dict(pairs))
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.signing.tables import DynamoFacilityRegistry
+    from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
 
     return DynamoFacilityRegistry(Tables(stack[0])), lambda *pairs: register_facilities(stack[0], *pairs)
 

@@ -13,8 +13,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.adapters.signing import tables as sa
 from chalicelib.adapters.dynamo import record_pk
+from chalicelib.adapters.signing import manifests
+from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
+from chalicelib.adapters.signing.manifests import DynamoManifestStore
+from chalicelib.adapters.signing.records import DynamoSigningRecords
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)
@@ -34,9 +39,9 @@ def ports(stack, sqs):
     tables = Tables(settings)
     url = sqs.get_queue_url(QueueName=settings.queue("countersign"))["QueueUrl"]
     drain_queue(sqs, url)
-    return {"tables": tables, "registry": sa.DynamoFacilityRegistry(tables),
-            "records": sa.DynamoSigningRecords(tables), "manifests": sa.DynamoManifestStore(tables),
-            "audit": sa.DynamoAuditLog(tables), "queue": sa.SqsCountersignQueue(sqs, url), "url": url}
+    return {"tables": tables, "registry": DynamoFacilityRegistry(tables),
+            "records": DynamoSigningRecords(tables), "manifests": DynamoManifestStore(tables),
+            "audit": DynamoAuditLog(tables), "queue": SqsCountersignQueue(sqs, url), "url": url}
 
 
 def service(p, chunk_people=4):
@@ -123,7 +128,7 @@ def test_attack_facility_re_registered_in_another_province_is_refused(ports, gov
 
 
 def test_batch_sign_attest_and_fan_out(ports, gov, sqs, monkeypatch):
-    monkeypatch.setattr(sa, "PAGE_ENTRIES", 3)  # several manifest pages
+    monkeypatch.setattr(manifests, "PAGE_ENTRIES", 3)  # several manifest pages
     fid = f"F{uuid.uuid4().hex[:8]}"
     key, cert = signer(gov, fid, province="079")
     facilities = FacilityService(ports["registry"])

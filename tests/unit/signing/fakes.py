@@ -1,4 +1,4 @@
-"""In-memory fakes of the signing ports (same Protocols as chalicelib/adapters/signing/tables.py)."""
+"""In-memory fakes of the signing ports (same Protocols as the adapters in chalicelib/adapters/signing/)."""
 from __future__ import annotations
 
 import json
