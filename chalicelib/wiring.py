@@ -59,13 +59,14 @@ class Container:
     # -- services -----------------------------------------------------------------------------
     @cached_property
     def batches(self):
-        from chalicelib.adapters.intake.records import DynamoBatchStore
+        from chalicelib.adapters.intake.batches import DynamoBatchStore
 
         return DynamoBatchStore(self.tables)
 
     @cached_property
     def intake(self):
-        from chalicelib.adapters.intake.records import DynamoRecordStore, S3ReportStore
+        from chalicelib.adapters.intake.records import DynamoRecordStore
+        from chalicelib.adapters.intake.reports import S3ReportStore
         from chalicelib.intake.service import IntakeService
 
         s = self.settings
@@ -76,7 +77,7 @@ class Container:
 
     @cached_property
     def cleaning_queue(self):
-        from chalicelib.adapters.intake.records import SqsCleaningQueue
+        from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
 
         return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
 
@@ -293,14 +294,14 @@ class Container:
 
     @cached_property
     def never_cleaned(self):
-        from chalicelib.adapters.intake.records import DynamoPendingRecords
+        from chalicelib.adapters.reports.pending_records import DynamoPendingRecords
         from chalicelib.reports.reconcile import NeverCleanedSweep
 
         return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
 
     @cached_property
     def submission(self):
-        from chalicelib.adapters.intake.records import DynamoApiCallStore
+        from chalicelib.adapters.intake.batches import DynamoApiCallStore
         from chalicelib.intake.service import RecordSubmission
 
         return RecordSubmission(self.intake, DynamoApiCallStore(self.tables), self.clock,

@@ -83,7 +83,7 @@ def world(stack, issuer):
     import uuid
 
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.intake.records import DynamoBatchStore
+    from chalicelib.adapters.intake.batches import DynamoBatchStore
     from chalicelib.wiring import Container
 
     settings, _ = stack

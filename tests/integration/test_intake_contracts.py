@@ -112,7 +112,7 @@ def batches(request, stack):
     if request.param == "memory":
         return MemoryBatches()
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.adapters.intake.records import DynamoBatchStore
+    from chalicelib.adapters.intake.batches import DynamoBatchStore
 
     return DynamoBatchStore(Tables(stack[0]))
 
