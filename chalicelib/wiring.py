@@ -140,7 +140,7 @@ class Container:
 
     @cached_property
     def submission_limiter(self):
-        from chalicelib.adapters.cleaning.access_log import DynamoRateWindows
+        from chalicelib.adapters.intake.rate_windows import DynamoRateWindows
         from chalicelib.intake.ratelimit import SubmissionLimiter
 
         return SubmissionLimiter(DynamoRateWindows(self.tables), self.clock, self.settings.records_per_minute)

@@ -15,6 +15,11 @@ counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, A
            pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
            FAC# items also carry province_code and gsi1 PROV#<code> / FAC#<id>, so the facilities
            of a province are one Query (see chalicelib/adapters/counters.py)
+access     pk READ#<facility>#<record_id>  sk <at>#<nonce>   one read of a record's cleaning result (role,
+                                                             subject, scope, facility_id, record_id, at);
+                                                             gsi1 BY#<role>#<scope or subject> / <at>#<nonce>
+           pk RATE#<caller>  sk <window start, epoch s>      used: records counted in the window
+           (every access item expires by `ttl`; adapters/cleaning/access_log.py, adapters/intake/rate_windows.py)
 """
 from __future__ import annotations
 
@@ -219,3 +224,25 @@ class Tables:
             by_province = gsi(1, s)
 
         return CounterItem
+
+    @cached_property
+    def Access(self):
+        s = self.settings
+
+        class AccessItem(Model):
+            Meta = model_meta(s, "access")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            gsi1pk = UnicodeAttribute(null=True)
+            gsi1sk = UnicodeAttribute(null=True)
+            by_reader = gsi(1, s)
+            role = UnicodeAttribute(null=True)
+            subject = UnicodeAttribute(null=True)
+            scope = UnicodeAttribute(null=True)
+            facility_id = UnicodeAttribute(null=True)
+            record_id = UnicodeAttribute(null=True)
+            at = UnicodeAttribute(null=True)
+            used = NumberAttribute(null=True)
+            ttl = NumberAttribute(null=True)
+
+        return AccessItem
