@@ -126,7 +126,7 @@ class Container:
 
     @cached_property
     def corrections(self):
-        from chalicelib.adapters.cleaning.repository import DynamoCorrectionCounters, DynamoRecordReader
+        from chalicelib.adapters.cleaning.corrections import DynamoCorrectionCounters, DynamoRecordReader
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables),
@@ -169,7 +169,9 @@ class Container:
     def countersign(self):
         import secrets
 
-        from chalicelib.adapters.issuance.passports import DynamoDoseSource, KmsKeyRing, RegistryIdentities
+        from chalicelib.adapters.issuance.doses import DynamoDoseSource
+        from chalicelib.adapters.issuance.identities import RegistryIdentities
+        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
         from chalicelib.adapters.trust.trust_list import DynamoDscRepository
         from chalicelib.issuance.service import CountersignService
 
@@ -195,7 +197,8 @@ class Container:
 
     @cached_property
     def passport_query(self):
-        from chalicelib.adapters.issuance.passports import DynamoPassportReader, S3ImageCache
+        from chalicelib.adapters.issuance.passports import DynamoPassportReader
+        from chalicelib.adapters.issuance.qr_cache import S3ImageCache
         from chalicelib.issuance.passports import PassportQuery
 
         return PassportQuery(DynamoPassportReader(self.passports),
@@ -271,8 +274,9 @@ class Container:
 
     @cached_property
     def complaints(self):
-        from chalicelib.adapters.complaints.store import (DynamoCitizenRecords, DynamoComplaintStore,
-                                                        RegistryFacilityHeads)
+        from chalicelib.adapters.complaints.citizen_records import DynamoCitizenRecords
+        from chalicelib.adapters.complaints.facility_heads import RegistryFacilityHeads
+        from chalicelib.adapters.complaints.store import DynamoComplaintStore
         from chalicelib.complaints.service import ComplaintService
 
         return ComplaintService(DynamoCitizenRecords(self.tables), DynamoComplaintStore(self.tables),
@@ -287,7 +291,7 @@ class Container:
 
     @cached_property
     def reconciler(self):
-        from chalicelib.adapters.counters import DynamoAuditSource
+        from chalicelib.adapters.reports.audit_source import DynamoAuditSource
         from chalicelib.reports.reconcile import Reconciler
 
         return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))

@@ -1,4 +1,4 @@
-"""DynamoDB adapters of the complaint ports (chalicelib/complaints/service.py).
+"""DynamoDB adapter of the complaint store (chalicelib/complaints/service.py).
 
 Item layout of the complaints table (overloaded keys, see infra/spec.py):
 
@@ -38,7 +38,6 @@ from chalicelib import errors
 from chalicelib.adapters.counters import counter_updates
 from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, gsi, is_conditional, model_meta
 from chalicelib.complaints.domain import Complaint
-from chalicelib.complaints.service import CitizenRecord
 from chalicelib.timestamps import utc_iso
 
 
@@ -209,27 +208,3 @@ def _doc(c: Complaint) -> str:
 
 def _complaint(item) -> Complaint:
     return Complaint.from_dict(json.loads(item.doc))
-
-
-class DynamoCitizenRecords:
-    """A citizen's own records, found through the records table's gsi1 (CIT#<citizen_id>)."""
-
-    def __init__(self, tables: Tables) -> None:
-        self._t = tables
-
-    def find(self, citizen_id: str, record_id: str) -> list[CitizenRecord]:
-        Record = self._t.Record
-        try:
-            return [CitizenRecord(i.facility_id, i.record_id, i.province_code)
-                    for i in Record.by_citizen.query(f"CIT#{citizen_id}", filter_condition=Record.record_id == record_id)]
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-
-
-class RegistryFacilityHeads:
-    def __init__(self, facility_registry) -> None:
-        self._registry = facility_registry
-
-    def head(self, facility_id: str) -> str | None:
-        facility = self._registry.get_facility(facility_id)
-        return facility.head or None if facility else None

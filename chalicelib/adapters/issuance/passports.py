@@ -1,4 +1,5 @@
-"""DynamoDB adapters of the countersigning ports, and the KMS-backed DSC key ring.
+"""The passports table: the passport store (countersigning, re-evaluation, ministry revocations)
+and the reader behind the passport routes.
 
 passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>); a ministry
                                                          revocation adds reason, revoked_by, revocation_sequence
@@ -14,11 +15,7 @@ passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (g
 from __future__ import annotations
 
 import json
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
-from typing import Sequence
+from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -27,13 +24,11 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.adapters.counters import counter_updates, day_sk, scope_keys
-from chalicelib.adapters.dynamo import (Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta,
-                                       record_pk)
-from chalicelib.issuance.domain import NO_ATTESTED_DOSE, DoseRecord, Identity
+from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta
+from chalicelib.issuance.domain import NO_ATTESTED_DOSE
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
 from chalicelib.issuance.service import NewPassport, StoredPassport
 
-VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
 REVOKE_ATTEMPTS = 5
 # Who revoked a version for lack of an attested dose (a ministry revocation names the official).
 REEVALUATION_ACTOR = json.dumps({"role": "system", "id": "re-evaluation"})
@@ -309,93 +304,6 @@ def _uvci_taken(e: TransactWriteError, checks: int = 0) -> bool:
     return checks in failed and checks + 1 not in failed
 
 
-class DynamoDoseSource:
-    """A chunk's attested doses: one citizen-index Query per person (in parallel) for the record
-    keys, then consistent BatchGets (100 keys each) of the record items themselves, because the
-    index is eventually consistent and `signed_batch` must be read as it is now."""
-
-    def __init__(self, tables: Tables, parallel: int = 8) -> None:
-        self._t = tables
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="doses")
-
-    def _keys_of(self, citizen_id: str) -> list[tuple[str, str]]:
-        Record = self._t.Record
-        try:
-            return [(i.facility_id, i.record_id) for i in Record.by_citizen.query(
-                f"CIT#{citizen_id}", attributes_to_get=["facility_id", "record_id"])]
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-
-    def attested_doses(self, citizen_ids: Sequence[str],
-                       also: Sequence[tuple[str, str]] = ()) -> dict[str, list[DoseRecord]]:
-        Record = self._t.Record
-        keys = set(also)
-        for found in self._pool.map(self._keys_of, citizen_ids):
-            keys.update(found)
-        out: dict[str, list[DoseRecord]] = {cid: [] for cid in citizen_ids}
-        ordered = sorted(keys)
-        try:
-            for i in range(0, len(ordered), 100):
-                for item in Record.batch_get([(record_pk(f, r), "REC") for f, r in ordered[i:i + 100]],
-                                             consistent_read=True):
-                    if (item.state not in VERIFIED_STATES or int(item.cleaned_version or 0) != int(item.version)
-                            or not item.signed_batch):
-                        continue  # not verified at its current version, or no facility head signed it
-                    d = json.loads(item.data)
-                    citizen = item.matched_citizen_id or d.get("citizen_id")
-                    if citizen not in out:
-                        continue
-                    out[citizen].append(DoseRecord(item.facility_id, item.record_id, int(item.version), item.digest,
-                                                   int(d["dose_number"]), date.fromisoformat(d["vaccination_date"]),
-                                                   d["vaccine_product"], item.province_code, item.signed_batch))
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-        return out
-
-
-class RegistryIdentities:
-    """Passports carry the registry's identity, not the facility's typed values."""
-
-    def __init__(self, registry) -> None:
-        self._registry = registry
-
-    def identity(self, citizen_id: str) -> Identity | None:
-        person = self._registry.get(citizen_id)
-        if person is None:
-            return None
-        return Identity(person.citizen_id, person.full_name, person.date_of_birth.isoformat())
-
-
-class KmsKeyRing:
-    """The DSCs registered with a KMS key for the configured algorithm, as a KeyRing; reloaded
-    every few minutes so a newly registered DSC takes over without a redeploy."""
-
-    TTL_S = 300
-
-    def __init__(self, dscs, kms_client, alg: str, clock=time.monotonic) -> None:
-        self._dscs = dscs
-        self._kms = kms_client
-        self._alg = alg
-        self._clock = clock
-        self._ring = None
-        self._loaded = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, now: datetime):
-        from chalicelib.adapters.dcc.kms_signer import KmsSigner
-        from chalicelib.dcc.signer import KeyRing, alg_for_public_key
-
-        with self._lock:
-            if self._ring is None or self._clock() - self._loaded > self.TTL_S:
-                signers = [KmsSigner(self._kms, e.key_ref, e.certificate) for e in self._dscs.all()
-                           if e.key_ref and alg_for_public_key(e.certificate.public_key()) == self._alg]
-                if not signers:
-                    raise errors.DependencyUnavailable(
-                        f"no {self._alg} DSC registered for a KMS key (run: python -m chalicelib.cli keys provision-kms)")
-                self._ring, self._loaded = KeyRing(signers), self._clock()
-            return self._ring.current(now)
-
-
 class DynamoPassportReader:
     def __init__(self, store: DynamoPassportStore) -> None:
         self._store = store
@@ -410,26 +318,3 @@ class DynamoPassportReader:
         return {"version": int(item.version), "uvci": item.uvci, "hc1": item.hc1, "iat": int(item.iat),
                 "exp": int(item.exp), "status": item.status, "display": json.loads(item.display or "{}"),
                 "reason": item.reason, "revoked_at": item.revoked_at}
-
-
-class S3ImageCache:
-    def __init__(self, s3, bucket: str) -> None:
-        self._s3 = s3
-        self._bucket = bucket
-
-    def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise errors.DependencyUnavailable("qr cache: read failed") from e
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        from chalicelib.adapters.aws_errors import aws_call
-
-        with aws_call("qr cache: write"):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
-                                CacheControl="private, max-age=86400")
