@@ -345,7 +345,8 @@ class Container:
     def token_verifier(self):
         """Bearer tokens against the identity provider's JWKS (VAXPASS_JWKS_URL)."""
         from chalicelib import errors
-        from chalicelib.auth.tokens import JwksCache, TokenVerifier, jwks_source_for
+        from chalicelib.adapters.auth.jwks import jwks_source_for
+        from chalicelib.auth.tokens import JwksCache, TokenVerifier
 
         s = self.settings
         if not s.jwks_url:
