@@ -54,7 +54,7 @@ def register_facilities(prefix: str, region: str) -> None:
     from chalicelib.adapters.dynamo import Tables
     from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
     from chalicelib.settings import Settings
-    from chalicelib.signing.service import Facility
+    from chalicelib.signing.facilities import Facility
 
     settings = Settings(stage="bench", region=region, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
                         resource_prefix=prefix)

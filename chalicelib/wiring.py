@@ -212,7 +212,7 @@ class Container:
 
     @cached_property
     def facilities(self):
-        from chalicelib.signing.service import FacilityService
+        from chalicelib.signing.facilities import FacilityService
 
         return FacilityService(self.facility_registry)
 

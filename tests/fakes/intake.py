@@ -79,7 +79,7 @@ class MemoryFacilityDirectory:
         self.calls = 0
 
     def save_facility(self, facility, now) -> None:
-        from chalicelib.signing.service import ProvinceFixed
+        from chalicelib.signing.facilities import ProvinceFixed
 
         if self.facilities.get(facility.facility_id, facility.province) != facility.province:
             raise ProvinceFixed("registered in another province")

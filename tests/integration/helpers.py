@@ -99,7 +99,7 @@ def register_facilities(settings, *facilities: tuple[str, str]) -> None:
 
     from chalicelib.adapters.dynamo import Tables
     from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
-    from chalicelib.signing.service import Facility
+    from chalicelib.signing.facilities import Facility
 
     registry = DynamoFacilityRegistry(Tables(settings))
     now = datetime.now(timezone.utc)

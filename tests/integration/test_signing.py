@@ -23,7 +23,8 @@ from chalicelib.adapters.signing.records import DynamoSigningRecords
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)
-from chalicelib.signing.service import DuplicateAuditKey, Facility, FacilityService, NothingToSign, SigningService
+from chalicelib.signing.facilities import Facility, FacilityService
+from chalicelib.signing.service import DuplicateAuditKey, NothingToSign, SigningService
 from tests.integration.helpers import drain_queue
 
 pytestmark = pytest.mark.integration
@@ -107,7 +108,7 @@ def test_attack_facility_re_registered_in_another_province_is_refused(ports, gov
     records and signing rights are filed under: the DynamoDB profile write is conditional."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.signing.service import ProvinceFixed
+    from chalicelib.signing.facilities import ProvinceFixed
 
     fid = f"F{uuid.uuid4().hex[:8]}"
     facilities = FacilityService(ports["registry"])

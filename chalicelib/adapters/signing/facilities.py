@@ -13,7 +13,7 @@ from chalicelib import errors
 from chalicelib.adapters.dynamo import Tables, is_conditional, read_failed
 from chalicelib.adapters.signing.tables import SigningTables
 from chalicelib.signing import facility_pki as pki
-from chalicelib.signing.service import Facility, FocalAgency, ProvinceFixed
+from chalicelib.signing.facilities import Facility, FocalAgency, ProvinceFixed
 from chalicelib.timestamps import iso_seconds
 
 

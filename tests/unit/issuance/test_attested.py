@@ -14,7 +14,8 @@ from chalicelib.signing.manifest import DoseRecord as ManifestDose
 from chalicelib.signing.anchor import AnchorWitness
 from chalicelib.signing.audit import Checkpoint, chain_hash
 from chalicelib.signing.manifest import MerkleTree, build_entries
-from chalicelib.signing.service import Facility, QueuedChunk
+from chalicelib.signing.facilities import Facility
+from chalicelib.signing.service import QueuedChunk
 from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
 from tests.unit.issuance.test_countersign import Doses, Identities, MemoryPassports
 from tests.unit.signing.fakes import MemoryAudit, MemoryManifests, MemoryRegistry
