@@ -92,7 +92,7 @@ class Container:
 
     @cached_property
     def upload_delivery(self):
-        from chalicelib.intake.service import UploadDelivery
+        from chalicelib.intake.uploads import UploadDelivery
 
         return UploadDelivery(lambda u: self.ingest_s3_object(u.bucket, u.key, u.etag), self.batches,
                               lambda body, code, message: self.dead_letters.send("intake", body, code, message),
@@ -306,7 +306,7 @@ class Container:
     @cached_property
     def submission(self):
         from chalicelib.adapters.intake.batches import DynamoApiCallStore
-        from chalicelib.intake.service import RecordSubmission
+        from chalicelib.intake.submission import RecordSubmission
 
         return RecordSubmission(self.intake, DynamoApiCallStore(self.tables), self.clock,
                                 self.settings.max_records_per_request)

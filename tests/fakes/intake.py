@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from chalicelib.cleaning.corrections import CorrectionService, RecordView
-from chalicelib.intake.service import (FAILED_DELIVERY, FAILED_FILE, BatchState, IdempotentCall, IntakeService,
-                                       NewRecord, RecordSubmission, StoredRecord)
+from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, IntakeService, NewRecord, StoredRecord
+from chalicelib.intake.submission import IdempotentCall, RecordSubmission
 
 
 class MemoryRecordStore:

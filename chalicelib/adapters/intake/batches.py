@@ -133,7 +133,7 @@ class DynamoApiCallStore:
         return f"IDEMP#{namespace}#{key}"
 
     def lookup(self, namespace: str, key: str):
-        from chalicelib.intake.service import IdempotentCall
+        from chalicelib.intake.submission import IdempotentCall
 
         try:
             item = self._t.Batch.get(self._pk(namespace, key), "IDEMP", consistent_read=True)
