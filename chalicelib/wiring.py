@@ -299,7 +299,7 @@ class Container:
     @cached_property
     def never_cleaned(self):
         from chalicelib.adapters.reports.pending_records import DynamoPendingRecords
-        from chalicelib.reports.reconcile import NeverCleanedSweep
+        from chalicelib.reports.never_cleaned import NeverCleanedSweep
 
         return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
 

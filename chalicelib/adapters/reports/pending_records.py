@@ -17,7 +17,7 @@ class DynamoPendingRecords:
         self._t = tables
 
     def pending_records(self):
-        from chalicelib.reports.reconcile import PendingRecord
+        from chalicelib.reports.never_cleaned import PendingRecord
 
         Record = self._t.Record
         try:
