@@ -60,7 +60,7 @@ def main() -> int:
     from infra.bootstrap import bootstrap
 
     settings = get_settings()
-    created = bootstrap(prefix, region=settings.region, endpoint_url=settings.endpoint_url)
+    bootstrap(prefix, region=settings.region, endpoint_url=settings.endpoint_url)
     t_setup = time.perf_counter()
 
     calls = {"sign": 0}

@@ -148,8 +148,8 @@ def main() -> int:
     print(f"intake handler (S3 stream -> DynamoDB records, SQS cleaning chunks, report): "
           f"{args.rows / r['handler_s']:,.0f} rows/s in {r['handler_s']:.0f}s; "
           f"ratio {r['baseline_s'] / r['handler_s']:.2f}x baseline")
-    print(f"batch: {b['status']}, received {b['received']:,} = accepted {b['accepted']:,} + rejected {b['rejected']:,}; "
-          f"queued for cleaning {b['queued']:,}")
+    print(f"batch: {b['status']}, received {b['received']:,} = accepted {b['accepted']:,} "
+          f"+ rejected {b['rejected']:,}; queued for cleaning {b['queued']:,}")
     print(f"handler process peak RSS: {r['rss_peak_mb']:.0f} MB (after imports {r['rss_start_mb']:.0f} MB; "
           f"after baseline {r['rss_after_baseline_mb']:.0f} MB) - limit 256 MB: "
           f"{'OK' if r['rss_peak_mb'] < 256 else 'OVER'}")

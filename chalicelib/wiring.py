@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.sqs import QueueUrls
 
 
 class Container:
@@ -192,8 +196,8 @@ class Container:
 
         return AttestedBatchCountersigner(
             self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
-            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
-            events=self.security_events, counters=self.counters)
+            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry,
+            chunks=DynamoManifestStore(self.tables), events=self.security_events, counters=self.counters)
 
     @cached_property
     def passport_query(self):

@@ -252,5 +252,5 @@ def load_certificates(paths: Iterable[str | Path], skipped: list[str] | None = N
 
 
 __all__ = ["TrustStore", "TrustedKey", "TrustListError", "trusted_key", "trust_list_json", "jwks",
-           "load_trust_list", "trust_store_from_document", "document_signer", "load_certificates", "load_certificate_bytes",
-           "load_certificate_bundle"]
+           "load_trust_list", "trust_store_from_document", "document_signer", "load_certificates",
+           "load_certificate_bytes", "load_certificate_bundle"]

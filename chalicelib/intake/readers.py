@@ -299,7 +299,8 @@ def check_zip(fp: BinaryIO, limits: IntakeLimits) -> None:
             total += info.file_size
             if total > limits.xlsx_max_uncompressed_bytes:
                 raise _too_large(info, "total", limits.xlsx_max_uncompressed_bytes)
-            if info.file_size > _RATIO_FLOOR_BYTES and info.file_size > limits.xlsx_max_ratio * max(info.compress_size, 1):
+            if (info.file_size > _RATIO_FLOOR_BYTES
+                    and info.file_size > limits.xlsx_max_ratio * max(info.compress_size, 1)):
                 raise _too_large(info, "ratio", limits.xlsx_max_ratio)
         for info in archive.infolist():
             if not info.is_dir():

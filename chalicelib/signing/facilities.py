@@ -121,7 +121,8 @@ class FacilityService:
                               certificate_pem: str, now: datetime) -> FocalAgency:
         agency_id, province = registered_id(agency_id, "agency_id"), registered_province(province)
         cert, who = self._checked_signer_cert(certificate_pem, now)
-        if who.role != pki.ROLE_FOCAL_AGENCY or who.subject_id != agency_id or not same_province(who.province, province):
+        if (who.role != pki.ROLE_FOCAL_AGENCY or who.subject_id != agency_id
+                or not same_province(who.province, province)):
             raise errors.ValidationError("certificate is not a focal agency certificate for this agency and province")
         agency = FocalAgency(agency_id, name, province, (pki.pem(cert),))
         self._registry.save_focal_agency(agency, now)

@@ -141,7 +141,6 @@ class Generator:
     # -- errors ----------------------------------------------------------------------------------
     def apply_error(self, kind: str, row: dict[str, str], person: Person) -> bool:
         """Applies one error kind to a record row in place; False when it cannot apply."""
-        rng = self.rng
         name = row["full_name"]
         if kind == "missing_diacritics":
             new = _strip_marks(name)

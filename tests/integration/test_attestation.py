@@ -115,7 +115,8 @@ def sign(app_client, bearer, facility, manifest: dict) -> dict:
     from chalicelib.signing.manifest import manifest_message
 
     signature, alg = pki.sign(facility["key"], manifest_message(manifest))
-    resp = app_client.http.post(f"/v1/signing-batches/{manifest['batch_id']}/signature", headers=staff(bearer, facility),
+    resp = app_client.http.post(f"/v1/signing-batches/{manifest['batch_id']}/signature",
+                                headers=staff(bearer, facility),
                                 body=json.dumps({"signature": base64.b64encode(signature).decode(), "algorithm": alg,
                                                  "certificate": facility["cert"]}))
     assert resp.status_code == 200, resp.body

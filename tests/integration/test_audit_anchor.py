@@ -149,8 +149,9 @@ def test_attack_forged_checkpoints_are_refused(chain):
 
     def forged(seq, head_hash):
         cp = Checkpoint(seq, head_hash, "2030-01-01T00:00:00+00:00")
+        forged = other_key.sign(cp.message(), ec.ECDSA(hashes.SHA256()))
         return json.dumps({"checkpoint": json.loads(cp.message()), "key_id": "forged",
-                           "signature": base64.b64encode(other_key.sign(cp.message(), ec.ECDSA(hashes.SHA256()))).decode()})
+                           "signature": base64.b64encode(forged).decode()})
 
     # a new version of checkpoint 5 naming another head: ignored, the first version still counts
     chain["s3"].put_object(Bucket=chain["bucket"], Key="checkpoints/000000000005.json", Body=forged(5, "00" * 32))

@@ -182,7 +182,8 @@ def test_near_misses_keep_their_suggestion_and_accepting_it_verifies(app_client,
     cases = {
         "NM-UNACCENTED": (_record("NM-UNACCENTED", triet, full_name="Au Minh Triet"),
                           {"full_name": triet.full_name}),
-        "NM-SWAPPED": (_record("NM-SWAPPED", khiem, date_of_birth=f"{swapped.month:02d}/{swapped.day:02d}/{swapped.year}"),
+        "NM-SWAPPED": (_record("NM-SWAPPED", khiem,
+                               date_of_birth=f"{swapped.month:02d}/{swapped.day:02d}/{swapped.year}"),
                        {"date_of_birth": khiem.date_of_birth.isoformat()}),
         "NM-DIGIT": (_record("NM-DIGIT", diep, citizen_id=wrong_digit), {"citizen_id": diep.citizen_id}),
     }

@@ -153,7 +153,6 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
             real = super().client(service, **options)
             if service != "kms":
                 return real
-            outer = self
 
             class ThrottlingKms:
                 def __getattr__(self, name):
@@ -162,7 +161,8 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
                 def sign(self, **kw):
                     if Faulty.throttles > 0:
                         Faulty.throttles -= 1
-                        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Sign")
+                        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                                          "Sign")
                     return real.sign(**kw)
             return ThrottlingKms()
 

@@ -155,7 +155,8 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         # Then exactly that drift is reported
         assert code == 1 and len(drifts) == 1, drifts
         d = drifts[0]
-        assert (d["pk"], d["sk"], d["counter"], d["difference"], d["fixed"]) == ("PROV#001", "TOTAL", "verified", 3, None)
+        assert (d["pk"], d["sk"], d["counter"], d["difference"], d["fixed"]) == (
+            "PROV#001", "TOTAL", "verified", 3, None)
         # and --fix sets it back, after which nothing drifts
         code, drifts = cli_json_lines("reports", "reconcile", "--fix")
         assert code == 1 and [x["fixed"] for x in drifts] == [True]

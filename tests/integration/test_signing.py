@@ -97,7 +97,8 @@ def test_registry_round_trip(ports, gov):
     facilities.register_focal_agency(agency_id=aid, name="HCDC", province="079", certificate_pem=pki.pem(ac), now=NOW)
     f = ports["registry"].get_facility(fid)
     assert (f.name, f.province, f.head) == ("Trạm Y tế Phường 1", "079", "BS. Lan")
-    assert {pki.fingerprint(pki.load_certificate(p)) for p in f.certificates} == {pki.fingerprint(c1), pki.fingerprint(c2)}
+    assert ({pki.fingerprint(pki.load_certificate(p)) for p in f.certificates}
+            == {pki.fingerprint(c1), pki.fingerprint(c2)})
     assert aid in {a.agency_id for a in ports["registry"].focal_agencies("079")}
     assert aid not in {a.agency_id for a in ports["registry"].focal_agencies("001")}
     assert ports["registry"].get_facility("nope") is None

@@ -26,7 +26,8 @@ class DynamoBatchStore:
               now: datetime) -> BatchState:
         Batch = self._t.Batch
         item = Batch(batch_pk(batch_id), "BATCH", batch_id=batch_id, province_code=province_code,
-                     source=source, etag=etag, status="PROCESSING", created_at=iso_seconds(now), updated_at=iso_seconds(now))
+                     source=source, etag=etag, status="PROCESSING", created_at=iso_seconds(now),
+                     updated_at=iso_seconds(now))
         try:
             item.save(condition=Batch.pk.does_not_exist())
         except PynamoDBException as e:

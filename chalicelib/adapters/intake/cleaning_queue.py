@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-
 from chalicelib.adapters.sqs import QueueSender
 
 

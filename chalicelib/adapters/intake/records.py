@@ -76,7 +76,8 @@ class DynamoRecordStore:
         size = 0
         for n in records:
             # data and original dominate an item; the rest is a few hundred bytes
-            item_bytes = 2 * len(json.dumps(n.record.canonical(), ensure_ascii=False)) + 65 * len(n.earlier_digests) + 512
+            item_bytes = (2 * len(json.dumps(n.record.canonical(), ensure_ascii=False))
+                          + 65 * len(n.earlier_digests) + 512)
             if groups[-1] and (len(groups[-1]) == self.TX_ITEMS or size + item_bytes > self.TX_BYTES):
                 groups.append([])
                 size = 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from functools import partial
 from typing import Sequence
-
 
 from chalicelib.adapters.aws_errors import aws_call
 from chalicelib.intake.errors import BadFile
@@ -48,7 +48,7 @@ class S3ReportStore:
                 for page in pages:
                     for obj in page.get("Contents", []):  # listed in key order = chunk order
                         body = self._s3.get_object(Bucket=self._bucket, Key=obj["Key"])["Body"]
-                        for block in iter(lambda: body.read(1024 * 1024), b""):
+                        for block in iter(partial(body.read, 1024 * 1024), b""):
                             out.write(block)
             out.seek(0)
             with aws_call("s3 put report"):

@@ -34,7 +34,7 @@ class KmsKeyRing:
                 signers = [KmsSigner(self._kms, e.key_ref, e.certificate) for e in self._dscs.all()
                            if e.key_ref and alg_for_public_key(e.certificate.public_key()) == self._alg]
                 if not signers:
-                    raise errors.DependencyUnavailable(
-                        f"no {self._alg} DSC registered for a KMS key (run: python -m chalicelib.cli keys provision-kms)")
+                    raise errors.DependencyUnavailable(f"no {self._alg} DSC registered for a KMS key "
+                                                       "(run: python -m chalicelib.cli keys provision-kms)")
                 self._ring, self._loaded = KeyRing(signers), self._clock()
             return self._ring.current(now)

@@ -71,7 +71,8 @@ class DynamoAuditSource:
         try:
             for item in M.scan(condition, attributes_to_get=["pk", "sk", "facility_id", "status", "first_index",
                                                               "people", "refused", "pending_until"]):
-                until = datetime.fromisoformat(item.pending_until.replace("Z", "+00:00")) if item.pending_until else None
+                until = (datetime.fromisoformat(item.pending_until.replace("Z", "+00:00"))
+                         if item.pending_until else None)
                 yield ChunkFact(item.pk.removeprefix("SBATCH#"), int(item.sk.removeprefix("CHUNK#")), item.facility_id,
                                 item.status, int(item.first_index or 0), tuple(json.loads(item.people or "[]")),
                                 tuple(json.loads(item.refused or "[]")), until)
@@ -97,7 +98,7 @@ class DynamoAuditSource:
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: read failed") from e
         out = {}
-        for pk, c in current.items():
+        for pk in current:
             attestation = json.loads(getattr(versions.get(pk), "attestation", None) or "{}")
             sequence = attestation.get("sequence")
             batches = attestation.get("batches") if attestation.get("kind") == "re-evaluation" else [

@@ -77,7 +77,8 @@ class S3KmsAuditAnchor:
         if version is None:
             return None
         with aws_call("audit anchor: read checkpoint"):
-            raw = self._s3.get_object(Bucket=self._bucket, Key=checkpoint_key(sequence), VersionId=version)["Body"].read()
+            raw = self._s3.get_object(Bucket=self._bucket, Key=checkpoint_key(sequence),
+                                      VersionId=version)["Body"].read()
         return _parse(raw)
 
     def checkpoint(self, sequence: int) -> SignedCheckpoint | None:

@@ -92,7 +92,8 @@ class DynamoManifestStore:
         M = self._m
         try:
             M(f"SBATCH#{batch_id}", chunk_sk(chunk)).update(
-                actions=[M.status.set(status), M.refused.set(json.dumps(list(refused))), M.updated_at.set(iso_seconds(now))],
+                actions=[M.status.set(status), M.refused.set(json.dumps(list(refused))),
+                         M.updated_at.set(iso_seconds(now))],
                 condition=M.pk.exists() & (M.first_index == first_index) & (M.size == size))
         except PynamoDBException as e:
             if is_conditional(e):

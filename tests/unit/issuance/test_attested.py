@@ -87,8 +87,8 @@ def world():
     worker = AttestedBatchCountersigner(service, records, lambda: SIGN_AT, attestations=audit,
                                         anchor=AnchorWitness(anchor), facilities=registry,
                                         chunks=manifests, events=events, counters=counters)
-    return {"worker": worker, "messages": messages, "passports": passports, "audit": audit, "records": records, "events": events,
-            "counters": counters, "manifests": manifests}
+    return {"worker": worker, "messages": messages, "passports": passports, "audit": audit, "records": records,
+            "events": events, "counters": counters, "manifests": manifests}
 
 
 def by_citizen(world, cid):
@@ -113,7 +113,9 @@ def test_the_province_of_the_counters_and_the_passport_comes_from_the_registry(w
     assert stored.attestation["province_code"] == "001" and stored.attestation["batch_id"] == "SB1"
 
 
-@pytest.mark.parametrize("body", [None, [], {"batch_id": 7}, {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]}, {"batch_id": "SB1", "attestation": {}, "entries": "x"},
+@pytest.mark.parametrize("body", [None, [], {"batch_id": 7},
+                                  {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]},
+                                  {"batch_id": "SB1", "attestation": {}, "entries": "x"},
                                   {"batch_id": "SB1", "attestation": "x", "entries": [{}]}])
 def test_attack_malformed_message_is_refused_counted_nationally_and_kept(world, body):
     with pytest.raises(ChunkRefused) as caught:
