@@ -17,6 +17,8 @@ from datetime import date
 from typing import Iterable, Mapping, Sequence
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
@@ -48,7 +50,7 @@ def facility_index_actions(Counter, facility_id: str, province_code: str | None)
 
 
 def counter_updates(Counter, facility_id: str | None, province_code: str | None,
-                    deltas: Mapping[str, int]) -> list[tuple[object, list]]:
+                    deltas: Mapping[str, int]) -> list[tuple[Model, list[Action]]]:
     """(item, actions) pairs adding `deltas` to every scope of one event, for a TransactWrite."""
     unknown = sorted(set(deltas) - set(COUNTERS))
     if unknown:

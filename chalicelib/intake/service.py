@@ -328,8 +328,8 @@ class IntakeService:
         return BatchState(batch_id, status, rows_done, chunk_no)
 
     # -- shared by uploads, the API and corrections ----------------------------------------------
-    def process_rows(self, batch_id: str, rows: Sequence[tuple[int, object]], *, writer: Writer,
-                     default_province: str | None = None, default_facility: str | None = None,
+    def process_rows(self, batch_id: str, rows: Sequence[tuple[int, Mapping[str, object] | FieldError]], *,
+                     writer: Writer, default_province: str | None = None, default_facility: str | None = None,
                      seen_versions: Mapping[tuple[str, str], int] | None = None,
                      today=None) -> ChunkResult:
         """Validates, authorises and stores one chunk. `seen_versions` marks the rows as corrections
@@ -403,7 +403,8 @@ class IntakeService:
                     settle(key, d)
                 else:
                     writes[key] = d
-            lost = self._records.put_many([d.write for d in writes.values()], self._now()) if writes else set()
+            new = [d.write for d in writes.values() if d.write is not None]  # all of them: see above
+            lost = self._records.put_many(new, self._now()) if writes else set()
             for key, d in writes.items():
                 if key not in lost:
                     settle(key, d)

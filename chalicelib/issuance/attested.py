@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import NoReturn, Protocol, Sequence
 
 from chalicelib import errors
 from chalicelib.issuance.service import CountersignRequest, CountersignService, Outcome
@@ -204,7 +204,8 @@ class AttestedBatchCountersigner:
             self._refuse(message, att, "ATTESTATION_MISMATCH", differ, now)
         return att
 
-    def _refuse(self, message, att: CheckedAttestation | None, reason: str, fields: list[str], now: datetime):
+    def _refuse(self, message, att: CheckedAttestation | None, reason: str, fields: list[str],
+                now: datetime) -> NoReturn:
         """Counts and keeps the refused chunk, then raises: the message goes to the DLQ."""
         event = {"event": "countersign_chunk_refused", "reason": reason, "differing_fields": fields,
                  "logged_attestation": att.claims() if att is not None else None, **_message_summary(message)}

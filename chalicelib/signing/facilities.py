@@ -9,11 +9,14 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib import errors
 from chalicelib.identity import normalise_province_code
 from chalicelib.signing import facility_pki as pki
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 class ProvinceFixed(errors.Conflict):
@@ -99,7 +102,7 @@ class FacilityService:
         self._registry.save_ca(pki.pem(cert), now)
         return pki.fingerprint(cert)
 
-    def _checked_signer_cert(self, certificate_pem: str, now: datetime) -> tuple[object, pki.SignerIdentity]:
+    def _checked_signer_cert(self, certificate_pem: str, now: datetime) -> tuple[x509.Certificate, pki.SignerIdentity]:
         cert = pki.load_certificate(certificate_pem)
         cas = [pki.load_certificate(p) for p in self._registry.ca_certificates()]
         return cert, pki.validate_signer_certificate(cert, ca_certs=cas, at=now)

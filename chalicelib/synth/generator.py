@@ -110,7 +110,7 @@ class Generator:
         when = earliest + timedelta(days=rng.randrange(max(1, span // 2)))
         product = rng.choices(self._products, cum_weights=self._product_cum)[0]
         facility = f"{facility_province}-F{rng.randint(1, 20):03d}"
-        rows = []
+        rows: list[dict[str, str]] = []
         for dose in range(1, rng.choice((1, 2, 2, 2, 3, 3, 4)) + 1):
             if when > _LAST_VACCINATION:
                 break

@@ -21,7 +21,7 @@ class DynamoRegistry:
     def __init__(self, tables: Tables, cache_size: int = 4096) -> None:
         self._t = tables
         # Records of one batch share names and birth years; a small cache saves repeated queries.
-        self.candidates = lru_cache(maxsize=cache_size)(self._candidates)  # type: ignore[method-assign]
+        self.candidates = lru_cache(maxsize=cache_size)(self._candidates)
 
     @staticmethod
     def _person(item) -> RegistryPerson:

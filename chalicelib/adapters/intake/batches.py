@@ -8,6 +8,8 @@ import json
 from datetime import datetime
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
@@ -108,7 +110,7 @@ def _state(batch_id: str, item) -> BatchState:
     return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0), item.failure)
 
 
-def _received_updates(Counter, new_by_scope) -> list[tuple[object, list]]:
+def _received_updates(Counter, new_by_scope) -> list[tuple[Model, list[Action]]]:
     """One update per scope (NATIONAL, provinces, facilities) adding the chunk's new records; the
     FAC# updates also index the facility under its province (chalicelib/adapters/counters.py)."""
     counts: dict[str, int] = {}

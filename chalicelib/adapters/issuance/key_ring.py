@@ -6,8 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import errors
+
+if TYPE_CHECKING:
+    from chalicelib.dcc.signer import KeyRing
 
 
 class KmsKeyRing:
@@ -21,7 +25,7 @@ class KmsKeyRing:
         self._kms = kms_client
         self._alg = alg
         self._clock = clock
-        self._ring = None
+        self._ring: KeyRing | None = None
         self._loaded = 0.0
         self._lock = threading.Lock()
 

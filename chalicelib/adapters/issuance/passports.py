@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -108,12 +109,13 @@ class DynamoPassportStore:
         Item, Counter = self.Item, self._t.Counter
         stamp = now.isoformat(timespec="seconds")
         pk = f"P#{passport.citizen_id}"
-        common = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
-                      alg=passport.alg, signature=passport.signature_b64, content_digest=passport.content_digest)
+        common: dict[str, Any] = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
+                                      alg=passport.alg, signature=passport.signature_b64,
+                                      content_digest=passport.content_digest)
         # A previous version revoked in place (by the ministry, or for lack of an attested dose) is
         # already REVOKED, listed and counted: the new version leaves it as it is.
         over_revoked = previous is not None and previous.revoked
-        over = (previous.revocation_sequence or 0) if over_revoked else None
+        over = (previous.revocation_sequence or 0) if previous is not None and over_revoked else None
         sequence = passport.attestation.get("sequence")
         try:
             with TransactWrite(connection=self._t.connection) as tx:
@@ -149,7 +151,7 @@ class DynamoPassportStore:
                              attestation_sequence=sequence if isinstance(sequence, int) else None, **common),
                         condition=current_condition)
                 supersedes = previous is not None and not over_revoked
-                if supersedes:
+                if previous is not None and supersedes:
                     tx.update(Item(pk, _version_sk(previous.version)),
                               actions=[Item.status.set("REVOKED"), Item.revoked_at.set(stamp)])
                     for r in revocations:
@@ -252,7 +254,7 @@ class DynamoPassportStore:
         try:
             found = self.Item.batch_get([("REVOKED", f"{e['type']}#{e['hash']}") for e in entries],
                                         attributes_to_get=["sk"])
-            return {tuple(i.sk.split("#", 1)) for i in found}
+            return {(kind, digest) for kind, _, digest in (i.sk.partition("#") for i in found)}
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: read failed") from e
 

@@ -3,11 +3,16 @@ of records, passports, counters and countersign chunks, and the --fix writes.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import errors
 from chalicelib.adapters.counters import DynamoCounters
 from chalicelib.adapters.dynamo import Tables
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.signing.records import DynamoSigningRecords
 
 
 class DynamoAuditSource:
@@ -18,7 +23,7 @@ class DynamoAuditSource:
         self._t = tables
         self._passport = passports_item  # the passports model (DynamoPassportStore.Item)
         self._counters = counters
-        self._signing_records = None  # built on the first --fix release
+        self._signing_records: DynamoSigningRecords | None = None  # built on the first --fix release
 
     def record_facts(self):
         from chalicelib.reports.reconcile import RecordFact

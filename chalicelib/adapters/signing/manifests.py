@@ -36,7 +36,7 @@ class DynamoManifestStore:
             M(pk, "HEADER", gsi1pk=f"SFAC#{manifest['facility_id']}",
               gsi1sk=f"{manifest['created_at']}#{manifest['batch_id']}", facility_id=manifest["facility_id"],
               status=OPEN, created_at=manifest["created_at"], expires_at=manifest["expires_at"],
-              updated_at=manifest["created_at"], merkle_root=manifest["merkle_root"], count=manifest["count"],
+              updated_at=manifest["created_at"], merkle_root=manifest["merkle_root"], entry_count=manifest["count"],
               pages=len(pages)).save(condition=M.pk.does_not_exist())
         except PynamoDBException as e:
             if is_conditional(e):
@@ -58,7 +58,7 @@ class DynamoManifestStore:
         entries = [e for p in pages[:int(header.pages)] for e in json.loads(p.entries)]
         manifest = {"batch_id": batch_id, "facility_id": header.facility_id, "created_at": header.created_at,
                     "expires_at": header.expires_at, "entries": entries, "merkle_root": header.merkle_root,
-                    "count": int(header.count), "algorithm": "sha256-merkle-rfc6962"}
+                    "count": int(header.entry_count), "algorithm": "sha256-merkle-rfc6962"}
         return StoredBatch(manifest, header.status)
 
     def set_status(self, batch_id: str, status: str, now: datetime) -> None:

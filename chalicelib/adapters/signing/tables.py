@@ -75,7 +75,8 @@ class SigningTables:
             expires_at = UnicodeAttribute(null=True)
             updated_at = UnicodeAttribute(null=True)
             merkle_root = UnicodeAttribute(null=True)
-            count = NumberAttribute(null=True)
+            # Stored as `count`; named otherwise here because Model.count() is pynamodb's item count.
+            entry_count = NumberAttribute(null=True, attr_name="count")
             pages = NumberAttribute(null=True)
             entries = UnicodeAttribute(null=True)
             sequence = NumberAttribute(null=True)
