@@ -23,16 +23,16 @@ their attested doses. The revoked UVCI stays revoked for good.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any, Callable, Protocol, Sequence
 from urllib.parse import unquote
 
 from chalicelib import errors
 from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
 from chalicelib.dcc.uvci import is_valid_uvci
+from chalicelib.platform.contract import BodyContract
 from chalicelib.signing.service import AuditLog, DuplicateAuditKey
 
 ACTIVE, REVOKED = "ACTIVE", "REVOKED"
@@ -44,7 +44,8 @@ MAX_REASON_CHARS = 500
 # anchors: Python's `$` also matches before a final newline.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 
-# The one contract of the request: validated here and published as the route's OpenAPI requestBody.
+# The one contract of the request: the route's `body=` (checked before the view, published as its
+# OpenAPI requestBody), and checked again here with the same machinery.
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["uvci", "reason"],
     "properties": {
@@ -62,10 +63,6 @@ LIFT_REQUEST_SCHEMA = {
                               "description": "why the hold is lifted, for the audit log; no control characters"}},
 }
 _PATH_UVCI = {"type": "object", "required": ["uvci"], "properties": {"uvci": REQUEST_SCHEMA["properties"]["uvci"]}}
-_FIELD_RULES = {
-    "uvci": "uvci must be a UVCI as issued, e.g. URN:UVCI:01:VN:…#C (upper case, at most 80 characters)",
-    "reason": f"reason is required: 1 to {MAX_REASON_CHARS} characters, not only spaces, no control characters",
-}
 
 
 class AlreadyRevoked(errors.Conflict):
@@ -145,31 +142,11 @@ def lift_key(uvci: str) -> str:
     return f"lift:{uvci}"
 
 
-@lru_cache(maxsize=2)
-def _validator(schema_json: str):
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(schema_json))
-
-
-def _check(schema: dict[str, Any], body: Any) -> dict[str, Any]:
-    """`body` (any JSON value) once it is valid against `schema`, an object schema; otherwise a
-    ValidationError naming the first bad field. The messages never echo the input."""
-    problems = sorted(_validator(json.dumps(schema, sort_keys=True)).iter_errors(body),
-                      key=lambda e: [str(p) for p in e.path])
-    if not problems:
-        return body
-    first, fields = problems[0], " and ".join(schema["properties"])
-    if first.path:
-        field = str(first.path[0])
-    elif first.validator == "required":
-        field = next(f for f in schema["required"] if f not in body)
-    elif first.validator == "additionalProperties":
-        unknown = sorted(str(k) for k in body if k not in schema["properties"])[0]
-        raise errors.ValidationError(f"unknown field; the body has only {fields}", details={"field": unknown[:64]})
-    else:
-        raise errors.ValidationError(f"the body must be a JSON object with {fields}")
-    raise errors.ValidationError(_FIELD_RULES[field], details={"field": field})
+@cache
+def _contract(name: str) -> BodyContract:
+    """The same contracts the routes check before calling here (`platform.contract`), so a body
+    handed to this service by anything else is held to them too."""
+    return BodyContract({"revoke": REQUEST_SCHEMA, "lift": LIFT_REQUEST_SCHEMA, "path": _PATH_UVCI}[name])
 
 
 def _checked_uvci(uvci: str) -> str:
@@ -181,7 +158,7 @@ def _checked_uvci(uvci: str) -> str:
 
 def parse_request(body: object) -> tuple[str, str]:
     """(uvci, reason) of a valid request body; otherwise a ValidationError naming the field."""
-    valid = _check(REQUEST_SCHEMA, body)
+    valid = _contract("revoke").validate(body)
     return _checked_uvci(valid["uvci"]), valid["reason"].strip()
 
 
@@ -190,8 +167,8 @@ def parse_lift(uvci: object, body: object) -> tuple[str, str]:
     encoded: a UVCI's `#`, `/` and `:` travel as %23, %2F, %3A), the reason from the body."""
     if isinstance(uvci, str) and "%" in uvci:
         uvci = unquote(uvci)
-    path = _check(_PATH_UVCI, {"uvci": uvci})
-    valid = _check(LIFT_REQUEST_SCHEMA, body)
+    path = _contract("path").validate({"uvci": uvci})
+    valid = _contract("lift").validate(body)
     return _checked_uvci(path["uvci"]), valid["reason"].strip()
 
 

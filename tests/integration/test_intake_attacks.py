@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings as hyp_settings
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
+from chalicelib.signing.facilities import ProvinceFixed
 from tests.integration.helpers import Crash, drain_queue, register_facilities
 from tests.integration.test_intake import HEADER, csv_bytes, good_row, upload_and_process
 from tests.unit.intake import test_authorisation_property as model
@@ -342,8 +343,11 @@ def test_no_record_ends_owned_or_changed_outside_its_scope_through_the_routes(st
         before, reg_before = snapshot(), dict(registry)
         p = None
         if kind == "move":
-            registry[ids[args[0]]] = args[1]
-            register_facilities(settings, (ids[args[0]], args[1]))
+            # refused unless it keeps the province (FACILITY_PROVINCE_FIXED): records never strand
+            try:
+                register_facilities(settings, (ids[args[0]], args[1]))
+            except ProvinceFixed:
+                assert registry[ids[args[0]]] != args[1]
         else:
             p = args[0]
             p = dataclasses.replace(p, facility_id=_translate(p.facility_id, ids) if p.facility_id else None)

@@ -12,11 +12,14 @@ states the rule, it does not replay the implementation.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
+from chalicelib.signing.facilities import ProvinceFixed
 from tests.fakes.intake import IntakeWorld
 
 FACILITIES = {"F1": "001", "F2": "001", "F3": "079"}
@@ -86,9 +89,20 @@ def run(w: IntakeWorld, op) -> Principal | None:
             return p
     except errors.DomainError:
         return args[0]
+    # An operator re-registering a facility: refused if it would move it to another province
+    # (FACILITY_PROVINCE_FIXED), so records are never stranded under a province it left.
     facility, province = args
-    w.facilities.facilities[facility] = province
+    try:
+        w.facilities.save_facility(SimpleFacility(facility, province), None)
+    except ProvinceFixed:
+        assert w.facilities.facilities[facility] != province
     return None
+
+
+@dataclass(frozen=True)
+class SimpleFacility:
+    facility_id: str
+    province: str
 
 
 def check(before: dict, after: dict, owners: dict, p: Principal | None, registry: dict) -> None:
