@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.sqs import QueueUrls
 
 
 class Container:
@@ -41,13 +45,13 @@ class Container:
 
     @cached_property
     def queue_urls(self) -> "QueueUrls":
-        from chalicelib.aws.sqs import QueueUrls
+        from chalicelib.adapters.sqs import QueueUrls
 
         return QueueUrls(self.client("sqs"), self.settings)
 
     @cached_property
     def tables(self):
-        from chalicelib.aws.dynamo import Tables
+        from chalicelib.adapters.dynamo import Tables
 
         return Tables(self.settings)
 
@@ -59,13 +63,14 @@ class Container:
     # -- services -----------------------------------------------------------------------------
     @cached_property
     def batches(self):
-        from chalicelib.aws.intake_adapters import DynamoBatchStore
+        from chalicelib.adapters.intake.batches import DynamoBatchStore
 
         return DynamoBatchStore(self.tables)
 
     @cached_property
     def intake(self):
-        from chalicelib.aws.intake_adapters import DynamoRecordStore, S3ReportStore
+        from chalicelib.adapters.intake.records import DynamoRecordStore
+        from chalicelib.adapters.intake.reports import S3ReportStore
         from chalicelib.intake.service import IntakeService
 
         s = self.settings
@@ -76,7 +81,7 @@ class Container:
 
     @cached_property
     def cleaning_queue(self):
-        from chalicelib.aws.intake_adapters import SqsCleaningQueue
+        from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
 
         return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
 
@@ -91,7 +96,7 @@ class Container:
 
     @cached_property
     def upload_delivery(self):
-        from chalicelib.intake.service import UploadDelivery
+        from chalicelib.intake.uploads import UploadDelivery
 
         return UploadDelivery(lambda u: self.ingest_s3_object(u.bucket, u.key, u.etag), self.batches,
                               lambda body, code, message: self.dead_letters.send("intake", body, code, message),
@@ -100,16 +105,16 @@ class Container:
     @cached_property
     def registry(self):
         if self.settings.registry_backend == "https":
-            from chalicelib.adapters.registry_http import HttpRegistry
+            from chalicelib.adapters.cleaning.registry_http import HttpRegistry
 
             return HttpRegistry.from_settings(self.settings)
-        from chalicelib.aws.registry import DynamoRegistry
+        from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
 
         return DynamoRegistry(self.tables)
 
     @cached_property
     def verification(self):
-        from chalicelib.aws.cleaning_adapters import DynamoCleaningRepository
+        from chalicelib.adapters.cleaning.repository import DynamoCleaningRepository
         from chalicelib.cleaning.matcher import Matcher
         from chalicelib.cleaning.worker import VerificationWorker
 
@@ -119,13 +124,13 @@ class Container:
     @cached_property
     def reevaluations(self):
         """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
-        from chalicelib.aws.signing_adapters import SqsCountersignQueue
+        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
 
         return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
 
     @cached_property
     def corrections(self):
-        from chalicelib.aws.cleaning_adapters import DynamoCorrectionCounters, DynamoRecordReader
+        from chalicelib.adapters.cleaning.corrections import DynamoCorrectionCounters, DynamoRecordReader
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables),
@@ -133,20 +138,20 @@ class Container:
 
     @cached_property
     def access_log(self):
-        from chalicelib.aws.access_adapters import DynamoAccessLog
+        from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
 
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
 
     @cached_property
     def submission_limiter(self):
-        from chalicelib.aws.access_adapters import DynamoRateWindows
+        from chalicelib.adapters.intake.rate_windows import DynamoRateWindows
         from chalicelib.intake.ratelimit import SubmissionLimiter
 
         return SubmissionLimiter(DynamoRateWindows(self.tables), self.clock, self.settings.records_per_minute)
 
     @cached_property
     def trust(self):
-        from chalicelib.aws.trust_adapters import DynamoDscRepository, DynamoRevocationRepository
+        from chalicelib.adapters.trust.trust_list import DynamoDscRepository, DynamoRevocationRepository
         from chalicelib.trust.service import TrustService
 
         return TrustService(DynamoDscRepository(self.tables), DynamoRevocationRepository(self.tables),
@@ -154,13 +159,13 @@ class Container:
 
     @cached_property
     def dead_letters(self):
-        from chalicelib.aws.sqs import DeadLetters
+        from chalicelib.adapters.sqs import DeadLetters
 
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
 
     @cached_property
     def passports(self):
-        from chalicelib.aws.issuance_adapters import DynamoPassportStore
+        from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
         return DynamoPassportStore(self.tables)
 
@@ -168,8 +173,10 @@ class Container:
     def countersign(self):
         import secrets
 
-        from chalicelib.aws.issuance_adapters import DynamoDoseSource, KmsKeyRing, RegistryIdentities
-        from chalicelib.aws.trust_adapters import DynamoDscRepository
+        from chalicelib.adapters.issuance.doses import DynamoDoseSource
+        from chalicelib.adapters.issuance.identities import RegistryIdentities
+        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+        from chalicelib.adapters.trust.trust_list import DynamoDscRepository
         from chalicelib.issuance.service import CountersignService
 
         s = self.settings
@@ -181,18 +188,21 @@ class Container:
 
     @cached_property
     def attested_countersign(self):
-        from chalicelib.aws.signing_adapters import DynamoAuditLog, DynamoManifestStore, DynamoSigningRecords
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+        from chalicelib.adapters.signing.manifests import DynamoManifestStore
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
         from chalicelib.issuance.attested import AttestedBatchCountersigner
         from chalicelib.signing.anchor import AnchorWitness
 
         return AttestedBatchCountersigner(
             self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
-            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=DynamoManifestStore(self.tables),
-            events=self.security_events, counters=self.counters)
+            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry,
+            chunks=DynamoManifestStore(self.tables), events=self.security_events, counters=self.counters)
 
     @cached_property
     def passport_query(self):
-        from chalicelib.aws.issuance_adapters import DynamoPassportReader, S3ImageCache
+        from chalicelib.adapters.issuance.passports import DynamoPassportReader
+        from chalicelib.adapters.issuance.qr_cache import S3ImageCache
         from chalicelib.issuance.passports import PassportQuery
 
         return PassportQuery(DynamoPassportReader(self.passports),
@@ -200,13 +210,13 @@ class Container:
 
     @cached_property
     def facility_registry(self):
-        from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+        from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
 
         return DynamoFacilityRegistry(self.tables)
 
     @cached_property
     def facilities(self):
-        from chalicelib.signing.service import FacilityService
+        from chalicelib.signing.facilities import FacilityService
 
         return FacilityService(self.facility_registry)
 
@@ -214,7 +224,9 @@ class Container:
     def signing(self):
         import secrets
 
-        from chalicelib.aws.signing_adapters import DynamoManifestStore, DynamoSigningRecords, SqsCountersignQueue
+        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+        from chalicelib.adapters.signing.manifests import DynamoManifestStore
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
         from chalicelib.signing.service import SigningService
 
         return SigningService(
@@ -224,7 +236,7 @@ class Container:
 
     @cached_property
     def audit_anchor(self):
-        from chalicelib.aws.audit_adapters import S3KmsAuditAnchor
+        from chalicelib.adapters.signing.audit_bucket import S3KmsAuditAnchor
 
         s = self.settings
         return S3KmsAuditAnchor(self.client("s3"), self.client("kms"), s.bucket("audit"), s.key_alias("audit-anchor"))
@@ -233,21 +245,21 @@ class Container:
     def audit_log(self):
         """The one audit log (attestations, ministry revocations): every append goes through here,
         so every append is followed by a KMS-signed checkpoint in the audit bucket."""
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
         from chalicelib.signing.anchor import AnchoredAuditLog
 
         return AnchoredAuditLog(DynamoAuditLog(self.tables), self.audit_anchor, self.clock)
 
     @cached_property
     def audit(self):
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
         from chalicelib.signing.anchor import AuditService
 
         return AuditService(DynamoAuditLog(self.tables), self.audit_anchor, revocations=self.revocations)
 
     @cached_property
     def security_events(self):
-        from chalicelib.aws.audit_adapters import S3SecurityEvents
+        from chalicelib.adapters.signing.audit_bucket import S3SecurityEvents
 
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
@@ -260,14 +272,15 @@ class Container:
 
     @cached_property
     def counters(self):
-        from chalicelib.aws.counters import DynamoCounters
+        from chalicelib.adapters.counters import DynamoCounters
 
         return DynamoCounters(self.tables)
 
     @cached_property
     def complaints(self):
-        from chalicelib.aws.complaints_adapters import (DynamoCitizenRecords, DynamoComplaintStore,
-                                                        RegistryFacilityHeads)
+        from chalicelib.adapters.complaints.citizen_records import DynamoCitizenRecords
+        from chalicelib.adapters.complaints.facility_heads import RegistryFacilityHeads
+        from chalicelib.adapters.complaints.store import DynamoComplaintStore
         from chalicelib.complaints.service import ComplaintService
 
         return ComplaintService(DynamoCitizenRecords(self.tables), DynamoComplaintStore(self.tables),
@@ -282,22 +295,22 @@ class Container:
 
     @cached_property
     def reconciler(self):
-        from chalicelib.aws.counters import DynamoAuditSource
+        from chalicelib.adapters.reports.audit_source import DynamoAuditSource
         from chalicelib.reports.reconcile import Reconciler
 
         return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))
 
     @cached_property
     def never_cleaned(self):
-        from chalicelib.aws.intake_adapters import DynamoPendingRecords
-        from chalicelib.reports.reconcile import NeverCleanedSweep
+        from chalicelib.adapters.reports.pending_records import DynamoPendingRecords
+        from chalicelib.reports.never_cleaned import NeverCleanedSweep
 
         return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
 
     @cached_property
     def submission(self):
-        from chalicelib.aws.intake_adapters import DynamoApiCallStore
-        from chalicelib.intake.service import RecordSubmission
+        from chalicelib.adapters.intake.batches import DynamoApiCallStore
+        from chalicelib.intake.submission import RecordSubmission
 
         return RecordSubmission(self.intake, DynamoApiCallStore(self.tables), self.clock,
                                 self.settings.max_records_per_request)
@@ -324,7 +337,7 @@ class Container:
 
     def ingest_s3_object(self, bucket: str, key: str, etag: str | None):
         """Streams one uploaded batch file from S3 into the intake service."""
-        from chalicelib.aws.s3_stream import RangedS3Reader
+        from chalicelib.adapters.s3_stream import RangedS3Reader
 
         reader = RangedS3Reader(self.client("s3"), bucket, key)
         try:
@@ -336,7 +349,8 @@ class Container:
     def token_verifier(self):
         """Bearer tokens against the identity provider's JWKS (VAXPASS_JWKS_URL)."""
         from chalicelib import errors
-        from chalicelib.auth.tokens import JwksCache, TokenVerifier, jwks_source_for
+        from chalicelib.adapters.auth.jwks import jwks_source_for
+        from chalicelib.auth.tokens import JwksCache, TokenVerifier
 
         s = self.settings
         if not s.jwks_url:
@@ -351,7 +365,7 @@ class Container:
 
     @cached_property
     def health(self):
-        from chalicelib.aws.health import aws_probes
+        from chalicelib.adapters.health.probes import aws_probes
         from chalicelib.health.service import HealthService
 
         return HealthService(aws_probes(self))

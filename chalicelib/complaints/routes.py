@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from chalice import Blueprint
 
 from chalicelib.auth import policy
@@ -94,7 +96,7 @@ def facility_complaints(facility_id: str):
         facility = container().facility_registry.get_facility(facility_id)
         province = facility.province if facility else None
     policy.require_facility(p, facility_id, province)
-    params = bp.current_request.query_params or {}
+    params: Mapping[str, str] = bp.current_request.query_params or {}
     return container().complaints.for_facility(facility_id, params.get("status"), params.get("order", "due"))
 
 
@@ -108,7 +110,7 @@ def change_status(complaint_id: str, body: dict):
     policy.require_roles(p, Role.FACILITY, Role.PROVINCE)
     complaint = container().complaints.get(complaint_id)
     policy.require_facility(p, complaint.facility_id, complaint.province_code)
-    actor = Actor(p.role.value, p.facility_id if p.role is Role.FACILITY else p.province_code or "")
+    actor = Actor(p.role.value, (p.facility_id if p.role is Role.FACILITY else p.province_code) or "")
     return container().complaints.change_status(complaint, body, actor, writer=p)
 
 

@@ -2,6 +2,8 @@
 its corrections. Authorisation: `chalicelib.auth.policy`, with the scope taken from the token."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from chalice import Blueprint
 
 from chalicelib.auth import policy
@@ -97,7 +99,7 @@ def _record_in_scope(record_id: str, requested_facility: object) -> tuple[str, d
                                 "schema": {"type": "string"},
                                 "description": "required for province, ministry and operator callers"}]})
 def get_record(record_id: str):
-    params = bp.current_request.query_params or {}
+    params: Mapping[str, str] = bp.current_request.query_params or {}
     view = _record_in_scope(record_id, params.get("facility_id"))[1]
     return container().corrections.show(view, _caller(current_principal()))
 

@@ -26,7 +26,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 from urllib.parse import unquote
 
 from chalicelib import errors
@@ -46,7 +46,7 @@ _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\ud
 
 # The one contract of the request: the route's `body=` (checked before the view, published as its
 # OpenAPI requestBody), and checked again here with the same machinery.
-REQUEST_SCHEMA = {
+REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["uvci", "reason"],
     "properties": {
         "uvci": {"type": "string", "maxLength": 80, "pattern": r"^URN:UVCI:01:[A-Z]{2}:[A-Z0-9/:]+#[A-Z0-9/:]$",
@@ -158,8 +158,8 @@ def _checked_uvci(uvci: str) -> str:
 
 def parse_request(body: object) -> tuple[str, str]:
     """(uvci, reason) of a valid request body; otherwise a ValidationError naming the field."""
-    _contract("revoke").validate(body)
-    return _checked_uvci(body["uvci"]), body["reason"].strip()
+    valid = _contract("revoke").validate(body)
+    return _checked_uvci(valid["uvci"]), valid["reason"].strip()
 
 
 def parse_lift(uvci: object, body: object) -> tuple[str, str]:
@@ -167,9 +167,9 @@ def parse_lift(uvci: object, body: object) -> tuple[str, str]:
     encoded: a UVCI's `#`, `/` and `:` travel as %23, %2F, %3A), the reason from the body."""
     if isinstance(uvci, str) and "%" in uvci:
         uvci = unquote(uvci)
-    _contract("path").validate({"uvci": uvci})
-    _contract("lift").validate(body)
-    return _checked_uvci(uvci), body["reason"].strip()
+    path = _contract("path").validate({"uvci": uvci})
+    valid = _contract("lift").validate(body)
+    return _checked_uvci(path["uvci"]), valid["reason"].strip()
 
 
 class RevocationService:
@@ -237,11 +237,9 @@ class RevocationService:
         entry = {"type": "lift", "uvci": uvci, "revocation_sequence": revocation.sequence, "reason": reason,
                  "lifted_by": {"role": actor.role, "id": actor.id},
                  "lifted_at": self._now().isoformat(timespec="seconds")}
-        mine = False
         if logged is None:
             try:
                 sequence, entry_hash = self._audit.append(entry, unique_key=key)
-                mine = True
             except DuplicateAuditKey:
                 logged = self._audit.find(key)  # a concurrent request logged it: theirs to answer
                 if logged is None:
@@ -249,7 +247,7 @@ class RevocationService:
         if held:
             self._store.lift(hold)
         self._reevaluations.reevaluate([target.citizen_id])
-        if not mine:
+        if logged is not None:  # logged before this call appended it: by a retry, or a concurrent request
             raise AlreadyLifted("the hold of this revocation was already lifted",
                                 details={"uvci": uvci, "reason": logged.entry.get("reason"),
                                          "lifted_at": logged.entry.get("lifted_at"),
@@ -280,7 +278,7 @@ class RevocationService:
             return f"its {', '.join(missing)} hashes are not on the revocation list"
         current = self._store.current_version(target.citizen_id)
         still_current = current is not None and current[0] == target.version
-        if still_current and current[1] != sequence:
+        if still_current and current is not None and current[1] != sequence:
             return "the person's current passport does not carry it"
         # A revocation that lost its race to a re-issue was never applied (409): it holds nobody.
         applied = target.revocation_sequence == sequence

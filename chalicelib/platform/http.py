@@ -56,14 +56,14 @@ def status_for(err: errors.DomainError) -> int:
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
-    body = {"error": {"code": code, "message": message}}
+    body: dict[str, dict[str, object]] = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
     return body
 
 
 def error_response(err: errors.DomainError) -> Response:
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if isinstance(err, errors.Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(err, errors.TooManyRequests):

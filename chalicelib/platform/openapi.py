@@ -9,7 +9,7 @@ chalice import: the builder only reads the route table.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Callable, Mapping, Protocol
 
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
 
@@ -24,7 +24,14 @@ def _error(description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def build_openapi(routes: Mapping[str, Mapping[str, object]], *, title: str, version: str) -> dict:
+class RouteEntry(Protocol):
+    """What the builder reads of an entry of Chalice's route table (`app.routes[path][method]`)."""
+
+    view_function: Callable[..., object]
+    view_name: str
+
+
+def build_openapi(routes: Mapping[str, Mapping[str, RouteEntry]], *, title: str, version: str) -> dict:
     paths: dict = {}
     for path in sorted(routes):
         item: dict = {}

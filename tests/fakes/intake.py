@@ -12,8 +12,8 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from chalicelib.cleaning.corrections import CorrectionService, RecordView
-from chalicelib.intake.service import (FAILED_DELIVERY, FAILED_FILE, BatchState, IdempotentCall, IntakeService,
-                                       NewRecord, RecordSubmission, StoredRecord)
+from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, IntakeService, NewRecord, StoredRecord
+from chalicelib.intake.submission import IdempotentCall, RecordSubmission
 
 
 class MemoryRecordStore:
@@ -79,7 +79,7 @@ class MemoryFacilityDirectory:
         self.calls = 0
 
     def save_facility(self, facility, now) -> None:
-        from chalicelib.signing.service import ProvinceFixed
+        from chalicelib.signing.facilities import ProvinceFixed
 
         if self.facilities.get(facility.facility_id, facility.province) != facility.province:
             raise ProvinceFixed("registered in another province")

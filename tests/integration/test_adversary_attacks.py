@@ -90,8 +90,8 @@ def test_attack_record_key_aliasing_reads_another_facilitys_record(world, app_cl
 
 
 def test_attack_complaint_idempotency_key_aliases_across_records(world, app_client, bearer, unique):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     fa, settings = world["fa"], world["settings"]
     citizen = "001090" + uuid.uuid4().hex[:6].translate(str.maketrans("abcdef", "123456"))
@@ -118,8 +118,8 @@ def test_attack_complaint_idempotency_key_aliases_across_records(world, app_clie
 
 # -- lost updates: complaint resolutions -----------------------------------------------------------
 def test_attack_two_resolutions_at_once_leave_the_record_as_the_complaint_says(world, app_client, bearer, unique):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.wiring import container
 
     fa, settings = world["fa"], world["settings"]

@@ -56,7 +56,7 @@ def versions(world, person) -> list:
 
 
 def _passports(world):
-    from chalicelib.aws.issuance_adapters import DynamoPassportStore
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
     return DynamoPassportStore(world["tables"])
 
@@ -98,7 +98,7 @@ def issued_one(app_client, runner, bearer, world, facility, person, record_id="H
 def correct_to(app_client, runner, bearer, world, facility, record_id, person) -> None:
     """The facility finds it typed the wrong person: it corrects the record to `person`, and the
     cleaning worker verifies the new version."""
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     fields = {"citizen_id": person.citizen_id, "full_name": person.full_name,
               "date_of_birth": person.date_of_birth.isoformat(), "sex": person.sex}
@@ -112,7 +112,7 @@ def correct_to(app_client, runner, bearer, world, facility, record_id, person) -
 
 # -- Decision A: the hold and its lift ------------------------------------------------------------
 def test_a_lifted_person_gets_a_new_passport_from_attested_doses(app_client, runner, bearer, world):
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.reports.reconcile import Held
     from chalicelib.wiring import container
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings as hyp_settings
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
-from chalicelib.signing.service import ProvinceFixed
+from chalicelib.signing.facilities import ProvinceFixed
 from tests.integration.helpers import Crash, drain_queue, register_facilities
 from tests.integration.test_intake import HEADER, csv_bytes, good_row, upload_and_process
 from tests.unit.intake import test_authorisation_property as model
@@ -63,8 +63,8 @@ def post(client, token: dict, records: list, key: str, facility_id: str | None =
 
 
 def stored(settings, facility: str, record_id: str = "R1"):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     Record = Tables(settings).Record
     try:
@@ -75,8 +75,8 @@ def stored(settings, facility: str, record_id: str = "R1"):
 
 def versions(settings, facility: str, rows: int) -> dict[str, int]:
     """record id -> stored version of R00000..: one BatchGet per 100 records."""
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     keys = [(record_pk(facility, f"R{i:05d}"), "REC") for i in range(rows)]
     return {i.record_id: int(i.version) for i in Tables(settings).Record.batch_get(keys)}
@@ -266,7 +266,7 @@ def test_a_stored_but_never_queued_record_is_queued_on_its_next_submission(world
 def test_writes_half_done_when_a_transaction_failed_complete_on_redelivery(world, s3, region):
     from app import app
     from chalicelib import errors
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
     from chalicelib.intake.service import batch_id_for_upload
     from chalicelib.wiring import Container, set_container
 
@@ -321,8 +321,8 @@ def test_no_record_ends_owned_or_changed_outside_its_scope_through_the_routes(st
     import dataclasses
     import uuid
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     settings, _ = stack
     u = uuid.uuid4().hex[:8]

@@ -28,8 +28,8 @@ def record(facility: str, record_id: str, lot: str):
 def store(request, stack):
     if request.param == "memory":
         return MemoryRecordStore()
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import DynamoRecordStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoRecordStore
 
     return DynamoRecordStore(Tables(stack[0]))
 
@@ -40,8 +40,8 @@ def directory(request, stack):
     if request.param == "memory":
         memory = MemoryFacilityDirectory()
         return memory, lambda *pairs: memory.facilities.update(dict(pairs))
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
 
     return DynamoFacilityRegistry(Tables(stack[0])), lambda *pairs: register_facilities(stack[0], *pairs)
 
@@ -91,7 +91,7 @@ def _cleaned(store, key, citizen_id):
     if isinstance(store, MemoryRecordStore):
         store.mark_cleaned(key, matched_citizen_id=citizen_id)
         return
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     R = store._t.Record
     R(record_pk(*key), "REC").update(actions=[R.cleaned_version.set(1), R.counted_state.set("VERIFIED"),
@@ -111,8 +111,8 @@ class TestFacilityDirectoryContract:
 def batches(request, stack):
     if request.param == "memory":
         return MemoryBatches()
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import DynamoBatchStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.batches import DynamoBatchStore
 
     return DynamoBatchStore(Tables(stack[0]))
 

@@ -83,7 +83,7 @@ def test_attack_api_surrogate_is_a_400_naming_the_record_and_field(stack, app_cl
     error = json.loads(resp.body)["error"]
     assert error["details"] == {"record": 2, "field": "full_name", "code": "INVALID_UNICODE"}
 
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     Record = Tables(settings).Record
     assert list(Record.scan(Record.facility_id == facility)) == []  # the call is refused whole

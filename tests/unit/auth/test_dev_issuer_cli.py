@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.auth.tokens import JwksCache, TokenVerifier, jwks_source_for
+from chalicelib.adapters.auth.jwks import jwks_source_for
+from chalicelib.auth.tokens import JwksCache, TokenVerifier
 
 ROOT = Path(__file__).resolve().parents[3]
 CID = "001090123456"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.signing.service import FacilityService, ProvinceFixed
+from chalicelib.signing.facilities import FacilityService, ProvinceFixed
 from tests.fakes.intake import IntakeWorld
 from tests.unit.intake.test_authorisation import rec, stored, submit
 from tests.unit.signing.fakes import MemoryRegistry

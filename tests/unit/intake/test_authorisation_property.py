@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.signing.service import ProvinceFixed
+from chalicelib.signing.facilities import ProvinceFixed
 from tests.fakes.intake import IntakeWorld
 
 FACILITIES = {"F1": "001", "F2": "001", "F3": "079"}

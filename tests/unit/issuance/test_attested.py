@@ -14,7 +14,8 @@ from chalicelib.signing.manifest import DoseRecord as ManifestDose
 from chalicelib.signing.anchor import AnchorWitness
 from chalicelib.signing.audit import Checkpoint, chain_hash
 from chalicelib.signing.manifest import MerkleTree, build_entries
-from chalicelib.signing.service import Facility, QueuedChunk
+from chalicelib.signing.facilities import Facility
+from chalicelib.signing.service import QueuedChunk
 from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
 from tests.unit.issuance.test_countersign import Doses, Identities, MemoryPassports
 from tests.unit.signing.fakes import MemoryAudit, MemoryManifests, MemoryRegistry
@@ -86,8 +87,8 @@ def world():
     worker = AttestedBatchCountersigner(service, records, lambda: SIGN_AT, attestations=audit,
                                         anchor=AnchorWitness(anchor), facilities=registry,
                                         chunks=manifests, events=events, counters=counters)
-    return {"worker": worker, "messages": messages, "passports": passports, "audit": audit, "records": records, "events": events,
-            "counters": counters, "manifests": manifests}
+    return {"worker": worker, "messages": messages, "passports": passports, "audit": audit, "records": records,
+            "events": events, "counters": counters, "manifests": manifests}
 
 
 def by_citizen(world, cid):
@@ -112,7 +113,9 @@ def test_the_province_of_the_counters_and_the_passport_comes_from_the_registry(w
     assert stored.attestation["province_code"] == "001" and stored.attestation["batch_id"] == "SB1"
 
 
-@pytest.mark.parametrize("body", [None, [], {"batch_id": 7}, {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]}, {"batch_id": "SB1", "attestation": {}, "entries": "x"},
+@pytest.mark.parametrize("body", [None, [], {"batch_id": 7},
+                                  {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]},
+                                  {"batch_id": "SB1", "attestation": {}, "entries": "x"},
                                   {"batch_id": "SB1", "attestation": "x", "entries": [{}]}])
 def test_attack_malformed_message_is_refused_counted_nationally_and_kept(world, body):
     with pytest.raises(ChunkRefused) as caught:

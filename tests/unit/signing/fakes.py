@@ -1,12 +1,12 @@
-"""In-memory fakes of the signing ports (same Protocols as chalicelib/aws/signing_adapters.py)."""
+"""In-memory fakes of the signing ports (same Protocols as the adapters in chalicelib/adapters/signing/)."""
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
 from chalicelib.signing.audit import GENESIS, LoggedEntry, chain_hash
-from chalicelib.signing.service import (CandidateRecord, DuplicateAuditKey, Facility, FocalAgency, StoredBatch,
-                                        candidate_from_record)
+from chalicelib.signing.facilities import Facility, FocalAgency
+from chalicelib.signing.service import CandidateRecord, DuplicateAuditKey, StoredBatch, candidate_from_record
 
 
 class MemoryRegistry:
@@ -181,7 +181,7 @@ def at(text: str) -> datetime:
 
 
 def _province_fixed(old, province) -> None:
-    from chalicelib.signing.service import ProvinceFixed
+    from chalicelib.signing.facilities import ProvinceFixed
 
     if old is not None and old.province != province:
         raise ProvinceFixed("registered in another province")
