@@ -213,7 +213,9 @@ def test_the_lift_route_refuses_unknown_unheld_and_malformed_requests(app_client
     assert not_held.status_code == 409 and error(not_held)["code"] == "NOT_HELD_BY_THIS_REVOCATION", not_held.body
     bad = lift(app_client, ministry(bearer), active.uvci, reason="ok\u202eevil")
     assert bad.status_code == 400 and error(bad)["details"] == {"field": "reason"}, bad.body
-    mangled = app_client.http.post(f"/v1/revocations/{quote(active.uvci[:-1] + 'Q', safe='')}/lift",
+    # a check character that is not the UVCI's own (never the right one by chance)
+    wrong = "Q" if active.uvci[-1] != "Q" else "R"
+    mangled = app_client.http.post(f"/v1/revocations/{quote(active.uvci[:-1] + wrong, safe='')}/lift",
                                    headers=ministry(bearer), body=json.dumps({"reason": "x"}))
     assert mangled.status_code == 400 and error(mangled)["details"] == {"field": "uvci"}, mangled.body
 
