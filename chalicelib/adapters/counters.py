@@ -67,6 +67,37 @@ def counter_updates(Counter, facility_id: str | None, province_code: str | None,
     return out
 
 
+def aggregate_counter_updates(Counter, events: Iterable[tuple[str | None, str | None, Mapping[str, int]]]
+                              ) -> list[tuple[Model, list[Action]]]:
+    """One (item, actions) pair per counter item for a whole chunk of events.
+
+    Each event is (facility_id, province_code, deltas). Deltas are summed per scope first, so a
+    chunk adds to NATIONAL, each province and each facility once, whatever its size: the shared
+    items take one write per chunk instead of one per record, and a transaction never names the
+    same item twice (DynamoDB refuses that). Scopes whose deltas sum to zero are left out."""
+    per_scope: dict[str, dict[str, int]] = {}
+    province_of: dict[str, str | None] = {}
+    for facility_id, province_code, deltas in events:
+        unknown = sorted(set(deltas) - set(COUNTERS))
+        if unknown:
+            raise ValueError(f"not a counter: {unknown}")  # a programming error, not user input
+        for pk in scope_keys(facility_id, province_code):
+            sums = per_scope.setdefault(pk, {})
+            for name, n in deltas.items():
+                sums[name] = sums.get(name, 0) + int(n)
+        if facility_id and province_code:
+            province_of[fac_pk(facility_id)] = province_code
+    out = []
+    for pk, sums in per_scope.items():
+        actions = [getattr(Counter, name).add(n) for name, n in sums.items() if n]
+        if not actions:
+            continue
+        if pk.startswith("FAC#"):
+            actions += facility_index_actions(Counter, pk.removeprefix("FAC#"), province_of.get(pk))
+        out.append((Counter(pk, TOTAL), actions))
+    return out
+
+
 class DynamoCounters:
     """Counter writes for contexts that have no transaction of their own to join (facility
     signing, complaints), and the reads behind reports."""

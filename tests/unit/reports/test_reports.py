@@ -229,6 +229,29 @@ def test_counter_updates_touch_every_scope_and_index_the_facility():
         counter_updates(Counter, "F1", "001", {"not_a_counter": 1})
 
 
+def test_aggregated_counter_updates_write_each_shared_scope_once_per_chunk():
+    from chalicelib.adapters.counters import aggregate_counter_updates
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.settings import Settings
+
+    Counter = Tables(Settings(stage="test")).Counter
+    events = [("F1", "001", {"verified": 1}), ("F1", "001", {"verified": 1, "mismatched": 0}),
+              ("F2", "002", {"mismatched": 1}), ("F2", "002", {"mismatched": 1, "not_found": -1}),
+              ("F3", "002", {"verified": 1, "invalid": -1}), ("F3", "002", {"verified": -1, "invalid": 1})]
+    updates = aggregate_counter_updates(Counter, events)
+    keys = [(i.pk, i.sk) for i, _ in updates]
+    # F3's two events cancel out: nothing to write for it; every other scope exactly once.
+    assert sorted(keys) == sorted([("NATIONAL", "TOTAL"), ("PROV#001", "TOTAL"), ("PROV#002", "TOTAL"),
+                                   ("FAC#F1", "TOTAL"), ("FAC#F2", "TOTAL")])
+    by_pk = {i.pk: sorted(str(a) for a in actions) for i, actions in updates}
+    # invalid nets to 0 nationally: not written at all.
+    assert by_pk["NATIONAL"] == ["mismatched {'N': '2'}", "not_found {'N': '-1'}", "verified {'N': '2'}"]
+    assert by_pk["PROV#002"] == ["mismatched {'N': '2'}", "not_found {'N': '-1'}"]
+    assert by_pk["FAC#F1"][-1] == "verified {'N': '2'}" and len(by_pk["FAC#F1"]) == 4  # + its province index
+    with pytest.raises(ValueError):
+        aggregate_counter_updates(Counter, [("F1", "001", {"not_a_counter": 1})])
+
+
 @pytest.fixture
 def client():
     from chalice.test import Client
