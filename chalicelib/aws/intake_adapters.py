@@ -20,7 +20,8 @@ from chalicelib.aws.sqs import QueueSender
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.records import FieldError
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
-from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, ChunkResult, NewRecord, StoredRecord
+from chalicelib.intake.service import (FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, ChunkResult, NewRecord,
+                                       StoredRecord)
 
 
 def record_pk(facility_id: str, record_id: str) -> str:
@@ -244,11 +245,15 @@ class DynamoBatchStore:
             actions.append(Batch.failure.remove())
         Batch(batch_pk(batch_id), "BATCH").update(actions=actions)
 
-    def get(self, batch_id: str):
+    def get(self, batch_id: str) -> dict | None:
         try:
-            return self._t.Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
+            item = self._t.Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
         except self._t.Batch.DoesNotExist:
             return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("batches: read failed") from e
+        out = {k: getattr(item, k) for k in (*PROGRESS_FIELDS, "report_key")}
+        return {k: int(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def _state(batch_id: str, item) -> BatchState:
@@ -351,6 +356,12 @@ class S3ReportStore:
             with aws_call("s3 put report"):
                 self._s3.upload_fileobj(out, self._bucket, key, ExtraArgs={"ContentType": "text/csv"})
         return key
+
+    def link(self, key: str, expires_s: int = 3600) -> dict:
+        with aws_call("s3 presign report"):
+            url = self._s3.generate_presigned_url("get_object", Params={"Bucket": self._bucket, "Key": key},
+                                                  ExpiresIn=expires_s)
+        return {"bucket": self._bucket, "key": key, "url": url}
 
 
 class DynamoApiCallStore:

@@ -90,7 +90,7 @@ def batch_of(s3, settings, key: str) -> dict:
     from chalicelib.wiring import container
 
     etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
-    return container().batch_progress(batch_id_for_upload(settings.bucket("intake"), key, etag))
+    return container().batch_progress.get(batch_id_for_upload(settings.bucket("intake"), key, etag))
 
 
 def report_rows(s3, settings, key: str) -> tuple[dict, list[dict]]:
