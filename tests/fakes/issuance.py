@@ -198,8 +198,11 @@ class FakePassports:
               attestation: dict | None = None, signature: bytes = bytes(64), exp: int = 2_000_000_000) -> NewPassport:
         """Stores a passport version over the current one, as a countersign would (no HC1 worth
         verifying: for tests of what happens to stored versions)."""
+        from chalicelib.dcc.base45 import b45encode
+
         attestation = attestation or {"batch_id": batch_id, "sequence": attestation_sequence}
-        passport = NewPassport(citizen_id, version, uvci, "a2lk", alg, 1_700_000_000, exp, f"HC1:{uvci}",
+        hc1 = f"HC1:{b45encode(uvci.encode())}"  # no certificate, but a string a QR code can carry
+        passport = NewPassport(citizen_id, version, uvci, "a2lk", alg, 1_700_000_000, exp, hc1,
                                base64.b64encode(signature).decode(), f"digest-{version}",
                                {**attestation, "facility_id": facility_id, "province_code": province_code},
                                {"name": "Nguyễn Văn An"})

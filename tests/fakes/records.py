@@ -39,8 +39,10 @@ class FakeRecords:
         self.requests: Counter = Counter()
         self.counters = counters
         self.batches = batches
-        # Runs once, just before the next put_many: another writer getting in first.
+        # Run once, just before the next put_many / save_result (with its arguments): another
+        # writer or worker getting in first.
         self.before_next_put = None
+        self.before_next_save = None
         self._lock = threading.RLock()
 
     # -- RecordStore (intake) -----------------------------------------------------------------
@@ -98,6 +100,9 @@ class FakeRecords:
                     for k in keys if (i := self.items.get(k)) is not None}
 
     def save_result(self, record: RecordForCleaning, result, view, now: datetime) -> bool:
+        if self.before_next_save is not None:
+            race, self.before_next_save = self.before_next_save, None
+            race(record, result, view, now)
         self.requests["save_result"] += 1
         key = (record.facility_id, record.record_id)
         with self._lock:

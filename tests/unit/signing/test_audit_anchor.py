@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from chalicelib.signing.anchor import AnchoredAuditLog
 from chalicelib.signing.audit import chain_hash, verify_anchored
 from chalicelib.signing.service import DuplicateAuditKey
-from tests.fakes import FakeAuditAnchor, FakeAuditLog
+from tests.fakes import FakeAuditAnchor, FakeAuditLog, FakeLoggedRevocations, fake_container
 from tests.fakes.signing import ANCHOR_KEY as KEY
 
 T = datetime(2024, 3, 1, 8, 0, tzinfo=timezone.utc)
@@ -80,3 +80,41 @@ def test_a_checkpoint_of_another_key_or_sequence_is_refused():
     assert verify_anchored(log.entries(), anchor, other.public_key()).reason.startswith("checkpoint 3 does not verify")
     anchor.checkpoints[3] = dataclasses.replace(anchor.checkpoints[2])  # checkpoint 2 stored under key 3
     assert verify_anchored(log.entries(), anchor, KEY.public_key()).first_bad_sequence == 3
+
+
+# -- `audit verify`: the chain, then every logged revocation in effect ----------------------------------
+def audit_service(revocations=None):
+    """The real AuditService from the composition root, over the fakes, with three revocations
+    logged (the second one lifted) among attestations."""
+    c = fake_container(clock=lambda: T, **({"revocations": revocations} if revocations is not None else {}))
+    for n, (entry, key) in enumerate([({"type": "batch-attestation"}, "batch:SB1"),
+                                      ({"type": "revocation", "uvci": "U1"}, "revoke:U1"),
+                                      ({"type": "revocation", "uvci": "U2"}, "revoke:U2"),
+                                      ({"type": "lift", "uvci": "U2"}, "lift:U2"),
+                                      ({"type": "revocation", "uvci": "U3"}, "revoke:U3")]):
+        c.audit_log.append(entry, unique_key=key)
+    return c
+
+
+def test_audit_verify_asks_about_each_logged_revocation_with_its_lift():
+    revocations = FakeLoggedRevocations()
+    c = audit_service(revocations)
+    check = c.audit.verify()
+    assert check.ok and check.length == 5
+    assert revocations.asked == [("U1", 2, False), ("U2", 3, True), ("U3", 5, False)]
+
+
+def test_audit_verify_names_the_first_revocation_not_in_effect():
+    c = audit_service(FakeLoggedRevocations({"U3": "the passport version is ACTIVE", "U1": "its hold is gone"}))
+    check = c.audit.verify()
+    assert (check.ok, check.first_bad_sequence) == (False, 2)
+    assert check.reason == "the revocation of U1 is not in effect: its hold is gone"
+
+
+def test_audit_verify_of_a_broken_chain_reports_the_chain_first():
+    revocations = FakeLoggedRevocations()
+    c = audit_service(revocations)
+    log = c.audit_chain.log
+    log[1] = dataclasses.replace(log[1], entry={**log[1].entry, "uvci": "U9"})
+    check = c.audit.verify(public_key=KEY.public_key())
+    assert (check.ok, check.first_bad_sequence) == (False, 2) and revocations.asked == []
