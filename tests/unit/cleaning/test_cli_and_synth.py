@@ -1,3 +1,5 @@
+"""`vaxpass synth` and the offline `vaxpass clean`, run in process (`chalicelib.cli.main`); one
+subprocess per command group is tests/unit/cli/test_install.py's."""
 import csv
 import json
 
@@ -5,6 +7,7 @@ import pytest
 
 from chalicelib.cli import main
 from chalicelib.synth.generator import ERROR_KINDS
+from tests.unit.cli.conftest import run
 
 
 def synth(out, *extra, seed="7"):
@@ -19,7 +22,7 @@ def test_synth_is_deterministic_for_a_seed(tmp_path):
     assert (tmp_path / "a" / "records.csv").read_bytes() != (tmp_path / "c" / "records.csv").read_bytes()
 
 
-def test_synth_writes_one_province_file_and_the_facilities_it_names(tmp_path, capsys):
+def test_synth_writes_one_province_file_and_the_facilities_it_names(tmp_path):
     assert synth(tmp_path, "--facility-province", "1") == 0
     with (tmp_path / "records.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -27,8 +30,9 @@ def test_synth_writes_one_province_file_and_the_facilities_it_names(tmp_path, ca
         facilities = {r["facility_id"]: r["province_code"] for r in csv.DictReader(f)}
     assert {r["province_code"].zfill(3) for r in rows} == {"001"}
     assert {r["facility_id"] for r in rows} == set(facilities) and set(facilities.values()) == {"001"}
-    assert synth(tmp_path / "bad", "--facility-province", "999") == 2
-    assert "not a province code" in capsys.readouterr().err
+    refused = run(["synth", "--people", "3", "--records", "4", "--facility-province", "999",
+                   "--out", tmp_path / "bad"])
+    assert refused.code == 2 and "not a province code" in refused.err
 
 
 def test_synth_truth_lists_error_kinds_and_absent_people(tmp_path):
@@ -43,29 +47,28 @@ def test_synth_truth_lists_error_kinds_and_absent_people(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "xlsx"])
-def test_clean_writes_one_result_per_record(tmp_path, fmt, capsys):
+def test_clean_writes_one_result_per_record(tmp_path, fmt):
     synth(tmp_path, "--format", fmt)
     out = tmp_path / "results.jsonl"
-    code = main(["clean", "--registry", str(tmp_path / "registry.csv"),
-                 "--records", str(tmp_path / f"records.{fmt}"), "--out", str(out)])
-    assert code == 0
+    cleaned = run(["clean", "--registry", tmp_path / "registry.csv", "--records", tmp_path / f"records.{fmt}",
+                   "--out", out])
+    assert cleaned.code == 0
     results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     with (tmp_path / "truth.csv").open(encoding="utf-8") as f:
         truth = {t["record_id"]: t["true_citizen_id"] for t in csv.DictReader(f)}
     assert len(results) == 400
     matched = [r for r in results if r["matched_citizen_id"]]
     assert matched and all(truth[r["record_id"]] == r["matched_citizen_id"] for r in matched)
-    assert "VERIFIED=" in capsys.readouterr().out
+    assert "VERIFIED=" in cleaned.out
 
 
-def test_clean_reports_a_bad_file_with_its_code(tmp_path, capsys):
+def test_clean_reports_a_bad_file_with_its_code(tmp_path):
     synth(tmp_path)
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"record_id,full_name\nR1,Th\xe1i\n")
-    code = main(["clean", "--registry", str(tmp_path / "registry.csv"), "--records", str(bad),
-                 "--out", str(tmp_path / "r.jsonl")])
-    assert code == 2
-    err = capsys.readouterr().err
+    refused = run(["clean", "--registry", tmp_path / "registry.csv", "--records", bad, "--out", tmp_path / "r.jsonl"])
+    assert refused.code == 2
+    err = refused.err
     assert "MISSING_COLUMNS" in err and "--records" in err and len(err.splitlines()) == 1
 
 
