@@ -20,9 +20,6 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Callable
 
-import boto3
-from botocore.config import Config
-
 from chalicelib.settings import Settings, get_settings
 
 
@@ -44,8 +41,7 @@ class Container:
     @classmethod
     def overridable(cls) -> frozenset[str]:
         """Every name `Container(settings, **overrides)` accepts: its lazily built attributes."""
-        return frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items()
-                         if isinstance(value, cached_property) and not name.startswith("_"))
+        return _overridable(cls)
 
     # -- AWS clients --------------------------------------------------------------------------
     def client(self, service: str, *, botocore_retries: bool = True):
@@ -53,6 +49,8 @@ class Container:
 
         `botocore_retries=False` for callers that retry themselves: KmsSigner backs off with
         jitter on throttling, and botocore's 5 attempts under its 6 would stack to 30."""
+        from botocore.config import Config
+
         name = service if botocore_retries else f"{service}:no-retries"
         retries = {"max_attempts": 5, "mode": "standard"} if botocore_retries else {"total_max_attempts": 1}
         with self._lock:
@@ -63,7 +61,9 @@ class Container:
             return self._clients[name]
 
     @cached_property
-    def _session(self) -> boto3.session.Session:
+    def _session(self):
+        import boto3  # here, not at import: a container over fakes never makes a client
+
         return boto3.session.Session(region_name=self.settings.region)
 
     @cached_property
@@ -491,6 +491,12 @@ class Container:
         from chalicelib.health.service import HealthService
 
         return HealthService(self.health_probes)
+
+
+@functools.cache
+def _overridable(cls: type) -> frozenset[str]:
+    return frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items()
+                     if isinstance(value, cached_property) and not name.startswith("_"))
 
 
 _container: Container | None = None

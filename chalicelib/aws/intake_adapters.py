@@ -20,8 +20,8 @@ from chalicelib.aws.sqs import QueueSender
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.records import FieldError
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
-from chalicelib.intake.service import (FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, ChunkResult, NewRecord,
-                                       StoredRecord)
+from chalicelib.intake.service import (FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, ChunkResult,
+                                       NewRecord, StoredRecord)
 
 
 def record_pk(facility_id: str, record_id: str) -> str:

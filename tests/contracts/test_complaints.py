@@ -56,7 +56,8 @@ class TestComplaintStoreContract:
         started = c.move_to(domain.IN_PROGRESS, actor="facility:F1", now=FILED)
         store.save_change(started, expected_version=c.version, now=FILED)
         with pytest.raises(errors.Conflict):  # read before that change
-            store.save_change(c.move_to(domain.IN_PROGRESS, actor="x", now=FILED), expected_version=c.version, now=FILED)
+            store.save_change(c.move_to(domain.IN_PROGRESS, actor="x", now=FILED), expected_version=c.version,
+                              now=FILED)
         done = started.move_to(domain.REJECTED, actor="facility:F1", now=FILED, reason="đúng số lô")
         store.save_change(done, expected_version=started.version, now=FILED)
         assert store.get(c.complaint_id) == done and counted(counters, c.facility_id) == (1, 1)

@@ -26,7 +26,8 @@ class TablePassports:
     """DynamoPassportStore with the reader and the revocation list built on it, behind one object."""
 
     def __init__(self, container) -> None:
-        self._store, self._reader, self._list = container.passports, container.passport_reader, container.revocation_list
+        self._store, self._reader = container.passports, container.passport_reader
+        self._list = container.revocation_list
 
     def __getattr__(self, name):
         for adapter in (self._store, self._reader, self._list):
@@ -87,7 +88,8 @@ class TestPassportStoreContract:
             2, v2.uvci, v2.hc1, "ACTIVE", {"name": "Nguyễn Văn An", "dose": 2})
         superseded = store.find_by_uvci(v1.uvci)
         assert (superseded.status, superseded.revocation_sequence) == ("REVOKED", None)
-        assert store.listed(listed_hashes(v1) + listed_hashes(v2)) == {(h["type"], h["hash"]) for h in listed_hashes(v1)}
+        first = {(h["type"], h["hash"]) for h in listed_hashes(v1)}
+        assert store.listed(listed_hashes(v1) + listed_hashes(v2)) == first
         assert {(h["type"], h["hash"]) for h in listed_hashes(v1)} <= {(e["type"], e["hash"]) for e in store.entries()}
 
     def test_a_uvci_is_issued_once(self, store, cid):

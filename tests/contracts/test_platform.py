@@ -105,7 +105,8 @@ class TestDscRepositoryContract:
                         random_bytes=secrets.token_bytes)
         dscs.put(DscEntry(f"kid-{unique}", dsc, f"alias/{unique}", NOW.isoformat(timespec="seconds")))
         [mine] = [e for e in dscs.all() if e.kid == f"kid-{unique}"]
-        assert (mine.certificate, mine.key_ref, mine.registered_at) == (dsc, f"alias/{unique}", "2026-01-05T08:00:00+00:00")
+        assert (mine.certificate, mine.key_ref, mine.registered_at) == (dsc, f"alias/{unique}",
+                                                                        "2026-01-05T08:00:00+00:00")
 
 
 # -- the QR image cache ----------------------------------------------------------------------------

@@ -104,7 +104,8 @@ class TestAuditSourceContract:
                 if c.batch_id == batch] == [(0, "QUEUED", (a, b))]
         stores["manifests"].finish_chunk(batch, 0, first_index=0, size=2, status="DEAD_LETTERED", refused=[1], now=NOW)
         [chunk] = [c for c in source.chunk_facts(queued_only=False) if c.batch_id == batch]
-        assert (chunk.facility_id, chunk.status, chunk.first_index, chunk.refused) == (facility, "DEAD_LETTERED", 0, (1,))
+        assert (chunk.facility_id, chunk.status, chunk.first_index, chunk.refused) == (facility, "DEAD_LETTERED", 0,
+                                                                                      (1,))
         assert chunk.pending_until == NOW + timedelta(days=18)
         assert [c for c in source.chunk_facts(queued_only=True) if c.batch_id == batch] == []
         # who holds a passport, on which attestation; the batch's attestation; b's claim released

@@ -88,11 +88,11 @@ class FakeAuditSource:
 
     def passport_facts(self):
         out = []
-        for (cid, version), v in sorted(self._passports.version_items.items()):
+        for (_, version), v in sorted(self._passports.version_items.items()):
             a = v["attestation"]
+            in_place = v["revocation_sequence"] is not None or v["revoked_by"] is not None
             out.append(PassportFact(a.get("facility_id"), a.get("province_code"), version,
-                                    v["created_at"][:10] or None,
-                                    revoked_in_place=v["revocation_sequence"] is not None or v["revoked_by"] is not None,
+                                    v["created_at"][:10] or None, revoked_in_place=in_place,
                                     issued_over_revocation=v["issued_over_revocation"] is not None))
         return out
 

@@ -38,7 +38,8 @@ def submitted(c: Container, *rows: dict, key: str = "k1") -> list:
 
 def test_a_stored_version_is_verified_once_and_counted_with_its_batch():
     c = world()
-    refs = submitted(c, row("R1"), row("R2", full_name="ĐẶNG VĂN HÒA"), row("R3", citizen_id="", full_name="Lê Vô Danh"))
+    refs = submitted(c, row("R1"), row("R2", full_name="ĐẶNG VĂN HÒA"),  # another case: normalised
+                     row("R3", citizen_id="", full_name="Lê Vô Danh"))
     stats = c.verification.verify(refs)
     assert (stats.verified, stats.skipped_stale, stats.skipped_done, stats.lost_race) == (3, 0, 0, 0)
     states = {k[1]: i["state"] for k, i in c.record_store.items.items()}

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
 from chalicelib.wiring import Container
+from tests.properties import examples
 from tests.unit.intake.test_authorisation import intake_world
 
 FACILITIES = {"F1": "001", "F2": "001", "F3": "079"}
@@ -107,7 +108,7 @@ def check(before: dict, after: dict, owners: dict, p: Principal | None, registry
     assert set(before) <= set(after)  # nothing disappears
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(4), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_no_record_is_ever_owned_or_changed_by_a_principal_outside_its_scope(ops):
     w = intake_world(FACILITIES)

@@ -5,7 +5,7 @@ The whole path through intake, cleaning, the countersign queue and KMS is tested
 tests/integration/test_hold_and_reevaluation.py."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 

@@ -165,8 +165,9 @@ def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
     from chalicelib.signing.service import QueuedChunk
 
     audit, manifests, passports, records = FakeAuditLog(), FakeManifestStore(), FakePassports(), FakeRecords()
-    for i in range(1, 13):  # the attestations of SB1 and SB2 are the 10th and 12th entries of the log
-        audit.append({"type": "batch-attestation", "i": i}, unique_key={10: "batch:SB1", 12: "batch:SB2"}.get(i, f"k{i}"))
+    keys = {10: "batch:SB1", 12: "batch:SB2"}  # the attestations of SB1 and SB2 are the log's 10th and 12th entries
+    for i in range(1, 13):
+        audit.append({"type": "batch-attestation", "i": i}, unique_key=keys.get(i, f"k{i}"))
     # One chunk of four attested people of batch SB2, processed (DONE)
     manifests.chunks_queued("SB2", "F1", [QueuedChunk(0, 0, (A, B, C, D))], pending_until=NOW, now=NOW)
     manifests.finish_chunk("SB2", 0, first_index=0, size=4, status="DONE", refused=[], now=NOW)

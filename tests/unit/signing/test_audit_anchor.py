@@ -87,11 +87,11 @@ def audit_service(revocations=None):
     """The real AuditService from the composition root, over the fakes, with three revocations
     logged (the second one lifted) among attestations."""
     c = fake_container(clock=lambda: T, **({"revocations": revocations} if revocations is not None else {}))
-    for n, (entry, key) in enumerate([({"type": "batch-attestation"}, "batch:SB1"),
-                                      ({"type": "revocation", "uvci": "U1"}, "revoke:U1"),
-                                      ({"type": "revocation", "uvci": "U2"}, "revoke:U2"),
-                                      ({"type": "lift", "uvci": "U2"}, "lift:U2"),
-                                      ({"type": "revocation", "uvci": "U3"}, "revoke:U3")]):
+    for entry, key in [({"type": "batch-attestation"}, "batch:SB1"),
+                       ({"type": "revocation", "uvci": "U1"}, "revoke:U1"),
+                       ({"type": "revocation", "uvci": "U2"}, "revoke:U2"),
+                       ({"type": "lift", "uvci": "U2"}, "lift:U2"),
+                       ({"type": "revocation", "uvci": "U3"}, "revoke:U3")]:
         c.audit_log.append(entry, unique_key=key)
     return c
 
