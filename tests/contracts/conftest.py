@@ -43,22 +43,21 @@ def real(request) -> "Container":  # noqa: F821 - resolved lazily: only the Loca
     return request.getfixturevalue("contract_container")
 
 
-def drained(sqs, url: str) -> list[dict]:
-    """Every message on a queue of the test's own, as JSON, in the order received (SQS standard
-    queues do not keep order: callers sort)."""
-    import json
-
-    out = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
-
 def own_queue(container, unique: str) -> str:
     """A queue for one test (its messages are nobody else's)."""
     sqs = container.client("sqs")
     return sqs.create_queue(QueueName=f"{container.settings.resource_prefix}-q-{unique}")["QueueUrl"]
+
+
+class OneTable:
+    """The DynamoDB adapters that share one table behind one object, as its fake is one: each
+    method is the first adapter's that has it."""
+
+    def __init__(self, *adapters) -> None:
+        self._adapters = adapters
+
+    def __getattr__(self, name):
+        for adapter in self._adapters:
+            if hasattr(adapter, name):
+                return getattr(adapter, name)
+        raise AttributeError(name)

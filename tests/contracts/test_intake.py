@@ -17,7 +17,8 @@ from chalicelib.intake.errors import MalformedFile
 from chalicelib.intake.records import FieldError
 from chalicelib.intake.report import REPORT_COLUMNS
 from chalicelib.intake.service import ChunkResult
-from tests.contracts.conftest import BOTH, FAKE, drained, own_queue, real
+from tests.contracts.conftest import BOTH, FAKE, own_queue, real
+from tests.integration.helpers import drain_queue
 from tests.fakes import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeRateWindows, FakeReportStore,
                          FakeUploadSource)
 
@@ -90,7 +91,7 @@ def cleaning_queue(request, unique):
 
     c = real(request)
     url = own_queue(c, unique)
-    return SqsCleaningQueue(c.client("sqs"), url, 100), lambda: drained(c.client("sqs"), url)
+    return SqsCleaningQueue(c.client("sqs"), url, 100), lambda: drain_queue(c.client("sqs"), url)
 
 
 class TestCleaningQueueContract:

@@ -16,29 +16,18 @@ from chalicelib import errors
 from chalicelib.dcc.uvci import make_uvci
 from chalicelib.issuance.revocation import Hold
 from chalicelib.issuance.service import NewPassport
-from tests.contracts.conftest import BOTH, FAKE, real
+from tests.contracts.conftest import BOTH, FAKE, OneTable, real
 from tests.fakes import FakePassports
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
 
 
-class TablePassports:
-    """DynamoPassportStore with the reader and the revocation list built on it, behind one object."""
-
-    def __init__(self, container) -> None:
-        self._store, self._reader = container.passports, container.passport_reader
-        self._list = container.revocation_list
-
-    def __getattr__(self, name):
-        for adapter in (self._store, self._reader, self._list):
-            if hasattr(adapter, name):
-                return getattr(adapter, name)
-        raise AttributeError(name)
-
-
 @pytest.fixture(params=BOTH)
 def store(request):
-    return FakePassports() if request.param == FAKE else TablePassports(real(request))
+    if request.param == FAKE:
+        return FakePassports()
+    c = real(request)
+    return OneTable(c.passports, c.passport_reader, c.revocation_list)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""The remaining ports, fake and real: the access log and the rate windows' table, the population
-registry (InMemoryRegistry, the offline CLI's adapter, against DynamoRegistry) and the identities
-read from it, document signer certificates, the QR image cache, the dead-letter queues, the JWKS
-source (a file, no AWS: both halves are unit tests) and the health probes."""
+"""The remaining ports, fake and real: the access log, the population registry (InMemoryRegistry,
+the offline CLI's adapter, against DynamoRegistry) and the identities read from it, document signer
+certificates, the QR image cache, the dead-letter queues, the JWKS source (a file, no AWS: both
+halves are unit tests), the health probes, and the DSC key ring (FakeKeyRing's local key against
+KmsKeyRing's KMS key with its registered DSC)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import secrets
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from chalicelib import errors
 from chalicelib.auth.tokens import FileJwksSource, JwksUnavailable
@@ -20,7 +22,7 @@ from chalicelib.issuance.domain import Identity
 from chalicelib.trust.service import DscEntry
 from tests.contracts.conftest import BOTH, FAKE, real
 from tests.fakes import (FakeAccessLog, FakeDeadLetters, FakeDscRepository, FakeIdentities, FakeImageCache,
-                         FakeJwksSource, FakeProbe, InMemoryRegistry)
+                         FakeJwksSource, FakeKeyRing, FakeProbe, InMemoryRegistry)
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
 
@@ -186,3 +188,42 @@ def test_a_probe_of_a_service_down_raises_dependency_unavailable():
     with pytest.raises(errors.DependencyUnavailable):
         FakeProbe("s3", down=True).check()
 
+
+
+# -- the DSC key ring (signing passports) ---------------------------------------------------------
+@pytest.fixture(params=BOTH)
+def key_ring(request):
+    """(the key ring, a trust store of its DSCs)"""
+    if request.param == FAKE:
+        ring = FakeKeyRing()
+        ring(NOW)
+        return ring, ring.trust
+    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.dcc import TrustStore
+
+    c = real(request)
+    alias = c.settings.key_alias("dsc-es256")
+    csca_key = generate_key("ES256")
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    csca = issue_csca(csca_key, now=start, valid_days=3650, random_bytes=secrets.token_bytes)
+    dsc = issue_dsc(public_key_of(c.client("kms"), alias), csca_cert=csca, csca_key=csca_key, now=start,
+                    valid_days=365, random_bytes=secrets.token_bytes)
+    c.trust.register_dsc(dsc.public_bytes(Encoding.PEM), key_ref=alias, now=start)
+    return c.key_ring, TrustStore.from_certificates([dsc])
+
+
+class TestKeyRingContract:
+    def test_the_current_signer_signs_passports_its_dsc_verifies(self, key_ring):
+        from chalicelib.dcc import build_vaccination_payload, issue_many, verify_hc1
+
+        ring, trust = key_ring
+        now = datetime.now(timezone.utc)
+        signer = ring(now)
+        assert signer.alg == "ES256" and len(signer.kid) == 8
+        payloads = [build_vaccination_payload(full_name="Nguyễn Thị Đào", dob="1990-05-01", product="EU/1/20/1528",
+                                              dose_number=2, series_doses=2, vaccination_date="2021-09-01",
+                                              uvci=f"URN:UVCI:01:VN:CONTRACT{i:018d}#C",
+                                              issuer="Ministry of Health of Viet Nam") for i in range(3)]
+        for hc1 in issue_many(payloads, signer, now=now, valid_days=30):
+            result = verify_hc1(hc1, trust, now=now + timedelta(minutes=1))
+            assert result.valid, result.errors

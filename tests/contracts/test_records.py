@@ -12,33 +12,21 @@ import pytest
 from chalicelib.cleaning.matcher import CleaningResult, Outcome
 from chalicelib.intake.records import validate_row
 from chalicelib.intake.service import NewRecord
-from tests.contracts.conftest import BOTH, FAKE, real
+from tests.contracts.conftest import BOTH, FAKE, OneTable, real
 from tests.fakes import FakeRecords
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 CID, OTHER = "001090012345", "079188054321"
 
-# Which of the DynamoDB adapters over the records table serves each port method.
-ADAPTER_OF = {"get_many": "record_store", "put_many": "record_store", "load": "cleaning_repository",
-              "save_result": "cleaning_repository", "get": "record_reader", "pending_records": "pending_records",
-              "candidates": "signing_records", "reserve": "signing_records", "current_versions": "signing_records",
-              "mark_signed": "signing_records", "release": "signing_records", "attested_doses": "dose_source",
-              "find": "citizen_records"}
-
-
-class TableRecords:
-    """The DynamoDB adapters of the records table behind one object, as FakeRecords is one."""
-
-    def __init__(self, container) -> None:
-        self._c = container
-
-    def __getattr__(self, name):
-        return getattr(getattr(self._c, ADAPTER_OF[name]), name)
+def table_records(c) -> OneTable:
+    """The DynamoDB adapters of the records table, behind one object as FakeRecords is one."""
+    return OneTable(c.record_store, c.cleaning_repository, c.record_reader, c.pending_records, c.signing_records,
+                    c.dose_source, c.citizen_records)
 
 
 @pytest.fixture(params=BOTH)
 def records(request):
-    return FakeRecords() if request.param == FAKE else TableRecords(real(request))
+    return FakeRecords() if request.param == FAKE else table_records(real(request))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from chalicelib.intake.service import NewRecord
 from chalicelib.signing.service import QueuedChunk
 from tests.contracts.conftest import BOTH, FAKE, real
 from tests.contracts.test_passports import passport
-from tests.contracts.test_records import TableRecords, attest, record
+from tests.contracts.test_records import attest, record, table_records
 from tests.fakes import (FakeAuditLog, FakeAuditSource, FakeCounters, FakeManifestStore, FakePassports,
                          FakeRecords)
 
@@ -31,7 +31,7 @@ def stores(request):
                     manifests=manifests, audit=audit,
                     source=FakeAuditSource(records, passports, counters, manifests, audit))
     c = real(request)
-    return dict(counters=c.counters, corrections=c.correction_counters, records=TableRecords(c), passports=c.passports,
+    return dict(counters=c.counters, corrections=c.correction_counters, records=table_records(c), passports=c.passports,
                 manifests=c.manifests, audit=c.audit_chain, source=c.audit_source)
 
 

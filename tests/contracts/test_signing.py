@@ -16,7 +16,8 @@ from chalicelib.signing.audit import Checkpoint, verify_chain
 from chalicelib.signing.manifest import DoseRecord, build_entries, build_manifest
 from chalicelib.signing.service import (CHUNK_DEAD_LETTERED, CHUNK_DONE, DuplicateAuditKey, Facility, FocalAgency,
                                         ProvinceFixed, QueuedChunk)
-from tests.contracts.conftest import BOTH, FAKE, drained, own_queue, real
+from tests.contracts.conftest import BOTH, FAKE, own_queue, real
+from tests.integration.helpers import drain_queue
 from tests.fakes import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                          FakeManifestStore, FakeSecurityEvents)
 
@@ -158,7 +159,7 @@ def countersign_queue(request, unique):
 
     c = real(request)
     url = own_queue(c, unique)
-    return SqsCountersignQueue(c.client("sqs"), url), lambda: drained(c.client("sqs"), url)
+    return SqsCountersignQueue(c.client("sqs"), url), lambda: drain_queue(c.client("sqs"), url)
 
 
 class TestCountersignQueueContract:
