@@ -195,6 +195,31 @@ def province_from_key(key: str) -> str:
     return code
 
 
+# What GET /v1/batches/{id} shows of a batch (besides the report link).
+PROGRESS_FIELDS = ("batch_id", "kind", "province_code", "status", "received", "accepted", "duplicates", "rejected",
+                   "queued", "cleaned", "rows_done", "error_code", "error_message", "failure", "created_at",
+                   "updated_at")
+
+
+class BatchProgress:
+    """A batch's progress as its province and the ministry read it: the counts (which add up once
+    every row is accounted for), its state and failure, and a link to its rejected-rows report."""
+
+    def __init__(self, batches: BatchStore, reports: ReportStore) -> None:
+        self._batches = batches
+        self._reports = reports
+
+    def get(self, batch_id: str) -> dict:
+        stored = self._batches.get(batch_id)
+        if stored is None:
+            raise errors.NotFound("no such batch", details={"batch_id": batch_id})
+        out = {k: stored.get(k) for k in PROGRESS_FIELDS}
+        out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]
+        if stored.get("report_key"):
+            out["rejected_rows_report"] = self._reports.link(stored["report_key"])
+        return out
+
+
 @dataclass(frozen=True)
 class Writer:
     """Who writes a chunk, as a pure value: the principal whose scope bounds every record the chunk
@@ -581,31 +606,6 @@ class UploadDelivery:
             province = None
         self._batches.fail(upload.batch_id, code=code, message=message, failure=failure, province_code=province,
                            source=f"s3://{upload.bucket}/{upload.key}", now=self._now())
-
-
-# What GET /v1/batches/{id} shows of a batch (besides the report link).
-PROGRESS_FIELDS = ("batch_id", "kind", "province_code", "status", "received", "accepted", "duplicates", "rejected",
-                   "queued", "cleaned", "rows_done", "error_code", "error_message", "failure", "created_at",
-                   "updated_at")
-
-
-class BatchProgress:
-    """A batch's progress as its province and the ministry read it: the counts (which add up once
-    every row is accounted for), its state and failure, and a link to its rejected-rows report."""
-
-    def __init__(self, batches: BatchStore, reports: ReportStore) -> None:
-        self._batches = batches
-        self._reports = reports
-
-    def get(self, batch_id: str) -> dict:
-        stored = self._batches.get(batch_id)
-        if stored is None:
-            raise errors.NotFound("no such batch", details={"batch_id": batch_id})
-        out = {k: stored.get(k) for k in PROGRESS_FIELDS}
-        out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]
-        if stored.get("report_key"):
-            out["rejected_rows_report"] = self._reports.link(stored["report_key"])
-        return out
 
 
 def _err(e: FieldError) -> dict:
