@@ -41,7 +41,10 @@ class Container:
     @classmethod
     def overridable(cls) -> frozenset[str]:
         """Every name `Container(settings, **overrides)` accepts: its lazily built attributes."""
-        return _overridable(cls)
+        if cls not in _OVERRIDABLE:
+            _OVERRIDABLE[cls] = frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items()
+                                          if isinstance(value, cached_property) and not name.startswith("_"))
+        return _OVERRIDABLE[cls]
 
     # -- AWS clients --------------------------------------------------------------------------
     def client(self, service: str, *, botocore_retries: bool = True):
@@ -493,12 +496,7 @@ class Container:
         return HealthService(self.health_probes)
 
 
-@functools.cache
-def _overridable(cls: type) -> frozenset[str]:
-    return frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items()
-                     if isinstance(value, cached_property) and not name.startswith("_"))
-
-
+_OVERRIDABLE: dict[type, frozenset[str]] = {}  # per class: it is asked for every container built
 _container: Container | None = None
 _container_lock = threading.Lock()
 

@@ -27,7 +27,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 from urllib.parse import unquote_plus
 
 from chalicelib import errors
@@ -213,7 +213,7 @@ class BatchProgress:
         stored = self._batches.get(batch_id)
         if stored is None:
             raise errors.NotFound("no such batch", details={"batch_id": batch_id})
-        out = {k: stored.get(k) for k in PROGRESS_FIELDS}
+        out: dict[str, Any] = {k: stored.get(k) for k in PROGRESS_FIELDS}
         out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]
         if stored.get("report_key"):
             out["rejected_rows_report"] = self._reports.link(stored["report_key"])
