@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 # Local targets get LocalStack's endpoint and dummy credentials from localstack/common.sh;
 # deploy uses whatever AWS credentials the operator's environment holds.
 
-.PHONY: venv browser test unit demo demo-stop localstack-up localstack-down bench clean deploy package
+.PHONY: venv browser lint test unit demo demo-stop localstack-up localstack-down bench clean deploy package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -c "import chalice, pynamodb, pycose, cbor2, zxingcpp, pytest"
+	$(PY) -c "import chalice, pynamodb, pycose, cbor2, zxingcpp, pytest, mypy"
+	$(PY) -m ruff --version >/dev/null
 	# The `vaxpass` command (pyproject.toml), editable: it runs this checkout from any directory.
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
 	$(VENV)/bin/vaxpass --help >/dev/null
@@ -20,9 +21,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
-## Runs the whole suite (unit + integration on LocalStack); starts LocalStack if needed and
-## stops it again if this target started it.
-test: venv browser
+## Lint and type check (pinned ruff and mypy; their configuration is in pyproject.toml).
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## Lints, then runs the whole suite (unit + integration on LocalStack); starts LocalStack if
+## needed and stops it again if this target started it.
+test: venv browser lint
 	@bash scripts/with-localstack.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Debian's chromium and the pinned playwright-core for the browser tests (idempotent; fails if
@@ -45,7 +51,7 @@ bench: venv
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .run demo-output test-artifacts .pytest_cache node_modules
+	rm -rf $(VENV) .run demo-output test-artifacts .pytest_cache .mypy_cache .ruff_cache node_modules
 
 ## Brings up LocalStack, the resources, chalice local and the event runner, and runs the pipeline.
 demo: venv

@@ -45,23 +45,23 @@ def main() -> int:
     os.environ["VAXPASS_STAGE"] = "bench"
 
     from app import app
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
-    from chalicelib.aws.registry import DynamoRegistry
-    from chalicelib.aws.trust_adapters import DynamoDscRepository
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
+    from chalicelib.adapters.trust.trust_list import DynamoDscRepository
     from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
     from chalicelib.intake.records import RegistryPerson
     from chalicelib.local.event_runner import EventRunner
     from chalicelib.synth.generator import Generator
     from chalicelib.trust.service import TrustService
-    from chalicelib.aws.issuance_adapters import KmsKeyRing
-    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+    from chalicelib.adapters.dcc.kms_signer import public_key_of
     from chalicelib.wiring import Container, set_container
     from chalicelib.settings import get_settings
     from infra.bootstrap import bootstrap
 
     settings = get_settings()
-    created = bootstrap(prefix, region=settings.region, endpoint_url=settings.endpoint_url)
+    bootstrap(prefix, region=settings.region, endpoint_url=settings.endpoint_url)
     t_setup = time.perf_counter()
 
     calls = {"sign": 0}

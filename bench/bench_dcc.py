@@ -120,9 +120,11 @@ def main() -> int:
             issue, verify = rate(issue_one), rate(verify_one)
         figures[alg] = (issue, verify)
         if alg == "ES256":
-            line("issue (payload JSON -> HC1)", *issue, f"ratio {issue[0] / raw_sign[0]:.2f}x raw sign (target >= 0.25)")
+            line("issue (payload JSON -> HC1)", *issue,
+                 f"ratio {issue[0] / raw_sign[0]:.2f}x raw sign (target >= 0.25)")
             line("issue (payload dict -> HC1, no JSON parse)", *rate(issue_from_dict))
-            line("verify (HC1 -> result)", *verify, f"ratio {verify[0] / raw_verify[0]:.2f}x raw verify (target >= 0.5)")
+            line("verify (HC1 -> result)", *verify,
+                 f"ratio {verify[0] / raw_verify[0]:.2f}x raw verify (target >= 0.5)")
             figures["ratios"] = (issue[0] / raw_sign[0], verify[0] / raw_verify[0])
         else:
             line("issue (payload JSON -> HC1)", *issue, f"{issue[0] / figures['ES256'][0][0]:.2f}x ES256 issue")
@@ -208,7 +210,8 @@ def pycose_figures(key, signer, tbs: bytes, payload: dict) -> None:
 
     line("pycose Sign1 encode+sign (pure-Python ecdsa)", *rate(pycose_sign, 0.5))
     line("pycose Sign1 decode+verify", *rate(pycose_verify, 0.5))
-    line("hand-rolled Sig_structure (cbor2 only)", *rate(lambda: sig_structure(b"\xa2\x01\x26\x04\x48" + signer.kid, claims)))
+    line("hand-rolled Sig_structure (cbor2 only)",
+         *rate(lambda: sig_structure(b"\xa2\x01\x26\x04\x48" + signer.kid, claims)))
 
 
 if __name__ == "__main__":

@@ -51,10 +51,10 @@ def register_facilities(prefix: str, region: str) -> None:
     """Intake accepts records only of registered facilities: the file's 001-F000..039 first."""
     from datetime import datetime, timezone
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
     from chalicelib.settings import Settings
-    from chalicelib.signing.service import Facility
+    from chalicelib.signing.facilities import Facility
 
     settings = Settings(stage="bench", region=region, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
                         resource_prefix=prefix)
@@ -78,7 +78,7 @@ def child(args) -> int:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t0 = time.perf_counter()
-    from chalicelib.aws.s3_stream import RangedS3Reader
+    from chalicelib.adapters.s3_stream import RangedS3Reader
 
     body = RangedS3Reader(s3, bucket, args.key)
     n = sum(1 for _, row in read_rows(body, filename=args.key)
@@ -148,8 +148,8 @@ def main() -> int:
     print(f"intake handler (S3 stream -> DynamoDB records, SQS cleaning chunks, report): "
           f"{args.rows / r['handler_s']:,.0f} rows/s in {r['handler_s']:.0f}s; "
           f"ratio {r['baseline_s'] / r['handler_s']:.2f}x baseline")
-    print(f"batch: {b['status']}, received {b['received']:,} = accepted {b['accepted']:,} + rejected {b['rejected']:,}; "
-          f"queued for cleaning {b['queued']:,}")
+    print(f"batch: {b['status']}, received {b['received']:,} = accepted {b['accepted']:,} "
+          f"+ rejected {b['rejected']:,}; queued for cleaning {b['queued']:,}")
     print(f"handler process peak RSS: {r['rss_peak_mb']:.0f} MB (after imports {r['rss_start_mb']:.0f} MB; "
           f"after baseline {r['rss_after_baseline_mb']:.0f} MB) - limit 256 MB: "
           f"{'OK' if r['rss_peak_mb'] < 256 else 'OVER'}")

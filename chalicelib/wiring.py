@@ -71,13 +71,13 @@ class Container:
 
     @cached_property
     def queue_urls(self):
-        from chalicelib.aws.sqs import QueueUrls
+        from chalicelib.adapters.sqs import QueueUrls
 
         return QueueUrls(self.client("sqs"), self.settings)
 
     @cached_property
     def tables(self):
-        from chalicelib.aws.dynamo import Tables
+        from chalicelib.adapters.dynamo import Tables
 
         return Tables(self.settings)
 
@@ -113,126 +113,126 @@ class Container:
     # -- adapters (one per port family; tests/fakes/ has a fake of each) ------------------------
     @cached_property
     def record_store(self):
-        from chalicelib.aws.intake_adapters import DynamoRecordStore
+        from chalicelib.adapters.intake.records import DynamoRecordStore
 
         return DynamoRecordStore(self.tables)
 
     @cached_property
     def batches(self):
-        from chalicelib.aws.intake_adapters import DynamoBatchStore
+        from chalicelib.adapters.intake.batches import DynamoBatchStore
 
         return DynamoBatchStore(self.tables)
 
     @cached_property
     def report_store(self):
-        from chalicelib.aws.intake_adapters import S3ReportStore
+        from chalicelib.adapters.intake.reports import S3ReportStore
 
         return S3ReportStore(self.client("s3"), self.settings.bucket("reports"))
 
     @cached_property
     def upload_source(self):
-        from chalicelib.aws.s3_stream import S3UploadSource
+        from chalicelib.adapters.s3_stream import S3UploadSource
 
         return S3UploadSource(self.client("s3"))
 
     @cached_property
     def api_calls(self):
-        from chalicelib.aws.intake_adapters import DynamoApiCallStore
+        from chalicelib.adapters.intake.batches import DynamoApiCallStore
 
         return DynamoApiCallStore(self.tables)
 
     @cached_property
     def pending_records(self):
-        from chalicelib.aws.intake_adapters import DynamoPendingRecords
+        from chalicelib.adapters.reports.pending_records import DynamoPendingRecords
 
         return DynamoPendingRecords(self.tables)
 
     @cached_property
     def cleaning_queue(self):
-        from chalicelib.aws.intake_adapters import SqsCleaningQueue
+        from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
 
         return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
 
     @cached_property
     def rate_windows(self):
-        from chalicelib.aws.access_adapters import DynamoRateWindows
+        from chalicelib.adapters.intake.rate_windows import DynamoRateWindows
 
         return DynamoRateWindows(self.tables)
 
     @cached_property
     def access_log(self):
-        from chalicelib.aws.access_adapters import DynamoAccessLog
+        from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
 
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
 
     @cached_property
     def registry(self):
         if self.settings.registry_backend == "https":
-            from chalicelib.adapters.registry_http import HttpRegistry
+            from chalicelib.adapters.cleaning.registry_http import HttpRegistry
 
             return HttpRegistry.from_settings(self.settings)
-        from chalicelib.aws.registry import DynamoRegistry
+        from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
 
         return DynamoRegistry(self.tables)
 
     @cached_property
     def cleaning_repository(self):
-        from chalicelib.aws.cleaning_adapters import DynamoCleaningRepository
+        from chalicelib.adapters.cleaning.repository import DynamoCleaningRepository
 
         return DynamoCleaningRepository(self.tables)
 
     @cached_property
     def record_reader(self):
-        from chalicelib.aws.cleaning_adapters import DynamoRecordReader
+        from chalicelib.adapters.cleaning.corrections import DynamoRecordReader
 
         return DynamoRecordReader(self.tables)
 
     @cached_property
     def correction_counters(self):
-        from chalicelib.aws.cleaning_adapters import DynamoCorrectionCounters
+        from chalicelib.adapters.cleaning.corrections import DynamoCorrectionCounters
 
         return DynamoCorrectionCounters(self.tables)
 
     @cached_property
     def counters(self):
-        from chalicelib.aws.counters import DynamoCounters
+        from chalicelib.adapters.counters import DynamoCounters
 
         return DynamoCounters(self.tables)
 
     @cached_property
     def audit_source(self):
-        from chalicelib.aws.counters import DynamoAuditSource
+        from chalicelib.adapters.reports.audit_source import DynamoAuditSource
 
         return DynamoAuditSource(self.tables, self.passports.Item, self.counters)
 
     @cached_property
     def facility_registry(self):
-        from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
+        from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
 
         return DynamoFacilityRegistry(self.tables)
 
     @cached_property
     def signing_records(self):
-        from chalicelib.aws.signing_adapters import DynamoSigningRecords
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
 
         return DynamoSigningRecords(self.tables)
 
     @cached_property
     def manifests(self):
-        from chalicelib.aws.signing_adapters import DynamoManifestStore
+        from chalicelib.adapters.signing.manifests import DynamoManifestStore
 
         return DynamoManifestStore(self.tables)
 
     @cached_property
     def audit_chain(self):
         """The audit log's hash chain as stored, without its anchor (readers; `audit_log` appends)."""
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
 
         return DynamoAuditLog(self.tables)
 
     @cached_property
     def countersign_queue(self):
-        from chalicelib.aws.signing_adapters import SqsCountersignQueue
+        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
 
         return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
 
@@ -243,93 +243,93 @@ class Container:
 
     @cached_property
     def audit_anchor(self):
-        from chalicelib.aws.audit_adapters import S3KmsAuditAnchor
+        from chalicelib.adapters.signing.audit_bucket import S3KmsAuditAnchor
 
         s = self.settings
         return S3KmsAuditAnchor(self.client("s3"), self.client("kms"), s.bucket("audit"), s.key_alias("audit-anchor"))
 
     @cached_property
     def security_events(self):
-        from chalicelib.aws.audit_adapters import S3SecurityEvents
+        from chalicelib.adapters.signing.audit_bucket import S3SecurityEvents
 
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
     @cached_property
     def dscs(self):
-        from chalicelib.aws.trust_adapters import DynamoDscRepository
+        from chalicelib.adapters.trust.trust_list import DynamoDscRepository
 
         return DynamoDscRepository(self.tables)
 
     @cached_property
     def revocation_list(self):
-        from chalicelib.aws.trust_adapters import DynamoRevocationRepository
+        from chalicelib.adapters.trust.trust_list import DynamoRevocationRepository
 
         return DynamoRevocationRepository(self.tables)
 
     @cached_property
     def passports(self):
-        from chalicelib.aws.issuance_adapters import DynamoPassportStore
+        from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
         return DynamoPassportStore(self.tables)
 
     @cached_property
     def passport_reader(self):
-        from chalicelib.aws.issuance_adapters import DynamoPassportReader
+        from chalicelib.adapters.issuance.passports import DynamoPassportReader
 
         return DynamoPassportReader(self.passports)
 
     @cached_property
     def dose_source(self):
-        from chalicelib.aws.issuance_adapters import DynamoDoseSource
+        from chalicelib.adapters.issuance.doses import DynamoDoseSource
 
         return DynamoDoseSource(self.tables)
 
     @cached_property
     def identities(self):
-        from chalicelib.aws.issuance_adapters import RegistryIdentities
+        from chalicelib.adapters.issuance.identities import RegistryIdentities
 
         return RegistryIdentities(self.registry)
 
     @cached_property
     def key_ring(self):
         """The current DSC signer for a time: KMS keys with a registered DSC (chalicelib/dcc/signer.py)."""
-        from chalicelib.aws.issuance_adapters import KmsKeyRing
+        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
 
         return KmsKeyRing(self.dscs, self.client("kms", botocore_retries=False), self.settings.dsc_algorithm)
 
     @cached_property
     def image_cache(self):
-        from chalicelib.aws.issuance_adapters import S3ImageCache
+        from chalicelib.adapters.issuance.qr_cache import S3ImageCache
 
         return S3ImageCache(self.client("s3"), self.settings.bucket("reports"))
 
     @cached_property
     def citizen_records(self):
-        from chalicelib.aws.complaints_adapters import DynamoCitizenRecords
+        from chalicelib.adapters.complaints.citizen_records import DynamoCitizenRecords
 
         return DynamoCitizenRecords(self.tables)
 
     @cached_property
     def complaint_store(self):
-        from chalicelib.aws.complaints_adapters import DynamoComplaintStore
+        from chalicelib.adapters.complaints.store import DynamoComplaintStore
 
         return DynamoComplaintStore(self.tables)
 
     @cached_property
     def facility_heads(self):
-        from chalicelib.aws.complaints_adapters import RegistryFacilityHeads
+        from chalicelib.adapters.complaints.facility_heads import RegistryFacilityHeads
 
         return RegistryFacilityHeads(self.facility_registry)
 
     @cached_property
     def dead_letters(self):
-        from chalicelib.aws.sqs import DeadLetters
+        from chalicelib.adapters.sqs import DeadLetters
 
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
 
     @cached_property
     def health_probes(self):
-        from chalicelib.aws.health import aws_probes
+        from chalicelib.adapters.health.probes import aws_probes
 
         return aws_probes(self)
 
@@ -344,7 +344,7 @@ class Container:
 
     @cached_property
     def upload_delivery(self):
-        from chalicelib.intake.service import UploadDelivery
+        from chalicelib.intake.uploads import UploadDelivery
 
         return UploadDelivery(self.intake.ingest_stored, self.batches,
                               functools.partial(self.dead_letters.send, "intake"), self.clock,
@@ -352,7 +352,7 @@ class Container:
 
     @cached_property
     def submission(self):
-        from chalicelib.intake.service import RecordSubmission
+        from chalicelib.intake.submission import RecordSubmission
 
         return RecordSubmission(self.intake, self.api_calls, self.clock, self.settings.max_records_per_request)
 
@@ -415,7 +415,7 @@ class Container:
 
     @cached_property
     def facilities(self):
-        from chalicelib.signing.service import FacilityService
+        from chalicelib.signing.facilities import FacilityService
 
         return FacilityService(self.facility_registry)
 
@@ -468,7 +468,7 @@ class Container:
 
     @cached_property
     def never_cleaned(self):
-        from chalicelib.reports.reconcile import NeverCleanedSweep
+        from chalicelib.reports.never_cleaned import NeverCleanedSweep
 
         return NeverCleanedSweep(self.pending_records, self.cleaning_queue, self.clock)
 
@@ -476,7 +476,8 @@ class Container:
     def token_verifier(self):
         """Bearer tokens against the identity provider's JWKS (VAXPASS_JWKS_URL)."""
         from chalicelib import errors
-        from chalicelib.auth.tokens import JwksCache, TokenVerifier, jwks_source_for
+        from chalicelib.adapters.auth.jwks import jwks_source_for
+        from chalicelib.auth.tokens import JwksCache, TokenVerifier
 
         s = self.settings
         if not s.jwks_url:

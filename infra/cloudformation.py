@@ -138,14 +138,14 @@ def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:
 
 
 def policy(function: spec.Function, prefix: str) -> dict:
-    statements = [{
+    statements: list[dict[str, object]] = [{
         "Sid": "Logs", "Effect": "Allow",
         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
         "Resource": "arn:aws:logs:*:*:*"}]
     for i, g in enumerate(function.grants):
         resources_, condition = _arns(g, prefix)
-        st = {"Sid": f"G{i}{logical_id(g.kind, g.logical)}", "Effect": "Allow",
-              "Action": list(g.actions), "Resource": resources_}
+        st: dict[str, object] = {"Sid": f"G{i}{logical_id(g.kind, g.logical)}", "Effect": "Allow",
+                                 "Action": list(g.actions), "Resource": resources_}
         if condition:
             st["Condition"] = condition
         statements.append(st)

@@ -80,7 +80,8 @@ def main() -> int:
 
     example = next((r for r in results if r["outcome"] == "MISMATCH" and r["suggestion"]), None)
     if example:
-        rec = next(line for line in open(synth / "records.csv", encoding="utf-8") if line.startswith(example["record_id"]))
+        with open(synth / "records.csv", encoding="utf-8") as records:
+            rec = next(line for line in records if line.startswith(example["record_id"]))
         facility = rec.split(",")[1]
         # The facility signs in (a dev token from the local issuer) and reads its own record.
         token = cli("token", "staff", "--role", "facility", "--facility-id", facility).strip()

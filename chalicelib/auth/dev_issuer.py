@@ -40,10 +40,10 @@ def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey) or not isinstance(loaded.curve, ec.SECP256R1):
         raise ValueError(f"{path} does not hold a P-256 private key")
-    return key
+    return loaded
 
 
 def _b64(data: bytes) -> str:

@@ -9,7 +9,8 @@ their tokens (names kept short because every request carries them):
 | `role` | one of `citizen`, `facility`, `province`, `ministry`, `operator`        |
 | `cid`  | citizen id (12-digit CCCD); required for `citizen`, forbidden otherwise  |
 | `fid`  | facility id; required for `facility`, forbidden otherwise                |
-| `prov` | 3-digit province code; required for `province`, optional for `facility` (the facility's province), forbidden otherwise |
+| `prov` | 3-digit province code; required for `province`, optional for `facility` |
+|        | (the facility's province), forbidden otherwise                          |
 | `iss`, `aud`, `exp`, `iat`, `nbf` | standard; checked by `tokens.py`, not here     |
 
 Claims that do not fit the role are rejected rather than ignored: a token that says both

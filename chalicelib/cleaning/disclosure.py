@@ -24,7 +24,6 @@ the benchmark and the API agree on what a suggestion is.
 """
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from typing import Collection, Mapping
 
@@ -50,7 +49,7 @@ NEAR_MISS: Mapping[str, frozenset] = {
 }
 
 _LABEL = {"citizen_id": "citizen id", "full_name": "name", "date_of_birth": "date of birth", "sex": "sex"}
-_NEAR_PHRASE = {
+_NEAR_PHRASE: dict[tuple[str, Enum], str] = {
     ("citizen_id", IdMatch.ONE_EDIT): "the citizen id differs by one digit or two swapped digits",
     ("full_name", NameMatch.NORMALIZED): "the name differs only in form (Unicode form, tone-mark "
                                          "placement, case or spaces)",
@@ -95,9 +94,10 @@ def compare_field(field: str, data: Mapping[str, str], original: Mapping[str, st
         return compare_names(typed, registered, typed_raw=raw if isinstance(raw, str) else None)
     if field == "date_of_birth":
         mine, theirs = parse_birth_date(typed), parse_birth_date(registered)
-        if mine is None or theirs is None or theirs.year_only:
+        full = theirs.as_date() if theirs is not None else None
+        if mine is None or full is None:
             return None
-        return compare_dates(mine, date(theirs.year, theirs.month, theirs.day))
+        return compare_dates(mine, full)
     if field == "sex":
         return compare_sex(typed, registered)
     return None

@@ -173,7 +173,7 @@ def _suggestion(record: VaccinationRecord, ev: _Evidence, fields: tuple[str, ...
     p = ev.person
     values = {"citizen_id": p.citizen_id, "full_name": p.full_name,
               "date_of_birth": p.date_of_birth.isoformat(), "sex": p.sex}
-    kinds = {"citizen_id": ev.id, "full_name": ev.name, "date_of_birth": ev.dob, "sex": ev.sex}
+    kinds: dict[str, Enum] = {"citizen_id": ev.id, "full_name": ev.name, "date_of_birth": ev.dob, "sex": ev.sex}
     # A name differing only in form is not a mismatch, but the registry's spelling is offered.
     offered = set(fields) | ({"full_name"} if ev.name is NameMatch.NORMALIZED else set())
     typed = typed_fields({"citizen_id": record.citizen_id, "full_name": record.full_name,

@@ -54,7 +54,7 @@ def query_keys(record: VaccinationRecord) -> list[str]:
     """Keys to look up for a record: its own keys plus those of the day/month-swapped date."""
     dob = record.date_of_birth
     keys = blocking_keys(record.full_name, dob)
-    if not dob.year_only and dob.day != dob.month and dob.day <= 12:
+    if dob.month is not None and dob.day is not None and dob.day != dob.month and dob.day <= 12:
         keys.extend(k for k in blocking_keys(record.full_name, BirthDate(dob.year, dob.day, dob.month))
                     if k not in keys)
     return keys

@@ -107,7 +107,7 @@ class VerificationWorker:
             result = clean_row(self._matcher, 0, row, default_facility=rec.facility_id,
                                default_province=rec.province_code)
             # What no one may read is not stored: candidates, scores, undisclosed registry values.
-            view = facility_view(result.to_dict(), rec.data, rec.original)
+            view = facility_view(result.to_dict(), rec.data, rec.original) or {}  # None only for no result
             if self._repo.save_result(rec, result, view, self._now()):
                 stats.verified += 1
                 away = moved_away_from(rec.matched_citizen_id, result.matched_citizen_id)

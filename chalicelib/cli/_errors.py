@@ -104,7 +104,7 @@ def os_problem(e: OSError) -> str:
 
 
 # -- AWS --------------------------------------------------------------------------------------
-def _aws_cause(e: BaseException) -> BaseException | None:
+def _aws_cause(e: BaseException | None) -> BaseException | None:
     """The botocore/boto3/pynamodb error behind `e` (itself or a cause), if any."""
     seen = 0
     while e is not None and seen < 10:

@@ -14,6 +14,7 @@ import re
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NoReturn
 
 # Facility and focal agency ids: what `facility cert` names its files after, so the form leaves
 # no room for a path (no separators, no leading dot, nothing but ASCII letters, digits, . _ -).
@@ -22,7 +23,7 @@ FACILITY_ID_FORM = "1-64 ASCII letters, digits, '.', '_' or '-', starting with a
 MAX_DAYS = 36500  # 100 years: beyond any certificate, and far from datetime's overflow
 
 
-def _fail(message: str):
+def _fail(message: str) -> NoReturn:
     raise argparse.ArgumentTypeError(message)
 
 

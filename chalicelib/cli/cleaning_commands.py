@@ -61,11 +61,12 @@ def _clean(args: argparse.Namespace) -> int:
     from chalicelib.cleaning import Matcher
     from chalicelib.cleaning.service import clean_rows
     from chalicelib.intake.readers import read_rows
+    from chalicelib.intake.records import FieldError
     from chalicelib.intake.report import write_rejections
 
     matcher = Matcher(load_registry(args.registry))
     counts: Counter[str] = Counter()
-    rejected = []
+    rejected: list[FieldError] = []
     with about("--records"), args.records.open("rb") as src:
         rows = read_rows(src, filename=args.records.name, required_columns=_required(args))
         with about("--out"):

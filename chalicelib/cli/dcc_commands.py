@@ -170,7 +170,7 @@ def _keys_init(args) -> int:
 def _keys_dsc_from_kms(args) -> int:
     import secrets
 
-    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.adapters.dcc.kms_signer import public_key_of
     from chalicelib.dcc.pki import issue_dsc
 
     refuse_to_overwrite("--out", [args.out], args.force)
@@ -196,7 +196,7 @@ def _keys_register_dsc(args) -> int:
 def _keys_provision_kms(args) -> int:
     import secrets
 
-    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.adapters.dcc.kms_signer import public_key_of
     from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
     from chalicelib.wiring import container
 
@@ -251,7 +251,7 @@ def _signer(args, cert):
         raise CliError("--cert", f"{args.cert} is a CA certificate (CSCA); issue signs with a document "
                                  "signer certificate (DSC), e.g. dsc.pem of `vaxpass keys init`")
     if args.kms_key_id:
-        from chalicelib.aws.kms_signer import KmsSigner, public_key_of
+        from chalicelib.adapters.dcc.kms_signer import KmsSigner, public_key_of
 
         client = _kms_client()
         with about("--cert"):

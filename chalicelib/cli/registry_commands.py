@@ -37,7 +37,7 @@ def registry_people(path: Path, option: str):
 
 
 def _import(args) -> int:
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
     from chalicelib.wiring import container
 
     # First pass: a bad row found after half the file was written would leave half a registry.

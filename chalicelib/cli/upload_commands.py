@@ -17,7 +17,8 @@ def register(sub) -> None:
     p.add_argument("--province", required=True, type=t.province, help="province code (1 to 3 digits)")
     p.add_argument("--report-out", type=t.output_file, help="where to write the rejected-rows report "
                    "(default: FILE.rejected-rows.csv)")
-    p.add_argument("--timeout", type=t.positive_seconds, default=1800, help="seconds to wait for the batch (default 1800)")
+    p.add_argument("--timeout", type=t.positive_seconds, default=1800,
+                   help="seconds to wait for the batch (default 1800)")
     p.add_argument("--no-wait-cleaning", action="store_true",
                    help="stop waiting once intake is done, without waiting for cleaning")
 
@@ -70,7 +71,8 @@ def _upload(args) -> int:
             cleaned_all = batch["cleaned"] >= batch["accepted"] - batch["duplicates"]
             print(f"\r{batch['status']:<10} received {batch['received']:,} accepted {batch['accepted']:,} "
                   f"rejected {batch['rejected']:,} cleaned {batch['cleaned']:,}", end="", file=sys.stderr, flush=True)
-            if batch["status"] == "FAILED" or (batch["status"] == "COMPLETE" and (args.no_wait_cleaning or cleaned_all)):
+            done = batch["status"] == "COMPLETE" and (args.no_wait_cleaning or cleaned_all)
+            if batch["status"] == "FAILED" or done:
                 break
         time.sleep(1)
     print(file=sys.stderr)

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping
 
 from chalicelib import errors
+from chalicelib.timestamps import iso_seconds
 
 RECEIVED, IN_PROGRESS, RESOLVED, REJECTED = "received", "in_progress", "resolved", "rejected"
 STATUSES = (RECEIVED, IN_PROGRESS, RESOLVED, REJECTED)
@@ -91,7 +92,7 @@ class StatusChange:
     reason: str | None = None
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "actor": self.actor, "at": _iso(self.at),
+        return {"status": self.status, "actor": self.actor, "at": iso_seconds(self.at),
                 **({"reason": self.reason} if self.reason else {})}
 
 
@@ -150,7 +151,7 @@ class Complaint:
         out = {"complaint_id": self.complaint_id, "citizen_id": self.citizen_id, "facility_id": self.facility_id,
                "province_code": self.province_code, "record_id": self.record_id, "fields": list(self.fields),
                "proposed": dict(self.proposed), "text": self.text, "status": self.status,
-               "filed_at": _iso(self.filed_at), "due_at": _iso(self.due_at),
+               "filed_at": iso_seconds(self.filed_at), "due_at": iso_seconds(self.due_at),
                "history": [h.to_dict() for h in self.history],
                "resolution": self.resolution.to_dict() if self.resolution else None, "version": self.version}
         if now is not None:
@@ -240,7 +241,3 @@ def clean_text(value: object, *, field_name: str, limit: int, multiline: bool) -
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
         raise errors.ValidationError(f"{field_name} contains control characters", details={"field": field_name})
     return unicodedata.normalize("NFC", value.strip())
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="seconds")

@@ -11,25 +11,36 @@
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from chalice import Blueprint
 
 from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
 from chalicelib.auth.principal import NATIONAL_ROLES, Role
-from chalicelib.complaints.domain import COMPLAINABLE, STATUSES
+from chalicelib.complaints.domain import (COMPLAINABLE, IN_PROGRESS, MAX_REASON, MAX_TEXT, MAX_VALUE, REJECTED,
+                                          RESOLVED, STATUSES)
 from chalicelib.complaints.service import Actor
 from chalicelib.platform.http import route
 from chalicelib.wiring import container
 
 bp = Blueprint(__name__)
 _TAGS = ["complaints"]
+# The shape of a request; what the text may hold (no control characters, NFC) is the domain's.
 _VALUES = {"type": "object", "propertyNames": {"enum": list(COMPLAINABLE)},
-           "additionalProperties": {"type": "string", "maxLength": 200}}
-
-
-def _json_object() -> dict:
-    body = bp.current_request.json_body
-    return body if isinstance(body, dict) else {}
+           "additionalProperties": {"type": ["string", "integer"], "maxLength": MAX_VALUE}}
+FILING = {
+    "type": "object", "additionalProperties": False, "required": ["record_id"],
+    "properties": {"record_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "facility_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "fields": {"type": "array", "items": {"enum": list(COMPLAINABLE)}, "uniqueItems": True,
+                              "maxItems": len(COMPLAINABLE)},
+                   "proposed": _VALUES, "text": {"type": "string", "maxLength": MAX_TEXT}}}
+STATUS_CHANGE = {
+    "type": "object", "additionalProperties": False, "required": ["status"],
+    "properties": {"status": {"enum": [IN_PROGRESS, RESOLVED, REJECTED]},
+                   "reason": {"type": "string", "maxLength": MAX_REASON},
+                   "correction": _VALUES, "apply_proposed": {"type": "boolean"}}}
 
 
 def _citizen() -> str:
@@ -38,22 +49,16 @@ def _citizen() -> str:
     return p.citizen_id or ""
 
 
-@route(bp, "/v1/complaints", methods=["POST"], content_types=["application/json"], openapi={
+@route(bp, "/v1/complaints", methods=["POST"], body=FILING, openapi={
     "summary": "File a complaint about one of my vaccination records (idempotent on Idempotency-Key)",
     "tags": _TAGS, "description": "Citizens only. Routed to the facility that recorded the dose, due "
                                   "after the configured number of working days.",
     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
                     "schema": {"type": "string", "maxLength": 128}}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["record_id"],
-        "properties": {"record_id": {"type": "string"}, "facility_id": {"type": "string"},
-                       "fields": {"type": "array", "items": {"enum": list(COMPLAINABLE)}},
-                       "proposed": _VALUES, "text": {"type": "string", "maxLength": 2000}}}}}},
     "responses": {"200": {"description": "the complaint (the same one again for a repeated key)"}}})
-def file_complaint():
+def file_complaint(body: dict):
     citizen_id = _citizen()
-    return container().complaints.file(citizen_id, _json_object(),
-                                       bp.current_request.headers.get("idempotency-key"))
+    return container().complaints.file(citizen_id, body, bp.current_request.headers.get("idempotency-key"))
 
 
 @route(bp, "/v1/complaints/mine", methods=["GET"], openapi={
@@ -91,27 +96,21 @@ def facility_complaints(facility_id: str):
         facility = container().facility_registry.get_facility(facility_id)
         province = facility.province if facility else None
     policy.require_facility(p, facility_id, province)
-    params = bp.current_request.query_params or {}
+    params: Mapping[str, str] = bp.current_request.query_params or {}
     return container().complaints.for_facility(facility_id, params.get("status"), params.get("order", "due"))
 
 
-@route(bp, "/v1/complaints/{complaint_id}/status", methods=["POST"], content_types=["application/json"], openapi={
+@route(bp, "/v1/complaints/{complaint_id}/status", methods=["POST"], body=STATUS_CHANGE, openapi={
     "summary": "Work a complaint: in_progress, resolved (with a correction of the record) or rejected",
     "tags": _TAGS, "description": "The facility, or its province acting for it.",
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["status"],
-        "properties": {"status": {"enum": ["in_progress", "resolved", "rejected"]},
-                       "reason": {"type": "string", "maxLength": 1000},
-                       "correction": _VALUES, "apply_proposed": {"type": "boolean"}}}}}},
     "responses": {"200": {"description": "the complaint after the change"},
                   "409": {"description": "not allowed from the current status, or changed meanwhile"}}})
-def change_status(complaint_id: str):
+def change_status(complaint_id: str, body: dict):
     p = current_principal()
     policy.require_roles(p, Role.FACILITY, Role.PROVINCE)
     complaint = container().complaints.get(complaint_id)
     policy.require_facility(p, complaint.facility_id, complaint.province_code)
-    body = _json_object()
-    actor = Actor(p.role.value, p.facility_id if p.role is Role.FACILITY else p.province_code or "")
+    actor = Actor(p.role.value, (p.facility_id if p.role is Role.FACILITY else p.province_code) or "")
     return container().complaints.change_status(complaint, body, actor, writer=p)
 
 

@@ -6,7 +6,7 @@ The façade the rest of vaxpass uses:
 - `make_uvci(random_bytes)` -> "URN:UVCI:01:VN:<26 chars>#<check>".
 - `issue_hc1(payload, signer, now=, valid_days=, issuer="VN")` -> "HC1:..." and `issue_many`
   for batches (a KMS signer signs them concurrently). `signer` is any `Signer`
-  (`LocalKeySigner` here, `chalicelib.aws.kms_signer.KmsSigner` for KMS); `KeyRing` picks the
+  (`LocalKeySigner` here, `chalicelib.adapters.dcc.kms_signer.KmsSigner` for KMS); `KeyRing` picks the
   newest valid DSC during rotation.
 - `verify_hc1(hc1, trust_store, now=, revocation=None)` -> `VerificationResult` (never raises on
   input; `.to_json()` is the CLI/API shape, errors are stable codes listed in verify.py).

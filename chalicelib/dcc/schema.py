@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
+from typing import TypeGuard
 
 from chalicelib.dcc.payload import load_json
 
@@ -35,7 +36,7 @@ _STD_NAME = re.compile(r"^[A-Z<]*\Z")
 _COUNTRY = re.compile(r"[A-Z]{1,10}")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 
-def _str(value) -> bool:
+def _str(value: object) -> TypeGuard[str]:
     return isinstance(value, str)
 
 

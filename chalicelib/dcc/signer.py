@@ -2,8 +2,8 @@
 
 A Signer knows its COSE algorithm, its Document Signer Certificate (whose hash is the `kid`) and
 how to produce a *raw* COSE signature over Sig_structure bytes: r||s (64 bytes) for ES256,
-RSASSA-PSS/SHA-256 with a 32-byte salt for PS256. The KMS adapter lives in chalicelib/aws so this
-package stays free of boto3.
+RSASSA-PSS/SHA-256 with a 32-byte salt for PS256. The KMS adapter lives in
+chalicelib/adapters/dcc/kms_signer.py so this package stays free of boto3.
 """
 from __future__ import annotations
 

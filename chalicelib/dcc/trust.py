@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from chalicelib.dcc.cose import kid_for_certificate_der
@@ -119,11 +119,13 @@ def jwks(certs: Iterable[x509.Certificate]) -> dict:
         key = trusted_key(cert)
         entry = {"kid": _b64(key.kid), "alg": key.alg, "use": "sig",
                  "x5c": [_b64(cert.public_bytes(Encoding.DER))]}
-        numbers = key.public_key.public_numbers()
-        if isinstance(key.public_key, ec.EllipticCurvePublicKey):
-            entry.update(kty="EC", crv="P-256", x=_b64url_uint(numbers.x, 32),
-                         y=_b64url_uint(numbers.y, 32))
-        else:
+        public_key = key.public_key  # EC P-256 or RSA: trusted_key refuses any other
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            point = public_key.public_numbers()
+            entry.update(kty="EC", crv="P-256", x=_b64url_uint(point.x, 32),
+                         y=_b64url_uint(point.y, 32))
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            numbers = public_key.public_numbers()
             size = (numbers.n.bit_length() + 7) // 8
             entry.update(kty="RSA", n=_b64url_uint(numbers.n, size),
                          e=_b64url_uint(numbers.e, (numbers.e.bit_length() + 7) // 8))
@@ -252,5 +254,5 @@ def load_certificates(paths: Iterable[str | Path], skipped: list[str] | None = N
 
 
 __all__ = ["TrustStore", "TrustedKey", "TrustListError", "trusted_key", "trust_list_json", "jwks",
-           "load_trust_list", "trust_store_from_document", "document_signer", "load_certificates", "load_certificate_bytes",
-           "load_certificate_bundle"]
+           "load_trust_list", "trust_store_from_document", "document_signer", "load_certificates",
+           "load_certificate_bytes", "load_certificate_bundle"]

@@ -33,7 +33,7 @@ from functools import lru_cache
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from chalicelib.dcc.base45 import Base45DecodeError, b45decode
@@ -175,15 +175,18 @@ def _int_claim(claims: dict, key: int) -> int | None:
 def _signature_ok(key: TrustedKey, alg: str, to_be_signed: bytes, signature: bytes) -> bool:
     if key.alg != alg:
         return False
+    public_key = key.public_key  # its type fixed key.alg (trust.trusted_key)
     try:
-        if alg == "ES256":
+        if alg == "ES256" and isinstance(public_key, ec.EllipticCurvePublicKey):
             if len(signature) != 64:
                 return False
             der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
                                        int.from_bytes(signature[32:], "big"))
-            key.public_key.verify(der, to_be_signed, _ES256_VERIFY)
+            public_key.verify(der, to_be_signed, _ES256_VERIFY)
+        elif alg == "PS256" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, to_be_signed, _PSS, _SHA256)
         else:
-            key.public_key.verify(signature, to_be_signed, _PSS, _SHA256)
+            return False
     except InvalidSignature:
         return False
     return True
@@ -264,7 +267,6 @@ def verify_hc1(hc1, trust: TrustStore, *, now: datetime, revocation: RevocationL
         result.issuer = iss if isinstance(iss, str) else None
         result.issued_at = _int_claim(claims, CLAIM_IAT)
         result.expires_at = _int_claim(claims, CLAIM_EXP)
-    cwt_ok = result.payload is not None and result.issued_at is not None and result.expires_at is not None
 
     # -- signature ---------------------------------------------------------------------------
     if not alg_ok:
@@ -284,17 +286,17 @@ def verify_hc1(hc1, trust: TrustStore, *, now: datetime, revocation: RevocationL
             if not result.signature_valid:
                 result.errors.append("BAD_SIGNATURE")
 
-    if not cwt_ok:
+    payload, iat, exp = result.payload, result.issued_at, result.expires_at
+    if payload is None or iat is None or exp is None:
         result.errors.append("BAD_CWT")
     else:
-        _check_semantics(result, now_s, check_expiry, revocation)
+        _check_semantics(result, payload, iat, exp, signature, now_s, check_expiry, revocation)
     result.valid = not result.errors
     return result
 
 
-def _check_semantics(result: VerificationResult, now_s: int, check_expiry: bool,
-                     revocation: RevocationList | None) -> None:
-    iat, exp = result.issued_at, result.expires_at
+def _check_semantics(result: VerificationResult, payload: dict, iat: int, exp: int, signature: bytes, now_s: int,
+                     check_expiry: bool, revocation: RevocationList | None) -> None:
     result.expired = exp < now_s
     if result.expired and check_expiry:
         result.errors.append("EXPIRED")
@@ -305,14 +307,14 @@ def _check_semantics(result: VerificationResult, now_s: int, check_expiry: bool,
         not_before, not_after = signer.window_s
         if iat < not_before or exp > not_after:
             result.errors.append("DSC_VALIDITY")
-        cert_types = [g for g in ("v", "t", "r") if g in result.payload]
+        cert_types = [g for g in ("v", "t", "r") if g in payload]
         if any(t not in signer.types for t in cert_types):
             result.errors.append("DSC_USAGE")
     uci = result.uci
     if revocation is not None and uci is not None and result.alg in ("ES256", "PS256") and \
             revocation.is_revoked(uci=uci, issuer_country=result.issuer or "",
-                                  signature=result.signature, alg=result.alg):
+                                  signature=signature, alg=result.alg):
         result.errors.append("REVOKED")
-    result.schema_valid = is_supported_version(result.payload) and not payload_problems(result.payload)
+    result.schema_valid = is_supported_version(payload) and not payload_problems(payload)
     if not result.schema_valid:
         result.errors.append("SCHEMA_INVALID")

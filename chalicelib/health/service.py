@@ -9,7 +9,8 @@ from chalicelib import errors
 
 
 class Probe(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def check(self) -> None:
         """Returns if the dependency answers; raises a DomainError (DependencyUnavailable) if not."""

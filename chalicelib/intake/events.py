@@ -1,6 +1,6 @@
 """SQS handler for S3 upload notifications: one batch file per message. What happens when a
 message cannot be processed (dead-lettered at once, or FAILED on its last receive) is
-`chalicelib.intake.service.UploadDelivery`."""
+`chalicelib.intake.uploads.UploadDelivery`."""
 from __future__ import annotations
 
 from chalice import Blueprint

@@ -4,9 +4,10 @@ Every submitted record is cleaned against the population registry and its result
 back, so submissions are the other half of a registry lookup: a caller probing the registry must
 do it slowly, and the access log (chalicelib/cleaning/access.py) shows who did. A caller (a
 facility; a province or a national user for what they submit themselves) may send at most
-`per_minute` records in each fixed minute window (the caller key is `cleaning.access.Reader.key()`). One conditional update of the caller's own
-window item per call: no shared item, no read before the write. A fixed window lets a caller
-send up to twice the rate across a window boundary, which is fine for a speed bump.
+`per_minute` records in each fixed minute window (the caller key is `cleaning.access.Reader.key()`).
+One conditional update of the caller's own window item per call: no shared item, no read before
+the write. A fixed window lets a caller send up to twice the rate across a window boundary, which
+is fine for a speed bump.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from collections import Counter
 from datetime import date, datetime
-from typing import BinaryIO, Iterable, Iterator
+from typing import IO, BinaryIO, Generator, Iterable, Iterator
 
 from chalicelib.intake.errors import (
     BadFile, BinaryFile, DuplicateColumns, EmptyFile, FileTooLarge, FileTooLargeUncompressed,
@@ -108,7 +108,7 @@ def read_rows(stream: BinaryIO, *, filename: str | None = None, fmt: str | None 
     return _csv_rows(lines, tuple(required_columns), limits)
 
 
-def _text_lines(buffered: io.BufferedReader, max_line_bytes: int) -> Iterator[str]:
+def _text_lines(buffered: BinaryIO, max_line_bytes: int) -> Iterator[str]:
     """UTF-8 lines (BOM dropped), each at most `max_line_bytes`; raises on the first bad one."""
     offset = 0
     line_number = 0
@@ -223,7 +223,7 @@ def _jsonl_rows(lines: Iterator[str], limits: IntakeLimits) -> Iterator[Row]:
             if name in row:  # "Full_Name" and "full_name": which one would win is not for us to guess
                 twice = name
                 break
-            row[name] = _scalar(value)
+            row[name] = _scalar(value) or ""  # never None: such rows were refused above
         if twice is not None:
             yield number, FieldError(number, twice, "BAD_ROW", f"the field {twice} is given twice")
             continue
@@ -272,7 +272,7 @@ MAX_XML_TOKEN_BYTES = 1024 * 1024
 _WORKSHEETS = "xl/worksheets/"
 
 
-def check_zip(fp: BinaryIO, limits: IntakeLimits) -> None:
+def check_zip(fp: IO[bytes], limits: IntakeLimits) -> None:
     """Refuses a zip bomb from its directory alone: the uncompressed size of every part, their
     total and each part's compression ratio. zipfile never inflates a part beyond the size its
     directory entry declares (it fails the CRC check instead), so the declared sizes are binding.
@@ -281,12 +281,14 @@ def check_zip(fp: BinaryIO, limits: IntakeLimits) -> None:
     fp.seek(0)
     # zipfile reads the whole central directory into memory: bound it first (a 30 MB directory
     # of tiny entries would become hundreds of MB of ZipInfo objects).
-    end = zipfile._EndRecData(fp)  # private, but exactly the record zipfile itself will use
+    # Private, but exactly the record zipfile itself will use; typeshed leaves private names out.
+    end = zipfile._EndRecData(fp)  # type: ignore[attr-defined]
     if end is None:
         raise MalformedFile("the .xlsx file is not a zip archive (its directory is missing or cut off)")
-    if end[zipfile._ECD_SIZE] > _MAX_ZIP_DIRECTORY_BYTES:
+    directory_bytes = end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]  # private, as above
+    if directory_bytes > _MAX_ZIP_DIRECTORY_BYTES:
         raise FileTooLargeUncompressed(
-            f"the .xlsx directory takes {end[zipfile._ECD_SIZE]} bytes: far more parts than a workbook has",
+            f"the .xlsx directory takes {directory_bytes} bytes: far more parts than a workbook has",
             details={"reason": "directory", "limit": _MAX_ZIP_DIRECTORY_BYTES})
     fp.seek(0)
     with _parser_errors(), zipfile.ZipFile(fp) as archive:
@@ -299,7 +301,8 @@ def check_zip(fp: BinaryIO, limits: IntakeLimits) -> None:
             total += info.file_size
             if total > limits.xlsx_max_uncompressed_bytes:
                 raise _too_large(info, "total", limits.xlsx_max_uncompressed_bytes)
-            if info.file_size > _RATIO_FLOOR_BYTES and info.file_size > limits.xlsx_max_ratio * max(info.compress_size, 1):
+            if (info.file_size > _RATIO_FLOOR_BYTES
+                    and info.file_size > limits.xlsx_max_ratio * max(info.compress_size, 1)):
                 raise _too_large(info, "ratio", limits.xlsx_max_ratio)
         for info in archive.infolist():
             if not info.is_dir():
@@ -432,19 +435,19 @@ class _parser_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc is None or isinstance(exc, (BadFile, MemoryError)) or not isinstance(exc, Exception):
-            return False
+            return  # never swallows an exception: it passes, or becomes a MalformedFile
         raise MalformedFile("the .xlsx file is damaged and cannot be read",
                             details={"parser_error": exc_type.__name__}) from exc
 
 
-def _sheet_rows(spool: BinaryIO, required: tuple[str, ...], limits: IntakeLimits) -> Iterator[Row]:
+def _sheet_rows(spool: IO[bytes], required: tuple[str, ...], limits: IntakeLimits) -> Iterator[Row]:
     from openpyxl import load_workbook  # heavy import, only for Excel uploads
 
     with _parser_errors():
         workbook = load_workbook(spool, read_only=True, data_only=True)
-    rows = None
+    rows: Generator[tuple[int, list[tuple[int, object]]], None, None] | None = None
     try:
         with _parser_errors():
             if not workbook.worksheets:
@@ -476,7 +479,7 @@ def _sheet_rows(spool: BinaryIO, required: tuple[str, ...], limits: IntakeLimits
             workbook.close()
 
 
-def _stored_rows(workbook, sheet) -> Iterator[tuple[int, list[tuple[int, object]]]]:
+def _stored_rows(workbook, sheet) -> Generator[tuple[int, list[tuple[int, object]]], None, None]:
     """(row number, [(column, value), ...]) exactly as the sheet XML stores them. A read-only
     worksheet stops at the row count the file declares and silently skips a row numbered lower
     than one before it, each losing rows; so the parser it uses is driven directly, and rows (and

@@ -85,6 +85,15 @@ class BirthDate:
     def iso(self) -> str:
         return str(self.year) if self.month is None else f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
 
+    def as_date(self) -> date | None:
+        """The full date, or None when only the year is known."""
+        return None if self.month is None or self.day is None else date(self.year, self.month, self.day)
+
+    def is_after(self, d: date) -> bool:
+        """Later than `d`; by the year alone when only the year is known."""
+        full = self.as_date()
+        return self.year > d.year if full is None else full > d
+
     @classmethod
     def from_date(cls, d: date) -> "BirthDate":
         return cls(d.year, d.month, d.day)
@@ -299,15 +308,15 @@ class _Collector:
         return value
 
     def mapped(self, name: str, normalise: Callable[[str], T | None], code: str, message: str, *,
-               required: bool, default: str | None = None) -> T | str:
-        """A field whose typed value is mapped to a canonical one ("" if absent or unmappable)."""
+               required: bool, default: str | None = None) -> T | None:
+        """A field whose typed value is mapped to a canonical one (None if absent or unmappable)."""
         raw = self.text(name, required=required, default=default)
         if not raw:
-            return ""
+            return None
         value = normalise(raw)
         if not value:
             self.fail(name, code, message)
-            return ""
+            return None
         return value
 
 
@@ -335,17 +344,16 @@ def validate_row(row: Mapping[str, object], *, row_number: int,
         c.fail("full_name", "TOO_LONG", f"full_name is longer than {MAX_NAME_CHARS} characters")
 
     citizen_id = c.mapped("citizen_id", normalise_citizen_id, "BAD_CITIZEN_ID",
-                          "citizen_id must have 12 digits (or 9 for a CMND)", required=False)
+                          "citizen_id must have 12 digits (or 9 for a CMND)", required=False) or ""
 
     dob = c.mapped("date_of_birth", parse_birth_date, "BAD_DATE",
-                   "date_of_birth must be YYYY-MM-DD, DD/MM/YYYY or YYYY", required=True) or None
-    if dob is not None and (dob.year < EARLIEST_BIRTH_YEAR or dob.year > today.year or (
-            not dob.year_only and date(dob.year, dob.month, dob.day) > today)):
+                   "date_of_birth must be YYYY-MM-DD, DD/MM/YYYY or YYYY", required=True)
+    if dob is not None and (dob.year < EARLIEST_BIRTH_YEAR or dob.year > today.year or dob.is_after(today)):
         c.fail("date_of_birth", "IMPLAUSIBLE_DATE", "date_of_birth is in the future or before 1900")
         dob = None
 
     vdate = c.mapped("vaccination_date", parse_date, "BAD_DATE",
-                     "vaccination_date must be YYYY-MM-DD or DD/MM/YYYY", required=True) or None
+                     "vaccination_date must be YYYY-MM-DD or DD/MM/YYYY", required=True)
     if vdate is not None and vdate > today:
         c.fail("vaccination_date", "IMPLAUSIBLE_DATE", "vaccination_date is in the future")
         vdate = None
@@ -353,19 +361,18 @@ def validate_row(row: Mapping[str, object], *, row_number: int,
         c.fail("vaccination_date", "IMPLAUSIBLE_DATE",
                "vaccination_date is before COVID-19 vaccination began (December 2020)")
         vdate = None
-    if dob is not None and vdate is not None and (
-            dob.year > vdate.year if dob.year_only else date(dob.year, dob.month, dob.day) > vdate):
+    if dob is not None and vdate is not None and dob.is_after(vdate):
         c.fail("date_of_birth", "DOB_AFTER_VACCINATION", "date_of_birth is after vaccination_date")
 
     sex = c.mapped("sex", normalise_sex, "UNKNOWN_SEX", "sex must be M/F or Nam/Nữ",
-                   required=False)
+                   required=False) or ""
     phone = c.mapped("phone", normalise_phone, "BAD_PHONE", "phone must have 8 to 15 digits",
-                     required=False)
+                     required=False) or ""
     province = c.mapped("province_code", normalise_province_code, "UNKNOWN_PROVINCE",
                         "province_code is not one of the 63 codes", required=True,
-                        default=default_province)
+                        default=default_province) or ""
     product = c.mapped("vaccine_product", map_product, "UNKNOWN_PRODUCT",
-                       "vaccine_product is not a known vaccine", required=True)
+                       "vaccine_product is not a known vaccine", required=True) or ""
 
     dose = 0
     raw_dose = c.text("dose_number", required=True)
@@ -382,7 +389,7 @@ def validate_row(row: Mapping[str, object], *, row_number: int,
     if country and (len(country) != 2 or not country.isascii() or not country.isalpha()):
         c.fail("country", "BAD_COUNTRY", "country must be a 2-letter ISO 3166 code")
 
-    if c.errors:
+    if c.errors or dob is None or vdate is None:  # both are required: absent ones failed above
         return c.errors
     record = VaccinationRecord(
         record_id=record_id, facility_id=facility_id, citizen_id=citizen_id, full_name=full_name,

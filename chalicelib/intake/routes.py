@@ -2,6 +2,8 @@
 its corrections. Authorisation: `chalicelib.auth.policy`, with the scope taken from the token."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from chalice import Blueprint
 
 from chalicelib.auth import policy
@@ -13,11 +15,24 @@ from chalicelib.wiring import container
 
 bp = Blueprint(__name__)
 _RECORD_ID = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _json_object() -> dict:
-    body = bp.current_request.json_body
-    return body if isinstance(body, dict) else {}
+# The envelope only: each record is checked by intake's validate_row, a rejection per record.
+# How many records a call may hold is a setting (VAXPASS_MAX_RECORDS_PER_REQUEST), checked by the
+# service. The body cap is Lambda's own request payload limit: nothing larger reaches it on AWS.
+SUBMISSION = {
+    "type": "object", "additionalProperties": False, "required": ["records"],
+    "properties": {"facility_id": {"type": "string", "maxLength": 64,
+                                   "description": "the facility the records are for (facility callers: their own)"},
+                   "records": {"type": "array", "minItems": 1, "items": {"type": "object"}}}}
+CORRECTION = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "facility_id": {"type": "string", "maxLength": 64},
+        "accept_suggestion": {"type": "boolean"},
+        # Which fields may change is the corrections service's rule (it names every refused one).
+        "changes": {"type": "object", "maxProperties": 32,
+                    "propertyNames": {"maxLength": 64, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "additionalProperties": {"type": ["string", "integer", "null"], "maxLength": 1024}}}}
+SUBMISSION_MAX_BYTES = 6 * 1024 * 1024
 
 
 def _caller(p: Principal) -> Reader:
@@ -38,23 +53,19 @@ def _charge(p: Principal, records: int) -> None:
                    "the caller's scope, as sent or as stored, refuses the whole call (403).",
     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
                     "schema": {"type": "string", "maxLength": 128}}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["records"],
-        "properties": {"facility_id": {"type": "string"},
-                       "records": {"type": "array", "items": {"type": "object"}}}}}}},
     "responses": {"200": {"description": "per-record result and the batch id"},
-                  "429": {"description": "over the caller's records per minute (RATE_LIMITED, Retry-After)"}}})
-def submit_records():
+                  "429": {"description": "over the caller's records per minute (RATE_LIMITED, Retry-After)"}}},
+       body=SUBMISSION, max_body_bytes=SUBMISSION_MAX_BYTES)
+def submit_records(body: dict):
     p = current_principal()
-    body = _json_object()
-    records = body.get("records")
-    facility_id = body.get("facility_id") if isinstance(body.get("facility_id"), str) else None
+    records = body["records"]
+    facility_id = body.get("facility_id")
     if p.role is Role.FACILITY:
         facility_id = policy.facility_in_scope(p, facility_id)
     else:
         policy.require_roles(p, Role.PROVINCE, *NATIONAL_ROLES)
     # Scope is checked by the service on the validated records and the stored ones, not here.
-    _charge(p, len(records) if isinstance(records, list) else 1)
+    _charge(p, len(records))
     return container().submission.submit(
         records=records, idempotency_key=bp.current_request.headers.get("idempotency-key"),
         facility_id=facility_id, writer=p)
@@ -88,24 +99,19 @@ def _record_in_scope(record_id: str, requested_facility: object) -> tuple[str, d
                                 "schema": {"type": "string"},
                                 "description": "required for province, ministry and operator callers"}]})
 def get_record(record_id: str):
-    params = bp.current_request.query_params or {}
+    params: Mapping[str, str] = bp.current_request.query_params or {}
     view = _record_in_scope(record_id, params.get("facility_id"))[1]
     return container().corrections.show(view, _caller(current_principal()))
 
 
-@route(bp, "/v1/vaccination-records/{record_id}/corrections", methods=["POST"],
-       content_types=["application/json"], openapi={
-           "summary": "Correct a record: accept the suggestion or edit fields", "tags": ["corrections"],
-           "requestBody": {"required": True, "content": {"application/json": {"schema": {
-               "type": "object", "properties": {
-                   "facility_id": {"type": "string"}, "accept_suggestion": {"type": "boolean"},
-                   "changes": {"type": "object"}}}}}},
-           "responses": {"429": {"description": "over the caller's records per minute (RATE_LIMITED, Retry-After)"}}})
-def correct_record(record_id: str):
-    body = _json_object()
+@route(bp, "/v1/vaccination-records/{record_id}/corrections", methods=["POST"], openapi={
+    "summary": "Correct a record: accept the suggestion or edit fields", "tags": ["corrections"],
+    "responses": {"429": {"description": "over the caller's records per minute (RATE_LIMITED, Retry-After)"}}},
+       body=CORRECTION)
+def correct_record(record_id: str, body: dict):
     facility_id, _ = _record_in_scope(record_id, body.get("facility_id"))  # the stored owner's scope
-    changes = body.get("changes") if isinstance(body.get("changes"), dict) else None
-    accept = body.get("accept_suggestion") is True
+    changes = body.get("changes")
+    accept = body.get("accept_suggestion", False)
     _charge(current_principal(), 1)
     return container().corrections.correct(facility_id, record_id, writer=current_principal(),
                                            accept_suggestion=accept, changes=changes)

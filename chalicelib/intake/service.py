@@ -1,5 +1,7 @@
-"""Intake use cases: a province's batch file (S3) and a facility's API call, both turned into
-stored records queued for cleaning, with every row accounted for.
+"""Intake: the rows of a province's batch file (S3) or of a facility's API call turned into
+stored records queued for cleaning, with every row accounted for. How an S3 notification reaches
+`IntakeService.ingest_upload` is intake/uploads.py; the API call's idempotency is
+intake/submission.py.
 
 Crash safety: a file is processed in chunks; after each chunk one conditional write moves the
 batch checkpoint (rows_done) and adds that chunk's counts, so a redelivered message resumes after
@@ -23,12 +25,10 @@ earlier values.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
-from urllib.parse import unquote_plus
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from chalicelib import errors
 from chalicelib.auth import policy
@@ -37,8 +37,11 @@ from chalicelib.identity.provinces import normalise_province_code
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.readers import read_rows
 from chalicelib.intake.records import (
-    FieldError, IntakeLimits, VaccinationRecord, lone_surrogate_field, validate_row,
+    FieldError, IntakeLimits, VaccinationRecord, validate_row,
 )
+
+if TYPE_CHECKING:  # uploads.py builds on this module
+    from chalicelib.intake.uploads import Upload
 
 CHUNK_ROWS = 500
 # A chunk's checkpoint and its counter updates are one DynamoDB transaction (at most 100 items):
@@ -378,8 +381,8 @@ class IntakeService:
         return BatchState(batch_id, status, rows_done, chunk_no)
 
     # -- shared by uploads, the API and corrections ----------------------------------------------
-    def process_rows(self, batch_id: str, rows: Sequence[tuple[int, object]], *, writer: Writer,
-                     default_province: str | None = None, default_facility: str | None = None,
+    def process_rows(self, batch_id: str, rows: Sequence[tuple[int, Mapping[str, object] | FieldError]], *,
+                     writer: Writer, default_province: str | None = None, default_facility: str | None = None,
                      seen_versions: Mapping[tuple[str, str], int] | None = None,
                      today=None) -> ChunkResult:
         """Validates, authorises and stores one chunk. `seen_versions` marks the rows as corrections
@@ -453,7 +456,8 @@ class IntakeService:
                     settle(key, d)
                 else:
                     writes[key] = d
-            lost = self._records.put_many([d.write for d in writes.values()], self._now()) if writes else set()
+            new = [d.write for d in writes.values() if d.write is not None]  # all of them: see above
+            lost = self._records.put_many(new, self._now()) if writes else set()
             for key, d in writes.items():
                 if key not in lost:
                     settle(key, d)
@@ -523,184 +527,5 @@ class IntakeService:
             reject(row_number, [err])
 
 
-@dataclass(frozen=True)
-class Upload:
-    bucket: str
-    key: str
-    etag: str | None
-
-    @property
-    def batch_id(self) -> str:
-        return batch_id_for_upload(self.bucket, self.key, self.etag)
-
-
-class MalformedMessage(errors.ValidationError):
-    code = "MALFORMED_MESSAGE"
-
-
-def uploads_in(body: str) -> list[Upload]:
-    """The uploads an S3 notification names (S3's test event names none). Anyone able to send to
-    the queue can put anything in it, so a body of another shape is a MalformedMessage."""
-    try:
-        message = json.loads(body)
-        out = []
-        for rec in message.get("Records", []):
-            if not str(rec.get("eventName", "")).startswith("ObjectCreated"):
-                continue
-            obj = rec["s3"]["object"]
-            etag = obj.get("eTag")
-            out.append(Upload(str(rec["s3"]["bucket"]["name"]), unquote_plus(str(obj["key"])),
-                              None if etag is None else str(etag)))
-        return out
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise MalformedMessage("the message is not an S3 upload notification") from e
-
-
-class UploadDelivery:
-    """One intake queue message, an S3 notification, through to batches that end COMPLETE or
-    FAILED with a reason, never left PROCESSING when the message leaves the queue:
-    - a fault of the file itself (BadFile) ends its batch FAILED inside `ingest_upload`;
-    - what can never succeed (a body that is not an S3 notification, a key outside
-      incoming/<province>/) goes to the DLQ at once with its reason, the batch FAILED ("file");
-    - anything else may pass (DynamoDB, S3 or SQS unavailable, a crash): it is re-raised so SQS
-      delivers the message again, and on the last receive the queue allows (its maxReceiveCount)
-      the batch is first marked FAILED ("delivery") with the reason. `dlq replay intake` then
-      resumes it from its checkpoint (see IntakeService.ingest_upload)."""
-
-    def __init__(self, ingest: Callable[[Upload], BatchState], batches: BatchStore,
-                 dead_letter: Callable[[str, str, str], None], clock: Callable[[], datetime],
-                 max_receives: int) -> None:
-        self._ingest = ingest
-        self._batches = batches
-        self._dead_letter = dead_letter
-        self._now = clock
-        self._max_receives = max_receives
-
-    def handle(self, body: str, receive_count: int) -> list[BatchState]:
-        try:
-            uploads = uploads_in(body)
-        except MalformedMessage as e:
-            self._dead_letter(body, e.code, e.message)
-            return []
-        states = []
-        for upload in uploads:
-            try:
-                states.append(self._ingest(upload))
-            except errors.ValidationError as e:
-                self._fail(upload, e.code, e.message, FAILED_FILE)
-                self._dead_letter(body, e.code, e.message)
-            except Exception as e:  # noqa: BLE001 - always re-raised; only marks the last try
-                if receive_count >= self._max_receives:
-                    cause = f"{e.code}: {e.message}" if isinstance(e, errors.DomainError) else type(e).__name__
-                    self._fail(upload, "RETRIES_EXHAUSTED",
-                               f"intake failed on each of its {receive_count} deliveries ({cause}); the "
-                               f"message is in the intake dead-letter queue, and `dlq replay intake` "
-                               f"resumes the batch where it stopped", FAILED_DELIVERY)
-                raise
-        return states
-
-    def _fail(self, upload: Upload, code: str, message: str, failure: str) -> None:
-        try:
-            province = province_from_key(upload.key)
-        except errors.ValidationError:
-            province = None
-        self._batches.fail(upload.batch_id, code=code, message=message, failure=failure, province_code=province,
-                           source=f"s3://{upload.bucket}/{upload.key}", now=self._now())
-
-
 def _err(e: FieldError) -> dict:
     return {"field": e.field, "code": e.code, "message": e.message}
-
-
-@dataclass(frozen=True)
-class IdempotentCall:
-    request_hash: str
-    response: dict | None
-
-
-class ApiCallStore(Protocol):
-    def lookup(self, namespace: str, key: str) -> IdempotentCall | None: ...
-
-    def complete(self, namespace: str, key: str, *, batch_id: str, request_hash: str,
-                 response: dict, chunk: ChunkResult, now: datetime) -> None: ...
-
-
-def _refuse_lone_surrogates(records: list, facility_id: str | None, idempotency_key: str) -> None:
-    """Python's json accepts a `\\ud800` escape, and nothing can encode it afterwards (the request
-    hash, DynamoDB, SQS, the response): the call is refused whole, naming the record and field,
-    before any of it is hashed or stored. validate_row refuses the same text in any other path."""
-    for name, value in (("facility_id", facility_id), ("Idempotency-Key", idempotency_key)):
-        if value and lone_surrogate_field({name: value}):
-            raise errors.ValidationError(f"{name} is not valid Unicode text",
-                                         details={"field": name, "code": "INVALID_UNICODE"})
-    for number, record in enumerate(records, start=1):
-        field = lone_surrogate_field(record) if isinstance(record, dict) else (
-            "(record)" if lone_surrogate_field({"(record)": record}) else None)
-        if field is not None:
-            raise errors.ValidationError(
-                f"record {number}: {field} is not valid Unicode text (it holds a lone surrogate such as "
-                f"\\ud800)", details={"record": number, "field": field, "code": "INVALID_UNICODE"})
-
-
-def request_hash(records: Sequence[dict]) -> str:
-    import json
-
-    return hashlib.sha256(json.dumps(records, sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode()).hexdigest()
-
-
-def call_namespace(p: Principal) -> str:
-    """Whose Idempotency-Key this is: role, scope and subject, hashed to a fixed-width name so no
-    caller's key can be spelled to land in another caller's namespace (nor a '#' shift them)."""
-    import json
-
-    raw = json.dumps([p.role.value, p.facility_id or "", p.province_code or "", p.subject])
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-class RecordSubmission:
-    """POST /v1/vaccination-records: up to N records per call, idempotent on the caller's key.
-
-    A retried call with the same key and body gets the first answer again (nothing is stored
-    twice); the same key with a different body is a 409, since the caller is confused about what
-    it sent. Keys belong to their caller (`call_namespace`): two callers using the same key never
-    see each other's calls or answers."""
-
-    def __init__(self, intake: IntakeService, calls: ApiCallStore, clock: Callable[[], datetime],
-                 max_records: int) -> None:
-        self._intake = intake
-        self._calls = calls
-        self._now = clock
-        self._max = max_records
-
-    def submit(self, *, records: object, idempotency_key: str | None, facility_id: str | None,
-               writer: Principal) -> dict:
-        if not idempotency_key or len(idempotency_key) > 128:
-            raise errors.ValidationError("the Idempotency-Key header is required (at most 128 characters)",
-                                         details={"field": "Idempotency-Key"})
-        if not isinstance(records, list) or not records:
-            raise errors.ValidationError("body must be {\"records\": [ ... ]} with at least one record",
-                                         details={"field": "records"})
-        if len(records) > self._max:
-            raise errors.ValidationError(f"at most {self._max} records per call",
-                                         details={"field": "records", "count": len(records)})
-        _refuse_lone_surrogates(records, facility_id, idempotency_key)
-        namespace = call_namespace(writer)
-        digest = request_hash(records)
-        previous = self._calls.lookup(namespace, idempotency_key)
-        if previous is not None:
-            if previous.request_hash != digest:
-                raise errors.Conflict("this Idempotency-Key was used with a different body")
-            if previous.response is not None:
-                return {**previous.response, "replayed": True}
-        batch_id = "api-" + hashlib.sha256(f"{namespace}#{idempotency_key}".encode()).hexdigest()[:24]
-        rows = [(i, r if isinstance(r, dict) else FieldError(i, "(record)", "NOT_AN_OBJECT",
-                                                             "each record must be a JSON object", ""))
-                for i, r in enumerate(records, start=1)]
-        chunk = self._intake.process_rows(batch_id, rows, writer=Writer(writer), default_facility=facility_id)
-        response = {"batch_id": batch_id, "received": chunk.received, "accepted": chunk.accepted,
-                    "duplicates": chunk.duplicates, "rejected": chunk.rejected,
-                    "results": chunk.per_row, "replayed": False}
-        self._calls.complete(namespace, idempotency_key, batch_id=batch_id, request_hash=digest,
-                             response=response, chunk=chunk, now=self._now())
-        return response

@@ -6,9 +6,10 @@ trusts nothing in it that it can check against the record of truth:
 1. The attestation comes from the audit log, found by its unique key `batch:<batch_id>`; the
    logged entry must link into the chain (its hash recomputes from its predecessor's) and be
    vouched for by the audit anchor (the KMS-signed checkpoint of its sequence names its hash, so
-   an entry rewritten or added by a DynamoDB writer is refused), and the message's claims (sequence, entry hash, facility, certificate fingerprint, Merkle root, count)
-   must equal it. Otherwise the chunk is refused: nothing is issued, the message goes to the DLQ
-   with the reason, a security event is kept and `countersign_chunks_refused` moves. The facility
+   an entry rewritten or added by a DynamoDB writer is refused), and the message's claims
+   (sequence, entry hash, facility, certificate fingerprint, Merkle root, count) must equal it.
+   Otherwise the chunk is refused: nothing is issued, the message goes to the DLQ with the
+   reason, a security event is kept and `countersign_chunks_refused` moves. The facility
    and the province the counters are booked on come from the audit log and the facility
    registry, never from the message.
 2. Per entry, what the facility signed: the entry hashes to its digest, sits in the attested
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import NoReturn, Protocol, Sequence
 
 from chalicelib import errors
 from chalicelib.issuance.service import CountersignRequest, CountersignService, Outcome
@@ -203,7 +204,8 @@ class AttestedBatchCountersigner:
             self._refuse(message, att, "ATTESTATION_MISMATCH", differ, now)
         return att
 
-    def _refuse(self, message, att: CheckedAttestation | None, reason: str, fields: list[str], now: datetime):
+    def _refuse(self, message, att: CheckedAttestation | None, reason: str, fields: list[str],
+                now: datetime) -> NoReturn:
         """Counts and keeps the refused chunk, then raises: the message goes to the DLQ."""
         event = {"event": "countersign_chunk_refused", "reason": reason, "differing_fields": fields,
                  "logged_attestation": att.claims() if att is not None else None, **_message_summary(message)}
@@ -211,7 +213,8 @@ class AttestedBatchCountersigner:
         self._counters.add(att.facility_id if att else None, att.province_code if att else None,
                            countersign_chunks_refused=1)
         detail = f" ({', '.join(fields)})" if fields else ""
-        raise ChunkRefused(f"countersign chunk refused: {reason}{detail}; nothing was issued", details={"reason": reason})
+        raise ChunkRefused(f"countersign chunk refused: {reason}{detail}; nothing was issued",
+                           details={"reason": reason})
 
     @staticmethod
     def _proven(entry: dict, att: CheckedAttestation) -> bool:

@@ -30,7 +30,7 @@ def _handle_record(record, cache: dict | None = None) -> None:
     tally: dict[str, int] = {}
     for o in outcomes:
         tally[o.status] = tally.get(o.status, 0) + 1
-    get_logger().info("countersigned", batch_id=body.get("batch_id"), chunk=body.get("chunk"), **tally)
+    get_logger().info("countersigned", batch_id=body.get("batch_id"), chunk=body.get("chunk"), extra=tally)
     refused = [o for o in outcomes if o.status == "refused"]
     if refused:
         # Everyone else's passport is stored; the message goes to the DLQ with the reasons, and a

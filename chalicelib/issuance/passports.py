@@ -8,12 +8,13 @@ no HC1 string, and its QR routes answer 410 whatever the image cache holds.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Callable, Protocol
 
 from chalicelib import errors
 from chalicelib.dcc.qr import render_qr_png, render_qr_svg
 
-RENDERERS = {"png": (render_qr_png, "image/png"), "svg": (render_qr_svg, "image/svg+xml")}
+RENDERERS: dict[str, tuple[Callable[[str], bytes | str], str]] = {
+    "png": (render_qr_png, "image/png"), "svg": (render_qr_svg, "image/svg+xml")}
 
 
 class PassportRevoked(errors.Gone):

@@ -23,16 +23,16 @@ their attested doses. The revoked UVCI stays revoked for good.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Callable, Protocol, Sequence
+from functools import cache
+from typing import Any, Callable, Protocol, Sequence
 from urllib.parse import unquote
 
 from chalicelib import errors
 from chalicelib.dcc.revocation import HASH_TYPES, revocation_entries
 from chalicelib.dcc.uvci import is_valid_uvci
+from chalicelib.platform.contract import BodyContract
 from chalicelib.signing.service import AuditLog, DuplicateAuditKey
 
 ACTIVE, REVOKED = "ACTIVE", "REVOKED"
@@ -44,8 +44,9 @@ MAX_REASON_CHARS = 500
 # anchors: Python's `$` also matches before a final newline.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 
-# The one contract of the request: validated here and published as the route's OpenAPI requestBody.
-REQUEST_SCHEMA = {
+# The one contract of the request: the route's `body=` (checked before the view, published as its
+# OpenAPI requestBody), and checked again here with the same machinery.
+REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["uvci", "reason"],
     "properties": {
         "uvci": {"type": "string", "maxLength": 80, "pattern": r"^URN:UVCI:01:[A-Z]{2}:[A-Z0-9/:]+#[A-Z0-9/:]$",
@@ -62,10 +63,6 @@ LIFT_REQUEST_SCHEMA = {
                               "description": "why the hold is lifted, for the audit log; no control characters"}},
 }
 _PATH_UVCI = {"type": "object", "required": ["uvci"], "properties": {"uvci": REQUEST_SCHEMA["properties"]["uvci"]}}
-_FIELD_RULES = {
-    "uvci": "uvci must be a UVCI as issued, e.g. URN:UVCI:01:VN:…#C (upper case, at most 80 characters)",
-    "reason": f"reason is required: 1 to {MAX_REASON_CHARS} characters, not only spaces, no control characters",
-}
 
 
 class AlreadyRevoked(errors.Conflict):
@@ -145,31 +142,11 @@ def lift_key(uvci: str) -> str:
     return f"lift:{uvci}"
 
 
-@lru_cache(maxsize=2)
-def _validator(schema_json: str):
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(schema_json))
-
-
-def _check(schema: dict, body: object) -> None:
-    """A ValidationError naming the first bad field of `body` against `schema`; the messages
-    never echo the input."""
-    problems = sorted(_validator(json.dumps(schema, sort_keys=True)).iter_errors(body),
-                      key=lambda e: [str(p) for p in e.path])
-    if not problems:
-        return
-    first, fields = problems[0], " and ".join(schema["properties"])
-    if first.path:
-        field = str(first.path[0])
-    elif first.validator == "required":
-        field = next(f for f in schema["required"] if f not in body)
-    elif first.validator == "additionalProperties":
-        unknown = sorted(str(k) for k in body if k not in schema["properties"])[0]
-        raise errors.ValidationError(f"unknown field; the body has only {fields}", details={"field": unknown[:64]})
-    else:
-        raise errors.ValidationError(f"the body must be a JSON object with {fields}")
-    raise errors.ValidationError(_FIELD_RULES[field], details={"field": field})
+@cache
+def _contract(name: str) -> BodyContract:
+    """The same contracts the routes check before calling here (`platform.contract`), so a body
+    handed to this service by anything else is held to them too."""
+    return BodyContract({"revoke": REQUEST_SCHEMA, "lift": LIFT_REQUEST_SCHEMA, "path": _PATH_UVCI}[name])
 
 
 def _checked_uvci(uvci: str) -> str:
@@ -181,8 +158,8 @@ def _checked_uvci(uvci: str) -> str:
 
 def parse_request(body: object) -> tuple[str, str]:
     """(uvci, reason) of a valid request body; otherwise a ValidationError naming the field."""
-    _check(REQUEST_SCHEMA, body)
-    return _checked_uvci(body["uvci"]), body["reason"].strip()
+    valid = _contract("revoke").validate(body)
+    return _checked_uvci(valid["uvci"]), valid["reason"].strip()
 
 
 def parse_lift(uvci: object, body: object) -> tuple[str, str]:
@@ -190,9 +167,9 @@ def parse_lift(uvci: object, body: object) -> tuple[str, str]:
     encoded: a UVCI's `#`, `/` and `:` travel as %23, %2F, %3A), the reason from the body."""
     if isinstance(uvci, str) and "%" in uvci:
         uvci = unquote(uvci)
-    _check(_PATH_UVCI, {"uvci": uvci})
-    _check(LIFT_REQUEST_SCHEMA, body)
-    return _checked_uvci(uvci), body["reason"].strip()
+    path = _contract("path").validate({"uvci": uvci})
+    valid = _contract("lift").validate(body)
+    return _checked_uvci(path["uvci"]), valid["reason"].strip()
 
 
 class RevocationService:
@@ -260,11 +237,9 @@ class RevocationService:
         entry = {"type": "lift", "uvci": uvci, "revocation_sequence": revocation.sequence, "reason": reason,
                  "lifted_by": {"role": actor.role, "id": actor.id},
                  "lifted_at": self._now().isoformat(timespec="seconds")}
-        mine = False
         if logged is None:
             try:
                 sequence, entry_hash = self._audit.append(entry, unique_key=key)
-                mine = True
             except DuplicateAuditKey:
                 logged = self._audit.find(key)  # a concurrent request logged it: theirs to answer
                 if logged is None:
@@ -272,7 +247,7 @@ class RevocationService:
         if held:
             self._store.lift(hold)
         self._reevaluations.reevaluate([target.citizen_id])
-        if not mine:
+        if logged is not None:  # logged before this call appended it: by a retry, or a concurrent request
             raise AlreadyLifted("the hold of this revocation was already lifted",
                                 details={"uvci": uvci, "reason": logged.entry.get("reason"),
                                          "lifted_at": logged.entry.get("lifted_at"),
@@ -303,7 +278,7 @@ class RevocationService:
             return f"its {', '.join(missing)} hashes are not on the revocation list"
         current = self._store.current_version(target.citizen_id)
         still_current = current is not None and current[0] == target.version
-        if still_current and current[1] != sequence:
+        if still_current and current is not None and current[1] != sequence:
             return "the person's current passport does not carry it"
         # A revocation that lost its race to a re-issue was never applied (409): it holds nobody.
         applied = target.revocation_sequence == sequence

@@ -50,33 +50,31 @@ def my_qr_svg():
     return _qr("svg")
 
 
-@route(bp, "/v1/revocations", methods=["POST"], content_types=["application/json"], openapi={
+@route(bp, "/v1/revocations", methods=["POST"], body=REQUEST_SCHEMA, openapi={
     "summary": "Revoke a passport by its UVCI (written to the audit log, published on the revocation list)",
     "tags": ["passports"], "description": "Ministry and operators only.",
-    "requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}},
     "responses": {"201": {"description": "the revocation, with its audit log sequence and entry hash"},
                   "404": {"description": "no passport was issued with this UVCI"},
                   "409": {"description": "PASSPORT_ALREADY_REVOKED (also a version replaced by a re-issue, "
                                           "or revoked because no attested dose remained)"}}})
-def revoke_passport():
+def revoke_passport(body: dict):
     p = current_principal()
     policy.require_roles(p, *NATIONAL_ROLES)
-    revocation = container().revocations.revoke(bp.current_request.json_body, Actor(p.role.value, p.subject))
+    revocation = container().revocations.revoke(body, Actor(p.role.value, p.subject))
     return Response(body=revocation, status_code=201, headers={"Content-Type": "application/json"})
 
 
-@route(bp, "/v1/revocations/{uvci}/lift", methods=["POST"], content_types=["application/json"], openapi={
+@route(bp, "/v1/revocations/{uvci}/lift", methods=["POST"], body=LIFT_REQUEST_SCHEMA, openapi={
     "summary": "Lift the hold a ministry revocation puts on its person (the UVCI stays revoked)",
     "tags": ["passports"],
     "description": "Ministry and operators only. The UVCI is percent-encoded in the path (`#` as %23). Written "
                    "to the audit log first, then the hold is removed and the person is queued for re-evaluation: "
                    "a new passport from their attested doses, without waiting for a new signature.",
-    "requestBody": {"required": True, "content": {"application/json": {"schema": LIFT_REQUEST_SCHEMA}}},
     "responses": {"200": {"description": "the lift, with its audit log sequence and entry hash"},
                   "404": {"description": "no passport was issued with this UVCI"},
                   "409": {"description": "HOLD_ALREADY_LIFTED, or NOT_HELD_BY_THIS_REVOCATION (not revoked by "
                                          "the ministry, or the person is held by another revocation)"}}})
-def lift_hold(uvci):
+def lift_hold(uvci: str, body: dict):
     p = current_principal()
     policy.require_roles(p, *NATIONAL_ROLES)
-    return container().revocations.lift(uvci, bp.current_request.json_body, Actor(p.role.value, p.subject))
+    return container().revocations.lift(uvci, body, Actor(p.role.value, p.subject))

@@ -236,13 +236,13 @@ class CountersignService:
         identity = self._identities.identity(citizen_id) if doses else None
         if doses and identity is None:
             return Outcome(citizen_id, "refused", detail=["NOT_FOUND"])
-        digest = content_digest(identity, doses) if doses else None
+        digest = content_digest(identity, doses) if doses and identity is not None else None
         step = next_step(current.state(), digest, first_issue=False)
         if step == REVOKE:
             if not self._store.revoke_unattested(current, self._listed(current), now):
                 return Outcome(citizen_id, "lost_race")
             return Outcome(citizen_id, "revoked", current.version, current.uvci, detail=[NO_ATTESTED_DOSE])
-        if step != ISSUE:
+        if step != ISSUE or identity is None or digest is None:  # ISSUE means attested doses: both are set
             return Outcome(citizen_id, step, current.version, current.uvci)
         signer = self._signer(now)
         attestation = reevaluated_attestation(doses, latest_dose(doses), current.attestation_sequence)

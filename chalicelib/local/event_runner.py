@@ -46,7 +46,7 @@ def sqs_sources(app) -> list[Source]:
     out = []
     for es in app.event_sources:
         if isinstance(es, SQSEventConfig):
-            name = es.queue or es.queue_arn.rsplit(":", 1)[-1]
+            name = es.queue or (es.queue_arn or "").rsplit(":", 1)[-1]
             out.append(Source(es.name, name, es.batch_size))
     return out
 

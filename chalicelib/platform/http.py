@@ -13,8 +13,13 @@ escape as an exception (the test client raises, `chalice local` drops the connec
 gateway's own 401 for a missing header carries neither `WWW-Authenticate` nor our error codes.
 Verifying here behaves the same locally, in tests and on AWS.
 
-Each registered view carries its `RouteDoc` (auth flag and OpenAPI metadata) as `route_doc`, so
-`platform.openapi` documents exactly the routes the app has.
+Request bodies are declared, never read by hand: `body=SCHEMA` parses the JSON body once, checks
+it against SCHEMA (a validator compiled here, once per route; see `platform.contract`) after
+authentication and before the view runs, and hands the view the checked body as its `body`
+argument. SCHEMA is also the route's OpenAPI `requestBody`, so `openapi=` may not carry one.
+
+Each registered view carries its `RouteDoc` (auth flag, body contract and OpenAPI metadata) as
+`route_doc`, so `platform.openapi` documents exactly the routes the app has.
 """
 from __future__ import annotations
 
@@ -27,9 +32,11 @@ from chalice import Response
 from chalice.app import ChaliceViewError
 
 from chalicelib import errors
+from chalicelib.platform.contract import MAX_BODY_BYTES, BodyContract, BodyTooLarge
 
 STATUS = {
     errors.ValidationError: 400,
+    BodyTooLarge: 413,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
@@ -49,14 +56,14 @@ def status_for(err: errors.DomainError) -> int:
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
-    body = {"error": {"code": code, "message": message}}
+    body: dict[str, dict[str, object]] = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
     return body
 
 
 def error_response(err: errors.DomainError) -> Response:
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if isinstance(err, errors.Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(err, errors.TooManyRequests):
@@ -89,11 +96,13 @@ def translate_errors(view, path: str):
 class RouteDoc:
     """What `route()` knows about a route beyond Chalice: is it protected, and its OpenAPI text.
 
-    `openapi` holds OpenAPI operation fields (summary, description, requestBody, responses,
-    parameters, tags); `platform.openapi` adds path parameters, security and error responses."""
+    `openapi` holds OpenAPI operation fields (summary, description, responses, parameters, tags);
+    `platform.openapi` adds the request body from `contract`, path parameters, security and error
+    responses."""
 
     auth: bool = True
     openapi: Mapping = field(default_factory=dict)
+    contract: BodyContract | None = None
 
 
 def authenticated(view, bp):
@@ -110,12 +119,32 @@ def authenticated(view, bp):
     return wrapped
 
 
-def route(bp, path: str, *, auth: bool = True, openapi: Mapping | None = None, **kwargs):
+def with_body(view, bp, contract: BodyContract):
+    """Runs the view with `body=`, the request's JSON body once `contract` accepts it."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        return view(*args, body=contract.parse(bp.current_request.raw_body), **kwargs)
+    return wrapped
+
+
+def route(bp, path: str, *, auth: bool = True, openapi: Mapping | None = None, body: Mapping | None = None,
+          body_required: bool = True, max_body_bytes: int = MAX_BODY_BYTES, **kwargs):
     """`@route(bp, "/v1/x", methods=["GET"])`: bp.route with authentication (unless `auth=False`)
-    and domain-error translation. `openapi={"summary": ...}` documents it in /v1/openapi.json."""
+    and domain-error translation. `openapi={"summary": ...}` documents it in /v1/openapi.json.
+    `body=SCHEMA` (with `body_required`, `max_body_bytes`): the view is called with the checked
+    JSON body as `body`, and SCHEMA is its documented requestBody."""
+    meta = dict(openapi or {})
+    if "requestBody" in meta:
+        raise TypeError(f"{path}: declare the request body with body=SCHEMA, not openapi['requestBody']")
+    contract = None
+    if body is not None:
+        contract = BodyContract(body, required=body_required, max_bytes=max_body_bytes)
+        kwargs.setdefault("content_types", ["application/json"])
+
     def decorator(view):
-        handler = translate_errors(authenticated(view, bp) if auth else view, path)
-        handler.route_doc = RouteDoc(auth=auth, openapi=dict(openapi or {}))
+        inner = with_body(view, bp, contract) if contract is not None else view
+        handler = translate_errors(authenticated(inner, bp) if auth else inner, path)
+        handler.route_doc = RouteDoc(auth=auth, openapi=meta, contract=contract)
         bp.route(path, **kwargs)(handler)
         return view
     return decorator

@@ -1,14 +1,15 @@
 """The OpenAPI 3.1 document of the API, built from the Chalice app's own route table.
 
 Paths and methods come from `app.routes` (path -> method -> RouteEntry), so the document cannot
-list a route the app lacks or miss one it has; the text (summary, bodies, responses) comes from
-the `openapi=` keyword each route declares through `platform.http.route`, and security from its
-`auth` flag. No chalice import: the builder only reads the route table.
+list a route the app lacks or miss one it has; the text (summary, responses) comes from the
+`openapi=` keyword each route declares through `platform.http.route`, the request body from its
+`body=` contract (the very schema that checks requests), and security from its `auth` flag. No
+chalice import: the builder only reads the route table.
 """
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Callable, Mapping, Protocol
 
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
 
@@ -23,7 +24,14 @@ def _error(description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def build_openapi(routes: Mapping[str, Mapping[str, object]], *, title: str, version: str) -> dict:
+class RouteEntry(Protocol):
+    """What the builder reads of an entry of Chalice's route table (`app.routes[path][method]`)."""
+
+    view_function: Callable[..., object]
+    view_name: str
+
+
+def build_openapi(routes: Mapping[str, Mapping[str, RouteEntry]], *, title: str, version: str) -> dict:
     paths: dict = {}
     for path in sorted(routes):
         item: dict = {}
@@ -58,6 +66,10 @@ def _operation(path: str, view_name: str, doc) -> dict:
     if not any(code.startswith("2") for code in responses):
         responses = {"200": {"description": "OK"}, **responses}
     responses.setdefault("400", _error("invalid request"))
+    if doc.contract is not None:
+        op["requestBody"] = {"required": doc.contract.required,
+                             "content": {"application/json": {"schema": doc.contract.schema}}}
+        responses.setdefault("413", _error(f"the body is over {doc.contract.max_bytes} bytes"))
     if doc.auth:
         op["security"] = [{"bearerAuth": []}]
         responses.setdefault("401", _error("missing or invalid bearer token"))

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Callable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.errors import DependencyUnavailable, DomainError
 
 
 def process_batch(event: dict, record_handler: Callable[[SQSRecord], None], context=None,
-                  dead_letter: Callable[[SQSRecord, Exception], None] | None = None) -> dict:
+                  dead_letter: Callable[[SQSRecord, Exception], None] | None = None) -> PartialItemFailureResponse:
     """`dead_letter`, when given, receives records that failed with a permanent domain error
     (bad data, unknown person: retrying cannot help); they go straight to the DLQ with the
     reason attached instead of being retried maxReceiveCount times."""

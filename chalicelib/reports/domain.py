@@ -44,7 +44,7 @@ def scope_keys(facility_id: str | None, province_code: str | None) -> list[str]:
     return keys
 
 
-def raw_counts(values: Mapping[str, object] | None) -> dict[str, int]:
+def raw_counts(values: Mapping[str, float | int | None] | None) -> dict[str, int]:
     """The counters of one scope with missing attributes as 0 (ADD creates them lazily)."""
     values = values or {}
     return {k: int(values.get(k) or 0) for k in COUNTERS}

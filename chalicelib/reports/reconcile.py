@@ -33,14 +33,14 @@ claim, and `--fix` releases it so the next batch offers them again. A person a m
 revocation holds is owed nothing until the ministry lifts the hold: listed as `held`, not
 stranded, and never released by `--fix` (their claims stay as they are).
 
-The same job also sweeps for records stored but never cleaned (`NeverCleanedSweep`).
+The same job also sweeps for records stored but never cleaned (never_cleaned.py).
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from datetime import datetime
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME
 from chalicelib.reports.domain import OUTCOME_COUNTERS, scope_keys
@@ -83,7 +83,7 @@ class Drift:
 
 @dataclass(frozen=True)
 class ChunkFact:
-    """A dispatched countersign chunk's status item (see signing_adapters.py)."""
+    """A dispatched countersign chunk's status item (see chalicelib/adapters/signing/)."""
 
     batch_id: str
     chunk: int
@@ -266,59 +266,3 @@ class Reconciler:
         return [Drift(d.pk, d.sk, d.counter, d.stored, d.recomputed,
                       self._source.set_if_unchanged(d.pk, d.sk, d.counter, d.stored, d.recomputed))
                 for d in drifts]
-
-
-# -- records stored but never cleaned --------------------------------------------------------------
-# Intake stores a chunk, then queues it for cleaning; a crash or an SQS failure in between (or a
-# lost message) leaves records PENDING that no message will ever clean. The next submission of the
-# same record queues it again; this sweep finds the ones nobody submits again.
-
-@dataclass(frozen=True)
-class PendingRecord:
-    facility_id: str
-    record_id: str
-    version: int
-    cleaned_version: int
-    batch_id: str | None
-    stored_at: datetime | None  # when this version was written
-
-
-def never_cleaned(records: Iterable[PendingRecord], *, now: datetime, grace: timedelta) -> list[PendingRecord]:
-    """Versions nobody cleaned, stored more than `grace` ago (younger ones may still be queued),
-    in key order."""
-    cutoff = now - grace
-    return sorted((r for r in records
-                   if r.cleaned_version < r.version and (r.stored_at is None or r.stored_at <= cutoff)),
-                  key=lambda r: (r.facility_id, r.record_id))
-
-
-class PendingRecordSource(Protocol):
-    def pending_records(self) -> Iterable[PendingRecord]: ...
-
-
-class CleaningRequeue(Protocol):
-    def enqueue(self, batch_id: str, refs: Sequence[tuple[str, str, int]]) -> int: ...
-
-
-class NeverCleanedSweep:
-    """Lists records stored but never cleaned and, when asked, queues them for cleaning again. A
-    queued version the worker finds already cleaned (or superseded) is skipped there, so a
-    record queued twice is verified once."""
-
-    def __init__(self, source: PendingRecordSource, queue: CleaningRequeue, clock: Callable[[], datetime]) -> None:
-        self._source = source
-        self._queue = queue
-        self._now = clock
-
-    def run(self, *, grace: timedelta, requeue: bool = False) -> list[dict]:
-        found = never_cleaned(self._source.pending_records(), now=self._now(), grace=grace)
-        if requeue:
-            by_batch: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-            for r in found:
-                by_batch[r.batch_id or "reconcile"].append((r.facility_id, r.record_id, r.version))
-            for batch_id, refs in sorted(by_batch.items()):
-                self._queue.enqueue(batch_id, refs)
-        return [{"never_cleaned": {"facility_id": r.facility_id, "record_id": r.record_id, "version": r.version,
-                                   "batch_id": r.batch_id,
-                                   "stored_at": r.stored_at.isoformat() if r.stored_at else None},
-                 "requeued": requeue} for r in found]

@@ -14,6 +14,7 @@ without 'unsafe-inline'), the form cannot be submitted anywhere, and no other si
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from chalice import Blueprint, Response
 
@@ -30,7 +31,7 @@ ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
-_JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+_JSON: dict[str, str | list[str]] = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 # The page may only talk to this origin: a forgotten CDN link or injected script would fail.
 _PAGE = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
          "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -44,7 +45,7 @@ def _csv_response() -> Response:
         "Content-Disposition": 'attachment; filename="vaxpass-provinces.csv"'})
 
 
-def _params() -> dict:
+def _params() -> Mapping[str, str]:
     return bp.current_request.query_params or {}
 
 

@@ -98,8 +98,8 @@ class AuditService:
             for e in self._log.entries():
                 if e.entry.get("type") == "revocation":
                     revocations.append(e)
-                elif e.entry.get("type") == "lift":
-                    lifted.add(e.entry.get("uvci"))
+                elif e.entry.get("type") == "lift" and isinstance(uvci := e.entry.get("uvci"), str):
+                    lifted.add(uvci)
                 yield e
         check = verify_anchored(watched(), self._anchor,
                                 public_key if public_key is not None else self._anchor.public_key())

@@ -159,12 +159,12 @@ def load_signing_key(data: bytes, password: bytes | None = None):
         certs = x509.load_pem_x509_certificates(data) if b"CERTIFICATE-----" in data else []
         return key, (certs[0] if certs else None)
     try:
-        key, cert, _chain = pkcs12.load_key_and_certificates(data, password)
+        p12_key, cert, _chain = pkcs12.load_key_and_certificates(data, password)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         raise KeyMaterialError("cannot read the PKCS#12 file (wrong password or not PKCS#12)") from e
-    if key is None:
+    if p12_key is None:
         raise KeyMaterialError("the PKCS#12 file holds no private key")
-    return key, cert
+    return p12_key, cert
 
 
 def to_pkcs12(key, cert: x509.Certificate, *, password: bytes | None, friendly_name: str,
@@ -282,12 +282,15 @@ def verify_signature(cert: x509.Certificate, message: bytes, signature: bytes, a
     key = cert.public_key()
     _check_key_fits(key, algorithm)
     try:
-        if algorithm == "ES256":
+        # _check_key_fits allows an EC P-256 key for ES256 only and an RSA key for RS256/PS256 only.
+        if algorithm == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-        elif algorithm == "RS256":
+        elif algorithm == "RS256" and isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-        else:
+        elif algorithm == "PS256" and isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
                                                        salt_length=padding.PSS.AUTO), hashes.SHA256())
+        else:
+            raise SignatureInvalid(f"{algorithm} cannot be verified with this certificate's key")
     except InvalidSignature as e:
         raise SignatureInvalid("signature does not verify with the certificate's key") from e

@@ -12,16 +12,22 @@ from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
 from chalicelib.auth.principal import Role
 from chalicelib.platform.http import route
+from chalicelib.signing.service import MAX_PEOPLE_PER_BATCH
 from chalicelib.wiring import container
 
 bp = Blueprint(__name__)
 _FACILITY = {"name": "facility_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _BATCH = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-def _json_object() -> dict:
-    body = bp.current_request.json_body
-    return body if isinstance(body, dict) else {}
+NEW_BATCH = {"type": "object", "additionalProperties": False,
+             "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": MAX_PEOPLE_PER_BATCH}}}
+SIGNATURE = {
+    "type": "object", "additionalProperties": False, "required": ["signature", "algorithm"],
+    "properties": {"signature": {"type": "string", "minLength": 1, "maxLength": 2048, "description": "base64"},
+                   "algorithm": {"type": "string", "enum": ["ES256", "RS256", "PS256"]},
+                   "certificate": {"type": "string", "maxLength": 16384, "description": "PEM"},
+                   "certificate_fingerprint": {"type": "string", "maxLength": 128},
+                   "signer_id": {"type": "string", "minLength": 1, "maxLength": 64,
+                                 "description": "focal agency id (province callers)"}}}
 
 
 def _facility_in_scope(facility_id: str):
@@ -35,19 +41,15 @@ def _facility_in_scope(facility_id: str):
     return p, facility
 
 
-@route(bp, "/v1/facilities/{facility_id}/signing-batches", methods=["POST"], content_types=["application/json"],
+@route(bp, "/v1/facilities/{facility_id}/signing-batches", methods=["POST"],
        openapi={"summary": "Open a signing batch: up to 10,000 verified, unsigned people and their Merkle root",
                 "tags": ["signing"], "parameters": [_FACILITY],
-                "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"limit": {"type": "integer", "minimum": 1,
-                                                              "maximum": 10000}}}}}},
                 "responses": {"200": {"description": "the manifest to sign"},
-                              "409": {"description": "nothing to sign"}}})
-def create_signing_batch(facility_id: str):
+                              "409": {"description": "nothing to sign"}}},
+       body=NEW_BATCH, body_required=False)
+def create_signing_batch(facility_id: str, body: dict):
     _facility_in_scope(facility_id)
-    limit = _json_object().get("limit", 10000)
-    if not isinstance(limit, int) or isinstance(limit, bool):
-        raise errors.ValidationError("limit must be an integer", details={"field": "limit"})
+    limit = body.get("limit", MAX_PEOPLE_PER_BATCH)
     return container().signing.create_batch(facility_id, limit=limit, now=container().clock())
 
 
@@ -59,31 +61,19 @@ def get_signing_batch(batch_id: str):
     return {"status": stored.status, "manifest": stored.manifest}
 
 
-@route(bp, "/v1/signing-batches/{batch_id}/signature", methods=["POST"], content_types=["application/json"],
+@route(bp, "/v1/signing-batches/{batch_id}/signature", methods=["POST"],
        openapi={"summary": "Submit the facility's signature over the batch's Merkle root", "tags": ["signing"],
                 "parameters": [_BATCH],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["signature", "algorithm"],
-                    "properties": {"signature": {"type": "string", "description": "base64"},
-                                   "algorithm": {"type": "string", "enum": ["ES256", "RS256", "PS256"]},
-                                   "certificate": {"type": "string", "description": "PEM"},
-                                   "certificate_fingerprint": {"type": "string"},
-                                   "signer_id": {"type": "string",
-                                                 "description": "focal agency id (province callers)"}}}}}},
-                "responses": {"200": {"description": "the attestation recorded in the audit log"}}})
-def submit_signature(batch_id: str):
+                "responses": {"200": {"description": "the attestation recorded in the audit log"}}},
+       body=SIGNATURE)
+def submit_signature(batch_id: str, body: dict):
     stored = container().signing.get_batch(batch_id)
     p, facility = _facility_in_scope(stored.manifest["facility_id"])
-    body = _json_object()
+    # A facility signs as itself; a province names the focal agency that signs for it.
     signer_id = facility.facility_id if p.role is Role.FACILITY else body.get("signer_id")
-    if not isinstance(signer_id, str) or not signer_id:
+    if signer_id is None:
         raise errors.ValidationError("signer_id (the focal agency) is required", details={"field": "signer_id"})
-    for field in ("signature", "algorithm"):
-        if not isinstance(body.get(field), str):
-            raise errors.ValidationError(f"{field} is required", details={"field": field})
     return container().signing.submit_signature(
         batch_id, signature_b64=body["signature"], algorithm=body["algorithm"], signer_id=signer_id,
-        certificate_pem=body.get("certificate") if isinstance(body.get("certificate"), str) else None,
-        certificate_fingerprint=body.get("certificate_fingerprint")
-        if isinstance(body.get("certificate_fingerprint"), str) else None,
+        certificate_pem=body.get("certificate"), certificate_fingerprint=body.get("certificate_fingerprint"),
         now=container().clock())

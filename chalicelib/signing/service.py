@@ -1,4 +1,4 @@
-"""Use cases of facility bulk signing: register facilities, open a batch, accept its signature.
+"""Use cases of facility bulk signing: open a batch, accept its signature (who may sign: facilities.py).
 
 1. `create_batch` picks up to 10,000 verified people of a facility that no batch holds, reserves
    their records for this batch until it expires (so two open batches never share a person), and
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
@@ -28,8 +27,10 @@ from chalicelib import errors
 from chalicelib.identity import normalise_province_code
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import ChainCheck, LoggedEntry, verify_chain
+from chalicelib.signing.facilities import Facility, FacilityRegistry, same_province
 from chalicelib.signing.manifest import (ManifestInvalid, MerkleTree, DoseRecord, build_entries, build_manifest,
                                          check_manifest, signing_message)
+from chalicelib.timestamps import iso_seconds
 
 MAX_PEOPLE_PER_BATCH = 10_000
 VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
@@ -67,122 +68,9 @@ class ManifestTampered(errors.Conflict):
     code = "MANIFEST_TAMPERED"
 
 
-class ProvinceFixed(errors.Conflict):
-    """A facility or focal agency is registered once per province: its records, counters and
-    signing rights are filed under that province, so moving it would strand or misfile them."""
-
-    code = "FACILITY_PROVINCE_FIXED"
-
-
 class DuplicateAuditKey(Exception):
     """Raised by AuditLog.append when an entry with the same unique key is already logged (a
     concurrent or repeated submission); the service answers it from the logged entry."""
-
-
-# -- registry -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Facility:
-    facility_id: str
-    name: str
-    province: str
-    head: str
-    certificates: tuple[str, ...] = ()  # PEM, every certificate ever registered (rotation)
-
-
-@dataclass(frozen=True)
-class FocalAgency:
-    """A provincial health department or CDC allowed to sign for every facility of its province."""
-
-    agency_id: str
-    name: str
-    province: str
-    certificates: tuple[str, ...] = ()
-
-
-class FacilityRegistry(Protocol):
-    def get_facility(self, facility_id: str) -> Facility | None: ...
-
-    def focal_agencies(self, province: str) -> list[FocalAgency]: ...
-
-    def ca_certificates(self) -> list[str]:
-        """PEM certificates of the government CAs that issue signer certificates."""
-
-    def save_facility(self, facility: Facility, now: datetime) -> None:
-        """Upserts the profile and adds its certificates (never removes one)."""
-
-    def save_focal_agency(self, agency: FocalAgency, now: datetime) -> None: ...
-
-    def save_ca(self, certificate_pem: str, now: datetime) -> None: ...
-
-
-MAX_REGISTERED_ID = 64
-# Characters an id that becomes part of DynamoDB keys must not hold: '#' separates the parts of
-# keys such as REC#<facility>#<record> (a facility "A#B" would alias facility A's record "B#..."),
-# and invisible characters make two ids that look the same.
-_INVISIBLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-
-
-def registered_id(value: object, field: str) -> str:
-    """A facility or agency id as registered: one canonical spelling, safe inside keys."""
-    if not isinstance(value, str) or not value or len(value) > MAX_REGISTERED_ID:
-        raise errors.ValidationError(f"{field} is required (at most {MAX_REGISTERED_ID} characters)",
-                                     details={"field": field})
-    if (value != value.strip() or "#" in value or unicodedata.normalize("NFC", value) != value
-            or any(unicodedata.category(ch) in _INVISIBLE for ch in value)):
-        raise errors.ValidationError(f"{field} must be in NFC, without '#', control or invisible characters "
-                                     "and without spaces around it", details={"field": field})
-    return value
-
-
-def registered_province(value: object) -> str:
-    """The 3-digit code: '1', '01' and '001' are one province, so only '001' is ever stored."""
-    code = normalise_province_code(value) if isinstance(value, str) else None
-    if code is None:
-        raise errors.ValidationError("province is not one of the 63 province codes", details={"field": "province"})
-    return code
-
-
-def _same_province(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and normalise_province_code(a) == normalise_province_code(b) is not None
-
-
-class FacilityService:
-    def __init__(self, registry: FacilityRegistry) -> None:
-        self._registry = registry
-
-    def register_ca(self, certificate_pem: str, *, now: datetime) -> str:
-        cert = pki.load_certificate(certificate_pem)
-        pki.validate_ca_certificate(cert)
-        self._registry.save_ca(pki.pem(cert), now)
-        return pki.fingerprint(cert)
-
-    def _checked_signer_cert(self, certificate_pem: str, now: datetime) -> tuple[object, pki.SignerIdentity]:
-        cert = pki.load_certificate(certificate_pem)
-        cas = [pki.load_certificate(p) for p in self._registry.ca_certificates()]
-        return cert, pki.validate_signer_certificate(cert, ca_certs=cas, at=now)
-
-    def register_facility(self, *, facility_id: str, name: str, province: str, head: str,
-                          certificate_pem: str | None, now: datetime) -> Facility:
-        facility_id, province = registered_id(facility_id, "facility_id"), registered_province(province)
-        certs: tuple[str, ...] = ()
-        if certificate_pem:
-            cert, who = self._checked_signer_cert(certificate_pem, now)
-            if who.role != pki.ROLE_FACILITY or who.subject_id != facility_id:
-                raise errors.ValidationError("certificate is not a signing certificate of this facility")
-            certs = (pki.pem(cert),)
-        facility = Facility(facility_id, name, province, head, certs)
-        self._registry.save_facility(facility, now)
-        return facility
-
-    def register_focal_agency(self, *, agency_id: str, name: str, province: str,
-                              certificate_pem: str, now: datetime) -> FocalAgency:
-        agency_id, province = registered_id(agency_id, "agency_id"), registered_province(province)
-        cert, who = self._checked_signer_cert(certificate_pem, now)
-        if who.role != pki.ROLE_FOCAL_AGENCY or who.subject_id != agency_id or not _same_province(who.province, province):
-            raise errors.ValidationError("certificate is not a focal agency certificate for this agency and province")
-        agency = FocalAgency(agency_id, name, province, (pki.pem(cert),))
-        self._registry.save_focal_agency(agency, now)
-        return agency
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -287,10 +175,6 @@ def attestation_key(batch_id: str) -> str:
     return f"batch:{batch_id}"
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="seconds")
-
-
 class SigningService:
     def __init__(self, facilities: FacilityRegistry, records: SigningRecords, manifests: ManifestStore,
                  audit: AuditLog, queue: CountersignQueue, *, new_id: Callable[[], str],
@@ -327,8 +211,8 @@ class SigningService:
         if not entries:
             raise NothingToSign("no verified, unsigned people at this facility",
                                 details={"facility_id": facility_id})
-        manifest = build_manifest(batch_id=batch_id, facility_id=facility_id, created_at=_iso(now),
-                                  expires_at=_iso(expires), entries=entries)
+        manifest = build_manifest(batch_id=batch_id, facility_id=facility_id, created_at=iso_seconds(now),
+                                  expires_at=iso_seconds(expires), entries=entries)
         self._manifests.put(manifest)
         return manifest
 
@@ -371,7 +255,7 @@ class SigningService:
                  "signer": {"role": who.role, "id": who.subject_id},
                  "certificate_fingerprint": pki.fingerprint(cert), "merkle_root": root.hex(),
                  "count": manifest["count"], "algorithm": algorithm,
-                 "signature": base64.b64encode(signature).decode("ascii"), "signed_at": _iso(now)}
+                 "signature": base64.b64encode(signature).decode("ascii"), "signed_at": iso_seconds(now)}
         try:
             sequence, entry_hash = self._audit.append(entry, unique_key=attestation_key(batch_id))
         except DuplicateAuditKey:
@@ -405,7 +289,7 @@ class SigningService:
         # A facility registered before codes were normalised may hold "1" for "001".
         province = normalise_province_code(facility.province) or facility.province
         for agency in self._facilities.focal_agencies(province):
-            if agency.agency_id == signer_id and _same_province(agency.province, facility.province):
+            if agency.agency_id == signer_id and same_province(agency.province, facility.province):
                 return agency.certificates
         raise errors.Forbidden("signer may not sign for this facility",
                                details={"signer_id": signer_id, "facility_id": facility.facility_id})
@@ -433,7 +317,7 @@ class SigningService:
             raise errors.Forbidden("certificate was issued to another signer")
         if who.role == pki.ROLE_FACILITY and signer_id != facility.facility_id:
             raise errors.Forbidden("a facility certificate signs only for its own facility")
-        if who.role == pki.ROLE_FOCAL_AGENCY and not _same_province(who.province, facility.province):
+        if who.role == pki.ROLE_FOCAL_AGENCY and not same_province(who.province, facility.province):
             raise errors.Forbidden("focal agency certificate is for another province")
 
     def _dispatch(self, manifest: dict, logged: LoggedEntry, now: datetime) -> int:

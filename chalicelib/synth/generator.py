@@ -110,7 +110,7 @@ class Generator:
         when = earliest + timedelta(days=rng.randrange(max(1, span // 2)))
         product = rng.choices(self._products, cum_weights=self._product_cum)[0]
         facility = f"{facility_province}-F{rng.randint(1, 20):03d}"
-        rows = []
+        rows: list[dict[str, str]] = []
         for dose in range(1, rng.choice((1, 2, 2, 2, 3, 3, 4)) + 1):
             if when > _LAST_VACCINATION:
                 break
@@ -141,7 +141,6 @@ class Generator:
     # -- errors ----------------------------------------------------------------------------------
     def apply_error(self, kind: str, row: dict[str, str], person: Person) -> bool:
         """Applies one error kind to a record row in place; False when it cannot apply."""
-        rng = self.rng
         name = row["full_name"]
         if kind == "missing_diacritics":
             new = _strip_marks(name)

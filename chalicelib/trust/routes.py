@@ -7,7 +7,7 @@ from chalicelib.platform.http import route
 from chalicelib.wiring import container
 
 bp = Blueprint(__name__)
-_CACHE = {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
+_CACHE: dict[str, str | list[str]] = {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}
 
 
 @route(bp, "/v1/trust-list", methods=["GET"], auth=False, openapi={

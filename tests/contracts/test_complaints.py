@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.complaints import domain
-from chalicelib.signing.service import Facility
+from chalicelib.signing.facilities import Facility
 from tests.contracts.conftest import BOTH, FAKE, real
 from tests.fakes import FakeComplaintStore, FakeFacilityHeads
 

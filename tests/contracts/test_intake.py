@@ -87,7 +87,7 @@ def cleaning_queue(request, unique):
     if request.param == FAKE:
         fake = FakeCleaningQueue(chunk=100)
         return fake, lambda: fake.messages
-    from chalicelib.aws.intake_adapters import SqsCleaningQueue
+    from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
 
     c = real(request)
     url = own_queue(c, unique)

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from chalicelib import errors
-from chalicelib.auth.tokens import FileJwksSource, JwksUnavailable
+from chalicelib.adapters.auth.jwks import FileJwksSource
+from chalicelib.auth.tokens import JwksUnavailable
 from chalicelib.cleaning.access import AccessEntry, Reader
 from chalicelib.cleaning.registry import blocking_keys
 from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
@@ -198,7 +199,7 @@ def key_ring(request):
         ring = FakeKeyRing()
         ring(NOW)
         return ring, ring.trust
-    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.adapters.dcc.kms_signer import public_key_of
     from chalicelib.dcc import TrustStore
 
     c = real(request)

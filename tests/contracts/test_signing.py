@@ -14,8 +14,8 @@ from chalicelib import errors
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import Checkpoint, verify_chain
 from chalicelib.signing.manifest import DoseRecord, build_entries, build_manifest
-from chalicelib.signing.service import (CHUNK_DEAD_LETTERED, CHUNK_DONE, DuplicateAuditKey, Facility, FocalAgency,
-                                        ProvinceFixed, QueuedChunk)
+from chalicelib.signing.facilities import Facility, FocalAgency, ProvinceFixed
+from chalicelib.signing.service import CHUNK_DEAD_LETTERED, CHUNK_DONE, DuplicateAuditKey, QueuedChunk
 from tests.contracts.conftest import BOTH, FAKE, own_queue, real
 from tests.integration.helpers import drain_queue
 from tests.fakes import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
@@ -155,7 +155,7 @@ def countersign_queue(request, unique):
     if request.param == FAKE:
         fake = FakeCountersignQueue()
         return fake, lambda: fake.messages
-    from chalicelib.aws.signing_adapters import SqsCountersignQueue
+    from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
 
     c = real(request)
     url = own_queue(c, unique)

@@ -47,9 +47,9 @@ def _passport(citizen: str, version: int, facility: str, province: str):
 
 def seed(settings) -> None:
     """Three provinces through the real counter and passport adapters."""
-    from chalicelib.aws.counters import DynamoCounters
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.issuance_adapters import DynamoPassportStore
+    from chalicelib.adapters.counters import DynamoCounters
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
     from chalicelib.issuance.service import StoredPassport
 
     tables = Tables(settings)

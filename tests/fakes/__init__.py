@@ -9,61 +9,7 @@ Each fake keeps its adapter's conditions, and the same contract test class runs 
 on the real adapter against LocalStack (tests/contracts/, the LocalStack half marked
 `integration`), so a test on a fake means something for production.
 
-Port (where it is declared) -> fake -> real adapter; contract in tests/contracts/<file>:
-
-intake/service.py, intake/ratelimit.py                                          test_records, test_intake
-  RecordStore -> FakeRecords -> DynamoRecordStore
-  BatchStore -> FakeBatchStore -> DynamoBatchStore
-  CleaningQueue -> FakeCleaningQueue -> SqsCleaningQueue
-  ReportStore -> FakeReportStore -> S3ReportStore
-  UploadSource -> FakeUploadSource -> S3UploadSource
-  ApiCallStore -> FakeApiCallStore -> DynamoApiCallStore
-  FacilityDirectory -> FakeFacilityRegistry -> DynamoFacilityRegistry
-  RateWindows -> FakeRateWindows -> DynamoRateWindows
-cleaning/worker.py, corrections.py, access.py, registry.py                      test_records, test_platform
-  CleaningRepository -> FakeRecords -> DynamoCleaningRepository
-  RecordReader -> FakeRecords -> DynamoRecordReader
-  CorrectionCounters -> FakeCounters -> DynamoCorrectionCounters
-  Reevaluations -> FakeCountersignQueue -> SqsCountersignQueue
-  AccessLog -> FakeAccessLog -> DynamoAccessLog
-  Registry -> InMemoryRegistry -> DynamoRegistry (InMemoryRegistry is no fake: it is the offline
-    `vaxpass clean` command's adapter, the registry file in memory, and checked like the others)
-signing/service.py, anchor.py, audit.py                                         test_signing
-  FacilityRegistry -> FakeFacilityRegistry -> DynamoFacilityRegistry
-  SigningRecords -> FakeRecords -> DynamoSigningRecords
-  ManifestStore -> FakeManifestStore -> DynamoManifestStore
-  AuditLog -> FakeAuditLog -> DynamoAuditLog
-  CountersignQueue -> FakeCountersignQueue -> SqsCountersignQueue
-  AuditAnchor, CheckpointReader, CheckpointSource -> FakeAuditAnchor -> S3KmsAuditAnchor
-  LoggedRevocations -> FakeLoggedRevocations -> RevocationService (a service, unit-tested itself)
-issuance/service.py, attested.py, revocation.py, passports.py                   test_passports, test_records
-  PassportStore, RevocationStore, PassportReader -> FakePassports -> DynamoPassportStore, DynamoPassportReader
-  DoseSource, SignedRecords -> FakeRecords -> DynamoDoseSource, DynamoSigningRecords
-  IdentitySource -> FakeIdentities -> RegistryIdentities (test_platform)
-  Attestations -> FakeAuditLog; Facilities -> FakeFacilityRegistry; ChunkStatus -> FakeManifestStore
-  Anchor -> AnchorWitness (production, pure) over FakeAuditAnchor
-  SecurityEvents -> FakeSecurityEvents -> S3SecurityEvents (test_signing)
-  Counters -> FakeCounters -> DynamoCounters (test_reports)
-  ImageCache -> FakeImageCache -> S3ImageCache (test_platform)
-  the key ring (Callable[[datetime], Signer]) -> FakeKeyRing -> KmsKeyRing; Signer -> LocalKeySigner
-    (production: dev keys) -> KmsSigner (tests/integration/test_kms_signer.py)
-trust/service.py                                                                test_platform, test_passports
-  DscRepository -> FakeDscRepository -> DynamoDscRepository
-  RevocationRepository -> FakePassports -> DynamoRevocationRepository
-complaints/service.py                                                           test_complaints, test_records
-  ComplaintStore -> FakeComplaintStore -> DynamoComplaintStore
-  CitizenRecords -> FakeRecords -> DynamoCitizenRecords
-  FacilityHeads -> FakeFacilityHeads -> RegistryFacilityHeads
-  Corrector -> FakeCorrector -> CorrectionService (a service, unit-tested itself)
-reports/service.py, reconcile.py                                                test_reports, test_records
-  CounterReader -> FakeCounters -> DynamoCounters
-  AuditSource -> FakeAuditSource -> DynamoAuditSource
-  PendingRecordSource -> FakeRecords -> DynamoPendingRecords
-  CleaningRequeue -> FakeCleaningQueue -> SqsCleaningQueue
-auth/tokens.py, health/service.py, the dead-letter queues                       test_platform
-  JwksSource -> FakeJwksSource -> FileJwksSource
-  Probe -> FakeProbe -> the AWS probes (aws/health.py)
-  DeadLetters.send -> FakeDeadLetters -> DeadLetters
+Which fake stands for which port, and its real adapter: the README's ports table (Architecture).
 """
 from __future__ import annotations
 

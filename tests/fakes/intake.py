@@ -11,7 +11,8 @@ from datetime import datetime
 
 from chalicelib import errors
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
-from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, IdempotentCall
+from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState
+from chalicelib.intake.submission import IdempotentCall
 
 
 class FakeBatchStore:

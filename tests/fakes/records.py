@@ -20,7 +20,7 @@ from chalicelib.complaints.service import CitizenRecord
 from chalicelib.intake.records import validate_row
 from chalicelib.intake.service import NewRecord, StoredRecord
 from chalicelib.issuance.domain import DoseRecord
-from chalicelib.reports.reconcile import PendingRecord
+from chalicelib.reports.never_cleaned import PendingRecord
 from chalicelib.signing.service import VERIFIED_STATES, CandidateRecord, candidate_from_record
 
 

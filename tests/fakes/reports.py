@@ -1,4 +1,4 @@
-"""Fakes of the counters (chalicelib/aws/counters.py: Counters, CounterReader, CorrectionCounters)
+"""Fakes of the counters (chalicelib/adapters/counters.py: Counters, CounterReader, CorrectionCounters)
 and of the reconciliation job's AuditSource, which reads the other fakes' stores the way
 DynamoAuditSource scans the tables."""
 from __future__ import annotations

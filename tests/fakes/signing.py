@@ -16,8 +16,8 @@ from chalicelib import errors
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import GENESIS, Checkpoint, LoggedEntry, SignedCheckpoint, chain_hash
 from chalicelib.signing.manifest import canonical_json
-from chalicelib.signing.service import (ATTESTED, CHUNK_QUEUED, OPEN, DuplicateAuditKey, Facility, FocalAgency,
-                                        ProvinceFixed, StoredBatch)
+from chalicelib.signing.facilities import Facility, FocalAgency, ProvinceFixed
+from chalicelib.signing.service import ATTESTED, CHUNK_QUEUED, OPEN, DuplicateAuditKey, StoredBatch
 
 MAX_MESSAGE_BYTES = 256 * 1024  # an SQS message
 

@@ -97,9 +97,9 @@ def register_facilities(settings, *facilities: tuple[str, str]) -> None:
     facility registry (`facilities` table), as `facility register` / `facility import` do."""
     from datetime import datetime, timezone
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoFacilityRegistry
-    from chalicelib.signing.service import Facility
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
+    from chalicelib.signing.facilities import Facility
 
     registry = DynamoFacilityRegistry(Tables(settings))
     now = datetime.now(timezone.utc)

@@ -43,8 +43,8 @@ def record(facility: str, record_id: str = "R1", lot: str = "AZ1", citizen_id: s
 
 # -- idempotency: a retried call is decided on what it carries --------------------------------------
 def test_attack_retry_after_a_crash_with_a_changed_body_is_not_told_accepted_for_old_values(world, app_client):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import DynamoApiCallStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.batches import DynamoApiCallStore
     from chalicelib.wiring import Container, set_container
 
     fa, token, settings = world["fa"], world["fa_token"], world["settings"]
@@ -96,8 +96,8 @@ def test_attack_record_key_aliasing_reads_another_facilitys_record(world, app_cl
 
 
 def test_attack_complaint_idempotency_key_aliases_across_records(world, app_client, bearer, unique):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     fa, settings = world["fa"], world["settings"]
     citizen = "001090" + uuid.uuid4().hex[:6].translate(str.maketrans("abcdef", "123456"))
@@ -124,8 +124,8 @@ def test_attack_complaint_idempotency_key_aliases_across_records(world, app_clie
 
 # -- lost updates: complaint resolutions -----------------------------------------------------------
 def test_attack_two_resolutions_at_once_leave_the_record_as_the_complaint_says(world, app_client, bearer, unique):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.wiring import container
 
     fa, settings = world["fa"], world["settings"]

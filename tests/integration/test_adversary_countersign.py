@@ -37,8 +37,8 @@ pytestmark = pytest.mark.integration
 
 def test_attack_rewritten_attestation_with_its_hash_recomputed_issues_nothing(app_client, runner, bearer, world,
                                                                               sqs, stack):
-    from chalicelib.aws.intake_adapters import record_pk
-    from chalicelib.aws.signing_adapters import SigningTables
+    from chalicelib.adapters.dynamo import record_pk
+    from chalicelib.adapters.signing.tables import SigningTables
     from chalicelib.signing.audit import chain_hash
     from chalicelib.signing.manifest import DoseRecord, MerkleTree, entry_body, entry_digest
     from chalicelib.wiring import container
@@ -149,7 +149,7 @@ def test_attack_a_lost_message_for_a_new_dose_of_a_passport_holder_is_listed_as_
     people with no passport at all, so this person was stranded unseen."""
     from datetime import datetime, timedelta, timezone
 
-    from chalicelib.aws.signing_adapters import DynamoSigningRecords
+    from chalicelib.adapters.signing.records import DynamoSigningRecords
     from chalicelib.wiring import container
 
     _, created = stack
@@ -218,7 +218,7 @@ def test_attack_a_dose_corrected_to_another_citizen_stays_on_the_first_ones_pass
 # the ministry lifts it.
 def test_attack_a_trivial_correction_and_a_new_signature_undo_a_ministry_revocation(
         app_client, runner, bearer, world):
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     fr = world["facility"]()
     [person] = world["people"](1)

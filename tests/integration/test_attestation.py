@@ -34,8 +34,8 @@ def world(stack, tmp_path_factory):
     (province 001) with their heads' signing keys and people in the population registry."""
     import secrets
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
     from chalicelib.intake.records import RegistryPerson
     from chalicelib.signing import facility_pki as pki
     from chalicelib.synth.generator import Generator
@@ -94,7 +94,7 @@ def submit_verified(app_client, runner, bearer, world, facility, records: list[d
                                 headers={**staff(bearer, facility), "Idempotency-Key": uuid.uuid4().hex})
     assert resp.status_code == 200 and json.loads(resp.body)["accepted"] == len(records), resp.body
     Record = world["tables"].Record
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import record_pk
 
     def states():
         return [Record.get(record_pk(facility["id"], r["record_id"]), "REC", consistent_read=True).state
@@ -115,7 +115,8 @@ def sign(app_client, bearer, facility, manifest: dict) -> dict:
     from chalicelib.signing.manifest import manifest_message
 
     signature, alg = pki.sign(facility["key"], manifest_message(manifest))
-    resp = app_client.http.post(f"/v1/signing-batches/{manifest['batch_id']}/signature", headers=staff(bearer, facility),
+    resp = app_client.http.post(f"/v1/signing-batches/{manifest['batch_id']}/signature",
+                                headers=staff(bearer, facility),
                                 body=json.dumps({"signature": base64.b64encode(signature).decode(), "algorithm": alg,
                                                  "certificate": facility["cert"]}))
     assert resp.status_code == 200, resp.body
@@ -263,7 +264,7 @@ def test_attack_forged_countersign_messages_issue_nothing(app_client, runner, be
 
 # -- 4. nobody is stranded ----------------------------------------------------------------------------
 def test_stranded_refused_person_is_released_listed_and_offered_again(app_client, runner, bearer, world):
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import record_pk
     from chalicelib.intake.records import RegistryPerson
     from chalicelib.wiring import container
 
@@ -315,7 +316,7 @@ def test_a_person_whose_message_was_lost_is_listed_and_fix_releases_them(app_cli
     """The worker claimed the person's records, then their message ran out of retries and its DLQ
     copy expired: nothing pending will issue them. Reconcile lists them; --fix releases the claim,
     and the next signing batch offers them again."""
-    from chalicelib.aws.signing_adapters import DynamoSigningRecords
+    from chalicelib.adapters.signing.records import DynamoSigningRecords
     from chalicelib.wiring import container
 
     _, created = stack

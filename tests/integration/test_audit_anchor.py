@@ -34,8 +34,9 @@ def run_cli(*args: str) -> tuple[int, dict | None]:
 @pytest.fixture
 def chain(stack):
     """Five attestation-like entries appended through the anchored audit log port."""
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import DynamoAuditLog, SigningTables
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+    from chalicelib.adapters.signing.tables import SigningTables
     from chalicelib.wiring import Container, set_container
     from infra import spec
     from infra.bootstrap import _ensure_bucket, _ensure_table
@@ -148,8 +149,9 @@ def test_attack_forged_checkpoints_are_refused(chain):
 
     def forged(seq, head_hash):
         cp = Checkpoint(seq, head_hash, "2030-01-01T00:00:00+00:00")
+        forged = other_key.sign(cp.message(), ec.ECDSA(hashes.SHA256()))
         return json.dumps({"checkpoint": json.loads(cp.message()), "key_id": "forged",
-                           "signature": base64.b64encode(other_key.sign(cp.message(), ec.ECDSA(hashes.SHA256()))).decode()})
+                           "signature": base64.b64encode(forged).decode()})
 
     # a new version of checkpoint 5 naming another head: ignored, the first version still counts
     chain["s3"].put_object(Bucket=chain["bucket"], Key="checkpoints/000000000005.json", Body=forged(5, "00" * 32))
@@ -164,7 +166,7 @@ def test_a_pinned_public_key_must_be_the_anchor_key(chain, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    from chalicelib.aws.kms_signer import public_key_of
+    from chalicelib.adapters.dcc.kms_signer import public_key_of
 
     c = chain["container"]
     real = public_key_of(c.client("kms"), c.settings.key_alias("audit-anchor"))

@@ -54,8 +54,8 @@ def _register_facilities(settings, *facilities: str) -> None:
 @pytest.fixture(scope="module")
 def world(stack, tmp_path_factory):
     """Registry people (dates and names chosen not to meet other tests' people) and one facility."""
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
 
     settings, _ = stack
     unique = uuid.uuid4().hex[:8]
@@ -182,7 +182,8 @@ def test_near_misses_keep_their_suggestion_and_accepting_it_verifies(app_client,
     cases = {
         "NM-UNACCENTED": (_record("NM-UNACCENTED", triet, full_name="Au Minh Triet"),
                           {"full_name": triet.full_name}),
-        "NM-SWAPPED": (_record("NM-SWAPPED", khiem, date_of_birth=f"{swapped.month:02d}/{swapped.day:02d}/{swapped.year}"),
+        "NM-SWAPPED": (_record("NM-SWAPPED", khiem,
+                               date_of_birth=f"{swapped.month:02d}/{swapped.day:02d}/{swapped.year}"),
                        {"date_of_birth": khiem.date_of_birth.isoformat()}),
         "NM-DIGIT": (_record("NM-DIGIT", diep, citizen_id=wrong_digit), {"citizen_id": diep.citizen_id}),
     }

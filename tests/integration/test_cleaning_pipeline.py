@@ -27,8 +27,8 @@ def synthetic(tmp_path_factory):
 
 
 def test_upload_is_cleaned_like_the_offline_engine(stack, runner, app_client, synthetic, unique, bearer):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
     from chalicelib.cleaning.registry import read_registry_csv
     from chalicelib.intake.service import batch_id_for_upload
 

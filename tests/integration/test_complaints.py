@@ -25,7 +25,7 @@ def people(stack, tmp_path_factory):
 
 
 def _counts(settings, facility):
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     Counter = Tables(settings).Counter
     try:
@@ -40,7 +40,7 @@ def _counts(settings, facility):
 def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs, region, people, app_client,
                                                                         bearer):
     from app import app
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
     from chalicelib.dcc.revocation import RevocationList
     from chalicelib.local.event_runner import EventRunner
 

@@ -38,8 +38,8 @@ def make_verified_people(stack, tmp_path_factory, *, seed: int):
     """verified_people for other modules: a different seed gives other people, so passports
     issued there do not change the ones this module counts."""
     from app import app
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
     from chalicelib.cleaning.registry import read_registry_csv
     from chalicelib.local.event_runner import EventRunner
     from chalicelib.wiring import Container, set_container
@@ -116,8 +116,8 @@ def send(sqs, url, body):
 
 
 def passport_versions(settings, cid):
-    from chalicelib.aws.issuance_adapters import DynamoPassportStore
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
+    from chalicelib.adapters.dynamo import Tables
 
     Item = DynamoPassportStore(Tables(settings)).Item
     return [i for i in Item.query(f"P#{cid}") if i.sk.startswith("V#")]
@@ -135,7 +135,7 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
     drain_queue(sqs, created.queues["countersign"])
     people = sign_a_batch(settings, verified_people, limit=12)
     assert len(people) == 12
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     signed = Tables(settings).Counter.get(f"FAC#{verified_people['facility']}", "TOTAL")
     assert int(signed.signed_by_facility) == 12  # counted once, when the head's signature is accepted
@@ -143,7 +143,8 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
     assert attested and all(m["kind"] == "facility-attested" for m in attested)
 
     # Real adapters; KMS throttles the first 3 signatures, the store crashes once after 2 saves.
-    from chalicelib.aws.issuance_adapters import DynamoPassportStore, KmsKeyRing
+    from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
     real = Container(settings)
     kms = real.client("kms", botocore_retries=False)

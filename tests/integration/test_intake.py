@@ -106,7 +106,7 @@ def test_reupload_of_the_same_records_creates_no_duplicates(stack, runner, app_c
     upload_and_process(s3, runner, settings, f"incoming/01/{unique}-b.csv", body)
     assert drain_queue(sqs, created.queues["cleaning"]) == []
 
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     Record = Tables(settings).Record
     stored = [r for r in Record.scan(Record.facility_id == facility)]
@@ -137,7 +137,7 @@ def test_bad_files_fail_the_batch_with_a_clear_reason(stack, runner, app_client,
 
 def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3, region, unique):
     from app import app
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
     from chalicelib.wiring import Container, set_container
 
     settings, created = stack
@@ -155,7 +155,7 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
                               "object": {"key": key, "eTag": etag}}}]})}]}
 
     # Real adapters; the record store dies after writing the third chunk (of 5 rows), once.
-    from chalicelib.aws.intake_adapters import DynamoRecordStore
+    from chalicelib.adapters.intake.records import DynamoRecordStore
 
     store = DynamoRecordStore(Tables(settings))
     crash = crash_once_after(store, "put_many", 3)

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings as hyp_settings
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
+from chalicelib.signing.facilities import ProvinceFixed
 from tests.integration.helpers import Crash, drain_queue, register_facilities
 from tests.integration.test_intake import HEADER, csv_bytes, good_row, upload_and_process
 from tests.unit.intake import test_authorisation_property as model
@@ -62,8 +63,8 @@ def post(client, token: dict, records: list, key: str, facility_id: str | None =
 
 
 def stored(settings, facility: str, record_id: str = "R1"):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     Record = Tables(settings).Record
     try:
@@ -74,8 +75,8 @@ def stored(settings, facility: str, record_id: str = "R1"):
 
 def versions(settings, facility: str, rows: int) -> dict[str, int]:
     """record id -> stored version of R00000..: one BatchGet per 100 records."""
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     keys = [(record_pk(facility, f"R{i:05d}"), "REC") for i in range(rows)]
     return {i.record_id: int(i.version) for i in Tables(settings).Record.batch_get(keys)}
@@ -270,8 +271,8 @@ def test_a_stored_but_never_queued_record_is_queued_on_its_next_submission(world
 def test_writes_half_done_when_a_transaction_failed_complete_on_redelivery(world, s3, region):
     from app import app
     from chalicelib import errors
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import DynamoRecordStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoRecordStore
     from chalicelib.intake.service import batch_id_for_upload
     from chalicelib.wiring import Container, set_container
 
@@ -311,14 +312,6 @@ def test_writes_half_done_when_a_transaction_failed_complete_on_redelivery(world
 
 
 # -- 6. the authorisation property, through the real routes --------------------------------------
-def _force_province(settings, facility_id: str, province: str) -> None:
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.signing_adapters import SigningTables
-
-    Facility = SigningTables(Tables(settings)).Facility
-    Facility(f"FAC#{facility_id}", "PROFILE").update(actions=[Facility.province.set(province)])
-
-
 def _translate(value, ids: dict):
     if isinstance(value, dict):
         return {k: ids.get(v, v) if k.strip().lower() == "facility_id" else v for k, v in value.items()}
@@ -332,8 +325,8 @@ def test_no_record_ends_owned_or_changed_outside_its_scope_through_the_routes(st
     import dataclasses
     import uuid
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import record_pk
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.dynamo import record_pk
 
     settings, _ = stack
     u = uuid.uuid4().hex[:8]
@@ -354,10 +347,11 @@ def test_no_record_ends_owned_or_changed_outside_its_scope_through_the_routes(st
         before, reg_before = snapshot(), dict(registry)
         p = None
         if kind == "move":
-            # The registry refuses to move a facility (FACILITY_PROVINCE_FIXED): the province
-            # changes behind its back, as a writer of the facilities table could change it.
-            registry[ids[args[0]]] = args[1]
-            _force_province(settings, ids[args[0]], args[1])
+            # refused unless it keeps the province (FACILITY_PROVINCE_FIXED): records never strand
+            try:
+                register_facilities(settings, (ids[args[0]], args[1]))
+            except ProvinceFixed:
+                assert registry[ids[args[0]]] != args[1]
         else:
             p = args[0]
             p = dataclasses.replace(p, facility_id=_translate(p.facility_id, ids) if p.facility_id else None)

@@ -83,7 +83,7 @@ def test_attack_api_surrogate_is_a_400_naming_the_record_and_field(stack, app_cl
     error = json.loads(resp.body)["error"]
     assert error["details"] == {"record": 2, "field": "full_name", "code": "INVALID_UNICODE"}
 
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     Record = Tables(settings).Record
     assert list(Record.scan(Record.facility_id == facility)) == []  # the call is refused whole
@@ -188,8 +188,8 @@ def test_attack_a_batch_whose_message_goes_to_the_dlq_is_failed_and_a_replay_fin
     facility = f"F{unique}"
     register_facilities(settings, (facility, "001"))
 
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.intake_adapters import DynamoRecordStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoRecordStore
 
     class RecordsDown(DynamoRecordStore):
         """DynamoDB refuses every record read: a failure that retrying may fix, but not today."""

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from chalicelib.aws.kms_signer import KmsSigner, public_key_of
+from chalicelib.adapters.dcc.kms_signer import KmsSigner, public_key_of
 from chalicelib.dcc import TrustStore, build_vaccination_payload, issue_many, verify_hc1
 from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
 

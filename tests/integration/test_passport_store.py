@@ -19,8 +19,8 @@ def new_passport(citizen_id: str, uvci: str):
 
 
 def test_a_uvci_already_issued_is_refused_for_another_person(stack):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.issuance_adapters import DynamoPassportStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
     settings, _ = stack
     store = DynamoPassportStore(Tables(settings))

@@ -44,7 +44,7 @@ def test_attack_a_record_stored_but_never_queued_is_requeued_by_reconcile(own_st
     from chalice.test import Client
 
     from app import app
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
     from chalicelib.local.event_runner import EventRunner, Source
     from chalicelib.wiring import Container, set_container
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chalicelib import errors
-from chalicelib.adapters.registry_http import HttpRegistry, RateLimiter
+from chalicelib.adapters.cleaning.registry_http import HttpRegistry, RateLimiter
 
 PERSON = {"citizen_id": "001090012345", "full_name": "Nguyễn Văn An", "date_of_birth": "1990-05-17",
           "sex": "M", "province_code": "001"}

@@ -60,8 +60,8 @@ def settle(runner, sqs, urls, seconds=90):
 
 def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixed(own_stack, tmp_path):
     from app import app
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.registry import DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.cleaning.registry_dynamo import DynamoRegistry
     from chalicelib.cleaning.registry import read_registry_csv
     from chalicelib.local.event_runner import EventRunner, Source
     from chalicelib.wiring import Container, set_container
@@ -76,7 +76,7 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
     with open(tmp_path / "facilities.csv", encoding="utf-8", newline="") as f:
         register_facilities(settings, *((r["facility_id"], r["province_code"]) for r in csv.DictReader(f)))
 
-    from chalicelib.aws.intake_adapters import DynamoRecordStore
+    from chalicelib.adapters.intake.records import DynamoRecordStore
 
     store = DynamoRecordStore(tables)
     intake_crash = crash_once_after(store, "put_many", 3)
@@ -156,7 +156,8 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
         # Then exactly that drift is reported
         assert code == 1 and len(drifts) == 1, drifts
         d = drifts[0]
-        assert (d["pk"], d["sk"], d["counter"], d["difference"], d["fixed"]) == ("PROV#001", "TOTAL", "verified", 3, None)
+        assert (d["pk"], d["sk"], d["counter"], d["difference"], d["fixed"]) == (
+            "PROV#001", "TOTAL", "verified", 3, None)
         # and --fix sets it back, after which nothing drifts
         code, drifts = cli_json_lines("reports", "reconcile", "--fix")
         assert code == 1 and [x["fixed"] for x in drifts] == [True]
@@ -171,8 +172,8 @@ def test_counter_reads_are_gets_and_queries_over_what_add_wrote(own_stack):
     find it by province (gsi1) and the day series by range."""
     from datetime import date
 
-    from chalicelib.aws.counters import DynamoCounters
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.counters import DynamoCounters
+    from chalicelib.adapters.dynamo import Tables
 
     settings, _, _ = own_stack
     counters = DynamoCounters(Tables(settings))

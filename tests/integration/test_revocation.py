@@ -48,7 +48,7 @@ def _error(resp) -> dict:
 
 
 def _counter(settings, pk: str, name: str) -> int:
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     Counter = Tables(settings).Counter
     try:
@@ -197,8 +197,8 @@ def test_attack_redelivered_countersign_message_does_not_undo_a_revocation(stack
 
 # -- the store's transaction, without the pipeline ------------------------------------------------
 def _store(settings):
-    from chalicelib.aws.dynamo import Tables
-    from chalicelib.aws.issuance_adapters import DynamoPassportStore
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
     return DynamoPassportStore(Tables(settings))
 

@@ -13,12 +13,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.aws import signing_adapters as sa
-from chalicelib.aws.intake_adapters import record_pk
+from chalicelib.adapters.dynamo import record_pk
+from chalicelib.adapters.signing import manifests
+from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+from chalicelib.adapters.signing.facilities import DynamoFacilityRegistry
+from chalicelib.adapters.signing.manifests import DynamoManifestStore
+from chalicelib.adapters.signing.records import DynamoSigningRecords
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)
-from chalicelib.signing.service import DuplicateAuditKey, Facility, FacilityService, NothingToSign, SigningService
+from chalicelib.signing.facilities import Facility, FacilityService
+from chalicelib.signing.service import DuplicateAuditKey, NothingToSign, SigningService
 from tests.integration.helpers import drain_queue
 
 pytestmark = pytest.mark.integration
@@ -28,15 +34,15 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 @pytest.fixture
 def ports(stack, sqs):
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.dynamo import Tables
 
     settings, _ = stack
     tables = Tables(settings)
     url = sqs.get_queue_url(QueueName=settings.queue("countersign"))["QueueUrl"]
     drain_queue(sqs, url)
-    return {"tables": tables, "registry": sa.DynamoFacilityRegistry(tables),
-            "records": sa.DynamoSigningRecords(tables), "manifests": sa.DynamoManifestStore(tables),
-            "audit": sa.DynamoAuditLog(tables), "queue": sa.SqsCountersignQueue(sqs, url), "url": url}
+    return {"tables": tables, "registry": DynamoFacilityRegistry(tables),
+            "records": DynamoSigningRecords(tables), "manifests": DynamoManifestStore(tables),
+            "audit": DynamoAuditLog(tables), "queue": SqsCountersignQueue(sqs, url), "url": url}
 
 
 def service(p, chunk_people=4):
@@ -91,7 +97,8 @@ def test_registry_round_trip(ports, gov):
     facilities.register_focal_agency(agency_id=aid, name="HCDC", province="079", certificate_pem=pki.pem(ac), now=NOW)
     f = ports["registry"].get_facility(fid)
     assert (f.name, f.province, f.head) == ("Trạm Y tế Phường 1", "079", "BS. Lan")
-    assert {pki.fingerprint(pki.load_certificate(p)) for p in f.certificates} == {pki.fingerprint(c1), pki.fingerprint(c2)}
+    assert ({pki.fingerprint(pki.load_certificate(p)) for p in f.certificates}
+            == {pki.fingerprint(c1), pki.fingerprint(c2)})
     assert aid in {a.agency_id for a in ports["registry"].focal_agencies("079")}
     assert aid not in {a.agency_id for a in ports["registry"].focal_agencies("001")}
     assert ports["registry"].get_facility("nope") is None
@@ -102,7 +109,7 @@ def test_attack_facility_re_registered_in_another_province_is_refused(ports, gov
     records and signing rights are filed under: the DynamoDB profile write is conditional."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.signing.service import ProvinceFixed
+    from chalicelib.signing.facilities import ProvinceFixed
 
     fid = f"F{uuid.uuid4().hex[:8]}"
     facilities = FacilityService(ports["registry"])
@@ -123,7 +130,7 @@ def test_attack_facility_re_registered_in_another_province_is_refused(ports, gov
 
 
 def test_batch_sign_attest_and_fan_out(ports, gov, sqs, monkeypatch):
-    monkeypatch.setattr(sa, "PAGE_ENTRIES", 3)  # several manifest pages
+    monkeypatch.setattr(manifests, "PAGE_ENTRIES", 3)  # several manifest pages
     fid = f"F{uuid.uuid4().hex[:8]}"
     key, cert = signer(gov, fid, province="079")
     facilities = FacilityService(ports["registry"])

@@ -60,7 +60,7 @@ def test_kms_dscs_are_published_and_kms_signed_passports_verify_against_them(sta
 
 
 def test_revocation_list_is_published_in_the_verifier_format(stack, app_client):
-    from chalicelib.aws.trust_adapters import DynamoRevocationRepository
+    from chalicelib.adapters.trust.trust_list import DynamoRevocationRepository
     from chalicelib.dcc.revocation import RevocationList, revocation_entries
 
     settings, _ = stack

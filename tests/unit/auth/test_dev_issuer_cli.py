@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.auth.tokens import JwksCache, TokenVerifier, jwks_source_for
+from chalicelib.adapters.auth.jwks import jwks_source_for
+from chalicelib.auth.tokens import JwksCache, TokenVerifier
 from chalicelib.settings import Settings
 from chalicelib.wiring import Container, set_container
 from tests.unit.cli.conftest import Run, run

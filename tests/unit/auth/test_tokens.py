@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.auth.tokens import (FileJwksSource, HttpJwksSource, JwksCache, JwksUnavailable, TokenVerifier,
-                                    jwks_source_for)
+from chalicelib.adapters.auth.jwks import FileJwksSource, HttpJwksSource, jwks_source_for
+from chalicelib.auth.tokens import JwksCache, JwksUnavailable, TokenVerifier
 from tests.fakes import FakeJwksSource
 
 ISS, AUD = "https://id.test", "vaxpass"

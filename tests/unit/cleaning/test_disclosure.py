@@ -48,8 +48,9 @@ def leaks(text: str, person: RegistryPerson, *, typed: dict) -> list[str]:
         found.append("date_of_birth")
     name_tokens = {fold_token(t) for t in person.full_name.split()}
     typed_tokens = {fold_token(t) for t in typed.get("full_name", "").split()}
+    words = {fold_token(w) for w in text.replace('"', " ").split()}
     if person.full_name.casefold() in folded or any(
-            len(t) > 2 and t in {fold_token(w) for w in text.replace('"', " ").split()} for t in name_tokens - typed_tokens):
+            len(t) > 2 and t in words for t in name_tokens - typed_tokens):
         found.append("full_name")
     return found
 

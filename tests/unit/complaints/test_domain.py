@@ -212,5 +212,6 @@ def test_overdue_view_names_the_facility_head(svc):
     assert service.overdue_in_province("001")["complaints"] == []
     clock["now"] = FRIDAY + timedelta(days=6)  # Thursday after: due Wednesday
     view = service.overdue_in_province("001")
-    assert [(c["complaint_id"], c["facility_head"], c["overdue"]) for c in view["complaints"]] == [("C1", "BS. Lan", True)]
+    assert ([(c["complaint_id"], c["facility_head"], c["overdue"]) for c in view["complaints"]]
+            == [("C1", "BS. Lan", True)])
     assert service.overdue_counts("001") == {"F1": 1}

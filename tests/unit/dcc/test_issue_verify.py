@@ -171,7 +171,8 @@ IAT = int(SIGN_AT.timestamp())
     (lambda c: forge(c, claims=iat_claims(int(VERIFY_AT.timestamp()) + 600, IAT + 10**6)), "NOT_YET_VALID"),
     (lambda c: forge(c, claims=iat_claims(IAT, int(c.dsc.not_valid_after_utc.timestamp()) + 1)), "DSC_VALIDITY"),
     (lambda c: forge(c, claims=iat_claims(int(T0.timestamp()) - 1, IAT + 10**6)), "DSC_VALIDITY"),
-    (lambda c: forge(c, claims=iat_claims(IAT, IAT + 10**6, {**make_payload(), "dob": "01.05.1990"})), "SCHEMA_INVALID"),
+    (lambda c: forge(c, claims=iat_claims(IAT, IAT + 10**6, {**make_payload(), "dob": "01.05.1990"})),
+     "SCHEMA_INVALID"),
     (lambda c: forge(c, claims=iat_claims(IAT, IAT + 10**6, {**make_payload(), "ver": "2.0.0"})), "SCHEMA_INVALID"),
 ])
 def test_error_codes(es256, make, code):

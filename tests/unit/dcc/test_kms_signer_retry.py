@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.aws.kms_signer import KmsSigner
+from chalicelib.adapters.dcc.kms_signer import KmsSigner
 from chalicelib.errors import DependencyUnavailable, Throttled
 
 

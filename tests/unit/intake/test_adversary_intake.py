@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.signing.service import Facility, FacilityService, ProvinceFixed
+from chalicelib.signing.facilities import Facility, FacilityService, ProvinceFixed
 from tests.fakes import FakeFacilityRegistry
 from tests.unit.intake.test_authorisation import intake_world, rec, stored, submit
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
+from chalicelib.signing.facilities import Facility, ProvinceFixed
 from chalicelib.wiring import Container
 from tests.properties import examples
 from tests.unit.intake.test_authorisation import intake_world
@@ -88,8 +89,13 @@ def run(w: Container, op) -> Principal | None:
             return p
     except errors.DomainError:
         return args[0]
+    # An operator re-registering a facility: refused if it would move it to another province
+    # (FACILITY_PROVINCE_FIXED), so records are never stranded under a province it left.
     facility, province = args
-    w.facility_registry.force_province(facility, province)
+    try:
+        w.facility_registry.save_facility(Facility(facility, f"Trạm Y tế {facility}", province, "BS. Lan"), None)
+    except ProvinceFixed:
+        assert w.facility_registry.facilities[facility].province != province
     return None
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.intake.service import Upload
+from chalicelib.intake.uploads import Upload
 from chalicelib.wiring import Container
 from tests.fakes import FakeFacilityRegistry, FakeRecords, fake_adapters, fake_container
 

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib import errors
-from chalicelib.intake.service import BatchState, UploadDelivery, uploads_in
+from chalicelib.intake.service import BatchState
+from chalicelib.intake.uploads import UploadDelivery, uploads_in
 from tests.fakes import FakeBatchStore, FakeDeadLetters
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)

@@ -13,7 +13,8 @@ from chalicelib.issuance.attested import ChunkRefused
 from chalicelib.signing.audit import Checkpoint, chain_hash
 from chalicelib.signing.manifest import DoseRecord as ManifestDose
 from chalicelib.signing.manifest import MerkleTree, build_entries
-from chalicelib.signing.service import Facility, QueuedChunk
+from chalicelib.signing.facilities import Facility
+from chalicelib.signing.service import QueuedChunk
 from tests.fakes import FakeFacilityRegistry, InMemoryRegistry, fake_container
 from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
 
@@ -76,7 +77,9 @@ def test_the_province_of_the_counters_and_the_passport_comes_from_the_registry(w
     assert stored.attestation["province_code"] == "001" and stored.attestation["batch_id"] == "SB1"
 
 
-@pytest.mark.parametrize("body", [None, [], {"batch_id": 7}, {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]}, {"batch_id": "SB1", "attestation": {}, "entries": "x"},
+@pytest.mark.parametrize("body", [None, [], {"batch_id": 7},
+                                  {"batch_id": "S" * 5000, "attestation": {}, "entries": [{}]},
+                                  {"batch_id": "SB1", "attestation": {}, "entries": "x"},
                                   {"batch_id": "SB1", "attestation": "x", "entries": [{}]}])
 def test_attack_malformed_message_is_refused_counted_nationally_and_kept(world, body):
     with pytest.raises(ChunkRefused) as caught:

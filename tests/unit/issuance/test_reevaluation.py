@@ -59,8 +59,10 @@ def test_a_reevaluated_version_says_so_names_its_batches_and_books_on_the_dose_i
 
 @pytest.mark.parametrize("body", [
     None, [], "x", {"kind": "reevaluate"}, {"kind": "reevaluate", "citizen_id": 1},
-    {"kind": "reevaluate", "citizen_id": "00109001234"}, {"kind": "reevaluate", "citizen_id": "００１０９００１２３４５"},
-    {"kind": "reevaluate", "citizen_id": "001090012345", "doses": []}, {"kind": "reevaluate", "citizen_id": "x" * 10**5},
+    {"kind": "reevaluate", "citizen_id": "00109001234"},
+    {"kind": "reevaluate", "citizen_id": "００１０９００１２３４５"},
+    {"kind": "reevaluate", "citizen_id": "001090012345", "doses": []},
+    {"kind": "reevaluate", "citizen_id": "x" * 10**5},
     {"kind": "facility-attested", "citizen_id": "001090012345"},
 ])
 def test_attack_a_malformed_reevaluate_message_is_refused(body):

@@ -49,7 +49,7 @@ def test_merged_template_has_the_infra_resources_with_dlqs(sam):
 
 
 def test_functions_run_python_312_with_their_own_generated_policies(sam):
-    for fid, fn in functions(sam).items():
+    for fn in functions(sam).values():
         assert fn["Properties"]["Runtime"] == "python3.12"
     roles = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     cleaning_role = json.dumps(roles["HandleCleaningRole"])

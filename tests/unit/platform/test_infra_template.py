@@ -25,7 +25,8 @@ def test_tables_have_pitr_kms_encryption_and_their_indexes():
         assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert p["SSESpecification"]["SSEType"] == "KMS"
         assert p["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "DataKey"}
-    assert [ix["IndexName"] for ix in tables["RecordsTable"]["Properties"]["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2"]
+    indexes = tables["RecordsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert [ix["IndexName"] for ix in indexes] == ["gsi1", "gsi2"]
 
 
 def test_every_queue_has_a_dead_letter_queue_and_redrive_policy():

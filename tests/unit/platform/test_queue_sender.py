@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.aws.sqs import MAX_BATCH_BYTES, QueueSender
+from chalicelib.adapters.sqs import MAX_BATCH_BYTES, QueueSender
 
 
 class RecordingSqs:

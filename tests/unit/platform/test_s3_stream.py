@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, ResponseStreamingError
 
 from chalicelib import errors
-from chalicelib.aws.s3_stream import RangedS3Reader
+from chalicelib.adapters.s3_stream import RangedS3Reader
 
 DATA = bytes(range(256)) * 400  # 102,400 bytes
 

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.reports.reconcile import PendingRecord, never_cleaned
+from chalicelib.reports.never_cleaned import PendingRecord, never_cleaned
 from tests.fakes import fake_container
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)

@@ -151,7 +151,8 @@ def test_reconciler_fixes_what_did_not_move_and_says_what_did():
     source = audit_source(records=records, counters=counters)
     assert [d.to_dict()["difference"] for d in Reconciler(source).run()] == [1, 3]
     fixed = Reconciler(source).run(fix=True)
-    assert [(d.pk, d.counter, d.fixed) for d in fixed] == [("FAC#F1", "received", False), ("PROV#001", "verified", True)]
+    assert [(d.pk, d.counter, d.fixed) for d in fixed] == [("FAC#F1", "received", False),
+                                                           ("PROV#001", "verified", True)]
     assert counters.writes == [("PROV#001", "TOTAL", "verified", 4, 1)]
 
 
@@ -193,8 +194,8 @@ def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
 
 
 def test_counter_updates_touch_every_scope_and_index_the_facility():
-    from chalicelib.aws.counters import counter_updates
-    from chalicelib.aws.dynamo import Tables
+    from chalicelib.adapters.counters import counter_updates
+    from chalicelib.adapters.dynamo import Tables
     from chalicelib.settings import Settings
 
     Counter = Tables(Settings(stage="test")).Counter
@@ -262,7 +263,8 @@ def test_dashboard_is_served_from_the_package_with_no_outside_references(client)
     assert 'src="/dashboard/dashboard.js"' in html and 'href="/dashboard/dashboard.css"' in html
     js = client.http.get("/dashboard/dashboard.js")
     css = client.http.get("/dashboard/dashboard.css")
-    assert js.headers["Content-Type"].startswith("text/javascript") and css.headers["Content-Type"].startswith("text/css")
+    assert js.headers["Content-Type"].startswith("text/javascript")
+    assert css.headers["Content-Type"].startswith("text/css")
     for text in (html, js.body.decode("utf-8"), css.body.decode("utf-8")):
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
     for resp in (page, js, css):

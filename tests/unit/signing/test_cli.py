@@ -26,8 +26,9 @@ def pki_dir(tmp_path):
 
 
 def manifest_file(tmp_path, facility="FAC-1"):
-    entries = build_entries({"079200000001": [DoseRecord(facility, "R1", 1, "d" * 64, 1, "2021-08-01", "EU/1/20/1528")],
-                             "079200000002": [DoseRecord(facility, "R2", 3, "e" * 64, 2, "2021-09-01", "EU/1/20/1528")]})
+    entries = build_entries({
+        "079200000001": [DoseRecord(facility, "R1", 1, "d" * 64, 1, "2021-08-01", "EU/1/20/1528")],
+        "079200000002": [DoseRecord(facility, "R2", 3, "e" * 64, 2, "2021-09-01", "EU/1/20/1528")]})
     m = build_manifest(batch_id="SB1", facility_id=facility, created_at="2024-03-01T08:00:00+00:00",
                        expires_at="2024-03-04T08:00:00+00:00", entries=entries)
     path = tmp_path / "batch.json"

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.signing import facility_pki as pki
-from chalicelib.signing.service import FacilityService
+from chalicelib.signing.facilities import FacilityService
 from tests.unit.signing.conftest import T0
 from tests.fakes import FakeFacilityRegistry
 

@@ -13,8 +13,8 @@ from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.audit import verify_chain
 from chalicelib.signing.manifest import (canonical_json, entries_still_current, leaf_hash, manifest_message,
                                          verify_inclusion)
-from chalicelib.signing.service import (AlreadyAttested, BatchExpired, FacilityService, ManifestTampered,
-                                        NothingToSign, SigningService)
+from chalicelib.signing.facilities import FacilityService
+from chalicelib.signing.service import AlreadyAttested, BatchExpired, ManifestTampered, NothingToSign, SigningService
 from tests.fakes import FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry, FakeManifestStore, FakeRecords
 from tests.unit.signing.conftest import T0, ids
 
@@ -53,7 +53,7 @@ class World:
 
 
 def pki_agency(agency_id, province, cert):
-    from chalicelib.signing.service import FocalAgency
+    from chalicelib.signing.facilities import FocalAgency
 
     return FocalAgency(agency_id, f"{province} CDC", province, (pki.pem(cert),))
 

@@ -5,7 +5,7 @@ import json
 import threading
 from typing import Iterable, Sequence
 
-from chalicelib.aws.errors import aws_call
+from chalicelib.adapters.aws_errors import aws_call
 from chalicelib.settings import Settings
 
 
@@ -94,7 +94,8 @@ class DeadLetters:
     def peek(self, logical: str, limit: int = 10) -> list[dict]:
         """DLQ messages with their reasons. Messages are held invisible while listing (so a long
         DLQ is paged, not repeated) and released again at the end."""
-        out, handles = [], []
+        out: list[dict] = []
+        handles: list[str] = []
         url = self._dlq_url(logical)
         while len(out) < limit:
             with aws_call("sqs receive dlq"):

@@ -19,7 +19,7 @@ from datetime import datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import errors
-from chalicelib.aws.errors import aws_call
+from chalicelib.adapters.aws_errors import aws_call
 from chalicelib.signing.audit import Checkpoint, SignedCheckpoint
 
 CHECKPOINTS = "checkpoints/"
@@ -77,7 +77,8 @@ class S3KmsAuditAnchor:
         if version is None:
             return None
         with aws_call("audit anchor: read checkpoint"):
-            raw = self._s3.get_object(Bucket=self._bucket, Key=checkpoint_key(sequence), VersionId=version)["Body"].read()
+            raw = self._s3.get_object(Bucket=self._bucket, Key=checkpoint_key(sequence),
+                                      VersionId=version)["Body"].read()
         return _parse(raw)
 
     def checkpoint(self, sequence: int) -> SignedCheckpoint | None:
@@ -95,7 +96,7 @@ class S3KmsAuditAnchor:
         return _parse(raw)
 
     def public_key(self):
-        from chalicelib.aws.kms_signer import public_key_of
+        from chalicelib.adapters.dcc.kms_signer import public_key_of
 
         if self._public_key is None:
             self._public_key = public_key_of(self._kms, self._key_id)

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from datetime import date
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -63,7 +63,7 @@ class HttpRegistry:
         retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=0.2,
                       backoff_jitter=0.1, status_forcelist=(429, 500, 502, 503, 504),
                       allowed_methods=frozenset({"GET"}), raise_on_status=False)
-        kwargs = {"timeout": Timeout(total=timeout_s), "retries": retry, "maxsize": 16}
+        kwargs: dict[str, Any] = {"timeout": Timeout(total=timeout_s), "retries": retry, "maxsize": 16}
         if self._base.startswith("https://"):
             kwargs.update(cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle, cert_file=client_cert,
                           key_file=client_key)

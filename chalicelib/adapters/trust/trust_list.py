@@ -12,7 +12,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables, _meta
+from chalicelib.adapters.dynamo import Tables, model_meta
 from chalicelib.trust.service import DscEntry
 
 
@@ -21,7 +21,7 @@ class DynamoDscRepository:
         s = tables.settings
 
         class DscItem(Model):
-            Meta = _meta(s, "signing")
+            Meta = model_meta(s, "signing")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             certificate = UnicodeAttribute()
@@ -50,7 +50,7 @@ class DynamoRevocationRepository:
         s = tables.settings
 
         class RevokedItem(Model):
-            Meta = _meta(s, "passports")
+            Meta = model_meta(s, "passports")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             revoked_at = UnicodeAttribute(null=True)

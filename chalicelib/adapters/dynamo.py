@@ -14,7 +14,12 @@ registry   pk P#<citizen_id>              sk P        (a person)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
            pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
            FAC# items also carry province_code and gsi1 PROV#<code> / FAC#<id>, so the facilities
-           of a province are one Query (see chalicelib/aws/counters.py)
+           of a province are one Query (see chalicelib/adapters/counters.py)
+access     pk READ#<facility>#<record_id>  sk <at>#<nonce>   one read of a record's cleaning result (role,
+                                                             subject, scope, facility_id, record_id, at);
+                                                             gsi1 BY#<role>#<scope or subject> / <at>#<nonce>
+           pk RATE#<caller>  sk <window start, epoch s>      used: records counted in the window
+           (every access item expires by `ttl`; adapters/cleaning/access_log.py, adapters/intake/rate_windows.py)
 """
 from __future__ import annotations
 
@@ -22,11 +27,20 @@ from functools import cached_property
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib import errors
 from chalicelib.settings import Settings
+
+
+def record_pk(facility_id: str, record_id: str) -> str:
+    return f"REC#{facility_id}#{record_id}"
+
+
+def batch_pk(batch_id: str) -> str:
+    return f"BATCH#{batch_id}"
 
 
 def cancelled_items(e: TransactWriteError, code: str = "ConditionalCheckFailed") -> set[int]:
@@ -36,7 +50,21 @@ def cancelled_items(e: TransactWriteError, code: str = "ConditionalCheckFailed")
             if r is not None and getattr(r, "code", None) == code}
 
 
-def _meta(settings: Settings, logical: str):
+def cancelled_by_condition(e: TransactWriteError) -> bool:
+    """A transaction refused because one of its conditions failed (not a fault: a lost race)."""
+    return bool(cancelled_items(e, "ConditionalCheckFailed"))
+
+
+def is_conditional(e: PynamoDBException) -> bool:
+    """A single-item write refused because its condition failed."""
+    return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def read_failed(what: str) -> errors.DependencyUnavailable:
+    return errors.DependencyUnavailable(f"{what}: read failed")
+
+
+def model_meta(settings: Settings, logical: str):
     return type("Meta", (), {
         "table_name": settings.table(logical),
         "region": settings.region,
@@ -47,7 +75,7 @@ def _meta(settings: Settings, logical: str):
     })
 
 
-def _gsi(n: int, settings: Settings):
+def gsi(n: int, settings: Settings):
     attrs = {
         "Meta": type("Meta", (), {"index_name": f"gsi{n}", "projection": AllProjection()}),
         f"gsi{n}pk": UnicodeAttribute(hash_key=True),
@@ -72,15 +100,15 @@ class Tables:
         s = self.settings
 
         class RecordItem(Model):
-            Meta = _meta(s, "records")
+            Meta = model_meta(s, "records")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
             gsi2pk = UnicodeAttribute(null=True)
             gsi2sk = UnicodeAttribute(null=True)
-            by_citizen = _gsi(1, s)
-            by_facility_state = _gsi(2, s)
+            by_citizen = gsi(1, s)
+            by_facility_state = gsi(2, s)
             facility_id = UnicodeAttribute()
             record_id = UnicodeAttribute()
             province_code = UnicodeAttribute()
@@ -104,7 +132,7 @@ class Tables:
             # (moved_from_citizen_id, kept for a redelivered cleaning message to queue again).
             matched_citizen_id = UnicodeAttribute(null=True)
             moved_from_citizen_id = UnicodeAttribute(null=True)
-            # Facility signing (chalicelib/aws/signing_adapters.py): the batch holding this version
+            # Facility signing (chalicelib/adapters/signing/records.py): the batch holding this version
             # until signing_until (UTC, ...Z), and the batch whose attestation covered it. A new
             # version rewrites the item, which clears them: changed records are signed again.
             signing_batch = UnicodeAttribute(null=True)
@@ -120,7 +148,7 @@ class Tables:
         s = self.settings
 
         class BatchItem(Model):
-            Meta = _meta(s, "batches")
+            Meta = model_meta(s, "batches")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             batch_id = UnicodeAttribute(null=True)
@@ -153,7 +181,7 @@ class Tables:
         s = self.settings
 
         class PersonItem(Model):
-            Meta = _meta(s, "registry")
+            Meta = model_meta(s, "registry")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             citizen_id = UnicodeAttribute()
@@ -169,7 +197,7 @@ class Tables:
         s = self.settings
 
         class CounterItem(Model):
-            Meta = _meta(s, "counters")
+            Meta = model_meta(s, "counters")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             received = NumberAttribute(null=True)
@@ -193,6 +221,28 @@ class Tables:
             province_code = UnicodeAttribute(null=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_province = _gsi(1, s)
+            by_province = gsi(1, s)
 
         return CounterItem
+
+    @cached_property
+    def Access(self):
+        s = self.settings
+
+        class AccessItem(Model):
+            Meta = model_meta(s, "access")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            gsi1pk = UnicodeAttribute(null=True)
+            gsi1sk = UnicodeAttribute(null=True)
+            by_reader = gsi(1, s)
+            role = UnicodeAttribute(null=True)
+            subject = UnicodeAttribute(null=True)
+            scope = UnicodeAttribute(null=True)
+            facility_id = UnicodeAttribute(null=True)
+            record_id = UnicodeAttribute(null=True)
+            at = UnicodeAttribute(null=True)
+            used = NumberAttribute(null=True)
+            ttl = NumberAttribute(null=True)
+
+        return AccessItem

@@ -1,7 +1,7 @@
 """Health probes for the AWS services the functions use; each touches one real resource."""
 from __future__ import annotations
 
-from chalicelib.aws.errors import aws_call
+from chalicelib.adapters.aws_errors import aws_call
 from chalicelib.health.service import FunctionProbe
 
 

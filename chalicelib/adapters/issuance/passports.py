@@ -1,4 +1,5 @@
-"""DynamoDB adapters of the countersigning ports, and the KMS-backed DSC key ring.
+"""The passports table: the passport store (countersigning, re-evaluation, ministry revocations)
+and the reader behind the passport routes.
 
 passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>); a ministry
                                                          revocation adds reason, revoked_by, revocation_sequence
@@ -14,11 +15,8 @@ passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (g
 from __future__ import annotations
 
 import json
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
-from typing import Sequence
+from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -26,14 +24,12 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import counter_updates, day_sk, scope_keys
-from chalicelib.aws.dynamo import Tables, _gsi, _meta, cancelled_items
-from chalicelib.aws.intake_adapters import _cancelled_by_condition, record_pk
-from chalicelib.issuance.domain import NO_ATTESTED_DOSE, DoseRecord, Identity
+from chalicelib.adapters.counters import counter_updates, day_sk, scope_keys
+from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta
+from chalicelib.issuance.domain import NO_ATTESTED_DOSE
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
 from chalicelib.issuance.service import NewPassport, StoredPassport
 
-VERIFIED_STATES = ("VERIFIED", "VERIFIED_NORMALIZED")
 REVOKE_ATTEMPTS = 5
 # Who revoked a version for lack of an attested dose (a ministry revocation names the official).
 REEVALUATION_ACTOR = json.dumps({"role": "system", "id": "re-evaluation"})
@@ -49,12 +45,12 @@ class DynamoPassportStore:
         self._t = tables
 
         class PassportItem(Model):
-            Meta = _meta(s, "passports")
+            Meta = model_meta(s, "passports")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
-            by_uvci = _gsi(1, s)
+            by_uvci = gsi(1, s)
             citizen_id = UnicodeAttribute(null=True)
             version = NumberAttribute(null=True)
             uvci = UnicodeAttribute(null=True)
@@ -113,12 +109,13 @@ class DynamoPassportStore:
         Item, Counter = self.Item, self._t.Counter
         stamp = now.isoformat(timespec="seconds")
         pk = f"P#{passport.citizen_id}"
-        common = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
-                      alg=passport.alg, signature=passport.signature_b64, content_digest=passport.content_digest)
+        common: dict[str, Any] = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
+                                      alg=passport.alg, signature=passport.signature_b64,
+                                      content_digest=passport.content_digest)
         # A previous version revoked in place (by the ministry, or for lack of an attested dose) is
         # already REVOKED, listed and counted: the new version leaves it as it is.
         over_revoked = previous is not None and previous.revoked
-        over = (previous.revocation_sequence or 0) if over_revoked else None
+        over = (previous.revocation_sequence or 0) if previous is not None and over_revoked else None
         sequence = passport.attestation.get("sequence")
         try:
             with TransactWrite(connection=self._t.connection) as tx:
@@ -154,7 +151,7 @@ class DynamoPassportStore:
                              attestation_sequence=sequence if isinstance(sequence, int) else None, **common),
                         condition=current_condition)
                 supersedes = previous is not None and not over_revoked
-                if supersedes:
+                if previous is not None and supersedes:
                     tx.update(Item(pk, _version_sk(previous.version)),
                               actions=[Item.status.set("REVOKED"), Item.revoked_at.set(stamp)])
                     for r in revocations:
@@ -173,7 +170,7 @@ class DynamoPassportStore:
                 # 128 random bits make this practically impossible; if it happens, the message is
                 # retried and the retry draws a new UVCI.
                 raise errors.DependencyUnavailable("passports: the drawn UVCI is already issued; retry") from e
-            if _cancelled_by_condition(e):
+            if cancelled_by_condition(e):
                 return False
             raise errors.DependencyUnavailable("passports: could not store the passport") from e
         return True
@@ -205,7 +202,7 @@ class DynamoPassportStore:
                 for item, actions in counter_updates(Counter, facility, province, {"passports_revoked": 1}):
                     tx.update(item, actions=actions)
         except TransactWriteError as e:
-            if _cancelled_by_condition(e) or cancelled_items(e, "TransactionConflict"):
+            if cancelled_by_condition(e) or cancelled_items(e, "TransactionConflict"):
                 return False  # changed meanwhile: the message is retried and reads it again
             raise errors.DependencyUnavailable("passports: could not store the revocation") from e
         return True
@@ -247,7 +244,7 @@ class DynamoPassportStore:
             Item(f"P#{hold.citizen_id}", "HOLD").delete(
                 condition=(Item.uvci == hold.uvci) & (Item.revocation_sequence == hold.revocation_sequence))
         except PynamoDBException as e:
-            if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if is_conditional(e):
                 return False
             raise errors.DependencyUnavailable("passports: could not lift the hold") from e
         return True
@@ -257,7 +254,7 @@ class DynamoPassportStore:
         try:
             found = self.Item.batch_get([("REVOKED", f"{e['type']}#{e['hash']}") for e in entries],
                                         attributes_to_get=["sk"])
-            return {tuple(i.sk.split("#", 1)) for i in found}
+            return {(kind, digest) for kind, _, digest in (i.sk.partition("#") for i in found)}
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: read failed") from e
 
@@ -287,7 +284,7 @@ class DynamoPassportStore:
                                                          {"passports_revoked": 1}):
                         tx.update(item, actions=actions)
             except TransactWriteError as e:
-                if _cancelled_by_condition(e):
+                if cancelled_by_condition(e):
                     return False
                 if cancelled_items(e, "TransactionConflict"):
                     continue  # a concurrent transaction on these items: run again, its conditions decide
@@ -309,93 +306,6 @@ def _uvci_taken(e: TransactWriteError, checks: int = 0) -> bool:
     return checks in failed and checks + 1 not in failed
 
 
-class DynamoDoseSource:
-    """A chunk's attested doses: one citizen-index Query per person (in parallel) for the record
-    keys, then consistent BatchGets (100 keys each) of the record items themselves, because the
-    index is eventually consistent and `signed_batch` must be read as it is now."""
-
-    def __init__(self, tables: Tables, parallel: int = 8) -> None:
-        self._t = tables
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="doses")
-
-    def _keys_of(self, citizen_id: str) -> list[tuple[str, str]]:
-        Record = self._t.Record
-        try:
-            return [(i.facility_id, i.record_id) for i in Record.by_citizen.query(
-                f"CIT#{citizen_id}", attributes_to_get=["facility_id", "record_id"])]
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-
-    def attested_doses(self, citizen_ids: Sequence[str],
-                       also: Sequence[tuple[str, str]] = ()) -> dict[str, list[DoseRecord]]:
-        Record = self._t.Record
-        keys = set(also)
-        for found in self._pool.map(self._keys_of, citizen_ids):
-            keys.update(found)
-        out: dict[str, list[DoseRecord]] = {cid: [] for cid in citizen_ids}
-        ordered = sorted(keys)
-        try:
-            for i in range(0, len(ordered), 100):
-                for item in Record.batch_get([(record_pk(f, r), "REC") for f, r in ordered[i:i + 100]],
-                                             consistent_read=True):
-                    if (item.state not in VERIFIED_STATES or int(item.cleaned_version or 0) != int(item.version)
-                            or not item.signed_batch):
-                        continue  # not verified at its current version, or no facility head signed it
-                    d = json.loads(item.data)
-                    citizen = item.matched_citizen_id or d.get("citizen_id")
-                    if citizen not in out:
-                        continue
-                    out[citizen].append(DoseRecord(item.facility_id, item.record_id, int(item.version), item.digest,
-                                                   int(d["dose_number"]), date.fromisoformat(d["vaccination_date"]),
-                                                   d["vaccine_product"], item.province_code, item.signed_batch))
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-        return out
-
-
-class RegistryIdentities:
-    """Passports carry the registry's identity, not the facility's typed values."""
-
-    def __init__(self, registry) -> None:
-        self._registry = registry
-
-    def identity(self, citizen_id: str) -> Identity | None:
-        person = self._registry.get(citizen_id)
-        if person is None:
-            return None
-        return Identity(person.citizen_id, person.full_name, person.date_of_birth.isoformat())
-
-
-class KmsKeyRing:
-    """The DSCs registered with a KMS key for the configured algorithm, as a KeyRing; reloaded
-    every few minutes so a newly registered DSC takes over without a redeploy."""
-
-    TTL_S = 300
-
-    def __init__(self, dscs, kms_client, alg: str, clock=time.monotonic) -> None:
-        self._dscs = dscs
-        self._kms = kms_client
-        self._alg = alg
-        self._clock = clock
-        self._ring = None
-        self._loaded = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, now: datetime):
-        from chalicelib.aws.kms_signer import KmsSigner
-        from chalicelib.dcc.signer import KeyRing, alg_for_public_key
-
-        with self._lock:
-            if self._ring is None or self._clock() - self._loaded > self.TTL_S:
-                signers = [KmsSigner(self._kms, e.key_ref, e.certificate) for e in self._dscs.all()
-                           if e.key_ref and alg_for_public_key(e.certificate.public_key()) == self._alg]
-                if not signers:
-                    raise errors.DependencyUnavailable(
-                        f"no {self._alg} DSC registered for a KMS key (run: python -m chalicelib.cli keys provision-kms)")
-                self._ring, self._loaded = KeyRing(signers), self._clock()
-            return self._ring.current(now)
-
-
 class DynamoPassportReader:
     def __init__(self, store: DynamoPassportStore) -> None:
         self._store = store
@@ -410,26 +320,3 @@ class DynamoPassportReader:
         return {"version": int(item.version), "uvci": item.uvci, "hc1": item.hc1, "iat": int(item.iat),
                 "exp": int(item.exp), "status": item.status, "display": json.loads(item.display or "{}"),
                 "reason": item.reason, "revoked_at": item.revoked_at}
-
-
-class S3ImageCache:
-    def __init__(self, s3, bucket: str) -> None:
-        self._s3 = s3
-        self._bucket = bucket
-
-    def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise errors.DependencyUnavailable("qr cache: read failed") from e
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        from chalicelib.aws.errors import aws_call
-
-        with aws_call("qr cache: write"):
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
-                                CacheControl="private, max-age=86400")

@@ -1,4 +1,4 @@
-"""DynamoDB adapters of the complaint ports (chalicelib/complaints/service.py).
+"""DynamoDB adapter of the complaint store (chalicelib/complaints/service.py).
 
 Item layout of the complaints table (overloaded keys, see infra/spec.py):
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -35,11 +35,10 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import counter_updates
-from chalicelib.aws.dynamo import Tables, _gsi, _meta
-from chalicelib.aws.intake_adapters import _cancelled_by_condition, _is_conditional
+from chalicelib.adapters.counters import counter_updates
+from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, gsi, is_conditional, model_meta
 from chalicelib.complaints.domain import Complaint
-from chalicelib.complaints.service import CitizenRecord
+from chalicelib.timestamps import utc_iso
 
 
 def cmp_pk(complaint_id: str) -> str:
@@ -48,10 +47,6 @@ def cmp_pk(complaint_id: str) -> str:
 
 def open_pk(province_code: str) -> str:
     return f"PROV#{province_code}#OPEN"
-
-
-def _utc(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 class DynamoComplaintStore:
@@ -63,15 +58,15 @@ class DynamoComplaintStore:
         s = self._t.settings
 
         class ComplaintItem(Model):
-            Meta = _meta(s, "complaints")
+            Meta = model_meta(s, "complaints")
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
             gsi2pk = UnicodeAttribute(null=True)
             gsi2sk = UnicodeAttribute(null=True)
-            by_facility = _gsi(1, s)
-            by_citizen = _gsi(2, s)
+            by_facility = gsi(1, s)
+            by_citizen = gsi(2, s)
             complaint_id = UnicodeAttribute(null=True)
             facility_id = UnicodeAttribute(null=True)
             status = UnicodeAttribute(null=True)
@@ -86,11 +81,11 @@ class DynamoComplaintStore:
     def _main(self, c: Complaint):
         return self.Item(cmp_pk(c.complaint_id), "CMP", complaint_id=c.complaint_id, facility_id=c.facility_id,
                          status=c.status, version=c.version, doc=_doc(c),
-                         gsi1pk=f"FAC#{c.facility_id}", gsi1sk=f"{c.status}#{_utc(c.due_at)}#{c.complaint_id}",
-                         gsi2pk=f"CIT#{c.citizen_id}", gsi2sk=f"{_utc(c.filed_at)}#{c.complaint_id}")
+                         gsi1pk=f"FAC#{c.facility_id}", gsi1sk=f"{c.status}#{utc_iso(c.due_at)}#{c.complaint_id}",
+                         gsi2pk=f"CIT#{c.citizen_id}", gsi2sk=f"{utc_iso(c.filed_at)}#{c.complaint_id}")
 
     def _open_copy(self, c: Complaint):
-        return self.Item(open_pk(c.province_code), f"{_utc(c.due_at)}#{c.complaint_id}",
+        return self.Item(open_pk(c.province_code), f"{utc_iso(c.due_at)}#{c.complaint_id}",
                          complaint_id=c.complaint_id, facility_id=c.facility_id, status=c.status,
                          version=c.version, doc=_doc(c))
 
@@ -114,7 +109,7 @@ class DynamoComplaintStore:
                                                      complaint.province_code, {"complaints_received": 1}):
                     tx.update(item, actions=actions)
         except TransactWriteError as e:
-            if not _cancelled_by_condition(e):
+            if not cancelled_by_condition(e):
                 raise errors.DependencyUnavailable("complaints: could not store the complaint") from e
             # Filed before with this key: answer with that complaint (nothing new was counted).
             existing = self._existing_for(idem.pk)
@@ -134,16 +129,16 @@ class DynamoComplaintStore:
 
     def _unclaimed(self, now: datetime):
         Item = self.Item
-        return Item.claimed_until.does_not_exist() | (Item.claimed_until < _utc(now))
+        return Item.claimed_until.does_not_exist() | (Item.claimed_until < utc_iso(now))
 
     def claim(self, complaint: Complaint, *, token: str, until: datetime, now: datetime) -> None:
         Item = self.Item
         try:
             Item(cmp_pk(complaint.complaint_id), "CMP").update(
-                actions=[Item.claim_token.set(token), Item.claimed_until.set(_utc(until))],
+                actions=[Item.claim_token.set(token), Item.claimed_until.set(utc_iso(until))],
                 condition=(Item.version == complaint.version) & self._unclaimed(now))
         except PynamoDBException as e:
-            if _is_conditional(e):
+            if is_conditional(e):
                 raise errors.Conflict("the complaint changed meanwhile or is being resolved by someone else; "
                                       "read it again", details={"complaint_id": complaint.complaint_id}) from e
             raise errors.DependencyUnavailable("complaints: could not claim the complaint") from e
@@ -173,7 +168,7 @@ class DynamoComplaintStore:
                                                          complaint.province_code, {"complaints_resolved": 1}):
                         tx.update(item, actions=actions)
         except TransactWriteError as e:
-            if _cancelled_by_condition(e):
+            if cancelled_by_condition(e):
                 raise errors.Conflict("the complaint changed meanwhile; read it again",
                                       details={"complaint_id": complaint.complaint_id}) from e
             raise errors.DependencyUnavailable("complaints: could not store the change") from e
@@ -198,7 +193,7 @@ class DynamoComplaintStore:
 
     def open_due_before(self, province_code: str, before: datetime) -> list[Complaint]:
         Item = self.Item
-        return self._query(lambda: Item.query(open_pk(province_code), Item.sk < _utc(before)))
+        return self._query(lambda: Item.query(open_pk(province_code), Item.sk < utc_iso(before)))
 
     def _query(self, run) -> list[Complaint]:
         try:
@@ -213,27 +208,3 @@ def _doc(c: Complaint) -> str:
 
 def _complaint(item) -> Complaint:
     return Complaint.from_dict(json.loads(item.doc))
-
-
-class DynamoCitizenRecords:
-    """A citizen's own records, found through the records table's gsi1 (CIT#<citizen_id>)."""
-
-    def __init__(self, tables: Tables) -> None:
-        self._t = tables
-
-    def find(self, citizen_id: str, record_id: str) -> list[CitizenRecord]:
-        Record = self._t.Record
-        try:
-            return [CitizenRecord(i.facility_id, i.record_id, i.province_code)
-                    for i in Record.by_citizen.query(f"CIT#{citizen_id}", filter_condition=Record.record_id == record_id)]
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-
-
-class RegistryFacilityHeads:
-    def __init__(self, facility_registry) -> None:
-        self._registry = facility_registry
-
-    def head(self, facility_id: str) -> str | None:
-        facility = self._registry.get_facility(facility_id)
-        return facility.head or None if facility else None

@@ -9,9 +9,8 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.counters import DynamoCounters, counter_updates
-from chalicelib.aws.dynamo import Tables
-from chalicelib.aws.intake_adapters import _cancelled_by_condition, batch_pk, record_pk
+from chalicelib.adapters.counters import counter_updates
+from chalicelib.adapters.dynamo import Tables, batch_pk, cancelled_by_condition, record_pk
 from chalicelib.cleaning.matcher import CleaningResult
 from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME, RecordForCleaning, moved_away_from
 
@@ -69,37 +68,7 @@ class DynamoCleaningRepository:
                 if record.batch_id:
                     tx.update(Batch(batch_pk(record.batch_id), "BATCH"), actions=[Batch.cleaned.add(1)])
         except TransactWriteError as e:
-            if _cancelled_by_condition(e):
+            if cancelled_by_condition(e):
                 return False
             raise errors.DependencyUnavailable("records: could not store the cleaning result") from e
         return True
-
-
-class DynamoRecordReader:
-    def __init__(self, tables: Tables) -> None:
-        self._t = tables
-
-    def get(self, facility_id: str, record_id: str):
-        from chalicelib.cleaning.corrections import RecordView
-
-        Record = self._t.Record
-        try:
-            item = Record.get(record_pk(facility_id, record_id), "REC", consistent_read=True)
-        except Record.DoesNotExist:
-            return None
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-        if (item.facility_id, item.record_id) != (facility_id, record_id):
-            # REC#<facility>#<record> read for (A, "B#1") is facility "A#B"'s record "1": not this one.
-            return None
-        return RecordView(item.facility_id, item.record_id, item.province_code, int(item.version), item.state,
-                          json.loads(item.data), json.loads(item.original) if item.original else {},
-                          json.loads(item.cleaning) if item.cleaning else None)
-
-
-class DynamoCorrectionCounters:
-    def __init__(self, tables: Tables) -> None:
-        self._t = tables
-
-    def corrected(self, facility_id: str, province_code: str) -> None:
-        DynamoCounters(self._t).add(facility_id, province_code, corrected=1)

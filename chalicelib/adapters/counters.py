@@ -1,7 +1,7 @@
 """The counters table: how progress counts are written (by every context, inside their own
 transactions or through `DynamoCounters.add`) and read (by reports, never with a Scan).
 
-Layout (see also chalicelib/aws/dynamo.py):
+Layout (see also chalicelib/adapters/dynamo.py):
   pk NATIONAL | PROV#<code> | FAC#<id>   sk TOTAL           numeric counters, ADD only
   pk NATIONAL | PROV#<code>              sk DAY#<yyyy-mm-dd> passports_issued that day (UTC)
 
@@ -17,10 +17,12 @@ from datetime import date
 from typing import Iterable, Mapping, Sequence
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables
+from chalicelib.adapters.dynamo import Tables, is_conditional
 from chalicelib.reports.domain import COUNTERS, raw_counts, scope_keys
 
 NATIONAL = "NATIONAL"
@@ -48,7 +50,7 @@ def facility_index_actions(Counter, facility_id: str, province_code: str | None)
 
 
 def counter_updates(Counter, facility_id: str | None, province_code: str | None,
-                    deltas: Mapping[str, int]) -> list[tuple[object, list]]:
+                    deltas: Mapping[str, int]) -> list[tuple[Model, list[Action]]]:
     """(item, actions) pairs adding `deltas` to every scope of one event, for a TransactWrite."""
     unknown = sorted(set(deltas) - set(COUNTERS))
     if unknown:
@@ -149,124 +151,7 @@ class DynamoCounters:
         try:
             Counter(pk, sk).update(actions=[attr.set(value)], condition=condition)
         except UpdateError as e:
-            if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if is_conditional(e):
                 return False
             raise errors.DependencyUnavailable("counters: fix failed") from e
         return True
-
-
-class DynamoAuditSource:
-    """The reconciliation job's view of the data: whole-table Scans, paged by pynamodb, reading
-    only the attributes the counters depend on."""
-
-    def __init__(self, tables: Tables, passports_item, counters: DynamoCounters) -> None:
-        self._t = tables
-        self._passport = passports_item  # the passports model (DynamoPassportStore.Item)
-        self._counters = counters
-        self._signing_records = None  # built on the first --fix release
-
-    def record_facts(self):
-        from chalicelib.reports.reconcile import RecordFact
-
-        Record = self._t.Record
-        try:
-            for item in Record.scan(attributes_to_get=["facility_id", "province_code", "counted_state"]):
-                yield RecordFact(item.facility_id, item.province_code, item.counted_state)
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: scan failed") from e
-
-    def passport_facts(self):
-        import json
-
-        from chalicelib.reports.reconcile import PassportFact
-
-        Item = self._passport
-        try:
-            for item in Item.scan(Item.sk.startswith("V#"),
-                                  attributes_to_get=["sk", "version", "attestation", "created_at",
-                                                     "revocation_sequence", "revoked_by", "issued_over_revocation"]):
-                attestation = json.loads(item.attestation or "{}")
-                # Revoked in place (not by a re-issue): the ministry, or a re-evaluation that found
-                # no attested dose; both name who revoked it.
-                yield PassportFact(attestation.get("facility_id"), attestation.get("province_code"),
-                                   int(item.version), (item.created_at or "")[:10] or None,
-                                   revoked_in_place=item.revocation_sequence is not None or item.revoked_by is not None,
-                                   issued_over_revocation=item.issued_over_revocation is not None)
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("passports: scan failed") from e
-
-    def stored_counters(self):
-        return self._counters.scan_all()
-
-    def set_if_unchanged(self, pk: str, sk: str, counter: str, expected: int, value: int) -> bool:
-        return self._counters.set_if_unchanged(pk, sk, counter, expected, value)
-
-    def chunk_facts(self, *, queued_only: bool):
-        """Status items of dispatched countersign chunks: a Scan of the signing table."""
-        import json
-        from datetime import datetime
-
-        from chalicelib.aws.signing_adapters import SigningTables
-        from chalicelib.reports.reconcile import ChunkFact
-
-        M = SigningTables(self._t).Signing
-        condition = M.sk.startswith("CHUNK#")
-        if queued_only:
-            condition &= M.status == "QUEUED"
-        try:
-            for item in M.scan(condition, attributes_to_get=["pk", "sk", "facility_id", "status", "first_index",
-                                                              "people", "refused", "pending_until"]):
-                until = datetime.fromisoformat(item.pending_until.replace("Z", "+00:00")) if item.pending_until else None
-                yield ChunkFact(item.pk.removeprefix("SBATCH#"), int(item.sk.removeprefix("CHUNK#")), item.facility_id,
-                                item.status, int(item.first_index or 0), tuple(json.loads(item.people or "[]")),
-                                tuple(json.loads(item.refused or "[]")), until)
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("signing: scan failed") from e
-
-    def passport_holders(self, citizen_ids):
-        """Two BatchGets: the CURRENT pointers and HOLD items, then the versions they point at
-        (the attestation)."""
-        import json
-
-        from chalicelib.reports.reconcile import Holder
-
-        Item = self._passport
-        try:
-            found = list(Item.batch_get([(f"P#{cid}", sk) for cid in citizen_ids for sk in ("CURRENT", "HOLD")],
-                                        attributes_to_get=["pk", "sk", "version", "revocation_sequence"]))
-            current = {item.pk: item for item in found if item.sk == "CURRENT"}
-            holds = {item.pk: int(item.revocation_sequence) for item in found if item.sk == "HOLD"}
-            versions = {item.pk: item for item in Item.batch_get(
-                [(pk, f"V#{int(c.version):06d}") for pk, c in current.items()], attributes_to_get=["pk", "attestation"])
-            } if current else {}
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("passports: read failed") from e
-        out = {}
-        for pk, c in current.items():
-            attestation = json.loads(getattr(versions.get(pk), "attestation", None) or "{}")
-            sequence = attestation.get("sequence")
-            batches = attestation.get("batches") if attestation.get("kind") == "re-evaluation" else [
-                attestation.get("batch_id")]
-            out[pk.removeprefix("P#")] = Holder(int(sequence) if isinstance(sequence, int) else None, holds.get(pk),
-                                                frozenset(b for b in batches or () if isinstance(b, str)))
-        return out
-
-    def attestation_sequence(self, batch_id: str) -> int | None:
-        from chalicelib.aws.signing_adapters import DynamoAuditLog
-        from chalicelib.signing.service import attestation_key
-
-        logged = DynamoAuditLog(self._t).find(attestation_key(batch_id))
-        return logged.sequence if logged is not None else None
-
-    def release_claims(self, batch_id: str, citizen_id: str, now) -> int:
-        from chalicelib.aws.signing_adapters import DynamoSigningRecords
-
-        if self._signing_records is None:
-            self._signing_records = DynamoSigningRecords(self._t, parallel=2)
-        Record = self._t.Record
-        try:
-            keys = [(i.facility_id, i.record_id) for i in Record.by_citizen.query(
-                f"CIT#{citizen_id}", attributes_to_get=["facility_id", "record_id"])]
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("records: read failed") from e
-        return len(self._signing_records.release(batch_id, keys, now)) if keys else 0

@@ -12,7 +12,7 @@ from typing import Iterable
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import errors
-from chalicelib.aws.dynamo import Tables
+from chalicelib.adapters.dynamo import Tables
 from chalicelib.cleaning.registry import person_keys
 from chalicelib.intake.records import RegistryPerson
 
@@ -21,7 +21,7 @@ class DynamoRegistry:
     def __init__(self, tables: Tables, cache_size: int = 4096) -> None:
         self._t = tables
         # Records of one batch share names and birth years; a small cache saves repeated queries.
-        self.candidates = lru_cache(maxsize=cache_size)(self._candidates)  # type: ignore[method-assign]
+        self.candidates = lru_cache(maxsize=cache_size)(self._candidates)
 
     @staticmethod
     def _person(item) -> RegistryPerson:

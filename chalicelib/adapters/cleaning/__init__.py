@@ -1,0 +1,1 @@
+"""Adapters of the cleaning ports (chalicelib/cleaning/): records, population registry, access log."""

@@ -1,0 +1,1 @@
+"""Adapters of the complaint ports (chalicelib/complaints/)."""

@@ -1,0 +1,1 @@
+"""Adapters of the certificate engine's Signer port (chalicelib/dcc/signer.py)."""

@@ -1,0 +1,1 @@
+"""Adapters of the health probes (chalicelib/health/)."""

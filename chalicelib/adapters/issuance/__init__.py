@@ -1,0 +1,1 @@
+"""Adapters of the countersigning and passport ports (chalicelib/issuance/)."""

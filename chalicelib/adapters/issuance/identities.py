@@ -1,0 +1,17 @@
+"""The countersign worker's identity source: who a passport names, from the population registry."""
+from __future__ import annotations
+
+from chalicelib.issuance.domain import Identity
+
+
+class RegistryIdentities:
+    """Passports carry the registry's identity, not the facility's typed values."""
+
+    def __init__(self, registry) -> None:
+        self._registry = registry
+
+    def identity(self, citizen_id: str) -> Identity | None:
+        person = self._registry.get(citizen_id)
+        if person is None:
+            return None
+        return Identity(person.citizen_id, person.full_name, person.date_of_birth.isoformat())

@@ -1,0 +1,111 @@
+"""The signing marks on record items (signing_batch, signing_until, signed_batch; see
+adapters/dynamo.py): picking a facility's verified, unsigned records for a batch, reserving them
+until it expires, and marking or releasing them for the countersign worker.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Sequence
+
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib import errors
+from chalicelib.adapters.dynamo import Tables, is_conditional, read_failed, record_pk
+from chalicelib.signing.service import VERIFIED_STATES, CandidateRecord, candidate_from_record
+from chalicelib.timestamps import utc_stamp
+
+
+class DynamoSigningRecords:
+    """Selects and reserves records through the records table (gsi2 = FAC#<facility>#<state>)."""
+
+    def __init__(self, tables: Tables, parallel: int = 8) -> None:
+        self._t = tables
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="signing-records")
+
+    def candidates(self, facility_id: str, *, max_people: int, now: datetime) -> list[CandidateRecord]:
+        R = self._t.Record
+        stamp = utc_stamp(now)
+        free = ((R.signing_batch.does_not_exist() | (R.signing_until < stamp)) & R.signed_batch.does_not_exist())
+        out: list[CandidateRecord] = []
+        people: set[str] = set()
+        try:
+            for state in VERIFIED_STATES:
+                for item in R.by_facility_state.query(f"FAC#{facility_id}#{state}", filter_condition=free,
+                                                      page_size=500):
+                    c = candidate_from_record(facility_id=item.facility_id, record_id=item.record_id,
+                                              version=int(item.version), digest=item.digest,
+                                              data=json.loads(item.data), matched_citizen_id=item.matched_citizen_id)
+                    if c is None:
+                        continue
+                    if c.citizen_id not in people:
+                        if len(people) == max_people:
+                            break  # enough people; the rest wait for the next batch
+                        people.add(c.citizen_id)
+                    out.append(c)
+        except PynamoDBException as e:
+            raise read_failed("records") from e
+        return out
+
+    def reserve(self, batch_id: str, records: Sequence[CandidateRecord], *, until: datetime,
+                now: datetime) -> set[tuple[str, str]]:
+        R = self._t.Record
+        stamp, until_stamp = utc_stamp(now), utc_stamp(until)
+
+        def one(c: CandidateRecord) -> tuple[str, str] | None:
+            condition = ((R.version == c.dose.version) & (R.digest == c.dose.digest)
+                         & R.state.is_in(*VERIFIED_STATES) & R.signed_batch.does_not_exist()
+                         & (R.signing_batch.does_not_exist() | (R.signing_batch == batch_id)
+                            | (R.signing_until < stamp)))
+            try:
+                R(record_pk(*c.key), "REC").update(
+                    actions=[R.signing_batch.set(batch_id), R.signing_until.set(until_stamp)], condition=condition)
+            except PynamoDBException as e:
+                if is_conditional(e):
+                    return None  # changed, or another open batch holds it
+                raise errors.DependencyUnavailable("records: reserve failed") from e
+            return c.key
+
+        return {k for k in self._pool.map(one, records) if k is not None}
+
+    def current_versions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
+        out = {}
+        try:
+            for item in self._t.Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
+                                                 attributes_to_get=["facility_id", "record_id", "version", "digest"]):
+                out[(item.facility_id, item.record_id)] = (int(item.version), item.digest)
+        except PynamoDBException as e:
+            raise read_failed("records") from e
+        return out
+
+    def mark_signed(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+        R = self._t.Record
+
+        def one(key: tuple[str, str]) -> tuple[str, str] | None:
+            try:
+                R(record_pk(*key), "REC").update(actions=[R.signed_batch.set(batch_id)],
+                                                 condition=R.signing_batch == batch_id)
+            except PynamoDBException as e:
+                if is_conditional(e):
+                    return None  # changed since, or another batch took it after this one expired
+                raise errors.DependencyUnavailable("records: mark signed failed") from e
+            return key
+
+        return {k for k in self._pool.map(one, keys) if k is not None}
+
+    def release(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+        R = self._t.Record
+
+        def one(key: tuple[str, str]) -> tuple[str, str] | None:
+            try:
+                R(record_pk(*key), "REC").update(
+                    actions=[R.signed_batch.remove(), R.signing_batch.remove(), R.signing_until.remove()],
+                    condition=R.signing_batch == batch_id)
+            except PynamoDBException as e:
+                if is_conditional(e):
+                    return None  # changed since, or another batch holds it already
+                raise errors.DependencyUnavailable("records: release failed") from e
+            return key
+
+        return {k for k in self._pool.map(one, keys) if k is not None}

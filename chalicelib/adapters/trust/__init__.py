@@ -1,0 +1,1 @@
+"""Adapters of the trust list ports (chalicelib/trust/)."""

@@ -1,1 +1,0 @@
-"""AWS adapters: the only place boto3/botocore errors are seen and translated to domain errors."""
