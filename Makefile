@@ -36,8 +36,10 @@ test: venv browser lint
 browser:
 	bash scripts/install-browser.sh
 
+## Unit tests and the fake half of the contract tests (no LocalStack): the LocalStack half of
+## tests/contracts/ is marked integration and runs in `make test`.
 unit: venv
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/contracts -m "not integration" $(PYTEST_ARGS)
 
 localstack-up:
 	bash localstack/up.sh

@@ -54,6 +54,7 @@ def main() -> int:
     from chalicelib.local.event_runner import EventRunner
     from chalicelib.synth.generator import Generator
     from chalicelib.trust.service import TrustService
+    from chalicelib.adapters.issuance.key_ring import KmsKeyRing
     from chalicelib.adapters.dcc.kms_signer import public_key_of
     from chalicelib.wiring import Container, set_container
     from chalicelib.settings import get_settings
@@ -66,23 +67,21 @@ def main() -> int:
     calls = {"sign": 0}
     lock = threading.Lock()
 
-    class Counting(Container):
-        def client(self, service, **options):
-            real = super().client(service, **options)
-            if service != "kms":
-                return real
+    real_kms = Container(settings).client("kms", botocore_retries=False)
 
-            class CountingKms:
-                def __getattr__(self, name):
-                    return getattr(real, name)
+    class CountingKms:
+        """The key ring's KMS client, counting the passports' Sign calls."""
 
-                def sign(self, **kw):
-                    with lock:
-                        calls["sign"] += 1
-                    return real.sign(**kw)
-            return CountingKms()
+        def __getattr__(self, name):
+            return getattr(real_kms, name)
 
-    c = Counting(settings)
+        def sign(self, **kw):
+            with lock:
+                calls["sign"] += 1
+            return real_kms.sign(**kw)
+
+    c = Container(settings, key_ring=KmsKeyRing(DynamoDscRepository(Tables(settings)), CountingKms(),
+                                                settings.dsc_algorithm))
     set_container(c)
     tables = Tables(settings)
     people = Generator(7).people(args.people)

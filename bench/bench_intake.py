@@ -100,7 +100,7 @@ def child(args) -> int:
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from chalicelib.intake.service import batch_id_for_upload
 
-    batch = c.batch_progress(batch_id_for_upload(bucket, args.key, etag))
+    batch = c.batch_progress.get(batch_id_for_upload(bucket, args.key, etag))
     print(json.dumps({"valid_rows": n, "baseline_s": base_s, "handler_s": handler_s, "rss_start_mb": rss0,
                       "rss_after_baseline_mb": rss_base, "rss_peak_mb": rss_peak, "result": result,
                       "batch": {k: batch[k] for k in ("status", "received", "accepted", "rejected", "queued")}}))

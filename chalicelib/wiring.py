@@ -1,28 +1,50 @@
 """Composition root: builds AWS clients, adapters and services lazily, once per process.
 
-Handlers call `container()` and ask for what they need; nothing is created at import time. Tests
-build `Container(Settings(...))` themselves to point at their own LocalStack resources.
+Handlers call `container()` and ask for what they need; nothing is created at import time. It
+holds no use case: each attribute builds one adapter or one service from the others, and the
+rules live in the services.
+
+Overrides: `Container(settings, **overrides)` takes any adapter, service or value it would build,
+by its attribute name, and builds everything else around it. This is the one way tests give the
+app fakes (tests/fakes/) or fault-injecting adapters, e.g.
+    Container(settings, record_store=FakeRecordStore(), clock=lambda: T0).intake
+is the real IntakeService over a fake record store and a fixed clock, with the other adapters as
+usual. An unknown name is a TypeError, so a misspelt override never passes silently.
 """
 from __future__ import annotations
 
+import functools
+import secrets
 import threading
+from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING
-
-import boto3
-from botocore.config import Config
+from typing import Callable
 
 from chalicelib.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    from chalicelib.adapters.sqs import QueueUrls
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Container:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **overrides: object) -> None:
+        unknown = sorted(name for name in overrides if name not in self.overridable())
+        if unknown:
+            raise TypeError(f"Container has nothing named {', '.join(unknown)} to override")
         self.settings = settings
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
+        # cached_property reads the instance dict first: an override is what the attribute holds.
+        self.__dict__.update(overrides)
+
+    @classmethod
+    def overridable(cls) -> frozenset[str]:
+        """Every name `Container(settings, **overrides)` accepts: its lazily built attributes."""
+        if cls not in _OVERRIDABLE:
+            _OVERRIDABLE[cls] = frozenset(name for klass in cls.__mro__ for name, value in vars(klass).items()
+                                          if isinstance(value, cached_property) and not name.startswith("_"))
+        return _OVERRIDABLE[cls]
 
     # -- AWS clients --------------------------------------------------------------------------
     def client(self, service: str, *, botocore_retries: bool = True):
@@ -30,6 +52,8 @@ class Container:
 
         `botocore_retries=False` for callers that retry themselves: KmsSigner backs off with
         jitter on throttling, and botocore's 5 attempts under its 6 would stack to 30."""
+        from botocore.config import Config
+
         name = service if botocore_retries else f"{service}:no-retries"
         retries = {"max_attempts": 5, "mode": "standard"} if botocore_retries else {"total_max_attempts": 1}
         with self._lock:
@@ -40,11 +64,13 @@ class Container:
             return self._clients[name]
 
     @cached_property
-    def _session(self) -> boto3.session.Session:
+    def _session(self):
+        import boto3  # here, not at import: a container over fakes never makes a client
+
         return boto3.session.Session(region_name=self.settings.region)
 
     @cached_property
-    def queue_urls(self) -> "QueueUrls":
+    def queue_urls(self):
         from chalicelib.adapters.sqs import QueueUrls
 
         return QueueUrls(self.client("sqs"), self.settings)
@@ -55,35 +81,25 @@ class Container:
 
         return Tables(self.settings)
 
-    def clock(self):
-        from datetime import datetime, timezone
-
-        return datetime.now(timezone.utc)
-
-    # -- services -----------------------------------------------------------------------------
+    # -- values the services take besides adapters ---------------------------------------------
     @cached_property
-    def batches(self):
-        from chalicelib.adapters.intake.batches import DynamoBatchStore
-
-        return DynamoBatchStore(self.tables)
+    def clock(self) -> Callable[[], datetime]:
+        return _utc_now
 
     @cached_property
-    def intake(self):
-        from chalicelib.adapters.intake.records import DynamoRecordStore
-        from chalicelib.adapters.intake.reports import S3ReportStore
-        from chalicelib.intake.service import IntakeService
-
-        s = self.settings
-        return IntakeService(
-            DynamoRecordStore(self.tables), self.batches, self.cleaning_queue,
-            S3ReportStore(self.client("s3"), s.bucket("reports")), self.clock,
-            facilities=self.facility_registry, limits=self.intake_limits)
+    def random_bytes(self) -> Callable[[int], bytes]:
+        """Randomness of UVCIs (chalicelib/dcc/uvci.py)."""
+        return secrets.token_bytes
 
     @cached_property
-    def cleaning_queue(self):
-        from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
+    def new_signing_batch_id(self) -> Callable[[], str]:
+        return lambda: f"SB{secrets.token_hex(8)}"
 
-        return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
+    @cached_property
+    def intake_chunk_rows(self) -> int:
+        from chalicelib.intake.service import CHUNK_ROWS
+
+        return CHUNK_ROWS
 
     @cached_property
     def intake_limits(self):
@@ -94,13 +110,60 @@ class Container:
                             xlsx_max_uncompressed_bytes=s.xlsx_max_uncompressed_mb * MiB,
                             xlsx_max_part_bytes=s.xlsx_max_part_mb * MiB, xlsx_max_ratio=s.xlsx_max_ratio)
 
+    # -- adapters (one per port family; tests/fakes/ has a fake of each) ------------------------
     @cached_property
-    def upload_delivery(self):
-        from chalicelib.intake.uploads import UploadDelivery
+    def record_store(self):
+        from chalicelib.adapters.intake.records import DynamoRecordStore
 
-        return UploadDelivery(lambda u: self.ingest_s3_object(u.bucket, u.key, u.etag), self.batches,
-                              lambda body, code, message: self.dead_letters.send("intake", body, code, message),
-                              self.clock, self.settings.intake_max_receive_count)
+        return DynamoRecordStore(self.tables)
+
+    @cached_property
+    def batches(self):
+        from chalicelib.adapters.intake.batches import DynamoBatchStore
+
+        return DynamoBatchStore(self.tables)
+
+    @cached_property
+    def report_store(self):
+        from chalicelib.adapters.intake.reports import S3ReportStore
+
+        return S3ReportStore(self.client("s3"), self.settings.bucket("reports"))
+
+    @cached_property
+    def upload_source(self):
+        from chalicelib.adapters.s3_stream import S3UploadSource
+
+        return S3UploadSource(self.client("s3"))
+
+    @cached_property
+    def api_calls(self):
+        from chalicelib.adapters.intake.batches import DynamoApiCallStore
+
+        return DynamoApiCallStore(self.tables)
+
+    @cached_property
+    def pending_records(self):
+        from chalicelib.adapters.reports.pending_records import DynamoPendingRecords
+
+        return DynamoPendingRecords(self.tables)
+
+    @cached_property
+    def cleaning_queue(self):
+        from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
+
+        return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
+
+    @cached_property
+    def rate_windows(self):
+        from chalicelib.adapters.intake.rate_windows import DynamoRateWindows
+
+        return DynamoRateWindows(self.tables)
+
+    @cached_property
+    def access_log(self):
+        from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
+
+        return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
 
     @cached_property
     def registry(self):
@@ -113,100 +176,34 @@ class Container:
         return DynamoRegistry(self.tables)
 
     @cached_property
-    def verification(self):
+    def cleaning_repository(self):
         from chalicelib.adapters.cleaning.repository import DynamoCleaningRepository
-        from chalicelib.cleaning.matcher import Matcher
-        from chalicelib.cleaning.worker import VerificationWorker
 
-        return VerificationWorker(DynamoCleaningRepository(self.tables), Matcher(self.registry), self.clock,
-                                  self.reevaluations)
+        return DynamoCleaningRepository(self.tables)
 
     @cached_property
-    def reevaluations(self):
-        """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
-        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+    def record_reader(self):
+        from chalicelib.adapters.cleaning.corrections import DynamoRecordReader
 
-        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
-
-    @cached_property
-    def corrections(self):
-        from chalicelib.adapters.cleaning.corrections import DynamoCorrectionCounters, DynamoRecordReader
-        from chalicelib.cleaning.corrections import CorrectionService
-
-        return CorrectionService(DynamoRecordReader(self.tables), self.intake, DynamoCorrectionCounters(self.tables),
-                                 self.access_log, self.clock)
+        return DynamoRecordReader(self.tables)
 
     @cached_property
-    def access_log(self):
-        from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
+    def correction_counters(self):
+        from chalicelib.adapters.cleaning.corrections import DynamoCorrectionCounters
 
-        return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
-
-    @cached_property
-    def submission_limiter(self):
-        from chalicelib.adapters.intake.rate_windows import DynamoRateWindows
-        from chalicelib.intake.ratelimit import SubmissionLimiter
-
-        return SubmissionLimiter(DynamoRateWindows(self.tables), self.clock, self.settings.records_per_minute)
+        return DynamoCorrectionCounters(self.tables)
 
     @cached_property
-    def trust(self):
-        from chalicelib.adapters.trust.trust_list import DynamoDscRepository, DynamoRevocationRepository
-        from chalicelib.trust.service import TrustService
+    def counters(self):
+        from chalicelib.adapters.counters import DynamoCounters
 
-        return TrustService(DynamoDscRepository(self.tables), DynamoRevocationRepository(self.tables),
-                            self.settings.country)
+        return DynamoCounters(self.tables)
 
     @cached_property
-    def dead_letters(self):
-        from chalicelib.adapters.sqs import DeadLetters
+    def audit_source(self):
+        from chalicelib.adapters.reports.audit_source import DynamoAuditSource
 
-        return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
-
-    @cached_property
-    def passports(self):
-        from chalicelib.adapters.issuance.passports import DynamoPassportStore
-
-        return DynamoPassportStore(self.tables)
-
-    @cached_property
-    def countersign(self):
-        import secrets
-
-        from chalicelib.adapters.issuance.doses import DynamoDoseSource
-        from chalicelib.adapters.issuance.identities import RegistryIdentities
-        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
-        from chalicelib.adapters.trust.trust_list import DynamoDscRepository
-        from chalicelib.issuance.service import CountersignService
-
-        s = self.settings
-        ring = KmsKeyRing(DynamoDscRepository(self.tables), self.client("kms", botocore_retries=False),
-                          s.dsc_algorithm)
-        return CountersignService(self.passports, DynamoDoseSource(self.tables), RegistryIdentities(self.registry),
-                                  ring, self.clock, secrets.token_bytes, country=s.country, issuer=s.dcc_issuer,
-                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days)
-
-    @cached_property
-    def attested_countersign(self):
-        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
-        from chalicelib.adapters.signing.manifests import DynamoManifestStore
-        from chalicelib.adapters.signing.records import DynamoSigningRecords
-        from chalicelib.issuance.attested import AttestedBatchCountersigner
-        from chalicelib.signing.anchor import AnchorWitness
-
-        return AttestedBatchCountersigner(
-            self.countersign, DynamoSigningRecords(self.tables), self.clock, attestations=DynamoAuditLog(self.tables),
-            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry,
-            chunks=DynamoManifestStore(self.tables), events=self.security_events, counters=self.counters)
-
-    @cached_property
-    def passport_query(self):
-        from chalicelib.adapters.issuance.passports import DynamoPassportReader
-        from chalicelib.adapters.issuance.qr_cache import S3ImageCache
-        from chalicelib.issuance.passports import PassportQuery
-
-        return PassportQuery(DynamoPassportReader(self.passports),
-                             S3ImageCache(self.client("s3"), self.settings.bucket("reports")), self.clock)
+        return DynamoAuditSource(self.tables, self.passports.Item, self.counters)
 
     @cached_property
     def facility_registry(self):
@@ -215,24 +212,34 @@ class Container:
         return DynamoFacilityRegistry(self.tables)
 
     @cached_property
-    def facilities(self):
-        from chalicelib.signing.facilities import FacilityService
+    def signing_records(self):
+        from chalicelib.adapters.signing.records import DynamoSigningRecords
 
-        return FacilityService(self.facility_registry)
+        return DynamoSigningRecords(self.tables)
 
     @cached_property
-    def signing(self):
-        import secrets
-
-        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+    def manifests(self):
         from chalicelib.adapters.signing.manifests import DynamoManifestStore
-        from chalicelib.adapters.signing.records import DynamoSigningRecords
-        from chalicelib.signing.service import SigningService
 
-        return SigningService(
-            self.facility_registry, DynamoSigningRecords(self.tables), DynamoManifestStore(self.tables),
-            self.audit_log, SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign")),
-            new_id=lambda: f"SB{secrets.token_hex(8)}", counters=self.counters)
+        return DynamoManifestStore(self.tables)
+
+    @cached_property
+    def audit_chain(self):
+        """The audit log's hash chain as stored, without its anchor (readers; `audit_log` appends)."""
+        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
+
+        return DynamoAuditLog(self.tables)
+
+    @cached_property
+    def countersign_queue(self):
+        from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
+
+        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
+
+    @cached_property
+    def reevaluations(self):
+        """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
+        return self.countersign_queue
 
     @cached_property
     def audit_anchor(self):
@@ -242,26 +249,196 @@ class Container:
         return S3KmsAuditAnchor(self.client("s3"), self.client("kms"), s.bucket("audit"), s.key_alias("audit-anchor"))
 
     @cached_property
-    def audit_log(self):
-        """The one audit log (attestations, ministry revocations): every append goes through here,
-        so every append is followed by a KMS-signed checkpoint in the audit bucket."""
-        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
-        from chalicelib.signing.anchor import AnchoredAuditLog
-
-        return AnchoredAuditLog(DynamoAuditLog(self.tables), self.audit_anchor, self.clock)
-
-    @cached_property
-    def audit(self):
-        from chalicelib.adapters.signing.audit_log import DynamoAuditLog
-        from chalicelib.signing.anchor import AuditService
-
-        return AuditService(DynamoAuditLog(self.tables), self.audit_anchor, revocations=self.revocations)
-
-    @cached_property
     def security_events(self):
         from chalicelib.adapters.signing.audit_bucket import S3SecurityEvents
 
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
+
+    @cached_property
+    def dscs(self):
+        from chalicelib.adapters.trust.trust_list import DynamoDscRepository
+
+        return DynamoDscRepository(self.tables)
+
+    @cached_property
+    def revocation_list(self):
+        from chalicelib.adapters.trust.trust_list import DynamoRevocationRepository
+
+        return DynamoRevocationRepository(self.tables)
+
+    @cached_property
+    def passports(self):
+        from chalicelib.adapters.issuance.passports import DynamoPassportStore
+
+        return DynamoPassportStore(self.tables)
+
+    @cached_property
+    def passport_reader(self):
+        from chalicelib.adapters.issuance.passports import DynamoPassportReader
+
+        return DynamoPassportReader(self.passports)
+
+    @cached_property
+    def dose_source(self):
+        from chalicelib.adapters.issuance.doses import DynamoDoseSource
+
+        return DynamoDoseSource(self.tables)
+
+    @cached_property
+    def identities(self):
+        from chalicelib.adapters.issuance.identities import RegistryIdentities
+
+        return RegistryIdentities(self.registry)
+
+    @cached_property
+    def key_ring(self):
+        """The current DSC signer for a time: KMS keys with a registered DSC (chalicelib/dcc/signer.py)."""
+        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+
+        return KmsKeyRing(self.dscs, self.client("kms", botocore_retries=False), self.settings.dsc_algorithm)
+
+    @cached_property
+    def image_cache(self):
+        from chalicelib.adapters.issuance.qr_cache import S3ImageCache
+
+        return S3ImageCache(self.client("s3"), self.settings.bucket("reports"))
+
+    @cached_property
+    def citizen_records(self):
+        from chalicelib.adapters.complaints.citizen_records import DynamoCitizenRecords
+
+        return DynamoCitizenRecords(self.tables)
+
+    @cached_property
+    def complaint_store(self):
+        from chalicelib.adapters.complaints.store import DynamoComplaintStore
+
+        return DynamoComplaintStore(self.tables)
+
+    @cached_property
+    def facility_heads(self):
+        from chalicelib.adapters.complaints.facility_heads import RegistryFacilityHeads
+
+        return RegistryFacilityHeads(self.facility_registry)
+
+    @cached_property
+    def dead_letters(self):
+        from chalicelib.adapters.sqs import DeadLetters
+
+        return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
+
+    @cached_property
+    def health_probes(self):
+        from chalicelib.adapters.health.probes import aws_probes
+
+        return aws_probes(self)
+
+    # -- services -----------------------------------------------------------------------------
+    @cached_property
+    def intake(self):
+        from chalicelib.intake.service import IntakeService
+
+        return IntakeService(self.record_store, self.batches, self.cleaning_queue, self.report_store, self.clock,
+                             facilities=self.facility_registry, chunk_rows=self.intake_chunk_rows,
+                             limits=self.intake_limits, uploads=self.upload_source)
+
+    @cached_property
+    def upload_delivery(self):
+        from chalicelib.intake.uploads import UploadDelivery
+
+        return UploadDelivery(self.intake.ingest_stored, self.batches,
+                              functools.partial(self.dead_letters.send, "intake"), self.clock,
+                              self.settings.intake_max_receive_count)
+
+    @cached_property
+    def submission(self):
+        from chalicelib.intake.submission import RecordSubmission
+
+        return RecordSubmission(self.intake, self.api_calls, self.clock, self.settings.max_records_per_request)
+
+    @cached_property
+    def batch_progress(self):
+        from chalicelib.intake.service import BatchProgress
+
+        return BatchProgress(self.batches, self.report_store)
+
+    @cached_property
+    def submission_limiter(self):
+        from chalicelib.intake.ratelimit import SubmissionLimiter
+
+        return SubmissionLimiter(self.rate_windows, self.clock, self.settings.records_per_minute)
+
+    @cached_property
+    def verification(self):
+        from chalicelib.cleaning.matcher import Matcher
+        from chalicelib.cleaning.worker import VerificationWorker
+
+        return VerificationWorker(self.cleaning_repository, Matcher(self.registry), self.clock, self.reevaluations)
+
+    @cached_property
+    def corrections(self):
+        from chalicelib.cleaning.corrections import CorrectionService
+
+        return CorrectionService(self.record_reader, self.intake, self.correction_counters, self.access_log,
+                                 self.clock)
+
+    @cached_property
+    def trust(self):
+        from chalicelib.trust.service import TrustService
+
+        return TrustService(self.dscs, self.revocation_list, self.settings.country)
+
+    @cached_property
+    def countersign(self):
+        from chalicelib.issuance.service import CountersignService
+
+        s = self.settings
+        return CountersignService(self.passports, self.dose_source, self.identities, self.key_ring, self.clock,
+                                  self.random_bytes, country=s.country, issuer=s.dcc_issuer,
+                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days)
+
+    @cached_property
+    def attested_countersign(self):
+        from chalicelib.issuance.attested import AttestedBatchCountersigner
+        from chalicelib.signing.anchor import AnchorWitness
+
+        return AttestedBatchCountersigner(
+            self.countersign, self.signing_records, self.clock, attestations=self.audit_chain,
+            anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=self.manifests,
+            events=self.security_events, counters=self.counters)
+
+    @cached_property
+    def passport_query(self):
+        from chalicelib.issuance.passports import PassportQuery
+
+        return PassportQuery(self.passport_reader, self.image_cache, self.clock)
+
+    @cached_property
+    def facilities(self):
+        from chalicelib.signing.facilities import FacilityService
+
+        return FacilityService(self.facility_registry)
+
+    @cached_property
+    def signing(self):
+        from chalicelib.signing.service import SigningService
+
+        return SigningService(self.facility_registry, self.signing_records, self.manifests, self.audit_log,
+                              self.countersign_queue, new_id=self.new_signing_batch_id, counters=self.counters)
+
+    @cached_property
+    def audit_log(self):
+        """The one audit log (attestations, ministry revocations): every append goes through here,
+        so every append is followed by a KMS-signed checkpoint in the audit bucket."""
+        from chalicelib.signing.anchor import AnchoredAuditLog
+
+        return AnchoredAuditLog(self.audit_chain, self.audit_anchor, self.clock)
+
+    @cached_property
+    def audit(self):
+        from chalicelib.signing.anchor import AuditService
+
+        return AuditService(self.audit_chain, self.audit_anchor, revocations=self.revocations)
 
     @cached_property
     def revocations(self):
@@ -271,21 +448,11 @@ class Container:
                                  reevaluations=self.reevaluations)
 
     @cached_property
-    def counters(self):
-        from chalicelib.adapters.counters import DynamoCounters
-
-        return DynamoCounters(self.tables)
-
-    @cached_property
     def complaints(self):
-        from chalicelib.adapters.complaints.citizen_records import DynamoCitizenRecords
-        from chalicelib.adapters.complaints.facility_heads import RegistryFacilityHeads
-        from chalicelib.adapters.complaints.store import DynamoComplaintStore
         from chalicelib.complaints.service import ComplaintService
 
-        return ComplaintService(DynamoCitizenRecords(self.tables), DynamoComplaintStore(self.tables),
-                                self.corrections, RegistryFacilityHeads(self.facility_registry), self.clock,
-                                sla_working_days=self.settings.complaint_sla_working_days)
+        return ComplaintService(self.citizen_records, self.complaint_store, self.corrections, self.facility_heads,
+                                self.clock, sla_working_days=self.settings.complaint_sla_working_days)
 
     @cached_property
     def reports(self):
@@ -295,55 +462,15 @@ class Container:
 
     @cached_property
     def reconciler(self):
-        from chalicelib.adapters.reports.audit_source import DynamoAuditSource
         from chalicelib.reports.reconcile import Reconciler
 
-        return Reconciler(DynamoAuditSource(self.tables, self.passports.Item, self.counters))
+        return Reconciler(self.audit_source)
 
     @cached_property
     def never_cleaned(self):
-        from chalicelib.adapters.reports.pending_records import DynamoPendingRecords
         from chalicelib.reports.never_cleaned import NeverCleanedSweep
 
-        return NeverCleanedSweep(DynamoPendingRecords(self.tables), self.cleaning_queue, self.clock)
-
-    @cached_property
-    def submission(self):
-        from chalicelib.adapters.intake.batches import DynamoApiCallStore
-        from chalicelib.intake.submission import RecordSubmission
-
-        return RecordSubmission(self.intake, DynamoApiCallStore(self.tables), self.clock,
-                                self.settings.max_records_per_request)
-
-    def batch_progress(self, batch_id: str) -> dict:
-        from chalicelib import errors
-
-        item = self.batches.get(batch_id)
-        if item is None:
-            raise errors.NotFound("no such batch", details={"batch_id": batch_id})
-        out = {k: getattr(item, k) for k in (
-            "batch_id", "kind", "province_code", "status", "received", "accepted", "duplicates",
-            "rejected", "queued", "cleaned", "rows_done", "error_code", "error_message", "failure",
-            "created_at", "updated_at")}
-        out = {k: (int(v) if isinstance(v, float) else v) for k, v in out.items()}
-        out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]
-        if item.report_key:
-            out["rejected_rows_report"] = {
-                "bucket": self.settings.bucket("reports"), "key": item.report_key,
-                "url": self.client("s3").generate_presigned_url(
-                    "get_object", Params={"Bucket": self.settings.bucket("reports"), "Key": item.report_key},
-                    ExpiresIn=3600)}
-        return out
-
-    def ingest_s3_object(self, bucket: str, key: str, etag: str | None):
-        """Streams one uploaded batch file from S3 into the intake service."""
-        from chalicelib.adapters.s3_stream import RangedS3Reader
-
-        reader = RangedS3Reader(self.client("s3"), bucket, key)
-        try:
-            return self.intake.ingest_upload(bucket=bucket, key=key, etag=etag, stream=reader)
-        finally:
-            reader.close()
+        return NeverCleanedSweep(self.pending_records, self.cleaning_queue, self.clock)
 
     @cached_property
     def token_verifier(self):
@@ -365,12 +492,12 @@ class Container:
 
     @cached_property
     def health(self):
-        from chalicelib.adapters.health.probes import aws_probes
         from chalicelib.health.service import HealthService
 
-        return HealthService(aws_probes(self))
+        return HealthService(self.health_probes)
 
 
+_OVERRIDABLE: dict[type, frozenset[str]] = {}  # per class: it is asked for every container built
 _container: Container | None = None
 _container_lock = threading.Lock()
 

@@ -19,6 +19,12 @@ os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
 # to queue names at import, and LocalStack has no reset, so each run gets its own resources.
 os.environ["VAXPASS_STAGE"] = "test"
 os.environ["VAXPASS_RESOURCE_PREFIX"] = f"vxt-{uuid.uuid4().hex[:8]}"
+# argparse makes a help formatter for every argument it adds (asking for the terminal's size) and
+# looks up translations of its messages; the CLI tests build the whole parser hundreds of times.
+# These are the answers those lookups get under pytest anyway (output is captured, so the terminal
+# is the 80x24 fallback; no translations are installed), given up front: half the cost of a build.
+for _name, _value in (("COLUMNS", "80"), ("LINES", "24"), ("LANGUAGE", "C")):
+    os.environ.setdefault(_name, _value)
 
 
 def _test_issuer_env() -> None:
@@ -34,6 +40,19 @@ def _test_issuer_env() -> None:
 
 
 _test_issuer_env()
+
+
+def _hypothesis_profiles() -> None:
+    """`ci` by default, `thorough` (10x the examples) with HYPOTHESIS_PROFILE=thorough; per-test
+    budgets are multiples of the profile's (tests/properties.py)."""
+    from hypothesis import settings
+
+    settings.register_profile("ci", max_examples=50)
+    settings.register_profile("thorough", max_examples=500)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()
 
 
 @pytest.fixture(scope="session")

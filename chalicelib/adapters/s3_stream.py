@@ -79,3 +79,13 @@ class RangedS3Reader(io.RawIOBase):
         buffer[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
+
+
+class S3UploadSource:
+    """Uploaded batch files, read from S3 in ranged parts (intake's UploadSource port)."""
+
+    def __init__(self, s3) -> None:
+        self._s3 = s3
+
+    def open(self, bucket: str, key: str) -> RangedS3Reader:
+        return RangedS3Reader(self._s3, bucket, key)

@@ -64,7 +64,7 @@ def _upload(args) -> int:
     batch = None
     while time.monotonic() < deadline:
         try:
-            batch = c.batch_progress(batch_id)
+            batch = c.batch_progress.get(batch_id)
         except errors.NotFound:
             batch = None
         if batch:

@@ -77,7 +77,7 @@ def submit_records(body: dict):
 def get_batch(batch_id: str):
     p = current_principal()
     policy.require_roles(p, Role.PROVINCE, *NATIONAL_ROLES)
-    progress = container().batch_progress(batch_id)
+    progress = container().batch_progress.get(batch_id)
     policy.require_province(p, progress.get("province_code"))
     return progress
 

@@ -28,7 +28,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from chalicelib import errors
 from chalicelib.auth import policy
@@ -39,6 +39,9 @@ from chalicelib.intake.readers import read_rows
 from chalicelib.intake.records import (
     FieldError, IntakeLimits, VaccinationRecord, validate_row,
 )
+
+if TYPE_CHECKING:  # uploads.py builds on this module
+    from chalicelib.intake.uploads import Upload
 
 CHUNK_ROWS = 500
 # A chunk's checkpoint and its counter updates are one DynamoDB transaction (at most 100 items):
@@ -153,6 +156,9 @@ class BatchStore(Protocol):
     def resume(self, batch_id: str, *, now: datetime) -> BatchState:
         """A batch FAILED by delivery back to PROCESSING, its checkpoint kept; the state after."""
 
+    def get(self, batch_id: str) -> dict | None:
+        """The batch as stored: PROGRESS_FIELDS (counts as ints) and `report_key`; None if unknown."""
+
 
 class CleaningQueue(Protocol):
     def enqueue(self, batch_id: str, refs: Sequence[tuple[str, str, int]]) -> int: ...
@@ -162,6 +168,15 @@ class ReportStore(Protocol):
     def put_part(self, batch_id: str, chunk_no: int, rejections: Sequence[FieldError]) -> None: ...
 
     def compose(self, batch_id: str, file_error: BadFile | None) -> str | None: ...
+
+    def link(self, key: str) -> dict:
+        """{"bucket", "key", "url"} of a composed report: where its reader downloads it (a
+        short-lived URL)."""
+
+
+class UploadSource(Protocol):
+    def open(self, bucket: str, key: str) -> BinaryIO:
+        """A stream of an uploaded file's bytes, read as the file is processed; closed by the caller."""
 
 
 def batch_id_for_upload(bucket: str, key: str, etag: str | None) -> str:
@@ -181,6 +196,31 @@ def province_from_key(key: str) -> str:
     if code is None:
         raise errors.ValidationError("unknown province code in upload path", details={"province_code": parts[1]})
     return code
+
+
+# What GET /v1/batches/{id} shows of a batch (besides the report link).
+PROGRESS_FIELDS = ("batch_id", "kind", "province_code", "status", "received", "accepted", "duplicates", "rejected",
+                   "queued", "cleaned", "rows_done", "error_code", "error_message", "failure", "created_at",
+                   "updated_at")
+
+
+class BatchProgress:
+    """A batch's progress as its province and the ministry read it: the counts (which add up once
+    every row is accounted for), its state and failure, and a link to its rejected-rows report."""
+
+    def __init__(self, batches: BatchStore, reports: ReportStore) -> None:
+        self._batches = batches
+        self._reports = reports
+
+    def get(self, batch_id: str) -> dict:
+        stored = self._batches.get(batch_id)
+        if stored is None:
+            raise errors.NotFound("no such batch", details={"batch_id": batch_id})
+        out: dict[str, Any] = {k: stored.get(k) for k in PROGRESS_FIELDS}
+        out["counts_add_up"] = out["received"] == out["accepted"] + out["rejected"]
+        if stored.get("report_key"):
+            out["rejected_rows_report"] = self._reports.link(stored["report_key"])
+        return out
 
 
 @dataclass(frozen=True)
@@ -284,7 +324,8 @@ def _concurrent(row_number: int, rec: VaccinationRecord) -> FieldError:
 class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
                  reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
-                 chunk_rows: int = CHUNK_ROWS, limits: IntakeLimits = IntakeLimits()) -> None:
+                 chunk_rows: int = CHUNK_ROWS, limits: IntakeLimits = IntakeLimits(),
+                 uploads: UploadSource | None = None) -> None:
         self._records = records
         self._batches = batches
         self._queue = queue
@@ -293,8 +334,20 @@ class IntakeService:
         self._now = clock
         self._chunk_rows = chunk_rows
         self._limits = limits
+        self._uploads = uploads
 
     # -- S3 batch files -------------------------------------------------------------------------
+    def ingest_stored(self, upload: Upload) -> BatchState:
+        """Streams one uploaded batch file from where it is stored (the upload source) through
+        `ingest_upload`."""
+        if self._uploads is None:
+            raise errors.DependencyUnavailable("no upload source is configured")
+        stream = self._uploads.open(upload.bucket, upload.key)
+        try:
+            return self.ingest_upload(bucket=upload.bucket, key=upload.key, etag=upload.etag, stream=stream)
+        finally:
+            stream.close()
+
     def ingest_upload(self, *, bucket: str, key: str, etag: str | None, stream: BinaryIO) -> BatchState:
         province = province_from_key(key)
         batch_id = batch_id_for_upload(bucket, key, etag)

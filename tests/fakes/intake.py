@@ -1,203 +1,205 @@
-"""In-memory fakes of the intake ports (chalicelib/intake/service.py, cleaning/corrections.py).
-
-`MemoryRecordStore` keeps the same write conditions as `DynamoRecordStore` (a new record: absent;
-an update: the version, digest and cleaning state read), checked by the contract tests in
-tests/integration/test_intake_contracts.py, so tests on the fake mean something for the adapter.
-"""
+"""Fakes of intake's other ports (chalicelib/intake/service.py, intake/ratelimit.py): batches,
+the cleaning queue, the rejected-rows reports, the uploaded files, API call records and the rate
+windows. Each keeps its adapter's conditions (tests/contracts/test_intake.py)."""
 from __future__ import annotations
 
+import csv
+import io
 import json
-import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
 
-from chalicelib.cleaning.corrections import CorrectionService, RecordView
-from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, IntakeService, NewRecord, StoredRecord
-from chalicelib.intake.submission import IdempotentCall, RecordSubmission
+from chalicelib import errors
+from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
+from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState
+from chalicelib.intake.submission import IdempotentCall
 
 
-class MemoryRecordStore:
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict] = {}
-        self.lock = threading.Lock()
-        self.requests = Counter()
+class FakeBatchStore:
+    """Batch items by id, as the batches table holds them (status, checkpoint, counts). With
+    `counters` (FakeCounters), a checkpoint adds its new records to them, as the adapter's
+    transaction does."""
 
-    def get_many(self, keys):
-        self.requests["get_many"] += 1
-        with self.lock:
-            return {k: self._stored(self.items[k]) for k in keys if k in self.items}
+    def __init__(self, counters=None) -> None:
+        self.items: dict[str, dict] = {}
+        self.counters = counters
 
     @staticmethod
-    def _stored(i: dict) -> StoredRecord:
-        return StoredRecord(facility_id=i["facility_id"], record_id=i["record_id"], digest=i["digest"],
-                            version=i["version"], batch_id=i["batch_id"], row_number=i["row_number"],
-                            counted_state=i["counted_state"], province_code=i["province_code"],
-                            cleaned_version=i["cleaned_version"], earlier_digests=frozenset(i["earlier_digests"]),
-                            matched_citizen_id=i.get("matched_citizen_id"))
+    def _stamp(now: datetime) -> str:
+        return now.isoformat(timespec="seconds")
 
-    def put_many(self, records: list[NewRecord], now) -> set:
-        self.requests["put_many"] += 1
-        lost = set()
-        with self.lock:
-            for n in records:
-                key, p = n.record.business_key, n.previous
-                cur = self.items.get(key)
-                if p is None and cur is not None or p is not None and (
-                        cur is None or (cur["version"], cur["digest"], cur["cleaned_version"])
-                        != (p.version, p.digest, p.cleaned_version)):
-                    lost.add(key)
-                    continue
-                r = n.record
-                self.items[key] = {
-                    "facility_id": r.facility_id, "record_id": r.record_id, "province_code": r.province_code,
-                    "digest": r.digest(), "version": n.version, "batch_id": n.batch_id, "row_number": n.row_number,
-                    "counted_state": n.counted_state, "cleaned_version": 0, "earlier_digests": set(n.earlier_digests),
-                    "data": r.canonical(), "original": dict(r.original), "state": "PENDING",
-                    "matched_citizen_id": p.matched_citizen_id if p is not None else None}
-        return lost
+    def _new(self, batch_id: str, now: datetime, **fields) -> dict:
+        item = {k: None for k in PROGRESS_FIELDS} | {"report_key": None, "batch_id": batch_id, "kind": "upload"}
+        item.update({k: 0 for k in ("received", "accepted", "duplicates", "rejected", "queued", "cleaned",
+                                    "rows_done", "chunks_done")})
+        item.update(created_at=self._stamp(now), updated_at=self._stamp(now), **fields)
+        return self.items.setdefault(batch_id, item)
 
-    def mark_cleaned(self, key, state: str = "VERIFIED", matched_citizen_id: str | None = None) -> None:
-        """What the cleaning worker does to the item (tests use it to move the cleaning state)."""
-        with self.lock:
-            item = self.items[key]
-            item.update(cleaned_version=item["version"], counted_state=state, state=state,
-                        matched_citizen_id=matched_citizen_id)
-
-    # RecordReader (corrections)
-    def get(self, facility_id, record_id):
-        with self.lock:
-            i = self.items.get((facility_id, record_id))
-            if i is None:
-                return None
-            return RecordView(i["facility_id"], i["record_id"], i["province_code"], i["version"], i["state"],
-                              dict(i["data"]), dict(i["original"]), None)
-
-
-class MemoryFacilityDirectory:
-    def __init__(self, facilities: dict[str, str] | None = None) -> None:
-        self.facilities = dict(facilities or {})
-        self.calls = 0
-
-    def save_facility(self, facility, now) -> None:
-        from chalicelib.signing.facilities import ProvinceFixed
-
-        if self.facilities.get(facility.facility_id, facility.province) != facility.province:
-            raise ProvinceFixed("registered in another province")
-        self.facilities[facility.facility_id] = facility.province
-
-    def provinces(self, facility_ids):
-        self.calls += 1
-        return {f: self.facilities[f] for f in facility_ids if f in self.facilities}
-
-
-class MemoryBatches:
-    def __init__(self) -> None:
-        self.items: dict[str, dict] = {}
-
-    def _item(self, batch_id) -> dict:
-        return self.items.setdefault(batch_id, {"status": "PROCESSING", "rows_done": 0, "chunks_done": 0})
-
-    def _state(self, batch_id) -> BatchState:
+    def _state(self, batch_id: str) -> BatchState:
         b = self.items[batch_id]
-        return BatchState(batch_id, b["status"], b["rows_done"], b["chunks_done"], b.get("failure"))
+        return BatchState(batch_id, b["status"], b["rows_done"], b["chunks_done"], b["failure"])
 
     def begin(self, batch_id, *, province_code, source, etag, now):
-        self._item(batch_id)
+        if batch_id not in self.items:
+            self._new(batch_id, now, province_code=province_code, source=source, etag=etag, status="PROCESSING")
         return self._state(batch_id)
-
-    def checkpoint(self, batch_id, *, expected_rows_done, rows_done, chunk, now):
-        b = self.items[batch_id]
-        assert b["rows_done"] == expected_rows_done
-        b.update(rows_done=rows_done, chunks_done=b["chunks_done"] + 1)
-
-    def finish(self, batch_id, *, status, report_key, error, now):
-        self.items[batch_id].update(status=status, failure=FAILED_FILE if error else None,
-                                    error_code=error.code if error else None)
-
-    def fail(self, batch_id, *, code, message, failure, province_code, source, now):
-        b = self._item(batch_id)
-        if b["status"] != "COMPLETE":
-            b.update(status="FAILED", failure=failure, error_code=code, error_message=message,
-                     province_code=b.get("province_code") or province_code)
 
     def resume(self, batch_id, *, now):
         b = self.items[batch_id]
-        if b["status"] == "FAILED" and b.get("failure") == FAILED_DELIVERY:
-            b.update(status="PROCESSING", failure=None, error_code=None, error_message=None)
+        if b["status"] == "FAILED" and b["failure"] == FAILED_DELIVERY:
+            b.update(status="PROCESSING", failure=None, error_code=None, error_message=None,
+                     updated_at=self._stamp(now))
         return self._state(batch_id)
 
+    def fail(self, batch_id, *, code, message, failure, province_code, source, now):
+        b = self.items.get(batch_id) or self._new(batch_id, now, source=source)
+        if b["status"] == "COMPLETE":
+            return  # a delivery that completed the batch meanwhile wins
+        b.update(status="FAILED", failure=failure, error_code=code, error_message=message[:1000],
+                 province_code=b["province_code"] or province_code, source=b.get("source") or source,
+                 updated_at=self._stamp(now))
 
-class MemoryQueue:
-    def __init__(self) -> None:
-        self.refs: list[tuple[str, str, int]] = []
+    def checkpoint(self, batch_id, *, expected_rows_done, rows_done, chunk, now):
+        b = self.items[batch_id]
+        if b["rows_done"] != expected_rows_done:
+            raise errors.Conflict("batch checkpoint moved: another delivery is processing it")
+        b.update(rows_done=rows_done, chunks_done=b["chunks_done"] + 1, updated_at=self._stamp(now))
+        self._count(b, chunk)
+
+    def _count(self, b: dict, chunk) -> None:
+        for k in ("received", "accepted", "duplicates", "rejected", "queued"):
+            b[k] += getattr(chunk, k)
+        if self.counters is not None:
+            for (facility, province), n in chunk.new_by_scope.items():
+                self.counters.add(facility, province, received=n)
+
+    def finish(self, batch_id, *, status, report_key, error, now):
+        b = self.items[batch_id]
+        b.update(status=status, updated_at=self._stamp(now))
+        if report_key:
+            b["report_key"] = report_key
+        if error:
+            b.update(error_code=error.code, error_message=error.message, failure=FAILED_FILE)
+        else:
+            b["failure"] = None
+
+    def get(self, batch_id):
+        b = self.items.get(batch_id)
+        return None if b is None else {k: b.get(k) for k in (*PROGRESS_FIELDS, "report_key")}
+
+    # -- what other adapters write to the batches table ------------------------------------------
+    def add_cleaned(self, batch_id: str) -> None:
+        if batch_id in self.items:
+            self.items[batch_id]["cleaned"] += 1
+
+    def api_call(self, batch_id: str, chunk, now: datetime) -> None:
+        b = self.items.get(batch_id) or self._new(batch_id, now)
+        b.update(kind="api", source="api", status="COMPLETE", updated_at=self._stamp(now))
+        self._count(b, chunk)
+
+
+class FakeCleaningQueue:
+    """The cleaning queue: one message per `chunk` references, as SqsCleaningQueue sends them."""
+
+    def __init__(self, chunk: int = 100) -> None:
+        self.messages: list[dict] = []
+        self._chunk = chunk
 
     def enqueue(self, batch_id, refs):
-        self.refs.extend(tuple(r) for r in refs)
+        refs = [list(r) for r in refs]
+        for i in range(0, len(refs), self._chunk):
+            self.messages.append({"batch_id": batch_id, "records": refs[i:i + self._chunk]})
         return len(refs)
 
+    @property
+    def refs(self) -> list[tuple[str, str, int]]:
+        """Every reference queued, in order."""
+        return [tuple(r) for m in self.messages for r in m["records"]]
 
-class MemoryReports:
-    def __init__(self) -> None:
-        self.parts: dict[str, list] = {}
+
+class FakeReportStore:
+    """Rejected-rows reports as S3ReportStore writes them: parts per chunk, joined in chunk order
+    into reports/<batch>/rejected-rows.csv (UTF-8 with BOM, CRLF, cells escaped)."""
+
+    def __init__(self, bucket: str = "reports") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
 
     def put_part(self, batch_id, chunk_no, rejections):
-        self.parts.setdefault(batch_id, []).extend(rejections)
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        for r in rejections:
+            w.writerow([str(r.row_number), escape_cell(r.field), r.code, escape_cell(r.message),
+                        escape_cell(r.original)])
+        self.objects[f"reports/{batch_id}/parts/{chunk_no:08d}.csv"] = buf.getvalue().encode("utf-8")
 
     def compose(self, batch_id, file_error):
-        return f"reports/{batch_id}/rejected-rows.csv"
+        out = ("\ufeff" + ",".join(REPORT_COLUMNS) + "\r\n").encode("utf-8")
+        if file_error is not None:
+            row = io.StringIO(newline="")
+            csv.writer(row).writerow(["", "(file)", file_error.code, escape_cell(file_error.message), ""])
+            out += row.getvalue().encode("utf-8")
+        prefix = f"reports/{batch_id}/parts/"
+        out += b"".join(self.objects[k] for k in sorted(self.objects) if k.startswith(prefix))
+        key = f"reports/{batch_id}/rejected-rows.csv"
+        self.objects[key] = out
+        return key
+
+    def link(self, key, expires_s=3600):
+        return {"bucket": self.bucket, "key": key, "url": f"https://{self.bucket}.example/{key}?expires={expires_s}"}
+
+    def read(self, key: str) -> str:
+        return self.objects[key].decode("utf-8-sig")
 
 
-class MemoryApiCalls:
+class FakeUploadSource:
+    """Uploaded files by (bucket, key)."""
+
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], tuple[str, dict]] = {}
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self.objects[(bucket, key)] = data
+
+    def open(self, bucket, key):
+        if (bucket, key) not in self.objects:
+            raise errors.DependencyUnavailable("s3 head_object failed")
+        return io.BytesIO(self.objects[(bucket, key)])
+
+
+class FakeApiCallStore:
+    """Idempotency records of API calls; completing one also completes its batch item in
+    `batches` (a FakeBatchStore), as the adapter's transaction does."""
+
+    def __init__(self, batches: FakeBatchStore | None = None) -> None:
+        self.items: dict[tuple[str, str], tuple[str, str]] = {}  # -> (request hash, response JSON)
+        self.batches = batches
 
     def lookup(self, namespace, key):
         found = self.items.get((namespace, key))
-        return None if found is None else IdempotentCall(found[0], json.loads(json.dumps(found[1])))
+        return None if found is None else IdempotentCall(found[0], json.loads(found[1]))
 
     def complete(self, namespace, key, *, batch_id, request_hash, response, chunk, now):
-        self.items.setdefault((namespace, key), (request_hash, response))
+        if (namespace, key) in self.items:
+            raise errors.Conflict("a concurrent call with this Idempotency-Key finished first")
+        self.items[(namespace, key)] = (request_hash, json.dumps(response, ensure_ascii=False))
+        if self.batches is not None:
+            self.batches.api_call(batch_id, chunk, now)
 
 
-class MemoryCorrectionCounters:
-    def __init__(self) -> None:
-        self.counted = Counter()
-
-    def corrected(self, facility_id, province_code):
-        self.counted[(facility_id, province_code)] += 1
-
-
-class MemoryAccessLog:
-    """The access log's port in memory (the DynamoDB adapter is tested on LocalStack)."""
+class FakeRateWindows:
+    """Per-caller windows: `used[(caller, window start)]`, and when each expires."""
 
     def __init__(self) -> None:
-        self.entries: list = []
+        self.used: dict[tuple[str, int], int] = {}
+        self.expires: dict[tuple[str, int], int] = {}
+        self.requests: Counter = Counter()
 
-    def record_read(self, entry):
-        self.entries.append(entry)
-
-    def reads_of_record(self, facility_id, record_id, *, since=None):
-        return [e for e in self.entries if (e.facility_id, e.record_id) == (facility_id, record_id)
-                and (since is None or e.at >= since)]
-
-    def reads_by(self, reader_key, *, since=None):
-        return [e for e in self.entries if e.reader.key() == reader_key and (since is None or e.at >= since)]
-
-
-class IntakeWorld:
-    """The real intake, submission and correction services over the fakes above."""
-
-    def __init__(self, facilities: dict[str, str] | None = None) -> None:
-        now = lambda: datetime(2026, 1, 5, tzinfo=timezone.utc)  # noqa: E731
-        self.records = MemoryRecordStore()
-        self.facilities = MemoryFacilityDirectory(facilities)
-        self.queue = MemoryQueue()
-        self.reports = MemoryReports()
-        self.batches = MemoryBatches()
-        self.calls = MemoryApiCalls()
-        self.intake = IntakeService(self.records, self.batches, self.queue, self.reports, now,
-                                    facilities=self.facilities)
-        self.submission = RecordSubmission(self.intake, self.calls, now, max_records=500)
-        self.access = MemoryAccessLog()
-        self.corrections = CorrectionService(self.records, self.intake, MemoryCorrectionCounters(),
-                                             self.access, now)
+    def try_take(self, caller, window_start, amount, limit, expires_at):
+        self.requests["try_take"] += 1
+        used = self.used.get((caller, window_start), 0)
+        if used + amount > limit:
+            return False
+        self.used[(caller, window_start)] = used + amount
+        self.expires[(caller, window_start)] = expires_at
+        return True

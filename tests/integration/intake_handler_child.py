@@ -39,12 +39,12 @@ def main(batch_id: str, timeout_s: float) -> int:
     while time.monotonic() < deadline:
         runner.poll_once(source, wait_time_s=1)
         item = c.batches.get(batch_id)
-        if item is not None and item.status in ("COMPLETE", "FAILED"):
+        if item is not None and item["status"] in ("COMPLETE", "FAILED"):
             break
     print(json.dumps({"rss_start_mb": rss_start,
                       "rss_peak_mb": peak_rss_mb(),
-                      "status": item.status if item else None, "error_code": item.error_code if item else None,
-                      "error_message": item.error_message if item else None}))
+                      "status": item["status"] if item else None, "error_code": item["error_code"] if item else None,
+                      "error_message": item["error_message"] if item else None}))
     return 0
 
 

@@ -43,16 +43,22 @@ def record(facility: str, record_id: str = "R1", lot: str = "AZ1", citizen_id: s
 
 # -- idempotency: a retried call is decided on what it carries --------------------------------------
 def test_attack_retry_after_a_crash_with_a_changed_body_is_not_told_accepted_for_old_values(world, app_client):
-    from chalicelib.wiring import container
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.batches import DynamoApiCallStore
+    from chalicelib.wiring import Container, set_container
 
     fa, token, settings = world["fa"], world["fa_token"], world["settings"]
-    calls = container().submission._calls
-    real_complete = calls.complete
 
-    def crash(*args, **kwargs):
-        calls.complete = real_complete
-        raise Crash("killed after storing the records, before recording the call")
-    calls.complete = crash
+    class DiesOnce(DynamoApiCallStore):
+        died = False
+
+        def complete(self, *args, **kwargs):
+            if not DiesOnce.died:
+                DiesOnce.died = True
+                raise Crash("killed after storing the records, before recording the call")
+            return super().complete(*args, **kwargs)
+
+    set_container(Container(settings, api_calls=DiesOnce(Tables(settings))))
     key = f"k-{fa}"
     status, _ = post(app_client, token, [record(fa, lot="FIRST")], key)
     assert status == 500 and json.loads(stored(settings, fa).data)["lot_number"] == "FIRST"
@@ -131,7 +137,7 @@ def test_attack_two_resolutions_at_once_leave_the_record_as_the_complaint_says(w
                                 headers={"Content-Type": "application/json", "Idempotency-Key": f"c-{unique}",
                                          **bearer(dev_issuer.citizen(citizen))})
     complaint_id = json.loads(resp.body)["complaint_id"]
-    store = container().complaints._store
+    store = container().complaint_store
     seen_by_province = store.get(complaint_id)  # the province reads the complaint...
 
     def resolve(token: dict, lot: str):

@@ -249,13 +249,9 @@ def test_attack_submission_flood_is_rate_limited_per_facility(stack, app_client,
     _register_facilities(settings, flooder, neighbour)
     frozen = datetime.now(timezone.utc)  # every call in one fixed window
 
-    class SameMinute(Container):
-        def clock(self):
-            return frozen
-
     retry_after = str(max(1, math.ceil(60 - frozen.timestamp() % 60)))
 
-    set_container(SameMinute(dataclasses.replace(settings, records_per_minute=3)))
+    set_container(Container(dataclasses.replace(settings, records_per_minute=3), clock=lambda: frozen))
     people = [_record(f"RL-{i}", full_name="Ngô Thị Lan", citizen_id="", date_of_birth="1950-01-01",
                       sex="F") for i in range(5)]
     flood = _as_facility(bearer, flooder)

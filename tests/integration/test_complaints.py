@@ -114,7 +114,7 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
 
 
 def test_an_overdue_complaint_shows_for_its_province_and_in_the_report(stack, people, app_client, bearer):
-    from datetime import timedelta
+    from datetime import datetime, timedelta, timezone
 
     from chalicelib.wiring import Container, set_container
 
@@ -122,12 +122,6 @@ def test_an_overdue_complaint_shows_for_its_province_and_in_the_report(stack, pe
     facility = people["facility"]
     record = next(r for r in Container(settings).tables.Record.by_facility_state.query(f"FAC#{facility}#VERIFIED"))
     cid, code = record.matched_citizen_id, record.province_code
-
-    class Later(Container):
-        """The same stack, a week later: complaints filed now are past their due date."""
-
-        def clock(self):
-            return super().clock() + timedelta(days=8)
 
     filed = app_client.http.post("/v1/complaints", body=json.dumps({"record_id": record.record_id,
                                                                      "fields": ["vaccination_date"]}),
@@ -139,7 +133,8 @@ def test_an_overdue_complaint_shows_for_its_province_and_in_the_report(stack, pe
     province = bearer(dev_issuer.staff(Role.PROVINCE, province_code=code), ttl_s=30 * 24 * 3600)
     now = json.loads(app_client.http.get(f"/v1/provinces/{code}/complaints/overdue", headers=province).body)
     assert cmp_id not in [c["complaint_id"] for c in now["complaints"]]
-    set_container(Later(settings))
+    # The same stack, a week later: complaints filed now are past their due date.
+    set_container(Container(settings, clock=lambda: datetime.now(timezone.utc) + timedelta(days=8)))
     late = json.loads(app_client.http.get(f"/v1/provinces/{code}/complaints/overdue", headers=province).body)
     row = next(c for c in late["complaints"] if c["complaint_id"] == cmp_id)
     assert row["overdue"] is True and row["facility_head"] == "BS. Lan"

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.cli import main as cli
-from tests.integration.helpers import register_facilities
+from tests.integration.helpers import crash_once_after, register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -142,49 +142,28 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
     attested = drain_queue(sqs, created.queues["countersign"])
     assert attested and all(m["kind"] == "facility-attested" for m in attested)
 
-    class Faulty(Container):
-        """Real adapters; KMS throttles the first 3 calls, the store crashes once after 2 saves."""
+    # Real adapters; KMS throttles the first 3 signatures, the store crashes once after 2 saves.
+    from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+    from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
-        saves = 0
-        crashed = False
-        throttles = 3
+    real = Container(settings)
+    kms = real.client("kms", botocore_retries=False)
+    throttles = {"left": 3}
 
-        def client(self, service, **options):
-            real = super().client(service, **options)
-            if service != "kms":
-                return real
+    class ThrottlingKms:
+        def __getattr__(self, name):
+            return getattr(kms, name)
 
-            class ThrottlingKms:
-                def __getattr__(self, name):
-                    return getattr(real, name)
+        def sign(self, **kw):
+            if throttles["left"] > 0:
+                throttles["left"] -= 1
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Sign")
+            return kms.sign(**kw)
 
-                def sign(self, **kw):
-                    if Faulty.throttles > 0:
-                        Faulty.throttles -= 1
-                        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
-                                          "Sign")
-                    return real.sign(**kw)
-            return ThrottlingKms()
-
-        @property
-        def passports(self):
-            store = super().passports
-            if getattr(store, "_faulty", False):
-                return store
-            real_save = store.save_new
-
-            def save_new(*a, **kw):
-                ok = real_save(*a, **kw)
-                Faulty.saves += 1
-                if Faulty.saves == 2 and not Faulty.crashed:
-                    Faulty.crashed = True
-                    raise RuntimeError("worker killed after storing two passports")
-                return ok
-            store.save_new = save_new
-            store._faulty = True
-            return store
-
-    set_container(Faulty(settings))
+    store = DynamoPassportStore(Tables(settings))
+    crash = crash_once_after(store, "save_new", 2)
+    set_container(Container(settings, passports=store,
+                            key_ring=KmsKeyRing(real.dscs, ThrottlingKms(), settings.dsc_algorithm)))
     try:
         for m in attested + attested[:1]:  # every chunk, and the first one delivered twice
             send(sqs, created.queues["countersign"], json.dumps(m))
@@ -201,7 +180,7 @@ def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, veri
         sqs.set_queue_attributes(QueueUrl=created.queues["countersign"], Attributes={"VisibilityTimeout": "360"})
         set_container(None)
 
-    assert Faulty.crashed and Faulty.throttles == 0
+    assert crash["crashed"] and throttles["left"] == 0
     for cid in people:
         versions = passport_versions(settings, cid)
         assert [int(v.version) for v in versions] == [1], cid  # present, and exactly once

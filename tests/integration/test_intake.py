@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.auth import dev_issuer
 from chalicelib.auth.principal import Role
-from tests.integration.helpers import drain_queue, register_facilities
+from tests.integration.helpers import crash_once_after, drain_queue, register_facilities
 
 pytestmark = pytest.mark.integration
 
@@ -154,32 +154,12 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
                               "bucket": {"name": settings.bucket("intake")},
                               "object": {"key": key, "eTag": etag}}}]})}]}
 
-    class Crash(RuntimeError):
-        pass
+    # Real adapters; the record store dies after writing the third chunk (of 5 rows), once.
+    from chalicelib.adapters.intake.records import DynamoRecordStore
 
-    class CrashingContainer(Container):
-        """Real adapters; the record store dies after writing the third chunk, once."""
-
-        crashed = False
-
-        @property
-        def intake(self):
-            svc = super().intake
-            real_put = svc._records.put_many
-            calls = {"n": 0}
-
-            def put_many(records, now):
-                lost = real_put(records, now)
-                calls["n"] += 1
-                if calls["n"] == 3 and not CrashingContainer.crashed:
-                    CrashingContainer.crashed = True
-                    raise Crash("process killed after writing, before the checkpoint")
-                return lost
-            svc._records.put_many = put_many
-            svc._chunk_rows = 5
-            return svc
-
-    set_container(CrashingContainer(settings))
+    store = DynamoRecordStore(Tables(settings))
+    crash = crash_once_after(store, "put_many", 3)
+    set_container(Container(settings, record_store=store, intake_chunk_rows=5))
     try:
         from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -191,6 +171,7 @@ def test_crash_half_way_and_redelivery_lose_and_duplicate_nothing(stack, sqs, s3
         assert third == {"batchItemFailures": []}
     finally:
         set_container(None)
+    assert crash["crashed"]
 
     from chalicelib.intake.service import batch_id_for_upload
 

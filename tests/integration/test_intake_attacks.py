@@ -91,7 +91,7 @@ def batch_of(s3, settings, key: str) -> dict:
     from chalicelib.wiring import container
 
     etag = s3.head_object(Bucket=settings.bucket("intake"), Key=key)["ETag"].strip('"')
-    return container().batch_progress(batch_id_for_upload(settings.bucket("intake"), key, etag))
+    return container().batch_progress.get(batch_id_for_upload(settings.bucket("intake"), key, etag))
 
 
 def report_rows(s3, settings, key: str) -> tuple[dict, list[dict]]:
@@ -244,16 +244,21 @@ def test_attack_stale_reupload(world, app_client, runner, s3):
 
 # -- 5. nothing is left stored but never cleaned --------------------------------------------------
 def test_a_stored_but_never_queued_record_is_queued_on_its_next_submission(world, app_client, sqs, stack):
-    from chalicelib.wiring import container
+    from chalicelib.wiring import Container, set_container
 
     fa, t = world["fa"], world["tokens"]
-    queue = container().intake._queue
-    real_enqueue = queue.enqueue
+    queue = Container(world["settings"]).cleaning_queue
 
-    def crash(batch_id, refs):
-        queue.enqueue = real_enqueue
-        raise Crash("killed between storing the records and queueing them")
-    queue.enqueue = crash
+    class DiesOnce:
+        died = False
+
+        def enqueue(self, batch_id, refs):
+            if not DiesOnce.died:
+                DiesOnce.died = True
+                raise Crash("killed between storing the records and queueing them")
+            return queue.enqueue(batch_id, refs)
+
+    set_container(Container(world["settings"], cleaning_queue=DiesOnce()))
     status, _ = post(app_client, t["fa"], [record(fa)], f"k1-{fa}")
     assert status == 500 and stored(world["settings"], fa).version == 1
     # the facility sends the record again, in another call
@@ -267,6 +272,7 @@ def test_writes_half_done_when_a_transaction_failed_complete_on_redelivery(world
     from app import app
     from chalicelib import errors
     from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoRecordStore
     from chalicelib.intake.service import batch_id_for_upload
     from chalicelib.wiring import Container, set_container
 
@@ -279,19 +285,17 @@ def test_writes_half_done_when_a_transaction_failed_complete_on_redelivery(world
                           "body": json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
                               "bucket": {"name": settings.bucket("intake")},
                               "object": {"key": key, "eTag": etag}}}]})}]}
-    c = Container(settings)
-    c.intake._chunk_rows = 250  # one chunk: three transactions of 100, 100 and 50 records
-    store = c.intake._records
-    real_group = store._put_group
     failed = []
 
-    def put_group(records, stamp):
-        if not failed and any(n.record.record_id == "R00150" for n in records):
-            failed.append(True)
-            raise errors.DependencyUnavailable("records: write failed")  # this one; the others commit
-        return real_group(records, stamp)
-    store._put_group = put_group
-    set_container(c)
+    class SecondTransactionFails(DynamoRecordStore):
+        def _put_group(self, records, stamp):
+            if not failed and any(n.record.record_id == "R00150" for n in records):
+                failed.append(True)
+                raise errors.DependencyUnavailable("records: write failed")  # this one; the others commit
+            return super()._put_group(records, stamp)
+
+    # One chunk of 250 rows: three transactions of 100, 100 and 50 records.
+    set_container(Container(settings, record_store=SecondTransactionFails(Tables(settings)), intake_chunk_rows=250))
     try:
         from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 

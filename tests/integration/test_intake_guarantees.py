@@ -188,21 +188,18 @@ def test_attack_a_batch_whose_message_goes_to_the_dlq_is_failed_and_a_replay_fin
     facility = f"F{unique}"
     register_facilities(settings, (facility, "001"))
 
-    class RecordsDown(Container):
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoRecordStore
+
+    class RecordsDown(DynamoRecordStore):
         """DynamoDB refuses every record read: a failure that retrying may fix, but not today."""
 
-        @property
-        def intake(self):
-            svc = super().intake
-
-            def down(keys):
-                raise errors.DependencyUnavailable("records: read failed")
-            svc._records.get_many = down
-            return svc
+        def get_many(self, keys):
+            raise errors.DependencyUnavailable("records: read failed")
 
     key = f"incoming/001/{unique}-dlq.csv"
     rows = [good_row(i, facility) for i in range(12)]
-    set_container(RecordsDown(settings))
+    set_container(Container(settings, record_store=RecordsDown(Tables(settings))))
     try:
         s3.put_object(Bucket=settings.bucket("intake"), Key=key, Body=csv_bytes(rows))
         runner = EventRunner(app, sqs, region=region, wait_time_s=0)

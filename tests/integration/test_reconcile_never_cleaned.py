@@ -51,14 +51,12 @@ def test_attack_a_record_stored_but_never_queued_is_requeued_by_reconcile(own_st
     settings, created = own_stack
     facility = f"F{uuid.uuid4().hex[:8]}"
     register_facilities(settings, (facility, "001"))
-    c = Container(settings)
-
-    def sqs_down(batch_id, refs):
-        raise errors.DependencyUnavailable("sqs: 1 messages could not be sent")
+    class SqsDown:
+        def enqueue(self, batch_id, refs):
+            raise errors.DependencyUnavailable("sqs: 1 messages could not be sent")
 
     # Given a submission whose records are stored and whose cleaning message is never sent
-    c.intake._queue.enqueue = sqs_down
-    set_container(c)
+    set_container(Container(settings, cleaning_queue=SqsDown()))
     try:
         with Client(app) as client:
             resp = client.http.post(

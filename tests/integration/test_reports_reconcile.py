@@ -76,10 +76,11 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
     with open(tmp_path / "facilities.csv", encoding="utf-8", newline="") as f:
         register_facilities(settings, *((r["facility_id"], r["province_code"]) for r in csv.DictReader(f)))
 
-    c = Container(settings)
-    intake = c.intake
-    intake._chunk_rows = 7  # several chunks, so the crash lands half way
-    intake_crash = crash_once_after(intake._records, "put_many", 3)
+    from chalicelib.adapters.intake.records import DynamoRecordStore
+
+    store = DynamoRecordStore(tables)
+    intake_crash = crash_once_after(store, "put_many", 3)
+    c = Container(settings, record_store=store, intake_chunk_rows=7)  # several chunks: the crash lands half way
     set_container(c)
     # The app's handlers, polling this test's own queues.
     sources = [Source("handle_intake", settings.queue("intake"), 1),

@@ -16,7 +16,7 @@ from chalicelib import errors
 from chalicelib.adapters.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
 from chalicelib.adapters.dynamo import Tables, batch_pk, cancelled_by_condition, is_conditional
 from chalicelib.intake.errors import BadFile
-from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, BatchState, ChunkResult
+from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, ChunkResult
 from chalicelib.timestamps import iso_seconds
 
 
@@ -99,11 +99,15 @@ class DynamoBatchStore:
             actions.append(Batch.failure.remove())
         Batch(batch_pk(batch_id), "BATCH").update(actions=actions)
 
-    def get(self, batch_id: str):
+    def get(self, batch_id: str) -> dict | None:
         try:
-            return self._t.Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
+            item = self._t.Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True)
         except self._t.Batch.DoesNotExist:
             return None
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("batches: read failed") from e
+        out = {k: getattr(item, k) for k in (*PROGRESS_FIELDS, "report_key")}
+        return {k: int(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def _state(batch_id: str, item) -> BatchState:

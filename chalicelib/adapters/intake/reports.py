@@ -54,3 +54,9 @@ class S3ReportStore:
             with aws_call("s3 put report"):
                 self._s3.upload_fileobj(out, self._bucket, key, ExtraArgs={"ContentType": "text/csv"})
         return key
+
+    def link(self, key: str, expires_s: int = 3600) -> dict:
+        with aws_call("s3 presign report"):
+            url = self._s3.generate_presigned_url("get_object", Params={"Bucket": self._bucket, "Key": key},
+                                                  ExpiresIn=expires_s)
+        return {"bucket": self._bucket, "key": key, "url": url}

@@ -13,6 +13,7 @@ from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
 from chalicelib.adapters.auth.jwks import FileJwksSource, HttpJwksSource, jwks_source_for
 from chalicelib.auth.tokens import JwksCache, JwksUnavailable, TokenVerifier
+from tests.fakes import FakeJwksSource
 
 ISS, AUD = "https://id.test", "vaxpass"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -24,21 +25,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class MemoryJwks:
-    """The JWKS port in memory; counts fetches so caching and rate limiting can be observed."""
-
-    def __init__(self, *jwks: dict) -> None:
-        self.keys = list(jwks)
-        self.fetches = 0
-        self.fail = False
-
-    def fetch(self):
-        self.fetches += 1
-        if self.fail:
-            raise JwksUnavailable("down")
-        return {"keys": list(self.keys)}
 
 
 def jwk_of(private_key, kid: str) -> dict:
@@ -64,7 +50,7 @@ def clock():
 
 @pytest.fixture
 def source(ec_key, rsa_key):
-    return MemoryJwks(jwk_of(ec_key, "ec1"), jwk_of(rsa_key, "rsa1"))
+    return FakeJwksSource(jwk_of(ec_key, "ec1"), jwk_of(rsa_key, "rsa1"))
 
 
 @pytest.fixture
@@ -214,7 +200,7 @@ def test_a_provider_outage_keeps_cached_keys_and_without_keys_is_503(source, ec_
 
 
 def test_unusable_keys_in_the_set_are_skipped(ec_key, clock):
-    source = MemoryJwks({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}, {"kty": "EC", "kid": "broken"},
+    source = FakeJwksSource({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}, {"kty": "EC", "kid": "broken"},
                         {**jwk_of(ec_key, "enc"), "use": "enc"}, {"kty": "RSA"}, jwk_of(ec_key, "ec1"))
     verifier = TokenVerifier(JwksCache(source, clock), issuer=ISS, audience=AUD, clock=clock)
     assert verifier.verify(sign(ec_key)).subject == "u1"

@@ -13,7 +13,8 @@ from chalicelib.cleaning.corrections import EDITABLE
 from chalicelib.complaints import domain
 from chalicelib.complaints.domain import (IN_PROGRESS, RECEIVED, REJECTED, RESOLVED, VIETNAM, Complaint,
                                           InvalidTransition, WorkingCalendar, new_complaint, validate_filing)
-from chalicelib.complaints.service import Actor, CitizenRecord, ComplaintService
+from chalicelib.complaints.service import Actor, ComplaintService
+from tests.fakes import FakeComplaintStore, FakeCorrector, FakeFacilityHeads, FakeRecords
 
 FRIDAY = datetime(2025, 3, 7, 10, 30, tzinfo=timezone.utc)
 CID = "001090123456"
@@ -108,83 +109,15 @@ def test_complainable_fields_can_all_be_corrected():
 
 
 # -- service over fakes -----------------------------------------------------------------------
-class FakeStore:
-    def __init__(self):
-        self.items: dict[str, Complaint] = {}
-        self.keys: dict[tuple, str] = {}
-        self.counted = {"complaints_received": 0, "complaints_resolved": 0}
-        self.claims: dict[str, tuple] = {}  # complaint id -> (token, until)
-
-    def create(self, c, key):
-        k = (c.citizen_id, c.record_id, key)
-        if k in self.keys:
-            return self.items[self.keys[k]]
-        self.keys[k] = c.complaint_id
-        self.items[c.complaint_id] = c
-        self.counted["complaints_received"] += 1
-        return c
-
-    def get(self, complaint_id):
-        return self.items.get(complaint_id)
-
-    def claim(self, c, *, token, until, now):
-        held = self.claims.get(c.complaint_id)
-        if self.items[c.complaint_id].version != c.version or (held and held[1] >= now):
-            raise errors.Conflict("changed or claimed")
-        self.claims[c.complaint_id] = (token, until)
-
-    def release(self, c, *, token):
-        if self.claims.get(c.complaint_id, (None,))[0] == token:
-            del self.claims[c.complaint_id]
-
-    def save_change(self, c, *, expected_version, now, claim=None):
-        held = self.claims.get(c.complaint_id)
-        free = (held is None or held[1] < now) if claim is None else (held is not None and held[0] == claim)
-        if self.items[c.complaint_id].version != expected_version or not free:
-            raise errors.Conflict("changed")
-        self.claims.pop(c.complaint_id, None)
-        if not c.is_open:
-            self.counted["complaints_resolved"] += 1
-        self.items[c.complaint_id] = c
-
-    def for_facility(self, facility_id, status):
-        return [c for c in self.items.values() if c.facility_id == facility_id and status in (None, c.status)]
-
-    def for_citizen(self, citizen_id):
-        return [c for c in self.items.values() if c.citizen_id == citizen_id]
-
-    def open_due_before(self, province_code, before):
-        return sorted((c for c in self.items.values()
-                       if c.province_code == province_code and c.is_open and c.due_at < before),
-                      key=lambda c: c.due_at)
-
-
-class FakeCorrector:
-    def __init__(self):
-        self.calls = []
-
-    def correct(self, facility_id, record_id, *, writer, accept_suggestion=False, changes=None):
-        self.calls.append((facility_id, record_id, dict(changes), writer))
-        return {"status": "corrected", "version": 2}
-
-
 @pytest.fixture
 def svc():
     clock = {"now": FRIDAY}
-    records = {(CID, "R1"): [CitizenRecord("F1", "R1", "001")]}
+    records = FakeRecords()
+    records.add("F1", "R1", CID)
     ids = iter(f"C{i}" for i in range(1, 100))
-
-    class Heads:
-        def head(self, facility_id):
-            return "BS. Lan" if facility_id == "F1" else None
-
-    class Records:
-        def find(self, citizen_id, record_id):
-            return records.get((citizen_id, record_id), [])
-
-    store, corrector = FakeStore(), FakeCorrector()
-    service = ComplaintService(Records(), store, corrector, Heads(), lambda: clock["now"], sla_working_days=3,
-                               calendar=WorkingCalendar(), new_id=lambda: next(ids))
+    store, corrector = FakeComplaintStore(), FakeCorrector()
+    service = ComplaintService(records, store, corrector, FakeFacilityHeads({"F1": "BS. Lan"}), lambda: clock["now"],
+                               sla_working_days=3, calendar=WorkingCalendar(), new_id=lambda: next(ids))
     return service, store, corrector, clock
 
 
@@ -198,7 +131,7 @@ def test_filing_routes_to_the_record_facility_and_is_idempotent(svc):
     first = service.file(CID, body, "k1")
     again = service.file(CID, body, "k1")
     assert first["complaint_id"] == again["complaint_id"] == "C1" and first["facility_id"] == "F1"
-    assert store.counted["complaints_received"] == 1
+    assert store.counters.total("NATIONAL", "complaints_received") == 1
     with pytest.raises(errors.NotFound):
         service.file("001099999999", body, "k1")  # not their record
     with pytest.raises(errors.ValidationError):
@@ -217,7 +150,7 @@ def test_resolving_with_the_proposal_corrects_the_record_once(svc):
     assert corrector.calls == [("F1", "R1", {"full_name": "Nguyễn Văn An"}, WRITER)]
     with pytest.raises(InvalidTransition):
         service.change_status(service.get(cid), {"status": "resolved", "apply_proposed": True}, FACILITY, writer=WRITER)
-    assert len(corrector.calls) == 1 and store.counted["complaints_resolved"] == 1
+    assert len(corrector.calls) == 1 and store.counters.total("NATIONAL", "complaints_resolved") == 1
     assert [h["actor"] for h in out["history"]] == ["citizen", "facility:F1", "facility:F1"]
 
 

@@ -20,6 +20,8 @@ from chalicelib.dcc.base45 import b45encode
 from chalicelib.dcc.errors import CertificateWindowError
 from chalicelib.dcc.trust import trusted_key
 
+from tests.properties import examples
+
 from .conftest import SIGN_AT, T0, VERIFY_AT, Chain, make_payload
 
 # -- an independent verifier: cbor2 + zlib + cryptography and its own base45 ----------------------
@@ -218,7 +220,7 @@ cbor_values = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(3), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(
     st.text(max_size=200),
     st.text(alphabet=_B45, max_size=300).map(lambda t: "HC1:" + t),

@@ -1,5 +1,5 @@
 """Intake attacks from the adversarial review of issue 10 (the real services over the in-memory
-ports of tests/fakes/intake.py and tests/unit/signing/fakes.py)."""
+fakes of tests/fakes/)."""
 from __future__ import annotations
 
 import unicodedata
@@ -8,10 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.signing.facilities import FacilityService, ProvinceFixed
-from tests.fakes.intake import IntakeWorld
-from tests.unit.intake.test_authorisation import rec, stored, submit
-from tests.unit.signing.fakes import MemoryRegistry
+from chalicelib.signing.facilities import Facility, FacilityService, ProvinceFixed
+from tests.fakes import FakeFacilityRegistry
+from tests.unit.intake.test_authorisation import intake_world, rec, stored, submit
 
 F1 = Principal("s-f1", Role.FACILITY, facility_id="F1")
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -21,16 +20,16 @@ def test_attack_facility_moved_to_another_province_is_refused_not_stranding_its_
     """Records, counters and focal-agency rights are filed under a facility's province, so the
     registry refuses a re-registration elsewhere instead of leaving the stored records unwritable
     (FACILITY_NOT_IN_PROVINCE / PROVINCE_CHANGE_NOT_ALLOWED on every later write)."""
-    w = IntakeWorld({"F1": "001"})
+    w = intake_world({"F1": "001"})
     submit(w, F1, [rec()])
     with pytest.raises(ProvinceFixed):
-        w.facilities.save_facility(type("F", (), {"facility_id": "F1", "province": "079"})(), NOW)
+        w.facility_registry.save_facility(Facility("F1", "Trạm Y tế F1", "079", "BS. Lan"), NOW)
     out = w.corrections.correct("F1", "R1", writer=F1, changes={"lot_number": "L2"})
     assert out["status"] == "corrected" and stored(w)["version"] == 2
 
 
 def test_a_facility_or_agency_keeps_the_province_it_was_first_registered_in():
-    registry = MemoryRegistry()
+    registry = FakeFacilityRegistry()
     service = FacilityService(registry)
     service.register_facility(facility_id="F1", name="x", province="001", head="h", certificate_pem=None, now=NOW)
     # the same province again (a new head, a renamed facility) is an update
@@ -43,8 +42,8 @@ def test_a_facility_or_agency_keeps_the_province_it_was_first_registered_in():
 
 
 def test_attack_one_record_id_in_nfd_and_nfc_is_one_record_not_two_doses():
-    w = IntakeWorld({"F1": "001"})
+    w = intake_world({"F1": "001"})
     submit(w, F1, [rec(record_id="Mũi-1")])
     out = submit(w, F1, [rec(record_id=unicodedata.normalize("NFD", "Mũi-1"))], key="k2")
     assert out["results"][0]["status"] == "duplicate"
-    assert len(w.records.items) == 1
+    assert len(w.record_store.items) == 1

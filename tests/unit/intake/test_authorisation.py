@@ -1,5 +1,5 @@
-"""Intake authorises on what is stored and what will be stored (the real services over in-memory
-ports, tests/fakes/intake.py): canonical field names, the stored owner, the facility registry,
+"""Intake authorises on what is stored and what will be stored (the real services, built by the
+composition root over the fakes of tests/fakes/): canonical field names, the stored owner, the facility registry,
 idempotency namespaces, conditional versions, stale copies and never-cleaned records."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
 from chalicelib.intake.service import MAX_SCOPES_PER_CHUNK, Writer
-from tests.fakes.intake import IntakeWorld
+from chalicelib.wiring import Container
+from tests.fakes import fake_container
 
 F1_TOKEN = Principal("s-f1", Role.FACILITY, facility_id="F1", province_code="001")
 F1_NO_PROV = Principal("s-f1b", Role.FACILITY, facility_id="F1")
@@ -25,17 +26,24 @@ def rec(facility="F1", record_id="R1", province="001", lot="L1", **extra) -> dic
             "vaccination_date": "2021-08-20", **extra}
 
 
-def submit(w: IntakeWorld, p: Principal, records: list, key: str = "k1", facility_id: str | None = None) -> dict:
+def submit(w: Container, p: Principal, records: list, key: str = "k1", facility_id: str | None = None) -> dict:
     return w.submission.submit(records=records, idempotency_key=key, facility_id=facility_id, writer=p)
 
 
-def stored(w: IntakeWorld, facility="F1", record_id="R1") -> dict | None:
-    return w.records.items.get((facility, record_id))
+def stored(w: Container, facility="F1", record_id="R1") -> dict | None:
+    return w.record_store.items.get((facility, record_id))
+
+
+def intake_world(facilities: dict[str, str]) -> Container:
+    """The real intake, submission and correction services over fakes, these facilities registered."""
+    from tests.fakes import FakeFacilityRegistry
+
+    return fake_container(facility_registry=FakeFacilityRegistry(facilities))
 
 
 @pytest.fixture
-def w() -> IntakeWorld:
-    return IntakeWorld(REGISTRY)
+def w() -> Container:
+    return intake_world(REGISTRY)
 
 
 # -- what is sent: the validated record, not the raw JSON -----------------------------------------
@@ -46,7 +54,7 @@ def test_a_facility_name_spelled_otherwise_is_authorised_on_its_canonical_value(
     row[field] = "F2"
     with pytest.raises(errors.Forbidden) as e:
         submit(w, F1_TOKEN, [row])
-    assert e.value.code == "OUT_OF_SCOPE" and w.records.items == {} and w.records.requests["put_many"] == 0
+    assert e.value.code == "OUT_OF_SCOPE" and w.record_store.items == {} and w.record_store.requests["put_many"] == 0
 
 
 def test_a_province_field_spelled_otherwise_is_authorised_too(w):
@@ -55,22 +63,23 @@ def test_a_province_field_spelled_otherwise_is_authorised_too(w):
     row["Province_Code"] = "079"
     with pytest.raises(errors.Forbidden):
         submit(w, P001, [row])
-    assert w.records.items == {}
+    assert w.record_store.items == {}
 
 
 def test_one_record_out_of_scope_refuses_the_whole_call_and_stores_nothing(w):
     with pytest.raises(errors.Forbidden):
         submit(w, P001, [rec(record_id="R1"), rec(facility="F3", record_id="R2", province="079")])
-    assert w.records.items == {} and w.calls.items == {}
+    assert w.record_store.items == {} and w.api_calls.items == {}
 
 
 def test_pairs_are_counted_on_canonical_values(w):
-    w.facilities.facilities.update({f"G{i}": "001" for i in range(MAX_SCOPES_PER_CHUNK + 1)})
+    for i in range(MAX_SCOPES_PER_CHUNK + 1):
+        w.facility_registry.register(f"G{i}", "001")
     rows = [{**{k: v for k, v in rec(record_id=f"R{i}").items() if k != "facility_id"}, "FACILITY_ID": f"G{i}"}
             for i in range(MAX_SCOPES_PER_CHUNK + 1)]
     with pytest.raises(errors.ValidationError):
         submit(w, P001, rows)
-    assert w.records.items == {}
+    assert w.record_store.items == {}
 
 
 # -- facilities exist before their records -------------------------------------------------------
@@ -79,7 +88,7 @@ def test_records_only_of_registered_facilities_under_their_province(w):
                                rec(facility="F3", record_id="R3", province="079")])
     codes = [r.get("errors", [{}])[0].get("code") for r in out["results"]]
     assert codes == ["UNKNOWN_FACILITY", "FACILITY_NOT_IN_PROVINCE", None]
-    assert list(w.records.items) == [("F3", "R3")]
+    assert list(w.record_store.items) == [("F3", "R3")]
 
 
 def test_a_repeated_row_shares_the_fate_of_its_first_copy(w):
@@ -95,20 +104,20 @@ def test_an_upload_speaks_for_its_province_only(w):
     out = w.intake.process_rows("b1", rows, writer=Writer.upload("001"), default_province="001")
     assert [(e.row_number, e.code) for e in out.rejections] == [
         (3, "OUTSIDE_UPLOAD_PROVINCE"), (4, "FACILITY_NOT_IN_PROVINCE"), (5, "UNKNOWN_FACILITY")]
-    assert list(w.records.items) == [("F1", "R1")]
+    assert list(w.record_store.items) == [("F1", "R1")]
 
 
 def test_facilities_are_looked_up_once_per_chunk(w):
     rows = [(i, rec(facility=f, record_id=f"R{i}")) for i, f in enumerate(["F1", "F2", "F1", "F2"] * 50)]
     w.intake.process_rows("b1", rows, writer=Writer.upload("001"), default_province="001")
-    assert w.facilities.calls == 1
-    assert (w.records.requests["get_many"], w.records.requests["put_many"]) == (1, 1)
+    assert w.facility_registry.requests["provinces"] == 1
+    assert (w.record_store.requests["get_many"], w.record_store.requests["put_many"]) == (1, 1)
 
 
 # -- what is stored: the owner of a record never changes ------------------------------------------
 def test_a_stored_record_is_never_moved_to_another_province(w):
     submit(w, F1_TOKEN, [rec()])
-    w.facilities.facilities["F1"] = "079"  # the facility moved: its old records stay where they are
+    w.facility_registry.force_province("F1", "079")  # the facility moved: its old records stay where they are
     out = submit(w, F1_NO_PROV, [rec(province="079", lot="L2")], key="k2")
     assert out["results"][0]["errors"][0]["code"] == "PROVINCE_CHANGE_NOT_ALLOWED"
     # and the new province cannot reach the record filed under the old one
@@ -119,7 +128,7 @@ def test_a_stored_record_is_never_moved_to_another_province(w):
 
 def test_an_upload_cannot_change_a_record_stored_under_another_province(w):
     submit(w, F1_TOKEN, [rec()])
-    w.facilities.facilities["F1"] = "079"
+    w.facility_registry.force_province("F1", "079")
     out = w.intake.process_rows("b1", [(2, rec(province="079", lot="L2"))], writer=Writer.upload("079"),
                                 default_province="079")
     assert [e.code for e in out.rejections] == ["PROVINCE_CHANGE_NOT_ALLOWED"]
@@ -151,27 +160,16 @@ def test_the_same_key_from_two_callers_is_two_calls(w):
 
 
 # -- lost updates --------------------------------------------------------------------------------
-class RacingStore:
-    """Wraps the store: the first put_many finds that someone else wrote `rival` meanwhile."""
-
-    def __init__(self, w: IntakeWorld, rival: dict) -> None:
-        self.w, self.inner, self.rival, self.done = w, w.records, rival, False
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def put_many(self, records, now):
-        if not self.done:
-            self.done = True
-            self.w.intake._records = self.inner
-            submit(self.w, F1_TOKEN, [self.rival], key="rival")
-            self.w.intake._records = self
-        return self.inner.put_many(records, now)
+def rival_writes_first(w: Container, rival: dict) -> None:
+    """Another writer, over the same records and registry, stores `rival` just before `w`'s
+    next write: that write finds the version it decided on gone."""
+    other = fake_container(record_store=w.record_store, facility_registry=w.facility_registry)
+    w.record_store.before_next_put = lambda: submit(other, F1_TOKEN, [rival], key="rival")
 
 
 def test_a_lost_write_is_decided_again_after_the_winner(w):
     submit(w, F1_TOKEN, [rec(lot="L1")])
-    w.intake._records = RacingStore(w, rec(lot="RIVAL"))
+    rival_writes_first(w, rec(lot="RIVAL"))
     out = submit(w, F1_TOKEN, [rec(lot="MINE")], key="k2")
     # the rival stored version 2; this call is told the version it really stored: 3
     assert out["results"][0] == {"row": 1, "status": "updated", "record_id": "R1", "version": 3}
@@ -181,14 +179,14 @@ def test_a_lost_write_is_decided_again_after_the_winner(w):
 
 def test_a_lost_write_that_now_equals_the_winner_is_a_duplicate(w):
     submit(w, F1_TOKEN, [rec(lot="L1")])
-    w.intake._records = RacingStore(w, rec(lot="SAME"))
+    rival_writes_first(w, rec(lot="SAME"))
     out = submit(w, F1_TOKEN, [rec(lot="SAME")], key="k2")
     assert out["results"][0]["status"] == "duplicate" and stored(w)["version"] == 2
 
 
 def test_a_correction_that_loses_is_applied_to_the_new_version(w):
     submit(w, F1_TOKEN, [rec(lot="L1", phone="0912345678")])
-    w.intake._records = RacingStore(w, rec(lot="L1", phone="0987654321"))
+    rival_writes_first(w, rec(lot="L1", phone="0987654321"))
     out = w.corrections.correct("F1", "R1", writer=F1_TOKEN, changes={"lot_number": "FIXED"})
     item = stored(w)
     assert out["version"] == 3 == item["version"]
@@ -199,14 +197,7 @@ def test_a_correction_that_loses_is_applied_to_the_new_version(w):
 def test_a_version_is_not_written_over_a_cleaning_result_it_did_not_read(w):
     submit(w, F1_TOKEN, [rec(lot="L1")])
 
-    class CleanedMeanwhile(RacingStore):
-        def put_many(self, records, now):
-            if not self.done:
-                self.done = True
-                self.inner.mark_cleaned(("F1", "R1"), "MISMATCH")
-            return self.inner.put_many(records, now)
-
-    w.intake._records = CleanedMeanwhile(w, {})
+    w.record_store.before_next_put = lambda: w.record_store.mark_cleaned(("F1", "R1"), "MISMATCH")
     submit(w, F1_TOKEN, [rec(lot="L2")], key="k2")
     # the new version carries the outcome counted for the old one, so cleaning can move the count
     assert (stored(w)["version"], stored(w)["counted_state"]) == (2, "MISMATCH")
@@ -225,10 +216,10 @@ def test_a_stale_copy_never_reverts_a_correction_but_the_owner_may_restore_it(w)
 
 def test_a_stored_but_never_cleaned_record_is_queued_again_on_its_next_submission(w):
     submit(w, F1_TOKEN, [rec()])
-    w.queue.refs.clear()  # the first queueing was lost (a crash between the write and the queue)
+    w.cleaning_queue.messages.clear()  # the first queueing was lost (a crash between the write and the queue)
     out = submit(w, F1_TOKEN, [rec()], key="k2")
-    assert out["results"][0]["status"] == "duplicate" and w.queue.refs == [("F1", "R1", 1)]
-    w.records.mark_cleaned(("F1", "R1"))
-    w.queue.refs.clear()
+    assert out["results"][0]["status"] == "duplicate" and w.cleaning_queue.refs == [("F1", "R1", 1)]
+    w.record_store.mark_cleaned(("F1", "R1"))
+    w.cleaning_queue.messages.clear()
     submit(w, F1_TOKEN, [rec()], key="k3")
-    assert w.queue.refs == []
+    assert w.cleaning_queue.refs == []

@@ -3,7 +3,7 @@ by any principals (facilities with and without a province claim, provinces, nati
 own and other scopes; field names in any case), no record ever ends owned by, or changed by, a
 principal outside its scope.
 
-Run against the real intake, submission and correction services over the in-memory ports (many
+Run against the real intake, submission and correction services over the fakes (many
 examples, fast). tests/integration/test_intake_attacks.py runs the same model, fewer examples,
 through the real HTTP routes on LocalStack.
 
@@ -12,15 +12,15 @@ states the rule, it does not replay the implementation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal, Role
-from chalicelib.signing.facilities import ProvinceFixed
-from tests.fakes.intake import IntakeWorld
+from chalicelib.signing.facilities import Facility, ProvinceFixed
+from chalicelib.wiring import Container
+from tests.properties import examples
+from tests.unit.intake.test_authorisation import intake_world
 
 FACILITIES = {"F1": "001", "F2": "001", "F3": "079"}
 PRINCIPALS = [
@@ -71,11 +71,11 @@ moves = st.tuples(st.just("move"), st.sampled_from(["F2"]), st.sampled_from(["00
 operations = st.lists(st.one_of(submissions, corrections, moves), min_size=1, max_size=8)
 
 
-def snapshot(w: IntakeWorld) -> dict:
-    return {k: (v["version"], v["province_code"], v["data"]["facility_id"]) for k, v in w.records.items.items()}
+def snapshot(w: Container) -> dict:
+    return {k: (v["version"], v["province_code"], v["data"]["facility_id"]) for k, v in w.record_store.items.items()}
 
 
-def run(w: IntakeWorld, op) -> Principal | None:
+def run(w: Container, op) -> Principal | None:
     """One operation; returns who wrote (None for a registry change, which is an operator's)."""
     kind, *args = op
     try:
@@ -93,16 +93,10 @@ def run(w: IntakeWorld, op) -> Principal | None:
     # (FACILITY_PROVINCE_FIXED), so records are never stranded under a province it left.
     facility, province = args
     try:
-        w.facilities.save_facility(SimpleFacility(facility, province), None)
+        w.facility_registry.save_facility(Facility(facility, f"Trạm Y tế {facility}", province, "BS. Lan"), None)
     except ProvinceFixed:
-        assert w.facilities.facilities[facility] != province
+        assert w.facility_registry.facilities[facility].province != province
     return None
-
-
-@dataclass(frozen=True)
-class SimpleFacility:
-    facility_id: str
-    province: str
 
 
 def check(before: dict, after: dict, owners: dict, p: Principal | None, registry: dict) -> None:
@@ -120,13 +114,13 @@ def check(before: dict, after: dict, owners: dict, p: Principal | None, registry
     assert set(before) <= set(after)  # nothing disappears
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(4), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_no_record_is_ever_owned_or_changed_by_a_principal_outside_its_scope(ops):
-    w = IntakeWorld(FACILITIES)
+    w = intake_world(FACILITIES)
     owners: dict = {}
     for op in ops:
         before = snapshot(w)
-        registry = dict(w.facilities.facilities)
+        registry = {f: facility.province for f, facility in w.facility_registry.facilities.items()}
         p = run(w, op)
         check(before, snapshot(w), owners, p, registry)

@@ -1,5 +1,5 @@
-"""The per-caller submission rate limit, over an in-memory window store with the same contract
-as the DynamoDB adapter (the adapter itself is exercised through the routes on LocalStack)."""
+"""The per-caller submission rate limit, over the fake window store (its contract with the DynamoDB
+adapter: tests/contracts/test_intake.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -8,21 +8,7 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.intake.ratelimit import SubmissionLimiter
-
-
-class MemoryWindows:
-    def __init__(self) -> None:
-        self.used: dict[tuple[str, int], int] = {}
-        self.calls = 0
-
-    def try_take(self, caller, window_start, amount, limit, expires_at):
-        self.calls += 1
-        assert expires_at > window_start
-        used = self.used.get((caller, window_start), 0)
-        if used + amount > limit:
-            return False
-        self.used[(caller, window_start)] = used + amount
-        return True
+from tests.fakes import FakeRateWindows
 
 
 class Clock:
@@ -37,7 +23,7 @@ T0 = datetime(2026, 3, 1, 8, 0, 45, tzinfo=timezone.utc)  # 15 s before the minu
 
 
 def test_attack_submission_flood_is_refused_with_retry_after_and_others_go_on():
-    windows, clock = MemoryWindows(), Clock(T0)
+    windows, clock = FakeRateWindows(), Clock(T0)
     limiter = SubmissionLimiter(windows, clock, per_minute=10)
     limiter.charge("facility#F1", 6)
     limiter.charge("facility#F1", 4)
@@ -45,13 +31,14 @@ def test_attack_submission_flood_is_refused_with_retry_after_and_others_go_on():
         limiter.charge("facility#F1", 1)
     assert refused.value.retry_after_s == 15 and refused.value.code == "RATE_LIMITED"
     limiter.charge("facility#F2", 10)  # another facility has its own window
-    assert windows.calls == 4  # one conditional update per call, nothing read first
+    assert windows.requests["try_take"] == 4  # one conditional update per call, nothing read first
+    assert all(expires > start for (_, start), expires in windows.expires.items())
     clock.t = T0 + timedelta(seconds=15)  # the next minute
     limiter.charge("facility#F1", 10)
 
 
 def test_a_refused_call_counts_nothing():
-    windows = MemoryWindows()
+    windows = FakeRateWindows()
     limiter = SubmissionLimiter(windows, Clock(T0), per_minute=10)
     limiter.charge("province#001", 8)
     with pytest.raises(errors.TooManyRequests):
@@ -60,7 +47,7 @@ def test_a_refused_call_counts_nothing():
 
 
 def test_a_call_larger_than_the_whole_allowance_is_a_clear_400_not_an_endless_429():
-    limiter = SubmissionLimiter(MemoryWindows(), Clock(T0), per_minute=5)
+    limiter = SubmissionLimiter(FakeRateWindows(), Clock(T0), per_minute=5)
     with pytest.raises(errors.ValidationError) as bad:
         limiter.charge("facility#F1", 6)
     assert bad.value.details["field"] == "records"

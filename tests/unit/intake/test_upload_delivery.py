@@ -1,4 +1,5 @@
 """What happens to an intake message that cannot be processed: its batch never stays PROCESSING."""
+import functools
 import json
 from datetime import datetime, timezone
 
@@ -7,7 +8,7 @@ import pytest
 from chalicelib import errors
 from chalicelib.intake.service import BatchState
 from chalicelib.intake.uploads import UploadDelivery, uploads_in
-from tests.fakes.intake import MemoryBatches
+from tests.fakes import FakeBatchStore, FakeDeadLetters
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
@@ -17,23 +18,15 @@ def notification(key="incoming/001/a.csv", etag="e1") -> str:
         "bucket": {"name": "b"}, "object": {"key": key, "eTag": etag}}}]})
 
 
-class Batches(MemoryBatches):
-    """The fake batch store, remembering what was marked FAILED."""
-
-    def __init__(self):
-        super().__init__()
-        self.failed = []
-
-    def fail(self, batch_id, **kw):
-        super().fail(batch_id, **kw)
-        self.failed.append((batch_id, kw["code"], kw["failure"], kw["province_code"]))
-
-
 def delivery(ingest, max_receives=3):
-    batches, dead = Batches(), []
-    d = UploadDelivery(ingest, batches, lambda body, code, message: dead.append((code, message)),
-                       lambda: NOW, max_receives)
+    batches, dead = FakeBatchStore(), FakeDeadLetters()
+    d = UploadDelivery(ingest, batches, functools.partial(dead.send, "intake"), lambda: NOW, max_receives)
     return d, batches, dead
+
+
+def failed(batches: FakeBatchStore) -> list[tuple]:
+    return [(b["error_code"], b["failure"], b["province_code"]) for b in batches.items.values()
+            if b["status"] == "FAILED"]
 
 
 def test_s3_notifications_are_parsed_and_test_events_ignored():
@@ -47,7 +40,7 @@ def test_s3_notifications_are_parsed_and_test_events_ignored():
 def test_attack_a_forged_message_is_dead_lettered_at_once(body):
     d, batches, dead = delivery(lambda u: pytest.fail("nothing to ingest"))
     assert d.handle(body, 1) == []
-    assert [code for code, _ in dead] == ["MALFORMED_MESSAGE"]
+    assert [(queue, code) for queue, _, code, _ in dead.sent] == [("intake", "MALFORMED_MESSAGE")]
 
 
 def test_attack_an_upload_that_can_never_succeed_fails_its_batch_and_is_dead_lettered():
@@ -56,9 +49,9 @@ def test_attack_an_upload_that_can_never_succeed_fails_its_batch_and_is_dead_let
     d, batches, dead = delivery(ingest)
     body = notification("incoming/abc/x.csv")
     assert d.handle(body, 1) == []
-    (batch_id, code, failure, province), = batches.failed
-    assert (code, failure, province) == ("VALIDATION_ERROR", "file", None)
-    assert dead == [("VALIDATION_ERROR", "upload key must be incoming/<province_code>/<file>")]
+    assert failed(batches) == [("VALIDATION_ERROR", "file", None)]
+    assert [(code, message) for _, _, code, message in dead.sent] == [
+        ("VALIDATION_ERROR", "upload key must be incoming/<province_code>/<file>")]
 
 
 def test_a_transient_failure_is_retried_and_marks_the_batch_only_on_the_last_receive():
@@ -68,27 +61,25 @@ def test_a_transient_failure_is_retried_and_marks_the_batch_only_on_the_last_rec
     for receive in (1, 2):
         with pytest.raises(errors.DependencyUnavailable):
             d.handle(notification(), receive)
-    assert batches.failed == []
+    assert failed(batches) == []
     with pytest.raises(errors.DependencyUnavailable):
         d.handle(notification(), 3)
-    (_, code, failure, province), = batches.failed
-    assert (code, failure, province) == ("RETRIES_EXHAUSTED", "delivery", "001")
-    assert dead == []  # SQS moves it to the DLQ itself, after this last receive
+    assert failed(batches) == [("RETRIES_EXHAUSTED", "delivery", "001")]
+    assert dead.sent == []  # SQS moves it to the DLQ itself, after this last receive
 
 
 def test_a_crash_that_is_not_a_domain_error_is_named_by_its_class_only():
     def ingest(upload):
         raise KeyError("0010851234567 Nguyễn Văn A")  # text that must not reach the batch
     d, batches, _ = delivery(ingest, max_receives=1)
-    calls = []
-    batches.fail = lambda batch_id, **kw: calls.append(kw["message"])
     with pytest.raises(KeyError):
         d.handle(notification(), 1)
-    assert "KeyError" in calls[0] and "Nguy" not in calls[0] and "0010851234567" not in calls[0]
+    [message] = [b["error_message"] for b in batches.items.values()]
+    assert "KeyError" in message and "Nguy" not in message and "0010851234567" not in message
 
 
 def test_a_successful_delivery_returns_the_batch_states():
     state = BatchState("b-1", "COMPLETE", 10, 1)
     d, batches, dead = delivery(lambda u: state)
     assert d.handle(notification(), 3) == [state]
-    assert (batches.failed, dead) == ([], [])
+    assert (failed(batches), dead.sent) == ([], [])

@@ -1,5 +1,6 @@
-"""The countersign worker's checks against the audit log, with in-memory ports (the whole path
-through SQS and the event runner is tested on LocalStack in tests/integration/test_attestation.py)."""
+"""The countersign worker's checks against the audit log: the real AttestedBatchCountersigner, built
+by the composition root over the fakes (tests/fakes/) with a local DSC key (the whole path through
+SQS and the event runner is tested on LocalStack in tests/integration/test_attestation.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,75 +8,41 @@ from datetime import date
 
 import pytest
 
-from chalicelib.issuance.attested import AttestedBatchCountersigner, ChunkRefused
-from chalicelib.issuance.domain import DoseRecord
-from chalicelib.issuance.service import CountersignService
-from chalicelib.signing.manifest import DoseRecord as ManifestDose
-from chalicelib.signing.anchor import AnchorWitness
+from chalicelib.intake.records import RegistryPerson
+from chalicelib.issuance.attested import ChunkRefused
 from chalicelib.signing.audit import Checkpoint, chain_hash
+from chalicelib.signing.manifest import DoseRecord as ManifestDose
 from chalicelib.signing.manifest import MerkleTree, build_entries
 from chalicelib.signing.facilities import Facility
 from chalicelib.signing.service import QueuedChunk
+from tests.fakes import FakeFacilityRegistry, InMemoryRegistry, fake_container
 from tests.unit.dcc.conftest import SIGN_AT, Chain, seeded_bytes
-from tests.unit.issuance.test_countersign import Doses, Identities, MemoryPassports
-from tests.unit.signing.fakes import MemoryAudit, MemoryManifests, MemoryRegistry
-from tests.unit.signing.test_audit_anchor import MemoryAnchor
 
 CID, UNKNOWN = "001090012345", "079000000001"  # in the registry; not in it
-
-
-class Records:
-    def __init__(self):
-        self.released = []
-
-    def mark_signed(self, batch_id, keys, now):
-        return set(keys)
-
-    def release(self, batch_id, keys, now):
-        self.released += keys
-        return set(keys)
-
-
-class Events(list):
-    def record(self, event, now):
-        self.append(event)
-        return f"e{len(self)}"
-
-
-class Counters(list):
-    def add(self, facility_id, province_code, **deltas):
-        self.append((facility_id, province_code, deltas))
-
-
-class CountingAudit(MemoryAudit):
-    reads = 0
-
-    def find(self, unique_key):
-        self.reads += 1
-        return super().find(unique_key)
+RECORD = {CID: "RA", UNKNOWN: "RB"}
 
 
 @pytest.fixture
 def world():
-    doses = Doses()
-    for cid in (CID, UNKNOWN):
-        d = DoseRecord("F1", f"R-{cid}", 1, f"d-{cid}", 1, date(2021, 7, 1), "EU/1/21/1529")
-        doses.by_cid[cid] = [d]
-        doses.attest(d)
     chain = Chain("ES256")
-    passports = MemoryPassports()
-    service = CountersignService(passports, doses, Identities(), lambda now: chain.signer, lambda: SIGN_AT,
-                                 seeded_bytes(3), country="VN", issuer="VN", authority="MoH", valid_days=365)
-    registry, audit, manifests = MemoryRegistry(), CountingAudit(), MemoryManifests()
+    registry = FakeFacilityRegistry()
     registry.save_facility(Facility("F1", "TYT", "001", "BS"), SIGN_AT)
-    entries = build_entries({cid: [ManifestDose("F1", f"R-{cid}", 1, f"d-{cid}", 1, "2021-07-01", "EU/1/21/1529")]
-                             for cid in (CID, UNKNOWN)})
+    c = fake_container(registry=InMemoryRegistry([RegistryPerson(CID, "Nguyễn Thị Đào", date(1990, 5, 1), "F",
+                                                                  "001")]),
+                       facility_registry=registry, key_ring=lambda now: chain.signer, clock=lambda: SIGN_AT,
+                       random_bytes=seeded_bytes(3))
+    records, audit, manifests = c.signing_records, c.audit_chain, c.manifests
+    for cid in (CID, UNKNOWN):
+        key = records.add("F1", RECORD[cid], cid, date="2021-07-01", product="EU/1/21/1529")
+        records.items[key].update(signing_batch="SB1")  # reserved for the batch the facility signed
+    doses = {cid: [ManifestDose("F1", RECORD[cid], 1, records.items[("F1", RECORD[cid])]["digest"], 1, "2021-07-01",
+                                "EU/1/21/1529")] for cid in (CID, UNKNOWN)}
+    entries = build_entries(doses)
     tree = MerkleTree([bytes.fromhex(e["entry_digest"]) for e in entries])
     seq, entry_hash = audit.append({"type": "batch-attestation", "batch_id": "SB1", "facility_id": "F1",
                                     "certificate_fingerprint": "ab" * 32, "merkle_root": tree.root.hex(),
                                     "count": len(entries)}, unique_key="batch:SB1")
-    anchor = MemoryAnchor()
-    anchor.write(Checkpoint(seq, entry_hash, SIGN_AT.isoformat()))
+    c.audit_anchor.write(Checkpoint(seq, entry_hash, SIGN_AT.isoformat()))
     people = [dict(e, index=i, proof=[p.hex() for p in tree.proof(i)]) for i, e in enumerate(entries)]
     manifests.chunks_queued("SB1", "F1", [QueuedChunk(i, i, (p["citizen_id"],)) for i, p in enumerate(people)],
                             pending_until=SIGN_AT, now=SIGN_AT)
@@ -83,12 +50,9 @@ def world():
                    "count": len(entries), "certificate_fingerprint": "ab" * 32}
     messages = [{"batch_id": "SB1", "chunk": i, "attestation": attestation, "entries": [p]}
                 for i, p in enumerate(people)]
-    records, events, counters = Records(), Events(), Counters()
-    worker = AttestedBatchCountersigner(service, records, lambda: SIGN_AT, attestations=audit,
-                                        anchor=AnchorWitness(anchor), facilities=registry,
-                                        chunks=manifests, events=events, counters=counters)
-    return {"worker": worker, "messages": messages, "passports": passports, "audit": audit, "records": records,
-            "events": events, "counters": counters, "manifests": manifests}
+    return {"worker": c.attested_countersign, "messages": messages, "passports": c.passports, "audit": audit,
+            "records": records, "events": c.security_events.events, "counters": c.counters, "manifests": manifests,
+            "attestation": attestation}
 
 
 def by_citizen(world, cid):
@@ -99,9 +63,9 @@ def test_one_audit_read_per_batch_in_an_invocation(world):
     cache: dict = {}
     for m in world["messages"]:
         world["worker"].handle(m, cache)
-    assert world["audit"].reads == 1
+    assert world["audit"].requests["find"] == 1
     world["worker"].handle(world["messages"][0])  # another invocation reads again
-    assert world["audit"].reads == 2
+    assert world["audit"].requests["find"] == 2
 
 
 def test_the_province_of_the_counters_and_the_passport_comes_from_the_registry(world):
@@ -109,7 +73,7 @@ def test_the_province_of_the_counters_and_the_passport_comes_from_the_registry(w
     m["attestation"]["province_code"] = "079"  # a claim the worker does not read
     [out] = world["worker"].handle(m)
     assert out.status == "issued"
-    stored = world["passports"].versions[CID][0]
+    stored = world["passports"].versions(CID)[0]
     assert stored.attestation["province_code"] == "001" and stored.attestation["batch_id"] == "SB1"
 
 
@@ -121,7 +85,9 @@ def test_attack_malformed_message_is_refused_counted_nationally_and_kept(world, 
     with pytest.raises(ChunkRefused) as caught:
         world["worker"].handle(body)
     assert caught.value.details == {"reason": "MALFORMED"}
-    assert world["counters"] == [(None, None, {"countersign_chunks_refused": 1})]
+    counters = world["counters"]
+    assert [(pk, counts) for (pk, _), counts in counters.items.items()] == [
+        ("NATIONAL", {"countersign_chunks_refused": 1})]
     assert world["events"][0]["event"] == "countersign_chunk_refused"
 
 
@@ -145,13 +111,15 @@ def test_attack_rewritten_attestation_that_still_links_is_refused_unless_anchore
     with pytest.raises(ChunkRefused) as caught:
         world["worker"].handle(m)
     assert caught.value.details == {"reason": "ATTESTATION_NOT_ANCHORED"}
-    assert world["passports"].versions.get(CID) is None
+    assert world["passports"].versions(CID) == []
 
 
 def test_a_refused_person_is_released_and_the_chunk_finished_as_dead_lettered(world):
     [out] = world["worker"].handle(by_citizen(world, UNKNOWN))
     assert (out.status, out.detail) == ("refused", ["NOT_FOUND"])
-    assert world["records"].released == [("F1", f"R-{UNKNOWN}")]
+    released = world["records"].items[("F1", RECORD[UNKNOWN])]
+    assert (released["signing_batch"], released["signed_batch"]) == (None, None)  # offered again
+    assert world["records"].items[("F1", RECORD[CID])]["signed_batch"] is None  # in another chunk
     chunk = by_citizen(world, UNKNOWN)["chunk"]
     assert world["manifests"].chunks[("SB1", chunk)]["status"] == "DEAD_LETTERED"
     assert world["manifests"].chunks[("SB1", chunk)]["refused"] == [by_citizen(world, UNKNOWN)["entries"][0]["index"]]
@@ -161,3 +129,90 @@ def test_a_message_naming_another_chunk_does_not_finish_it(world):
     m = dict(by_citizen(world, CID), chunk=by_citizen(world, UNKNOWN)["chunk"])
     world["worker"].handle(m)
     assert {c["status"] for c in world["manifests"].chunks.values()} == {"QUEUED"}
+
+
+def refused_counts(world) -> dict:
+    return {pk: counts for (pk, _), counts in world["counters"].items.items()}
+
+
+def test_attack_a_chunk_of_a_batch_nobody_attested_is_refused_and_nothing_issued(world):
+    m = dict(by_citizen(world, CID), batch_id="SB9")
+    with pytest.raises(ChunkRefused) as caught:
+        world["worker"].handle(m)
+    assert caught.value.details == {"reason": "ATTESTATION_NOT_FOUND"}
+    assert world["passports"].versions(CID) == [] and world["records"].requests["mark_signed"] == 0
+    assert refused_counts(world) == {"NATIONAL": {"countersign_chunks_refused": 1}}
+    [event] = world["events"]
+    assert (event["reason"], event["batch_id"], event["records"]) == ("ATTESTATION_NOT_FOUND", "SB9",
+                                                                      [["F1", RECORD[CID], 1]])
+
+
+def test_attack_an_audit_entry_under_the_key_that_is_not_this_batchs_attestation_is_refused(world):
+    world["audit"].append({"type": "revocation", "batch_id": "SB7"}, unique_key="batch:SB7")
+    with pytest.raises(ChunkRefused) as caught:
+        world["worker"].handle(dict(by_citizen(world, CID), batch_id="SB7"))
+    assert caught.value.details == {"reason": "ATTESTATION_NOT_FOUND"}
+
+
+@pytest.mark.parametrize("field, forged", [("count", 1), ("facility_id", "F2"), ("certificate_fingerprint", "cd" * 32),
+                                           ("merkle_root", "00" * 32), ("sequence", 9), ("entry_hash", "ff" * 32)])
+def test_attack_a_message_whose_claims_differ_from_the_logged_attestation_is_refused(world, field, forged):
+    m = by_citizen(world, CID)
+    m["attestation"] = {**m["attestation"], field: forged}
+    with pytest.raises(ChunkRefused) as caught:
+        world["worker"].handle(m)
+    assert caught.value.details == {"reason": "ATTESTATION_MISMATCH"} and field in caught.value.message
+    assert world["passports"].versions(CID) == []
+    # counted on the facility the audit log names, and its registered province, not the message's
+    assert refused_counts(world) == {pk: {"countersign_chunks_refused": 1}
+                                     for pk in ("NATIONAL", "PROV#001", "FAC#F1")}
+    assert world["events"][0]["differing_fields"] == [field]
+
+
+@pytest.mark.parametrize("forgery", ["digest", "proof", "index", "other_facility", "no_doses"])
+def test_attack_entries_the_facility_did_not_sign_are_kept_out_and_the_rest_proceeds(world, forgery):
+    good, bad = by_citizen(world, CID)["entries"][0], dict(by_citizen(world, UNKNOWN)["entries"][0])
+    if forgery == "digest":
+        bad["doses"] = [dict(bad["doses"][0], vaccination_date="2021-07-02")]
+    elif forgery == "proof":
+        bad["proof"] = ["00" * 32 for _ in bad["proof"]] or ["00" * 32]
+    elif forgery == "index":
+        bad["index"] = good["index"]
+    elif forgery == "other_facility":
+        bad["doses"] = [dict(bad["doses"][0], facility_id="F2")]
+    else:
+        bad["doses"] = []
+    m = {"batch_id": "SB1", "chunk": 0, "attestation": world["attestation"], "entries": [good, bad]}
+    outcomes = {o.citizen_id: o.status for o in world["worker"].handle(m)}
+    assert outcomes == {CID: "issued", UNKNOWN: "not_attested"}
+    [event] = world["events"]
+    assert event["event"] == "countersign_entries_not_attested" and len(event["entries"]) == 1
+    assert UNKNOWN not in str(event) and "Nguyễn" not in str(event)  # record keys and hashes only
+    assert refused_counts(world)["FAC#F1"]["countersign_entries_not_attested"] == 1
+    assert {c["status"] for c in world["manifests"].chunks.values()} == {"QUEUED"}  # a forged chunk finishes none
+
+
+def test_a_person_whose_records_changed_or_were_claimed_elsewhere_is_stale_not_issued(world):
+    world["records"].items[("F1", RECORD[CID])].update(signing_batch="SB2")  # another batch holds it now
+    [out] = world["worker"].handle(by_citizen(world, CID))
+    assert (out.status, out.detail) == ("stale", [RECORD[CID]]) and world["passports"].versions(CID) == []
+
+
+def test_a_lost_race_with_another_worker_retries_the_message(world):
+    from chalicelib.issuance.attested import PassportRaceLost
+
+    world["passports"].refuse_next = True
+    with pytest.raises(PassportRaceLost):
+        world["worker"].handle(by_citizen(world, CID))
+    assert world["manifests"].chunks[("SB1", by_citizen(world, CID)["chunk"])]["status"] == "QUEUED"
+    [out] = world["worker"].handle(by_citizen(world, CID))  # the retry
+    assert out.status == "issued"
+
+
+def test_attack_a_held_person_gets_nothing_from_a_replayed_chunk(world):
+    [out] = world["worker"].handle(by_citizen(world, CID))
+    assert out.status == "issued"
+    world["passports"].revoke_by_ministry(CID, 5)
+    world["records"].items[("F1", RECORD[CID])].update(signed_batch=None)  # a replay finds it claimed again
+    [again] = world["worker"].handle(by_citizen(world, CID))
+    assert (again.status, again.version) == ("held", 1) and len(world["passports"].versions(CID)) == 1

@@ -3,17 +3,28 @@ on every SQS event source, every queue's DLQ, and our least-privilege policies."
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from infra import spec
 from infra.__main__ import package
+from tests.unit import background
+
+
+def _package() -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        return json.loads(package("dev", "vaxpass-dev", Path(out)).read_text())
+
+
+# Two `chalice package` processes: started as soon as the tests are collected (tests/unit/background.py).
+background.register(__name__, "chalice-package", _package, priority=1)
 
 
 @pytest.fixture(scope="module")
-def sam(tmp_path_factory):
-    path = package("dev", "vaxpass-dev", tmp_path_factory.mktemp("package"))
-    return json.loads(path.read_text())
+def sam():
+    return background.result("chalice-package")
 
 
 def functions(sam):

@@ -2,7 +2,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.reports.never_cleaned import NeverCleanedSweep, PendingRecord, never_cleaned
+from chalicelib.reports.never_cleaned import PendingRecord, never_cleaned
+from tests.fakes import fake_container
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
 
@@ -18,22 +19,18 @@ def test_only_versions_never_cleaned_and_older_than_the_grace_period_are_listed(
 
 
 def test_requeue_sends_one_message_group_per_batch():
-    sent = []
-
-    class Source:
-        def pending_records(self):
-            return [rec("R1", batch="b2"), rec("R2", version=3, cleaned=2, batch="b1"), rec("R3", batch=None)]
-
-    class Queue:
-        def enqueue(self, batch_id, refs):
-            sent.append((batch_id, list(refs)))
-            return len(refs)
-
-    sweep = NeverCleanedSweep(Source(), Queue(), lambda: NOW)
-    listed = sweep.run(grace=timedelta(minutes=60))
-    assert sent == [] and [line["requeued"] for line in listed] == [False] * 3
-    sweep.run(grace=timedelta(minutes=60), requeue=True)
-    assert sent == [("b1", [("F1", "R2", 3)]), ("b2", [("F1", "R1", 1)]), ("reconcile", [("F1", "R3", 1)])]
+    c = fake_container(clock=lambda: NOW)
+    records = c.pending_records
+    for record_id, version, cleaned, batch in (("R1", 1, 0, "b2"), ("R2", 3, 2, "b1"), ("R3", 1, 0, None)):
+        key = records.add("F1", record_id, "", state="PENDING")
+        records.items[key].update(version=version, cleaned_version=cleaned, batch_id=batch,
+                                  updated_at=NOW - timedelta(minutes=120))
+    listed = c.never_cleaned.run(grace=timedelta(minutes=60))
+    assert c.cleaning_queue.messages == [] and [line["requeued"] for line in listed] == [False] * 3
+    c.never_cleaned.run(grace=timedelta(minutes=60), requeue=True)
+    assert c.cleaning_queue.messages == [{"batch_id": "b1", "records": [["F1", "R2", 3]]},
+                                         {"batch_id": "b2", "records": [["F1", "R1", 1]]},
+                                         {"batch_id": "reconcile", "records": [["F1", "R3", 1]]}]
 
 
 @pytest.mark.parametrize("value", ["-1", "soon"])

@@ -1,4 +1,4 @@
-"""Reports: formulas, the service over a fake counter reader, CSV export, reconciliation logic,
+"""Reports: formulas, the service over the fake counters (tests/fakes/), CSV export, reconciliation logic,
 routes and the dashboard files. No sockets."""
 from __future__ import annotations
 
@@ -11,33 +11,14 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.identity.provinces import PROVINCES
+from chalicelib.dcc.uvci import make_uvci
 from chalicelib.reports.domain import CSV_HEADER, daily_series, derive, provinces_csv, raw_counts
 from chalicelib.reports.reconcile import Drift, PassportFact, Reconciler, RecordFact, compare, recompute
 from chalicelib.reports.service import ReportService
+from tests.fakes import (FakeAuditLog, FakeAuditSource, FakeCounters, FakeManifestStore, FakePassports, FakeRecords,
+                         fake_container)
 
 NOW = datetime(2022, 5, 20, 9, 30, tzinfo=timezone.utc)
-
-
-class FakeCounters:
-    """In-memory CounterReader: {(pk, sk): {counter: n}} plus a facility -> province map."""
-
-    def __init__(self, items=None, facility_province=None):
-        self.items = items or {}
-        self.facility_province = facility_province or {}
-
-    def totals(self, pks):
-        return {pk: raw_counts(self.items[(pk, "TOTAL")]) for pk in pks if (pk, "TOTAL") in self.items}
-
-    def facilities(self, province_code):
-        return {f: raw_counts(self.items.get((f"FAC#{f}", "TOTAL"))) for f, p in self.facility_province.items()
-                if p == province_code}
-
-    def issued_per_day(self, pk, first, last):
-        out = {}
-        for (k, sk), v in self.items.items():
-            if k == pk and sk.startswith("DAY#") and first <= date.fromisoformat(sk[4:]) <= last:
-                out[date.fromisoformat(sk[4:])] = v["passports_issued"]
-        return out
 
 
 def test_derived_figures_follow_the_documented_formulas():
@@ -140,78 +121,75 @@ def test_compare_reports_only_audited_counters_and_missing_scopes():
                                        Drift("PROV#001", "DAY#2022-05-20", "passports_issued", 0, 1)]
 
 
-class FakeAudit:
-    def __init__(self, stored, records, moved=()):
-        self.stored, self.records, self.moved, self.writes = stored, records, set(moved), []
+class MovedMeanwhile(FakeCounters):
+    """Counters an event moves between the reconciliation's read and its fix; records the fixes."""
 
-    def record_facts(self):
-        return self.records
-
-    def passport_facts(self):
-        return []
-
-    def stored_counters(self):
-        return list(self.stored.items())
+    def __init__(self, items, moved):
+        super().__init__(items)
+        self.moved, self.writes = set(moved), []
 
     def set_if_unchanged(self, pk, sk, counter, expected, value):
         if (pk, counter) in self.moved:
             return False
         self.writes.append((pk, sk, counter, expected, value))
-        return True
+        return super().set_if_unchanged(pk, sk, counter, expected, value)
+
+
+def audit_source(**stores) -> FakeAuditSource:
+    """The reconciliation's view of the fakes of the tables it scans."""
+    fakes = {"records": FakeRecords(), "passports": FakePassports(), "counters": FakeCounters(),
+             "manifests": FakeManifestStore(), "audit": FakeAuditLog(), **stores}
+    return FakeAuditSource(**fakes)
 
 
 def test_reconciler_fixes_what_did_not_move_and_says_what_did():
-    records = [RecordFact("F1", "001", "VERIFIED")]
-    stored = {("NATIONAL", "TOTAL"): {"received": 1, "verified": 1},
-              ("PROV#001", "TOTAL"): {"received": 1, "verified": 4},
-              ("FAC#F1", "TOTAL"): {"received": 2, "verified": 1}}
-    audit = FakeAudit(stored, records, moved={("FAC#F1", "received")})
-    assert [d.to_dict()["difference"] for d in Reconciler(audit).run()] == [1, 3]
-    fixed = Reconciler(audit).run(fix=True)
+    records = FakeRecords()
+    records.add("F1", "R1", "001090012345", province="001")  # received and VERIFIED
+    counters = MovedMeanwhile({("NATIONAL", "TOTAL"): {"received": 1, "verified": 1},
+                               ("PROV#001", "TOTAL"): {"received": 1, "verified": 4},
+                               ("FAC#F1", "TOTAL"): {"received": 2, "verified": 1}}, moved={("FAC#F1", "received")})
+    source = audit_source(records=records, counters=counters)
+    assert [d.to_dict()["difference"] for d in Reconciler(source).run()] == [1, 3]
+    fixed = Reconciler(source).run(fix=True)
     assert [(d.pk, d.counter, d.fixed) for d in fixed] == [("FAC#F1", "received", False),
                                                            ("PROV#001", "verified", True)]
-    assert audit.writes == [("PROV#001", "TOTAL", "verified", 4, 1)]
+    assert counters.writes == [("PROV#001", "TOTAL", "verified", 4, 1)]
 
 
-class FakeChunks:
-    """A stranding source: one chunk of three attested people, DONE, and their passports."""
-
-    def __init__(self, holders):
-        self.holders, self.released = holders, []
-
-    def chunk_facts(self, *, queued_only):
-        from chalicelib.reports.reconcile import ChunkFact
-
-        chunk = ChunkFact("SB2", 0, "F1", "DONE", 0, ("A", "B", "C", "D"), (), None)
-        return [] if queued_only else [chunk]
-
-    def passport_holders(self, citizen_ids):
-        return {c: h for c, h in self.holders.items() if c in citizen_ids}
-
-    def attestation_sequence(self, batch_id):
-        return {"SB1": 10, "SB2": 12}[batch_id]
-
-    def release_claims(self, batch_id, citizen_id, now):
-        self.released.append(citizen_id)
-        return 1
+A, B, C, D = "001090000001", "001090000002", "001090000003", "001090000004"
 
 
 def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
     from datetime import datetime, timezone
 
-    from chalicelib.reports.reconcile import Held, Holder, Stranded
+    from chalicelib.reports.reconcile import Held, Stranded
+    from chalicelib.signing.service import QueuedChunk
 
-    source = FakeChunks({
-        "A": Holder(10, held_by=15),  # revoked and held after batch SB1: SB2's dose waits for the lift
-        "B": Holder(10),  # a passport from SB1 only: SB2's dose was lost
-        "C": Holder(10, batches=frozenset({"SB1", "SB2"})),  # re-evaluated from SB2's dose too
-        "D": Holder(12, held_by=15),  # issued on SB2, then revoked: nothing owed from SB2
-    })
+    audit, manifests, passports, records = FakeAuditLog(), FakeManifestStore(), FakePassports(), FakeRecords()
+    keys = {10: "batch:SB1", 12: "batch:SB2"}  # the attestations of SB1 and SB2 are the log's 10th and 12th entries
+    for i in range(1, 13):
+        audit.append({"type": "batch-attestation", "i": i}, unique_key=keys.get(i, f"k{i}"))
+    # One chunk of four attested people of batch SB2, processed (DONE)
+    manifests.chunks_queued("SB2", "F1", [QueuedChunk(0, 0, (A, B, C, D))], pending_until=NOW, now=NOW)
+    manifests.finish_chunk("SB2", 0, first_index=0, size=4, status="DONE", refused=[], now=NOW)
+    # A: a passport from SB1, revoked and held after it: SB2's dose waits for the lift
+    passports.issue(A, 1, make_uvci(lambda n: bytes([1] * n)), attestation_sequence=10)
+    passports.revoke_by_ministry(A, 15)
+    # B: a passport from SB1 only: SB2's dose was lost
+    passports.issue(B, 1, make_uvci(lambda n: bytes([2] * n)), attestation_sequence=10)
+    records.add("F1", "RB", B, signed_batch="SB2")
+    # C: re-evaluated from SB2's dose too
+    passports.issue(C, 1, make_uvci(lambda n: bytes([3] * n)),
+                    attestation={"kind": "re-evaluation", "batches": ["SB1", "SB2"], "sequence": 10})
+    # D: issued on SB2, then revoked: nothing owed from SB2
+    passports.issue(D, 1, make_uvci(lambda n: bytes([4] * n)), batch_id="SB2", attestation_sequence=12)
+    passports.revoke_by_ministry(D, 15)
+    source = audit_source(audit=audit, manifests=manifests, passports=passports, records=records)
     now = datetime.now(timezone.utc)
     listed = Reconciler(source).unissued(now, fix=True)
     assert listed == [Held("SB2", 0, 0, "F1", 15), Stranded("SB2", 0, 1, "F1", "DONE", False, 1)]
     assert [h.to_dict()["kind"] for h in listed] == ["held", "stranded"]
-    assert source.released == ["B"]
+    assert records.items[("F1", "RB")]["signing_batch"] is None  # B's claim released, offered again
     assert Reconciler(source).stranded(now) == [Stranded("SB2", 0, 1, "F1", "DONE", False)]
 
 
@@ -258,14 +236,14 @@ def client():
 
     from app import app
     from chalicelib.settings import get_settings
-    from chalicelib.wiring import Container, set_container
+    from chalicelib.wiring import set_container
 
+    # The reports of 2022-05-20 over fake counters; the app's own clock stays real (tokens are minted now).
+    reports = fake_container(clock=lambda: NOW, counters=FakeCounters({
+        ("NATIONAL", "TOTAL"): {"received": 7}, ("PROV#001", "TOTAL"): {"received": 7},
+        ("NATIONAL", "DAY#2022-05-20"): {"passports_issued": 2}})).reports
     # The session's settings: they trust the test token issuer's JWKS (a local file).
-    c = Container(get_settings())
-    c.__dict__["reports"] = ReportService(FakeCounters({("NATIONAL", "TOTAL"): {"received": 7},
-                                                        ("PROV#001", "TOTAL"): {"received": 7},
-                                                        ("NATIONAL", "DAY#2022-05-20"): {"passports_issued": 2}}),
-                                          lambda: NOW)
+    c = fake_container(get_settings(), reports=reports)
     set_container(c)
     with Client(app) as cl:
         yield cl

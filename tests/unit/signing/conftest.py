@@ -45,6 +45,12 @@ def other_gov() -> Pki:
     return Pki(seed=2)
 
 
+def ids():
+    """Signing batch ids SB0001, SB0002, ..."""
+    n = iter(range(1, 10**6))
+    return lambda: f"SB{next(n):04d}"
+
+
 @pytest.fixture
 def later():
     return T0 + timedelta(days=10)

@@ -1,24 +1,22 @@
-"""`facility` CLI without AWS: CA, certificates, and offline signing of manifests."""
+"""`vaxpass facility` without AWS: CA, certificates, and offline signing of manifests, run in process
+(`chalicelib.cli.main`); one subprocess per command group is tests/unit/cli/test_install.py's."""
 from __future__ import annotations
 
 import base64
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib.cli import main
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.manifest import DoseRecord, build_entries, build_manifest, manifest_message
+from tests.unit.cli.conftest import run as run_cli
 
 
-def run(args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(args)
-    return code, out.getvalue(), err.getvalue()
+def run(args) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one command."""
+    done = run_cli(args)
+    return done.code, done.out, done.err
 
 
 @pytest.fixture

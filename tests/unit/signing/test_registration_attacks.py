@@ -14,14 +14,14 @@ from chalicelib import errors
 from chalicelib.signing import facility_pki as pki
 from chalicelib.signing.facilities import FacilityService
 from tests.unit.signing.conftest import T0
-from tests.unit.signing.fakes import MemoryRegistry
+from tests.fakes import FakeFacilityRegistry
 
 NOW = T0 + timedelta(days=10)
 
 
 @pytest.mark.parametrize("facility_id", ["A#B", " A", "A ", "A\u200bB", "A\tB", "Tra\u0323m", "", "F" * 65])
 def test_attack_facility_ids_that_alias_keys_or_look_alike_are_refused(facility_id):
-    registry = MemoryRegistry()
+    registry = FakeFacilityRegistry()
     with pytest.raises(errors.ValidationError):
         FacilityService(registry).register_facility(facility_id=facility_id, name="x", province="001", head="h",
                                                     certificate_pem=None, now=NOW)
@@ -29,7 +29,7 @@ def test_attack_facility_ids_that_alias_keys_or_look_alike_are_refused(facility_
 
 
 def test_attack_province_code_formats_are_one_province_at_registration(gov):
-    registry = MemoryRegistry()
+    registry = FakeFacilityRegistry()
     service = FacilityService(registry)
     registry.save_ca(pki.pem(gov.ca), NOW)
     f = service.register_facility(facility_id="TYT Phường 1", name="x", province="1", head="h",

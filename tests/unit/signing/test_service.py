@@ -1,4 +1,4 @@
-"""Signing use cases with in-memory ports: batches, signatures, attestations, fan-out, audit chain."""
+"""Signing use cases over the fakes (tests/fakes/): batches, signatures, attestations, fan-out, audit chain."""
 from __future__ import annotations
 
 import base64
@@ -15,9 +15,8 @@ from chalicelib.signing.manifest import (canonical_json, entries_still_current, 
                                          verify_inclusion)
 from chalicelib.signing.facilities import FacilityService
 from chalicelib.signing.service import AlreadyAttested, BatchExpired, ManifestTampered, NothingToSign, SigningService
-from tests.unit.signing.conftest import T0
-from tests.unit.signing.fakes import (MemoryAudit, MemoryManifests, MemoryQueue, MemoryRecords, MemoryRegistry,
-                                      ids)
+from tests.fakes import FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry, FakeManifestStore, FakeRecords
+from tests.unit.signing.conftest import T0, ids
 
 NOW = T0 + timedelta(days=10)
 
@@ -25,8 +24,8 @@ NOW = T0 + timedelta(days=10)
 class World:
     def __init__(self, gov, chunk_people=2, queue=None):
         self.gov = gov
-        self.registry, self.records = MemoryRegistry(), MemoryRecords()
-        self.manifests, self.audit, self.queue = MemoryManifests(), MemoryAudit(), queue or MemoryQueue()
+        self.registry, self.records = FakeFacilityRegistry(), FakeRecords()
+        self.manifests, self.audit, self.queue = FakeManifestStore(), FakeAuditLog(), queue or FakeCountersignQueue()
         self.facilities = FacilityService(self.registry)
         self.facilities.register_ca(pki.pem(gov.ca), now=NOW)
         self.keys = {}
@@ -130,7 +129,7 @@ def test_repeated_signature_returns_the_same_attestation_and_another_is_a_confli
 
 
 def test_fan_out_interrupted_after_logging_is_completed_by_the_retry(gov):
-    w = World(gov, queue=MemoryQueue(fail_times=1))
+    w = World(gov, queue=FakeCountersignQueue(fail_times=1))
     w.records.add("FAC-1", "R1", "079200000001")
     m = w.service.create_batch("FAC-1", now=NOW)
     body = w.sign(m, "FAC-1")
