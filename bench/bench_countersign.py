@@ -36,7 +36,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--smoke", action="store_true", help="tiny size; checks the bench reaches its end")
     args = ap.parse_args()
+    if args.smoke:
+        args.people, args.concurrency = 10, 2
     if not os.environ.get("AWS_ENDPOINT_URL"):
         print("needs LocalStack: run through scripts/with-localstack.sh", file=sys.stderr)
         return 2
@@ -145,6 +148,9 @@ def main() -> int:
         except Counter.DoesNotExist:
             issued = 0
         if issued >= args.people:
+            break
+        if runner.stats.errors:  # a raising handler's batch would only return after its visibility timeout
+            print(f"FAILED: the countersign handler raised ({runner.stats.errors} failed invocations)")
             break
         time.sleep(0.5)
     elapsed = time.perf_counter() - r0
