@@ -38,6 +38,14 @@ def _scalar(value: dict) -> str:
     return str(next(iter(value.values()))) if isinstance(value, dict) and value else str(value)
 
 
+def _by_first(counts: Counter) -> dict[str, int]:
+    """Sums a Counter keyed by (service, operation) or (table, key) by its first part."""
+    out: Counter = Counter()
+    for (first, _), n in counts.items():
+        out[first] += n
+    return dict(out)
+
+
 @dataclass
 class Figures:
     """What one stage did: API calls and attempts by (service, operation), writes by (table, key)."""
@@ -49,10 +57,7 @@ class Figures:
     item_wru: Counter = field(default_factory=Counter)
 
     def by_service(self) -> dict[str, int]:
-        out: Counter = Counter()
-        for (service, _), n in self.calls.items():
-            out[service] += n
-        return dict(out)
+        return _by_first(self.calls)
 
     def total_writes(self) -> int:
         return sum(self.item_writes.values())
@@ -68,10 +73,7 @@ class Figures:
         return self.item_wru.most_common(1)[0][1] if self.item_wru else 0
 
     def wru_by_table(self) -> dict[str, int]:
-        out: Counter = Counter()
-        for (table, _), n in self.item_wru.items():
-            out[table] += n
-        return dict(out)
+        return _by_first(self.item_wru)
 
     def retries(self) -> int:
         return max(0, sum(self.attempts.values()) - sum(self.calls.values()))
