@@ -108,6 +108,7 @@ def run_stage(counter: RequestCounter, name: str, unit: str, runner_for, functio
             if runner:
                 runner.stop()
                 thread.join(timeout=15)
+    print(f"{name}: {done:,} in {seconds:.1f}s", flush=True)
     return Stage(name, unit, done, seconds, figures, runner.stats.failed if runner else 0)
 
 
@@ -278,20 +279,32 @@ def run(args) -> int:
         manifests.update(attest_facilities(c, [(f, PROVINCE) for f in facilities], datetime.now(timezone.utc),
                                            limit=len(dirty)))
 
-    signed = 0
     stages.append(run_stage(counter, "facility signing", "person", runner_for, None,
                             lambda: sum(m["count"] for m in manifests.values()), 0, args.stage_timeout,
                             action=sign))
-    signed = sum(m["count"] for m in manifests.values())
-    stages[-1].done = signed
-    if not signed:
+    stages[-1].done = sum(m["count"] for m in manifests.values())
+    # A person whose doses two facilities gave is in both manifests: the second attestation makes a
+    # new passport version (and revokes the first), so the stage ends when the queue is drained and
+    # every person holds a passport; its unit is the passport version.
+    people_signed = len({e["citizen_id"] for m in manifests.values() for e in m["entries"]})
+    if not people_signed:
         raise BenchFailed("facility signing: nobody to sign (no verified people)")
+    countersign_url = sqs.get_queue_url(QueueName=settings.queue("countersign"))["QueueUrl"]
 
     def issued() -> int:
         return int(c.counters.totals(["NATIONAL"]).get("NATIONAL", {}).get("passports_issued") or 0)
 
-    stages.append(run_stage(counter, "countersigning", "passport", runner_for, "handle_countersign", issued,
-                            signed, args.stage_timeout))
+    def issued_once_drained() -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=countersign_url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        waiting = sum(int(v) for v in attrs.values())
+        n = issued()
+        return n if waiting == 0 and n >= people_signed else min(n, people_signed - 1)
+
+    stages.append(run_stage(counter, "countersigning", "passport", runner_for, "handle_countersign",
+                            issued_once_drained, people_signed, args.stage_timeout))
+    stages[-1].done = issued()
+    print(f"countersigning: {people_signed:,} people signed, {stages[-1].done:,} passport versions issued", flush=True)
     return report(args, stages, base)
 
 
