@@ -79,8 +79,8 @@ def configured_timeouts_ms(functions, stage: str = "local", project_dir: Path | 
     stage's value over the top-level one), in milliseconds."""
     root = project_dir or Path(__file__).resolve().parents[2]
     on_disk = json.loads((root / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    return {name: 1000 * int(Config.create(chalice_stage=stage, function_name=name, project_dir=str(root),
-                                           config_from_disk=on_disk).lambda_timeout)
+    return {name: 1000 * int(Config(chalice_stage=stage, function_name=name, config_from_disk=on_disk,
+                                    default_params={"lambda_timeout": 60}).lambda_timeout)
             for name in functions}
 
 
