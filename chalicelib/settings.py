@@ -57,6 +57,10 @@ class Settings:
     # The intake queue's maxReceiveCount (infra/spec.py; a test keeps the two equal): the last
     # receive marks its batch FAILED before the message moves to the DLQ.
     intake_max_receive_count: int = 3
+    # A handler working through a long file stops at a checkpoint while at least this much of its
+    # Lambda's time is left (plus its longest chunk so far), and hands the rest to a continuation
+    # message: room for the rejected-rows report, the hand-over and a slower chunk than any yet.
+    deadline_margin_ms: int = 20_000
     # Population registry: "dynamodb" (registry table) or "https" (national gateway).
     registry_backend: str = "dynamodb"
     registry_url: str | None = None
@@ -149,6 +153,7 @@ ENV_NAMES = {
     "xlsx_max_part_mb": "VAXPASS_XLSX_MAX_PART_MB",
     "xlsx_max_ratio": "VAXPASS_XLSX_MAX_RATIO",
     "intake_max_receive_count": "VAXPASS_INTAKE_MAX_RECEIVE_COUNT",
+    "deadline_margin_ms": "VAXPASS_DEADLINE_MARGIN_MS",
     "registry_backend": "VAXPASS_REGISTRY_BACKEND",
     "registry_url": "VAXPASS_REGISTRY_URL",
     "registry_timeout_s": "VAXPASS_REGISTRY_TIMEOUT_S",

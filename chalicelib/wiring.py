@@ -154,6 +154,12 @@ class Container:
         return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
 
     @cached_property
+    def intake_continuations(self):
+        from chalicelib.adapters.intake.continuations import SqsContinuations
+
+        return SqsContinuations(self.client("sqs"), self.queue_urls("intake"))
+
+    @cached_property
     def rate_windows(self):
         from chalicelib.adapters.intake.rate_windows import DynamoRateWindows
 
@@ -340,7 +346,8 @@ class Container:
 
         return IntakeService(self.record_store, self.batches, self.cleaning_queue, self.report_store, self.clock,
                              facilities=self.facility_registry, chunk_rows=self.intake_chunk_rows,
-                             limits=self.intake_limits, uploads=self.upload_source)
+                             limits=self.intake_limits, uploads=self.upload_source,
+                             deadline_margin_ms=self.settings.deadline_margin_ms)
 
     @cached_property
     def upload_delivery(self):
@@ -348,7 +355,7 @@ class Container:
 
         return UploadDelivery(self.intake.ingest_stored, self.batches,
                               functools.partial(self.dead_letters.send, "intake"), self.clock,
-                              self.settings.intake_max_receive_count)
+                              self.settings.intake_max_receive_count, self.intake_continuations)
 
     @cached_property
     def submission(self):

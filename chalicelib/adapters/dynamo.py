@@ -165,6 +165,9 @@ class Tables:
             cleaned = NumberAttribute(default=0)
             rows_done = NumberAttribute(default=0)
             chunks_done = NumberAttribute(default=0)
+            # Which intake message carries the batch: 0 its S3 notification, n its n-th
+            # continuation (chalicelib/intake/uploads.py).
+            continuation = NumberAttribute(default=0)
             report_key = UnicodeAttribute(null=True)
             error_code = UnicodeAttribute(null=True)
             error_message = UnicodeAttribute(null=True)

@@ -50,6 +50,17 @@ class DynamoBatchStore:
                 raise errors.DependencyUnavailable("batches: write failed") from e
         return _state(batch_id, Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True))
 
+    def hand_over(self, batch_id: str, *, continuation: int, now: datetime) -> None:
+        Batch = self._t.Batch
+        try:
+            Batch(batch_pk(batch_id), "BATCH").update(
+                actions=[Batch.continuation.set(continuation), Batch.updated_at.set(iso_seconds(now))],
+                condition=Batch.pk.exists() & (Batch.continuation.does_not_exist()
+                                               | (Batch.continuation < continuation)))
+        except PynamoDBException as e:
+            if not is_conditional(e):  # else a later continuation was recorded first: it stays
+                raise errors.DependencyUnavailable("batches: write failed") from e
+
     def fail(self, batch_id: str, *, code: str, message: str, failure: str, province_code: str | None,
              source: str, now: datetime) -> None:
         Batch = self._t.Batch
@@ -106,12 +117,13 @@ class DynamoBatchStore:
             return None
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("batches: read failed") from e
-        out = {k: getattr(item, k) for k in (*PROGRESS_FIELDS, "report_key")}
+        out = {k: getattr(item, k) for k in (*PROGRESS_FIELDS, "report_key", "source", "etag", "continuation")}
         return {k: int(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def _state(batch_id: str, item) -> BatchState:
-    return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0), item.failure)
+    return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0), item.failure,
+                      int(item.continuation or 0))
 
 
 def _received_updates(Counter, new_by_scope) -> list[tuple[Model, list[Action]]]:
