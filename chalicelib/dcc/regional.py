@@ -81,11 +81,9 @@ class RegionalSigner:
     def sign(self, data: bytes) -> bytes:
         tried: set[str] = set()
         while True:
-            key = self._choose(tried)
-            if key.bucket is not None:
-                wait = key.bucket.reserve()
-                if wait > 0:
-                    self._sleep(wait)
+            key, wait = self._choose(tried)
+            if wait > 0:
+                self._sleep(wait)
             try:
                 return key.signer.sign(data)
             except DependencyUnavailable as e:  # Throttled too: the signer has retried already
@@ -97,15 +95,19 @@ class RegionalSigner:
     def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
         return sign_concurrently(self.sign, messages, self._max_workers, "regional-sign")
 
-    def _choose(self, tried: set[str]) -> RegionalKey:
-        now = self._clock()
+    def _choose(self, tried: set[str]) -> tuple[RegionalKey, float]:
+        """The Region to sign in and how long to wait for its turn. Chosen and reserved under one
+        lock: concurrent threads reading the buckets before any reserved would all pick the same."""
         with self._lock:
+            now = self._clock()
             left = [k for k in self._keys if k.region not in tried]
             up = [k for k in left if self._down_until.get(k.region, 0.0) <= now]
-        if not up:  # all set aside: the one coming back first
-            return min(left, key=lambda k: self._down_until.get(k.region, 0.0))
-        # max() keeps the first of equals: the primary, listed first, takes the ties.
-        return max(up, key=lambda k: k.bucket.available() if k.bucket is not None else float("inf"))
+            if up:
+                # max() keeps the first of equals: the primary, listed first, takes the ties.
+                key = max(up, key=lambda k: k.bucket.available() if k.bucket is not None else float("inf"))
+            else:  # all set aside: the one coming back first
+                key = min(left, key=lambda k: self._down_until.get(k.region, 0.0))
+            return key, key.bucket.reserve() if key.bucket is not None else 0.0
 
     def _set_aside(self, region: str, error: DependencyUnavailable) -> None:
         with self._lock:
