@@ -6,11 +6,16 @@ caches the result. Tests build `Settings(...)` directly or call `Settings.from_e
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Mapping
 
 from chalicelib import resource_names as rn
+
+
+# An AWS Region name (ap-southeast-1, us-gov-west-1): it becomes part of an endpoint host name.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 
 class SettingsError(ValueError):
@@ -40,6 +45,14 @@ class Settings:
     dcc_issuer: str = "VN"
     dcc_validity_days: int = 365
     dsc_algorithm: str = "ES256"
+    # Multi-Region countersigning: further Regions holding a replica of the multi-Region DSC key
+    # (comma-separated; `region` always signs and is listed first by `signing_region_list`).
+    signing_regions: str = ""
+    # The account's KMS Sign quota in each signing Region (requests/s; 1,000 for ECC by default).
+    kms_sign_quota_per_s: float = 1000.0
+    # The countersign function's maximum concurrency (its SQS event source's MaximumConcurrency):
+    # each instance takes this share of every Region's quota.
+    countersign_max_concurrency: int = 4
     # Intake
     max_records_per_request: int = 500
     cleaning_chunk_size: int = 100
@@ -83,6 +96,19 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.resource_prefix:
             object.__setattr__(self, "resource_prefix", f"vaxpass-{self.stage}")
+        bad = [r for r in self.signing_region_list if not _REGION.fullmatch(r)]
+        if bad:
+            raise SettingsError(f"VAXPASS_SIGNING_REGIONS: not an AWS Region name: {bad[0]!r}")
+        if not self.kms_sign_quota_per_s > 0:
+            raise SettingsError("VAXPASS_KMS_SIGN_QUOTA_PER_S must be positive")
+        if not 2 <= self.countersign_max_concurrency <= 1000:  # what SQS event sources accept
+            raise SettingsError("VAXPASS_COUNTERSIGN_MAX_CONCURRENCY must be between 2 and 1000")
+
+    @property
+    def signing_region_list(self) -> tuple[str, ...]:
+        """The Regions whose KMS signs passports: the primary first, then the replicas, once each."""
+        listed = (r.strip() for r in self.signing_regions.split(","))
+        return tuple(dict.fromkeys([self.region, *(r for r in listed if r)]))
 
     # -- physical names -------------------------------------------------------------------------
     def table(self, logical: str) -> str:
@@ -143,6 +169,9 @@ ENV_NAMES = {
     "dcc_issuer": "VAXPASS_DCC_ISSUER",
     "dcc_validity_days": "VAXPASS_DCC_VALIDITY_DAYS",
     "dsc_algorithm": "VAXPASS_DSC_ALGORITHM",
+    "signing_regions": "VAXPASS_SIGNING_REGIONS",
+    "kms_sign_quota_per_s": "VAXPASS_KMS_SIGN_QUOTA_PER_S",
+    "countersign_max_concurrency": "VAXPASS_COUNTERSIGN_MAX_CONCURRENCY",
     "max_records_per_request": "VAXPASS_MAX_RECORDS_PER_REQUEST",
     "cleaning_chunk_size": "VAXPASS_CLEANING_CHUNK_SIZE",
     "records_per_minute": "VAXPASS_RECORDS_PER_MINUTE",

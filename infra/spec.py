@@ -70,6 +70,9 @@ class Key:
     spec: str  # KMS KeySpec
     usage: str  # KMS KeyUsage
     purpose: str = ""
+    # A KMS multi-Region key, replicated to each VAXPASS_SIGNING_REGIONS Region with the same alias
+    # (set at creation: an existing single-Region key cannot become one).
+    multi_region: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ BUCKETS: tuple[Bucket, ...] = (
 )
 
 KEYS: tuple[Key, ...] = (
-    Key("dsc-es256", "ECC_NIST_P256", "SIGN_VERIFY", purpose="DSC key for ES256 DCC signing"),
+    Key("dsc-es256", "ECC_NIST_P256", "SIGN_VERIFY", purpose="DSC key for ES256 DCC signing", multi_region=True),
     Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
     Key("audit-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
         purpose="signs the audit log checkpoints (sequence, head hash, time) written to the audit bucket"),

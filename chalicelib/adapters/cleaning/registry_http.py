@@ -12,10 +12,8 @@ the SQS message is retried later rather than a record being marked NOT_FOUND.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -24,35 +22,7 @@ from urllib3.util import Retry, Timeout
 
 from chalicelib import errors
 from chalicelib.intake.records import RegistryPerson
-
-
-class RateLimiter:
-    """Token bucket: at most `rate` acquisitions per second on average, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: int | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self._rate = rate
-        self._burst = float(burst or max(1, int(rate)))
-        self._tokens = self._burst
-        self._clock = clock
-        self._sleep = sleep
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self._rate
-            self._tokens = 0.0
-            self._last = now + wait
-        self._sleep(wait)
+from chalicelib.platform.token_bucket import TokenBucket as RateLimiter
 
 
 class HttpRegistry:
