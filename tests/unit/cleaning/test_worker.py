@@ -67,7 +67,7 @@ def test_a_version_another_worker_verified_first_is_a_lost_race_counted_once():
     c = world()
     refs = submitted(c, row("R1"))
     # a concurrent delivery of the same message stores its result between this one's read and write
-    c.record_store.before_next_save = c.record_store.save_result
+    c.record_store.before_next_save = c.record_store.save_results
     stats = c.verification.verify(refs)
     assert (stats.verified, stats.lost_race) == (0, 1)
     assert c.counters.total("FAC#F1", "verified") == 1  # by the worker that won
