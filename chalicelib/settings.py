@@ -55,7 +55,9 @@ class Settings:
     countersign_max_concurrency: int = 4
     # Intake
     max_records_per_request: int = 500
-    cleaning_chunk_size: int = 100
+    # A chunk of one facility's batch is stored in one transaction: 96 records + NATIONAL, the
+    # province, the facility and the batch = DynamoDB's 100 items.
+    cleaning_chunk_size: int = 96
     # Records (submitted or corrected) per caller per minute; over it, 429 with Retry-After.
     records_per_minute: int = 1000
     # Days an access-log entry (who read which cleaning result) is kept.

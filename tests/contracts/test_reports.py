@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.cleaning.matcher import CleaningResult, Outcome
+from chalicelib.cleaning.worker import Cleaned
 from chalicelib.intake.service import NewRecord
 from chalicelib.signing.service import QueuedChunk
 from tests.contracts.conftest import BOTH, FAKE, real
@@ -86,7 +87,7 @@ class TestAuditSourceContract:
         records.put_many([NewRecord(record(facility, "R1", citizen=b), "b1", 1),
                           NewRecord(record(facility, "R2", citizen=a), "b1", 2)], NOW)
         rec = records.load([(facility, "R1")])[(facility, "R1")]
-        records.save_result(rec, CleaningResult("R1", Outcome.VERIFIED, matched_citizen_id=b), {}, NOW)
+        records.save_results([Cleaned(rec, CleaningResult("R1", Outcome.VERIFIED, matched_citizen_id=b), {})], NOW)
         attest(records, {(facility, "R1")}, batch)
         mine = sorted((f.counted_state or "") for f in source.record_facts() if f.facility_id == facility)
         assert mine == ["", "VERIFIED"]

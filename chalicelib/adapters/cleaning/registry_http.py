@@ -8,12 +8,15 @@ Gateway contract (JSON):
 Timeouts, retries with backoff on 429/5xx and connection errors, and a client-side rate limit keep
 a cleaning surge from overrunning the gateway; failures become DependencyUnavailable/Throttled so
 the SQS message is retried later rather than a record being marked NOT_FOUND.
+
+The gateway answers one person or one block per request, so the per-chunk reads (`get_many`,
+`candidates_many`) are the single requests in turn, each through the rate limit.
 """
 from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import Any, Sequence
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -79,6 +82,12 @@ class HttpRegistry:
         body = self._get(f"/v1/citizens/{quote(citizen_id, safe='')}")
         return None if body is None else self._person(body)
 
+    def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
+        return {i: p for i in dict.fromkeys(citizen_ids) if i and (p := self.get(i)) is not None}
+
     def candidates(self, block_key: str) -> list[RegistryPerson]:
         body = self._get("/v1/candidates?" + urlencode({"block_key": block_key}))
         return [] if body is None else [self._person(p) for p in body.get("people", [])]
+
+    def candidates_many(self, block_keys: Sequence[str]) -> dict[str, list[RegistryPerson]]:
+        return {k: self.candidates(k) for k in dict.fromkeys(block_keys)}
