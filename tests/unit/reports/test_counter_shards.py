@@ -42,7 +42,7 @@ def test_updates_spread_the_nation_and_provinces_over_every_shard_and_never_a_fa
     Counter, draws = counter_model(32), 3200
     seen: Tally = Tally()
     for _ in range(draws):
-        for item, actions in counter_updates(Counter, "001-F001", "001", {"verified": 1}):
+        for item, _ in counter_updates(Counter, "001-F001", "001", {"verified": 1}):
             seen[item.pk] += 1
             assert item.sk == "TOTAL"
     national = {pk: n for pk, n in seen.items() if scope_of(pk) == "NATIONAL"}
