@@ -60,6 +60,10 @@ class Settings:
     cleaning_chunk_size: int = 96
     # Records (submitted or corrected) per caller per minute; over it, 429 with Retry-After.
     records_per_minute: int = 1000
+    # Write shards of each NATIONAL and PROV# counter item (chalicelib/adapters/counters.py; the
+    # README's "Counters layout" says why 32). At most 100: a reconciliation fix conditions every
+    # shard of a scope in one transaction. Raise it, never lower it: shards above it go unread.
+    counter_shards: int = 32
     # Days an access-log entry (who read which cleaning result) is kept.
     access_log_retention_days: int = 400
     # Caps on what one stored record may take (chalicelib/intake/records.py::IntakeLimits).
@@ -105,6 +109,8 @@ class Settings:
             raise SettingsError("VAXPASS_KMS_SIGN_QUOTA_PER_S must be positive")
         if not 2 <= self.countersign_max_concurrency <= 1000:  # what SQS event sources accept
             raise SettingsError("VAXPASS_COUNTERSIGN_MAX_CONCURRENCY must be between 2 and 1000")
+        if not 1 <= self.counter_shards <= 100:
+            raise SettingsError(f"{ENV_NAMES['counter_shards']} must be a whole number from 1 to 100")
 
     @property
     def signing_region_list(self) -> tuple[str, ...]:
@@ -177,6 +183,7 @@ ENV_NAMES = {
     "max_records_per_request": "VAXPASS_MAX_RECORDS_PER_REQUEST",
     "cleaning_chunk_size": "VAXPASS_CLEANING_CHUNK_SIZE",
     "records_per_minute": "VAXPASS_RECORDS_PER_MINUTE",
+    "counter_shards": "VAXPASS_COUNTER_SHARDS",
     "access_log_retention_days": "VAXPASS_ACCESS_LOG_RETENTION_DAYS",
     "max_extra_columns": "VAXPASS_MAX_EXTRA_COLUMNS",
     "max_row_bytes": "VAXPASS_MAX_ROW_BYTES",

@@ -13,7 +13,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
+from chalicelib.adapters.counters import aggregate_counter_updates
 from chalicelib.adapters.dynamo import Tables, batch_pk, cancelled_by_condition, is_conditional
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, ChunkResult
@@ -129,15 +129,8 @@ def _state(batch_id: str, item) -> BatchState:
 def _received_updates(Counter, new_by_scope) -> list[tuple[Model, list[Action]]]:
     """One update per scope (NATIONAL, provinces, facilities) adding the chunk's new records; the
     FAC# updates also index the facility under its province (chalicelib/adapters/counters.py)."""
-    counts: dict[str, int] = {}
-    province_of: dict[str, tuple[str, str]] = {}
-    for (facility, province), n in new_by_scope.items():
-        for pk in scope_keys(facility, province):
-            counts[pk] = counts.get(pk, 0) + n
-        province_of[fac_pk(facility)] = (facility, province)
-    return [(Counter(pk, TOTAL), [Counter.received.add(n)]
-             + (facility_index_actions(Counter, *province_of[pk]) if pk in province_of else []))
-            for pk, n in counts.items()]
+    return aggregate_counter_updates(Counter, ((facility, province, {"received": n})
+                                               for (facility, province), n in new_by_scope.items()))
 
 
 class DynamoApiCallStore:
