@@ -85,8 +85,8 @@ def main() -> int:
           f"rejected {batch['rejected']}, cleaned {batch['cleaned']}")
 
     print("== 5. cleaning outcomes kept by the pipeline (national counters), and the offline engine's")
-    counter = container().counters.totals(["NATIONAL"])["NATIONAL"]
-    online = {k: int(counter.get(k) or 0) for k in (
+    counter = container().counters.totals(["NATIONAL"]).get("NATIONAL", {})  # the sum of its shards
+    online = {k: int(counter.get(k, 0)) for k in (
         "received", "verified", "verified_normalized", "mismatched", "not_found", "ambiguous", "invalid",
         "corrected")}
     summary["national_counters"] = online

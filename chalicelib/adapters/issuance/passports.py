@@ -24,7 +24,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.counters import counter_updates, day_sk, scope_keys
+from chalicelib.adapters.counters import counter_updates, issued_per_day_updates
 from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
@@ -162,8 +162,8 @@ class DynamoPassportStore:
                 for item, actions in counter_updates(Counter, facility, province, moves):
                     tx.update(item, actions=actions)
                 # The per-day series behind the dashboard (UTC day of issue), nation and province.
-                for scope in scope_keys(None, province):
-                    tx.update(Counter(scope, day_sk(stamp[:10])), actions=[Counter.passports_issued.add(1)])
+                for item, actions in issued_per_day_updates(Counter, [(province, stamp[:10])]):
+                    tx.update(item, actions=actions)
         except TransactWriteError as e:
             checks = 1 if previous is not None and previous.revocation_sequence is not None else 0
             if _uvci_taken(e, checks):
