@@ -1,0 +1,42 @@
+"""The local event runner as a process of its own, for the chaos test to kill with SIGKILL: every
+SQS handler of the real app, polling the queues of the resource prefix in its environment
+(VAXPASS_RESOURCE_PREFIX), several invocations at once per handler as Lambda runs them.
+
+    python -m tests.integration.chaos_runner_child READY_FILE TIMEOUTS_JSON INTAKE_CHUNK_ROWS
+
+Writes READY_FILE once the app is imported and the runner is polling, so the test's kill clock
+starts when work can start (a kill during imports would test nothing). TIMEOUTS_JSON gives each
+function's timeout in ms (kept under a sixth of the test queues' short visibility timeouts, as
+infra/spec.py keeps them in production); INTAKE_CHUNK_ROWS, intake's checkpoint interval, small
+enough that a short file takes several chunks and continuations. Runs until killed; SIGTERM stops
+it cleanly."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+
+def main(ready_file: str, timeouts_json: str, intake_chunk_rows: str) -> int:
+    from app import app
+    from chalicelib.local.event_runner import EventRunner
+    from chalicelib.platform.logging import get_logger
+    from chalicelib.settings import get_settings
+    from chalicelib.wiring import Container, set_container
+
+    c = Container(get_settings(), intake_chunk_rows=int(intake_chunk_rows))
+    set_container(c)
+    runner = EventRunner(app, c.client("sqs"), region=c.settings.region, wait_time_s=1, logger=get_logger(),
+                         timeouts_ms=json.loads(timeouts_json), concurrency=2)
+    for source in runner.sources:
+        # A missing queue fails here at once: the runner itself keeps polling through errors.
+        c.client("sqs").get_queue_url(QueueName=source.queue_name)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    Path(ready_file).write_text("ready", encoding="ascii")
+    runner.run_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))
