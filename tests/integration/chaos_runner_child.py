@@ -17,6 +17,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 
@@ -28,6 +30,13 @@ def journaled(handler, journal: int):
         finally:
             os.write(journal, b"e")
     return invoke
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A test run that dies (Ctrl-C, a CI timeout) must not leave a runner polling its queues."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(3)
 
 
 def main(ready_file: str, journal_file: str, timeouts_json: str, intake_chunk_rows: str) -> int:
@@ -48,6 +57,7 @@ def main(ready_file: str, journal_file: str, timeouts_json: str, intake_chunk_ro
         # A missing queue fails here at once: the runner itself keeps polling through errors.
         c.client("sqs").get_queue_url(QueueName=source.queue_name)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     Path(ready_file).write_text("ready", encoding="ascii")
     runner.run_forever()
     return 0
