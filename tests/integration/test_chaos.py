@@ -1,8 +1,9 @@
 """Chaos: the local event runner, a process of its own (`chaos_runner_child.py`), is killed with
-SIGKILL every 1-3 s (randomised; the seed is printed, `VAXPASS_CHAOS_SEED=<seed>` replays its
-kill schedule) and restarted, during a whole pipeline run on LocalStack: a province file uploaded to
-S3 -> intake (with continuations: 2-second invocations) -> cleaning -> facility heads sign their
-verified people -> countersigning with KMS -> passports. Then the runner is left alone to finish.
+SIGKILL 1-3 s after each start, while an invocation is under way (randomised; the seed is printed,
+`VAXPASS_CHAOS_SEED=<seed>` replays the kill delays), and restarted, during a whole pipeline run on
+LocalStack: a province file uploaded to S3 -> intake (half-second invocations: continuations) ->
+cleaning -> facility heads sign their verified people -> countersigning with KMS -> passports.
+Then the runner is left alone to finish.
 
 A SIGKILL is the crash nothing can catch: no `finally`, no partial-failure report, messages left
 in flight with half their work stored. The assertions are invariants, never timings: every record
@@ -205,7 +206,7 @@ def test_chaos_runner_killed_repeatedly_every_record_cleaned_once_every_signed_p
 
     settings, created, sqs = chaos_stack
     seed = int(os.environ.get("VAXPASS_CHAOS_SEED") or random.SystemRandom().randrange(10**6))
-    print(f"chaos seed {seed} (VAXPASS_CHAOS_SEED={seed} replays the kill schedule)")
+    print(f"chaos seed {seed} (VAXPASS_CHAOS_SEED={seed} replays the kill delays)")
     tables = Tables(settings)
     Record = tables.Record
     c = Container(settings)
