@@ -33,8 +33,8 @@ from chalicelib.dcc.revocation import revocation_entries
 from chalicelib.dcc.signer import Signer
 from chalicelib.dcc.uvci import make_uvci
 from chalicelib.issuance.domain import (
-    ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, content_digest, latest_dose, next_step,
-    reevaluated_attestation, series_doses, stale_manifest_doses,
+    ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, attested_batches, content_digest,
+    latest_dose, next_step, reevaluated_attestation, series_doses, stale_manifest_doses,
 )
 
 # The hashes a superseded or revoked version puts on the revocation list. COUNTRYCODEUCI hashes
@@ -183,7 +183,8 @@ class CountersignService:
         if step != ISSUE:
             return Outcome(req.citizen_id, step, current.version if current else None,
                            current.uvci if current else None)
-        return self._prepare(req.citizen_id, identity, doses, digest, current, req.attestation, signer, now)
+        attestation = {**req.attestation, "batches": attested_batches(doses)}
+        return self._prepare(req.citizen_id, identity, doses, digest, current, attestation, signer, now)
 
     def _prepare(self, citizen_id: str, identity: Identity, doses: list[DoseRecord], digest: str,
                  current: StoredPassport | None, attestation: dict, signer: Signer, now: datetime) -> dict:
