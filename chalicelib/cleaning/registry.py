@@ -87,6 +87,9 @@ class InMemoryRegistry:
     def get(self, citizen_id: str) -> RegistryPerson | None:
         return self._by_id.get(citizen_id)
 
+    def get_many(self, citizen_ids: Iterable[str]) -> dict[str, RegistryPerson]:
+        return {c: self._by_id[c] for c in citizen_ids if c in self._by_id}
+
     def candidates(self, block_key: str) -> list[RegistryPerson]:
         return self._index.get(block_key, [])
 

@@ -148,6 +148,10 @@ class AttestedBatchCountersigner:
             self._counters.add(att.facility_id, att.province_code, countersign_entries_not_attested=len(forged))
 
         keys = [(d["facility_id"], d["record_id"]) for e in proven for d in e["doses"]]
+        if keys:
+            # Noted before the claim, so a crash between the two never leaves a claimed record the
+            # person's next countersign would not search for.
+            self._service.open_claims(batch_id, [e["citizen_id"] for e in proven])
         claimed_keys = self._records.mark_signed(batch_id, keys, now) if keys else set()
         requests, index_of = [], {}
         for entry in proven:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from pynamodb.exceptions import PynamoDBException
 
@@ -36,6 +36,19 @@ class DynamoRegistry:
             return None
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("registry: read failed") from e
+
+    def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
+        """The people found among `citizen_ids`, in BatchGets of 100 keys."""
+        Person = self._t.Person
+        ids = sorted(set(citizen_ids))
+        out: dict[str, RegistryPerson] = {}
+        try:
+            for i in range(0, len(ids), 100):
+                for item in Person.batch_get([(f"P#{c}", "P") for c in ids[i:i + 100]]):
+                    out[item.citizen_id] = self._person(item)
+        except PynamoDBException as e:
+            raise errors.DependencyUnavailable("registry: read failed") from e
+        return out
 
     def _candidates(self, block_key: str) -> list[RegistryPerson]:
         try:
