@@ -19,3 +19,13 @@ def test_bench_countersign_issues_every_passport_at_a_tiny_size(aws_endpoint):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "KMS Sign calls per passport: 1.00 (10 calls for 10 passports)" in run.stdout
+    assert "DynamoDB requests per passport: " in run.stdout
+
+
+def test_bench_countersign_fails_at_once_when_the_handler_fails(aws_endpoint):
+    # No DSC of this algorithm is registered: every countersign invocation raises.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAXPASS_")} | {"VAXPASS_DSC_ALGORITHM": "PS256"}
+    run = subprocess.run([sys.executable, "bench/bench_countersign.py", "--people", "3", "--concurrency", "1"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "FAILED: the countersign handler failed" in run.stderr
