@@ -17,9 +17,9 @@ one read of the chunk's passports (with holds and open claims), one of its attes
 its registry identities, one KMS Sign per new version (all of them together, nothing else in
 between), and as few store transactions as DynamoDB's 100-item limit allows. The citizen index is
 queried only for people whose doses may lie outside what the chunk names and what their current
-passport rests on: a claim of another batch still open for them (`open_claims`, written before
-records are claimed, settled by the passport that includes them), or a passport stored before it
-named its doses.
+passport rests on: a claim of another batch that their current passport does not cover (noted by
+`open_claims` before records are claimed; a passport names the batches its doses were attested
+in), or a passport stored before it named its doses.
 
 A person a ministry revocation holds gets nothing until the ministry lifts the hold (their record
 claims stay as they are). A re-evaluation (`reevaluate`: a dose the passport rests on moved to
@@ -30,6 +30,7 @@ attested dose remains (`issuance.domain.next_step`).
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Collection, Protocol, Sequence
@@ -67,6 +68,7 @@ class StoredPassport:
     province_code: str | None = None
     # The dose records this version rests on; None for a version stored before it named them.
     dose_keys: tuple[tuple[str, str], ...] | None = None
+    dose_batches: frozenset[str] = frozenset()  # the batches whose attestation those doses carry
 
     def state(self) -> PassportState:
         return PassportState(self.content_digest, self.revoked, self.held_by is not None)
@@ -87,12 +89,13 @@ class NewPassport:
     attestation: dict
     display: dict
     dose_keys: tuple[tuple[str, str], ...] | None = None  # the (facility_id, record_id) it rests on
+    dose_batches: frozenset[str] = frozenset()  # the batches whose attestation they carry
 
 
 @dataclass(frozen=True)
 class PassportRead:
-    """A person as the countersign worker reads them: the current version (with its hold) and the
-    batches whose claims on their records are still open (not yet on a passport)."""
+    """A person as the countersign worker reads them: the current version (with its hold) and every
+    batch that noted a claim on their records."""
 
     current: StoredPassport | None
     open_batches: frozenset[str] = frozenset()
@@ -100,12 +103,11 @@ class PassportRead:
 
 @dataclass(frozen=True)
 class PassportWrite:
-    """One new version to store over `previous`; `settled` are the open claims it includes."""
+    """One new version to store over `previous`."""
 
     passport: NewPassport
     previous: StoredPassport | None
     revocations: list[dict]
-    settled: frozenset[str] = frozenset()
 
 
 class PassportStore(Protocol):
@@ -195,13 +197,16 @@ class CountersignService:
         for r in requests:
             first.setdefault(r.citizen_id, r)
         cids = sorted(first)
-        reads = self._store.current_many(cids)
-        also = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
-        for read in reads.values():
-            also.update(read.current.dose_keys or () if read.current is not None else ())
-        query = [c for c in cids if _needs_index(reads[c], first[c].attestation.get("batch_id"))]
-        attested = self._doses.attested_doses(cids, sorted(also), query=query)
-        identities = self._identities.identities(cids)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identities") as pool:
+            # The registry read needs nothing the others read: it runs while they do.
+            identities_read = pool.submit(self._identities.identities, cids)
+            reads = self._store.current_many(cids)
+            also = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
+            for read in reads.values():
+                also.update(read.current.dose_keys or () if read.current is not None else ())
+            query = [c for c in cids if _needs_index(reads[c], first[c].attestation.get("batch_id"))]
+            attested = self._doses.attested_doses(cids, sorted(also), query=query)
+            identities = identities_read.result()
         prepared: dict[str, Outcome | dict] = {}
         for cid, req in first.items():
             # Every manifest dose of the person must be current, whichever entry named it.
@@ -246,7 +251,6 @@ class CountersignService:
             draft = self._prepare(req.citizen_id, identity, doses, digest, current, req.attestation, signer, now)
         except (errors.ValidationError, errors.NotFound) as e:
             return Outcome(req.citizen_id, "refused", detail=[e.code])
-        draft["settled"] = frozenset(d.signed_batch for d in doses if d.signed_batch) & read.open_batches
         return draft
 
     def _prepare(self, citizen_id: str, identity: Identity, doses: list[DoseRecord], digest: str,
@@ -271,10 +275,11 @@ class CountersignService:
             hc1=d["unsigned"].finish(signature), signature_b64=base64.b64encode(signature).decode(),
             content_digest=d["digest"], attestation=d["attestation"],
             display=display_fields(d["payload"], len(d["doses"])),
-            dose_keys=tuple(sorted((x.facility_id, x.record_id) for x in d["doses"])))
+            dose_keys=tuple(sorted((x.facility_id, x.record_id) for x in d["doses"])),
+            dose_batches=frozenset(x.signed_batch for x in d["doses"] if x.signed_batch))
         # A version revoked in place is listed already; a re-issue lists the active one it replaces.
         revocations = self._listed(current) if current is not None and not current.revoked else []
-        return PassportWrite(passport, current, revocations, d.get("settled", frozenset()))
+        return PassportWrite(passport, current, revocations)
 
     def _listed(self, passport: StoredPassport) -> list[dict]:
         return revocation_entries(uci=passport.uvci, issuer_country=self._issuer,
@@ -322,11 +327,12 @@ class CountersignService:
 
 def _needs_index(read: PassportRead, batch_id: object) -> bool:
     """Whether a person's attested doses may lie outside the chunk's and their passport's: another
-    batch's claim is open (its passport not stored: a crash, a stale entry, a hold), or the
-    passport does not name its doses (stored before it did)."""
-    if read.open_batches - {batch_id}:
+    batch noted a claim their passport does not cover (its passport never stored: a crash, a stale
+    entry, a hold), or the passport does not name its doses (stored before it did)."""
+    current = read.current
+    if current is not None and current.dose_keys is None:
         return True
-    return read.current is not None and read.current.dose_keys is None
+    return bool(read.open_batches - {batch_id} - (current.dose_batches if current is not None else frozenset()))
 
 
 def display_fields(payload: dict, doses_on_record: int) -> dict:

@@ -22,7 +22,7 @@ class FakePassports:
     """`version_items[(citizen_id, version)]`: each passport version with its status;
     `pointers[citizen_id]`: the CURRENT pointer; `holds[citizen_id]`: a ministry revocation's
     hold; `listed`: revocation list entries (type, hash) -> reason; `uvcis`: every UVCI issued;
-    `claims[citizen_id]`: the batches whose claims no passport includes yet. A test may change
+    `claims[citizen_id]`: every batch that noted a claim on the person's records. A test may change
     any of them the way a writer of the table could. With `counters` (FakeCounters), writes move
     them as the adapter's transactions do. `requests` counts the calls, as the table would see them."""
 
@@ -53,7 +53,8 @@ class FakePassports:
                                   p["revocation_sequence"], revoked=p["status"] == REVOKED,
                                   held_by=hold.revocation_sequence if hold is not None else None,
                                   attestation_sequence=p["attestation_sequence"], facility_id=p["facility_id"],
-                                  province_code=p["province_code"], dose_keys=p.get("dose_keys"))
+                                  province_code=p["province_code"], dose_keys=p.get("dose_keys"),
+                                  dose_batches=p.get("dose_batches", frozenset()))
 
     def current_many(self, citizen_ids):
         self.requests["current_many"] += 1
@@ -76,8 +77,6 @@ class FakePassports:
         for w in writes:
             if self._save(w.passport, w.previous, w.revocations, now):
                 stored.add(w.passport.citizen_id)
-                with self._lock:
-                    self.claims.get(w.passport.citizen_id, set()).difference_update(w.settled)
         return stored
 
     def _pointer_is(self, citizen_id: str, previous: StoredPassport | None) -> bool:
@@ -121,7 +120,8 @@ class FakePassports:
                 "signature": passport.signature_b64, "alg": passport.alg, "status": None,
                 "revocation_sequence": None, "attestation_sequence": sequence if isinstance(sequence, int) else None,
                 "facility_id": passport.attestation.get("facility_id"),
-                "province_code": passport.attestation.get("province_code"), "dose_keys": passport.dose_keys}
+                "province_code": passport.attestation.get("province_code"), "dose_keys": passport.dose_keys,
+                "dose_batches": frozenset(passport.dose_batches)}
             supersedes = previous is not None and not over_revoked
             if supersedes:
                 self.version_items[(cid, previous.version)].update(status=REVOKED, revoked_at=stamp)

@@ -9,8 +9,9 @@ passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (g
                                                          it accounts for, its facility and province)
            pk P#<citizen_id>  sk HOLD                    a ministry revocation holds the person: uvci,
                                                          revocation_sequence (deleted when the ministry lifts it)
-           pk P#<citizen_id>  sk CLAIMS                  `claims`: the batches whose claim on the person's
-                                                         records no passport includes yet (open_claims)
+           pk P#<citizen_id>  sk CLAIMS                  `claims`: every batch that claimed records of the
+                                                         person (open_claims; CURRENT's dose_batches say
+                                                         which of them its version covers)
            pk REVOKED         sk <type>#<hash>           revocation list entries
            pk UVCI#<uvci>     sk UVCI                    reservation: a UVCI is issued once, ever
 """
@@ -86,9 +87,11 @@ class DynamoPassportStore:
             attestation_sequence = NumberAttribute(null=True)
             facility_id = UnicodeAttribute(null=True)
             province_code = UnicodeAttribute(null=True)
-            # On CURRENT: the (facility_id, record_id) of the doses the version rests on, JSON.
+            # On CURRENT: the (facility_id, record_id) of the doses the version rests on, JSON, and
+            # the batches whose attestation they carry.
             dose_keys = UnicodeAttribute(null=True)
-            # On CLAIMS: batches that claimed records of the person and whose passport is not stored.
+            dose_batches = UnicodeSetAttribute(null=True)
+            # On CLAIMS: every batch that claimed records of the person (a few per person, ever).
             claims = UnicodeSetAttribute(null=True)
 
         self.Item = PassportItem
@@ -152,7 +155,7 @@ class DynamoPassportStore:
     def save_many(self, writes: Sequence[PassportWrite], now: datetime) -> set[str]:
         """Several people per transaction, each with their items (the UVCI reservation, the version,
         the CURRENT pointer on the condition that it is still the one read, the superseded
-        version, its list entries, the settled claims) and the group's counters summed into one
+        version and its list entries) and the group's counters summed into one
         update per counter item, so a person's counts land with their passport and only then.
         A cancelled transaction names the items whose condition failed: those people lost a race
         and are left out, the others are sent again."""
@@ -351,7 +354,8 @@ def _stored(citizen_id: str, item, hold) -> StoredPassport | None:
                           held_by=_int_or_none(hold.revocation_sequence) if hold is not None else None,
                           attestation_sequence=_int_or_none(item.attestation_sequence),
                           facility_id=item.facility_id, province_code=item.province_code,
-                          dose_keys=tuple((f, r) for f, r in keys) if keys is not None else None)
+                          dose_keys=tuple((f, r) for f, r in keys) if keys is not None else None,
+                          dose_batches=frozenset(item.dose_batches or ()))
 
 
 class _Group:
@@ -459,14 +463,13 @@ def _person_items(Item, w: PassportWrite, stamp: str) -> tuple[list, list, list]
     puts.append((Item(pk, "CURRENT", created_at=stamp, facility_id=passport.attestation.get("facility_id"),
                       province_code=passport.attestation.get("province_code"),
                       attestation_sequence=sequence if isinstance(sequence, int) else None, dose_keys=dose_keys,
+                      dose_batches=set(passport.dose_batches) or None,
                       **common), current_condition))
     if previous is not None and not over_revoked:
         updates.append((Item(pk, _version_sk(previous.version)),
                         [Item.status.set("REVOKED"), Item.revoked_at.set(stamp)], None))
         for r in w.revocations:
             puts.append((Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp, reason=SUPERSEDED), None))
-    if w.settled:
-        updates.append((Item(pk, "CLAIMS"), [Item.claims.delete(set(w.settled))], None))
     return checks, puts, updates
 
 

@@ -64,9 +64,9 @@ def test_a_chunk_is_read_once_and_stored_once_whatever_its_size(world):
     # the manifest names every dose and nobody has another claim open: no citizen-index search
     assert (r["attested_doses"], r["citizen_index_query"]) == (1, 0)
     assert world.issued() == len(CIDS)
-    # each passport names the doses it rests on, and the claim it settled is closed
-    assert world.passports.current(CIDS[0]).dose_keys == (("F1", "R0"),)
-    assert world.passports.claims[CIDS[0]] == set()
+    # each passport names the doses it rests on and the batch they were attested in
+    current = world.passports.current(CIDS[0])
+    assert (current.dose_keys, current.dose_batches) == ((("F1", "R0"),), frozenset({"SB1"}))
 
 
 def test_a_redelivered_chunk_issues_no_second_passport_and_counts_nothing_twice(world):
@@ -113,7 +113,11 @@ def test_attack_a_dose_left_claimed_by_another_batch_is_searched_for_not_dropped
     [out] = world.svc.countersign([world.request(cid, [new], "SB1")])
     assert out.status == "issued" and world.records.requests["citizen_index_query"] == 1
     assert world.passports.current(cid).dose_keys == (("F1", "NEW"), ("F1", "OLD"))
-    assert world.passports.claims[cid] == set()  # both claims are on the passport now
+    # both claims are covered by the passport now: the next batch trusts it
+    newer = world.attest(cid, "NEWER", "SB2", dose=3, when="2022-03-01")
+    [again] = world.svc.countersign([world.request(cid, [newer], "SB2")])
+    assert again.status == "issued" and world.records.requests["citizen_index_query"] == 1
+    assert world.passports.current(cid).dose_keys == (("F1", "NEW"), ("F1", "NEWER"), ("F1", "OLD"))
 
 
 def test_a_passport_that_does_not_name_its_doses_makes_its_person_searched(world):
