@@ -29,3 +29,15 @@ def test_bench_countersign_fails_at_once_when_the_handler_fails(aws_endpoint):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "FAILED: the countersign handler failed" in run.stderr
+
+
+def test_bench_countersign_stays_within_half_a_dynamodb_request_per_passport(aws_endpoint):
+    # Four chunks of 25: the per-batch reads (audit log, anchor, facility) are shared by enough
+    # people for the per-chunk figure to show, as in the full-size run.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAXPASS_")}
+    run = subprocess.run([sys.executable, "bench/bench_countersign.py", "--people", "100", "--concurrency", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "KMS Sign calls per passport: 1.00 (100 calls for 100 passports)" in run.stdout
+    line = next(x for x in run.stdout.splitlines() if x.startswith("DynamoDB requests per passport: "))
+    assert float(line.split(": ")[1].split()[0]) <= 0.5, line
