@@ -168,6 +168,7 @@ def main() -> int:
     thread.start()
     issued = 0
     while time.perf_counter() - r0 < 1800 and not runner.stats.errors and not runner.stats.failed:
+        # NATIONAL is write-sharded: its value is the sum of its shards.
         issued = c.counters.totals(["NATIONAL"]).get("NATIONAL", {}).get("passports_issued", 0)
         if issued >= args.people:
             break

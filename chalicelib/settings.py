@@ -6,11 +6,16 @@ caches the result. Tests build `Settings(...)` directly or call `Settings.from_e
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Mapping
 
 from chalicelib import resource_names as rn
+
+
+# An AWS Region name (ap-southeast-1, us-gov-west-1): it becomes part of an endpoint host name.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 
 class SettingsError(ValueError):
@@ -40,11 +45,25 @@ class Settings:
     dcc_issuer: str = "VN"
     dcc_validity_days: int = 365
     dsc_algorithm: str = "ES256"
+    # Multi-Region countersigning: further Regions holding a replica of the multi-Region DSC key
+    # (comma-separated; `region` always signs and is listed first by `signing_region_list`).
+    signing_regions: str = ""
+    # The account's KMS Sign quota in each signing Region (requests/s; 1,000 for ECC by default).
+    kms_sign_quota_per_s: float = 1000.0
+    # The countersign function's maximum concurrency (its SQS event source's MaximumConcurrency):
+    # each instance takes this share of every Region's quota.
+    countersign_max_concurrency: int = 4
     # Intake
     max_records_per_request: int = 500
-    cleaning_chunk_size: int = 100
+    # A chunk of one facility's batch is stored in one transaction: 96 records + NATIONAL, the
+    # province, the facility and the batch = DynamoDB's 100 items.
+    cleaning_chunk_size: int = 96
     # Records (submitted or corrected) per caller per minute; over it, 429 with Retry-After.
     records_per_minute: int = 1000
+    # Write shards of each NATIONAL and PROV# counter item (chalicelib/adapters/counters.py; the
+    # README's "Counters layout" says why 32). At most 100: a reconciliation fix conditions every
+    # shard of a scope in one transaction. Raise it, never lower it: shards above it go unread.
+    counter_shards: int = 32
     # Days an access-log entry (who read which cleaning result) is kept.
     access_log_retention_days: int = 400
     # Caps on what one stored record may take (chalicelib/intake/records.py::IntakeLimits).
@@ -57,6 +76,10 @@ class Settings:
     # The intake queue's maxReceiveCount (infra/spec.py; a test keeps the two equal): the last
     # receive marks its batch FAILED before the message moves to the DLQ.
     intake_max_receive_count: int = 3
+    # A handler working through a long file stops at a checkpoint while at least this much of its
+    # Lambda's time is left (plus its longest chunk so far), and hands the rest to a continuation
+    # message: room for the rejected-rows report, the hand-over and a slower chunk than any yet.
+    deadline_margin_ms: int = 20_000
     # Population registry: "dynamodb" (registry table) or "https" (national gateway).
     registry_backend: str = "dynamodb"
     registry_url: str | None = None
@@ -79,6 +102,21 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.resource_prefix:
             object.__setattr__(self, "resource_prefix", f"vaxpass-{self.stage}")
+        bad = [r for r in self.signing_region_list if not _REGION.fullmatch(r)]
+        if bad:
+            raise SettingsError(f"VAXPASS_SIGNING_REGIONS: not an AWS Region name: {bad[0]!r}")
+        if not self.kms_sign_quota_per_s > 0:
+            raise SettingsError("VAXPASS_KMS_SIGN_QUOTA_PER_S must be positive")
+        if not 2 <= self.countersign_max_concurrency <= 1000:  # what SQS event sources accept
+            raise SettingsError("VAXPASS_COUNTERSIGN_MAX_CONCURRENCY must be between 2 and 1000")
+        if not 1 <= self.counter_shards <= 100:
+            raise SettingsError(f"{ENV_NAMES['counter_shards']} must be a whole number from 1 to 100")
+
+    @property
+    def signing_region_list(self) -> tuple[str, ...]:
+        """The Regions whose KMS signs passports: the primary first, then the replicas, once each."""
+        listed = (r.strip() for r in self.signing_regions.split(","))
+        return tuple(dict.fromkeys([self.region, *(r for r in listed if r)]))
 
     # -- physical names -------------------------------------------------------------------------
     def table(self, logical: str) -> str:
@@ -139,9 +177,13 @@ ENV_NAMES = {
     "dcc_issuer": "VAXPASS_DCC_ISSUER",
     "dcc_validity_days": "VAXPASS_DCC_VALIDITY_DAYS",
     "dsc_algorithm": "VAXPASS_DSC_ALGORITHM",
+    "signing_regions": "VAXPASS_SIGNING_REGIONS",
+    "kms_sign_quota_per_s": "VAXPASS_KMS_SIGN_QUOTA_PER_S",
+    "countersign_max_concurrency": "VAXPASS_COUNTERSIGN_MAX_CONCURRENCY",
     "max_records_per_request": "VAXPASS_MAX_RECORDS_PER_REQUEST",
     "cleaning_chunk_size": "VAXPASS_CLEANING_CHUNK_SIZE",
     "records_per_minute": "VAXPASS_RECORDS_PER_MINUTE",
+    "counter_shards": "VAXPASS_COUNTER_SHARDS",
     "access_log_retention_days": "VAXPASS_ACCESS_LOG_RETENTION_DAYS",
     "max_extra_columns": "VAXPASS_MAX_EXTRA_COLUMNS",
     "max_row_bytes": "VAXPASS_MAX_ROW_BYTES",
@@ -149,6 +191,7 @@ ENV_NAMES = {
     "xlsx_max_part_mb": "VAXPASS_XLSX_MAX_PART_MB",
     "xlsx_max_ratio": "VAXPASS_XLSX_MAX_RATIO",
     "intake_max_receive_count": "VAXPASS_INTAKE_MAX_RECEIVE_COUNT",
+    "deadline_margin_ms": "VAXPASS_DEADLINE_MARGIN_MS",
     "registry_backend": "VAXPASS_REGISTRY_BACKEND",
     "registry_url": "VAXPASS_REGISTRY_URL",
     "registry_timeout_s": "VAXPASS_REGISTRY_TIMEOUT_S",

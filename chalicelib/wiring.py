@@ -47,19 +47,21 @@ class Container:
         return _OVERRIDABLE[cls]
 
     # -- AWS clients --------------------------------------------------------------------------
-    def client(self, service: str, *, botocore_retries: bool = True):
-        """A boto3 client for the configured region and endpoint (LocalStack or AWS).
+    def client(self, service: str, *, botocore_retries: bool = True, region: str | None = None):
+        """A boto3 client for the configured region (or `region`) and endpoint (LocalStack or AWS).
 
         `botocore_retries=False` for callers that retry themselves: KmsSigner backs off with
         jitter on throttling, and botocore's 5 attempts under its 6 would stack to 30."""
         from botocore.config import Config
 
         name = service if botocore_retries else f"{service}:no-retries"
+        if region is not None and region != self.settings.region:
+            name = f"{name}@{region}"
         retries = {"max_attempts": 5, "mode": "standard"} if botocore_retries else {"total_max_attempts": 1}
         with self._lock:
             if name not in self._clients:
                 self._clients[name] = self._session.client(
-                    service, endpoint_url=self.settings.endpoint_url,
+                    service, endpoint_url=self.settings.endpoint_url, region_name=region,
                     config=Config(retries=retries, max_pool_connections=32))
             return self._clients[name]
 
@@ -152,6 +154,12 @@ class Container:
         from chalicelib.adapters.intake.cleaning_queue import SqsCleaningQueue
 
         return SqsCleaningQueue(self.client("sqs"), self.queue_urls("cleaning"), self.settings.cleaning_chunk_size)
+
+    @cached_property
+    def intake_continuations(self):
+        from chalicelib.adapters.intake.continuations import SqsContinuations
+
+        return SqsContinuations(self.client("sqs"), self.queue_urls("intake"))
 
     @cached_property
     def rate_windows(self):
@@ -291,11 +299,21 @@ class Container:
         return RegistryIdentities(self.registry)
 
     @cached_property
-    def key_ring(self):
-        """The current DSC signer for a time: KMS keys with a registered DSC (chalicelib/dcc/signer.py)."""
-        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+    def signing_kms(self) -> dict[str, object]:
+        """A KMS client per signing Region (VAXPASS_SIGNING_REGIONS), the primary first."""
+        return {r: self.client("kms", botocore_retries=False, region=r) for r in self.settings.signing_region_list}
 
-        return KmsKeyRing(self.dscs, self.client("kms", botocore_retries=False), self.settings.dsc_algorithm)
+    @cached_property
+    def key_ring(self):
+        """The current DSC signer for a time: KMS keys with a registered DSC (chalicelib/dcc/signer.py),
+        signing in every Region of `signing_kms`, each under this consumer's share of its quota."""
+        from chalicelib.adapters.issuance.key_ring import KmsKeyRing
+        from chalicelib.dcc.regional import per_consumer_rate
+
+        s = self.settings
+        primary, *replicas = self.signing_kms.items()
+        return KmsKeyRing(self.dscs, primary[1], s.dsc_algorithm, region=primary[0], replicas=dict(replicas),
+                          sign_rate_per_s=per_consumer_rate(s.kms_sign_quota_per_s, s.countersign_max_concurrency))
 
     @cached_property
     def image_cache(self):
@@ -340,7 +358,8 @@ class Container:
 
         return IntakeService(self.record_store, self.batches, self.cleaning_queue, self.report_store, self.clock,
                              facilities=self.facility_registry, chunk_rows=self.intake_chunk_rows,
-                             limits=self.intake_limits, uploads=self.upload_source)
+                             limits=self.intake_limits, uploads=self.upload_source,
+                             deadline_margin_ms=self.settings.deadline_margin_ms)
 
     @cached_property
     def upload_delivery(self):
@@ -348,7 +367,7 @@ class Container:
 
         return UploadDelivery(self.intake.ingest_stored, self.batches,
                               functools.partial(self.dead_letters.send, "intake"), self.clock,
-                              self.settings.intake_max_receive_count)
+                              self.settings.intake_max_receive_count, self.intake_continuations)
 
     @cached_property
     def submission(self):

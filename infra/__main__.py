@@ -2,6 +2,7 @@
 
 bootstrap  create every resource of infra/spec.py through the AWS APIs (LocalStack for local use)
 template   print the CloudFormation template of the resources
+replica-template  the signing-key replicas' template, deployed in each further signing Region
 policies   write the per-function IAM policy files Chalice reads (.chalice/policy-<stage>-<fn>.json)
 package    `chalice package` merged with the resources template and ReportBatchItemFailures
 """
@@ -22,11 +23,13 @@ def _prefix(args) -> str:
 
 
 def cmd_bootstrap(args) -> int:
+    from chalicelib.settings import Settings
     from infra.bootstrap import bootstrap
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "ap-southeast-1"
-    created = bootstrap(_prefix(args), region=region, endpoint_url=endpoint)
+    created = bootstrap(_prefix(args), region=region, endpoint_url=endpoint,
+                        replica_regions=Settings.from_env().signing_region_list)
     print(json.dumps({"endpoint": endpoint or "aws", "region": region, "tables": created.tables,
                       "queues": created.queues, "dlqs": created.dlqs, "buckets": created.buckets,
                       "keys": created.keys}, indent=2))
@@ -37,6 +40,13 @@ def cmd_template(args) -> int:
     from infra.cloudformation import dumps, template
 
     sys.stdout.write(dumps(template(_prefix(args))))
+    return 0
+
+
+def cmd_replica_template(args) -> int:
+    from infra.cloudformation import dumps, replica_template
+
+    sys.stdout.write(dumps(replica_template(_prefix(args))))
     return 0
 
 
@@ -104,6 +114,8 @@ def main(argv=None) -> int:
     for name, func, helptext in (
         ("bootstrap", cmd_bootstrap, "create all resources via the AWS APIs (AWS_ENDPOINT_URL selects LocalStack)"),
         ("template", cmd_template, "print the CloudFormation template of the resources"),
+        ("replica-template", cmd_replica_template,
+         "print the CloudFormation template of the signing-key replicas (one stack per further signing Region)"),
         ("policies", cmd_policies, "write per-function IAM policy files for Chalice"),
         ("package", cmd_package, "chalice package merged with infra resources"),
     ):

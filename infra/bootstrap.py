@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import boto3
 from botocore.exceptions import ClientError
@@ -30,9 +31,15 @@ def _client(service: str, region: str, endpoint_url: str | None):
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
 
 
-def bootstrap(prefix: str, *, region: str, endpoint_url: str | None) -> Created:
+def bootstrap(prefix: str, *, region: str, endpoint_url: str | None, replica_regions: Sequence[str] = ()) -> Created:
+    """`replica_regions`: where the multi-Region keys get a replica (VAXPASS_SIGNING_REGIONS)."""
     kms = _client("kms", region, endpoint_url)
     keys = {k.logical: _ensure_key(kms, prefix, k) for k in spec.KEYS}
+    for k in spec.KEYS:
+        for replica_region in dict.fromkeys(replica_regions):
+            if k.multi_region and replica_region != region:
+                _ensure_replica(kms, _client("kms", replica_region, endpoint_url), prefix, k, keys[k.logical],
+                                replica_region)
     data_key = keys["data"]
 
     ddb = _client("dynamodb", region, endpoint_url)
@@ -56,11 +63,43 @@ def _ensure_key(kms, prefix: str, key: spec.Key) -> str:
         if e.response["Error"]["Code"] != "NotFoundException":
             raise
     meta = kms.create_key(KeySpec=key.spec, KeyUsage=key.usage, Description=f"{prefix}: {key.purpose}",
+                          MultiRegion=key.multi_region,
                           Tags=[{"TagKey": "vaxpass:key", "TagValue": key.logical}])["KeyMetadata"]
     if key.usage == "ENCRYPT_DECRYPT":
         kms.enable_key_rotation(KeyId=meta["KeyId"])
     kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
     return meta["KeyId"]
+
+
+def _ensure_replica(kms, replica_kms, prefix: str, key: spec.Key, key_id: str, replica_region: str) -> None:
+    """The key's replica in `replica_region`, under the same alias (aliases are per Region), with
+    the primary's public key: every Region must sign under the one DSC certificate."""
+    alias = rn.key_alias(prefix, key.logical)
+    if not kms.describe_key(KeyId=key_id)["KeyMetadata"].get("MultiRegion"):
+        raise RuntimeError(f"{alias} is a single-Region key and cannot be replicated: create a new "
+                           "multi-Region key under the alias, and a DSC for it (keys provision-kms)")
+    try:
+        replica_kms.describe_key(KeyId=key_id)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotFoundException":
+            raise
+        kms.replicate_key(KeyId=key_id, ReplicaRegion=replica_region, Description=f"{prefix}: {key.purpose}",
+                          Tags=[{"TagKey": "vaxpass:key", "TagValue": key.logical}])
+    for _ in range(300):  # a replica is Creating for a while on AWS
+        if replica_kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled":
+            break
+        time.sleep(1)
+    try:
+        target = replica_kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotFoundException":
+            raise
+        replica_kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    else:
+        if target != key_id:  # brought back to the spec: the alias names the replica
+            replica_kms.update_alias(AliasName=alias, TargetKeyId=key_id)
+    if kms.get_public_key(KeyId=key_id)["PublicKey"] != replica_kms.get_public_key(KeyId=alias)["PublicKey"]:
+        raise RuntimeError(f"the replica of {alias} in {replica_region} has another public key than the primary")
 
 
 def _ensure_table(ddb, prefix: str, table: spec.Table, data_key: str) -> str:

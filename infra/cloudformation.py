@@ -27,6 +27,8 @@ def resources(prefix: str) -> dict:
         kid = logical_id(k.logical, "key")
         props = {"Description": f"{prefix}: {k.purpose}", "KeySpec": k.spec, "KeyUsage": k.usage,
                  "KeyPolicy": _key_policy(), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
+        if k.multi_region:
+            props["MultiRegion"] = True
         res[kid] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": props}
         res[logical_id(k.logical, "alias")] = {"Type": "AWS::KMS::Alias", "Properties": {
             "AliasName": rn.key_alias(prefix, k.logical), "TargetKeyId": {"Ref": kid}}}
@@ -115,9 +117,32 @@ def resources(prefix: str) -> dict:
 
 
 def template(prefix: str) -> dict:
+    # The multi-Region keys' ARNs: the replica stacks' parameters.
+    outputs = {logical_id(k.logical, "key-arn"): {"Value": {"Fn::GetAtt": [logical_id(k.logical, "key"), "Arn"]}}
+               for k in spec.KEYS if k.multi_region}
     return {"AWSTemplateFormatVersion": "2010-09-09",
             "Description": f"vaxpass resources ({prefix}); generated from infra/spec.py",
-            "Resources": resources(prefix)}
+            "Resources": resources(prefix), "Outputs": outputs}
+
+
+def replica_template(prefix: str) -> dict:
+    """The stack for each further signing Region (VAXPASS_SIGNING_REGIONS): a replica of every
+    multi-Region key, under the same alias as in the primary Region (aliases are per Region, and a
+    DSC names its key by alias). Its parameters are the primary stack's `<Key>KeyArn` outputs."""
+    params: dict[str, dict] = {}
+    res: dict[str, dict] = {}
+    for k in spec.KEYS:
+        if not k.multi_region:
+            continue
+        param, rid = logical_id(k.logical, "key-arn"), logical_id(k.logical, "replica-key")
+        params[param] = {"Type": "String", "Description": f"ARN of the primary {k.logical} key"}
+        res[rid] = {"Type": "AWS::KMS::ReplicaKey", "DeletionPolicy": "Retain", "Properties": {
+            "PrimaryKeyArn": {"Ref": param}, "Description": f"{prefix}: {k.purpose}", "KeyPolicy": _key_policy()}}
+        res[logical_id(k.logical, "alias")] = {"Type": "AWS::KMS::Alias", "Properties": {
+            "AliasName": rn.key_alias(prefix, k.logical), "TargetKeyId": {"Ref": rid}}}
+    return {"AWSTemplateFormatVersion": "2010-09-09",
+            "Description": f"vaxpass signing-key replicas ({prefix}); generated from infra/spec.py",
+            "Parameters": params, "Resources": res}
 
 
 def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:

@@ -70,6 +70,9 @@ class Key:
     spec: str  # KMS KeySpec
     usage: str  # KMS KeyUsage
     purpose: str = ""
+    # A KMS multi-Region key, replicated to each VAXPASS_SIGNING_REGIONS Region with the same alias
+    # (set at creation: an existing single-Region key cannot become one).
+    multi_region: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,13 @@ class Grant:
 
 @dataclass(frozen=True)
 class Function:
-    """A Chalice Lambda function (its handler name) and the grants it needs."""
+    """A Chalice Lambda function (its handler name), its timeout and the grants it needs.
+    Chalice reads the timeout from .chalice/config.json; a test keeps the two equal."""
 
     name: str
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    timeout_s: int = 30
+    queue: str | None = None  # the queue it consumes (its visibility timeout is >= 6x timeout_s)
 
 
 # Generic overloaded key names: each table's items define what pk/sk/gsi*pk mean, so access
@@ -120,9 +126,11 @@ TABLES: tuple[Table, ...] = (
                   "rate windows; both expire by ttl"),
 )
 
+# Lambda's guidance for SQS event sources: the visibility timeout at least 6x the function timeout
+# (a test asserts it on the generated template). Short timeouts keep a crashed invocation's
+# message from waiting long before it is delivered again.
 QUEUES: tuple[Queue, ...] = (
-    # Lambda's guidance: visibility timeout >= 6x the function timeout (intake: 900 s).
-    Queue("intake", visibility_timeout_s=5400, max_receive_count=3,
+    Queue("intake", visibility_timeout_s=720, max_receive_count=3,
           purpose="S3 ObjectCreated events for incoming/ batch files"),
     Queue("cleaning", visibility_timeout_s=360, max_receive_count=5,
           purpose="chunks of accepted records to verify against the registry"),
@@ -146,7 +154,7 @@ BUCKETS: tuple[Bucket, ...] = (
 )
 
 KEYS: tuple[Key, ...] = (
-    Key("dsc-es256", "ECC_NIST_P256", "SIGN_VERIFY", purpose="DSC key for ES256 DCC signing"),
+    Key("dsc-es256", "ECC_NIST_P256", "SIGN_VERIFY", purpose="DSC key for ES256 DCC signing", multi_region=True),
     Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
     Key("audit-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
         purpose="signs the audit log checkpoints (sequence, head hash, time) written to the audit bucket"),
@@ -166,7 +174,8 @@ _ANCHOR = (Grant("key", "audit-anchor", ("kms:Sign",)),
            Grant("bucket", "audit", ("s3:PutObject",), prefix=f"{AUDIT_CHECKPOINT_PREFIX}*"))
 
 FUNCTIONS: tuple[Function, ...] = (
-    Function("api_handler", (
+    # API Gateway answers 504 after 29 s whatever the function does: 30 s is all a route can use.
+    Function("api_handler", timeout_s=30, grants=(
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "registry", _RO),
         Grant("table", "facilities", _RW), Grant("table", "signing", _RW),
         Grant("table", "passports", _RW), Grant("table", "complaints", _RW),
@@ -180,16 +189,22 @@ FUNCTIONS: tuple[Function, ...] = (
         *_ANCHOR,
         _DATA_KEY,
     )),
-    Function("handle_intake", (
-        # dlq: a message that can never succeed goes there at once, with its reason.
-        Grant("queue", "intake", _CONSUME), Grant("dlq", "intake", _SEND), Grant("queue", "cleaning", _SEND),
+    # A file of any length is worked through in 2-minute invocations: each stops at a checkpoint
+    # before its time runs out and sends the batch on in a continuation message (intake/uploads.py),
+    # so a crashed invocation's batch resumes after 12 minutes (visibility), not 90.
+    Function("handle_intake", timeout_s=120, queue="intake", grants=(
+        # dlq: a message that can never succeed goes there at once, with its reason. The intake
+        # queue itself: continuation messages.
+        Grant("queue", "intake", _CONSUME), Grant("queue", "intake", _SEND), Grant("dlq", "intake", _SEND),
+        Grant("queue", "cleaning", _SEND),
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
         Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
         Grant("table", "facilities", _RO),  # records only of registered facilities
         _DATA_KEY,
     )),
-    Function("handle_cleaning", (
+    # A message's work is bounded (batch_size 5 x VAXPASS_CLEANING_CHUNK_SIZE records): seconds.
+    Function("handle_cleaning", timeout_s=60, queue="cleaning", grants=(
         # A verified dose that now matches someone else: its previous citizen is queued for
         # re-evaluation on the countersign queue.
         Grant("queue", "cleaning", _CONSUME), Grant("queue", "countersign", _SEND),
@@ -197,7 +212,9 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("table", "batches", _RW), Grant("table", "counters", _RW),
         _DATA_KEY,
     )),
-    Function("handle_countersign", (
+    # A message's work is bounded (batch_size 5 x 25 people, KMS signing in parallel, throttling
+    # retried for at most a few seconds per signature): well under a minute.
+    Function("handle_countersign", timeout_s=60, queue="countersign", grants=(
         # A chunk refused as forged, or with a person who cannot be issued, goes to the DLQ at once.
         Grant("queue", "countersign", _CONSUME), Grant("dlq", "countersign", _SEND),
         Grant("table", "records", _RW), Grant("table", "facilities", _RO),

@@ -65,8 +65,8 @@ def main() -> int:
     print("== 5. cleaning outcomes kept by the pipeline (national counters), and the offline engine's")
     from chalicelib.wiring import container
 
-    counter = container().tables.Counter.get("NATIONAL", "TOTAL")
-    online = {k: int(getattr(counter, k) or 0) for k in (
+    counter = container().counters.totals(["NATIONAL"]).get("NATIONAL", {})  # the sum of its shards
+    online = {k: int(counter.get(k, 0)) for k in (
         "received", "verified", "verified_normalized", "mismatched", "not_found", "ambiguous", "invalid",
         "corrected")}
     summary["national_counters"] = online

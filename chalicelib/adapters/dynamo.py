@@ -13,6 +13,8 @@ registry   pk P#<citizen_id>              sk P        (a person)
            pk BK#<blocking key>           sk <citizen_id> (the person again, for candidate search)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
            pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
+           NATIONAL and PROV# items are write-sharded: shard k > 0 of a scope is pk <scope>#S<kk>
+           (shard 0 is the bare scope); a scope's value is the sum of its shards
            FAC# items also carry province_code and gsi1 PROV#<code> / FAC#<id>, so the facilities
            of a province are one Query (see chalicelib/adapters/counters.py)
 access     pk READ#<facility>#<record_id>  sk <at>#<nonce>   one read of a record's cleaning result (role,
@@ -165,6 +167,9 @@ class Tables:
             cleaned = NumberAttribute(default=0)
             rows_done = NumberAttribute(default=0)
             chunks_done = NumberAttribute(default=0)
+            # Which intake message carries the batch: 0 its S3 notification, n its n-th
+            # continuation (chalicelib/intake/uploads.py).
+            continuation = NumberAttribute(default=0)
             report_key = UnicodeAttribute(null=True)
             error_code = UnicodeAttribute(null=True)
             error_message = UnicodeAttribute(null=True)
@@ -222,6 +227,8 @@ class Tables:
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
             by_province = gsi(1, s)
+            # Not an attribute: how many shards NATIONAL and PROV# items are spread over.
+            write_shards = s.counter_shards
 
         return CounterItem
 

@@ -214,19 +214,45 @@ class Matcher:
             confidence=_confidence(ev.score), mismatched_fields=fields,
             suggestion=_suggestion(record, ev, fields), explanation=ev.explain() + note)
 
-    def clean(self, record: VaccinationRecord) -> CleaningResult:
-        by_id = self._registry.get(record.citizen_id) if record.citizen_id else None
+    def _by_id(self, record: VaccinationRecord, by_id: RegistryPerson | None
+               ) -> tuple[_Evidence | None, CleaningResult | None]:
+        """The evidence of the typed id's holder, and the result when it settles the record."""
         id_ev = self._evaluate(record, by_id) if by_id is not None else None
         # Fast path for the common case: id, name and date agree; no search can do better.
         if id_ev is not None and (id_ev.name in (NameMatch.EXACT, NameMatch.NORMALIZED)
                                   and id_ev.dob is DateMatch.EXACT and id_ev.sex is not SexMatch.DIFFERENT):
-            return self._accepted(record, id_ev)
+            return id_ev, self._accepted(record, id_ev)
+        return id_ev, None
 
+    def clean(self, record: VaccinationRecord) -> CleaningResult:
+        by_id = self._registry.get(record.citizen_id) if record.citizen_id else None
+        id_ev, settled = self._by_id(record, by_id)
+        if settled is not None:
+            return settled
+        return self._decide(record, by_id, id_ev, [self._registry.candidates(k) for k in query_keys(record)])
+
+    def clean_many(self, records: Sequence[VaccinationRecord]) -> list[CleaningResult]:
+        """`clean` of each record, with the registry read per chunk: one `get_many` for the typed
+        ids, then one `candidates_many` for the blocking keys of the records the id did not settle."""
+        people = self._registry.get_many(sorted({r.citizen_id for r in records if r.citizen_id}))
+        looks = []
+        for record in records:
+            by_id = people.get(record.citizen_id) if record.citizen_id else None
+            looks.append((by_id, *self._by_id(record, by_id)))
+        keys = {i: query_keys(r) for i, (r, (_, _, settled)) in enumerate(zip(records, looks)) if settled is None}
+        blocks = self._registry.candidates_many(list(dict.fromkeys(k for ks in keys.values() for k in ks))) \
+            if keys else {}
+        return [settled if settled is not None
+                else self._decide(record, by_id, id_ev, [blocks.get(k, []) for k in keys[i]])
+                for i, (record, (by_id, id_ev, settled)) in enumerate(zip(records, looks))]
+
+    def _decide(self, record: VaccinationRecord, by_id: RegistryPerson | None, id_ev: _Evidence | None,
+                blocks: Sequence[Sequence[RegistryPerson]]) -> CleaningResult:
         people: dict[str, RegistryPerson] = {}
         if by_id is not None:
             people[by_id.citizen_id] = by_id
-        for key in query_keys(record):
-            for person in self._registry.candidates(key):
+        for block in blocks:
+            for person in block:
                 people[person.citizen_id] = person
         ranked = sorted((self._evaluate(record, p) for p in people.values()),
                         key=lambda e: (-e.score, e.person.citizen_id))

@@ -10,12 +10,17 @@ least one key intact:
 Queries from a record add the day/month-swapped date, so a swap combined with a typo is found too.
 Blocks stay small: a full date of birth plus one name token is shared by a handful of people even
 in a registry of millions. The DynamoDB adapter indexes exactly `blocking_keys(...)` per person.
+
+The cleaning worker reads the registry per chunk (`get_many`, `candidates_many`): one batched read
+for the ids a chunk's records typed, and the blocking keys of only the records the id did not
+settle, so a chunk of a hundred records costs a few requests, not a few hundred. Both are the
+single lookups in bulk: they answer for the keys a record gives, never anything else.
 """
 from __future__ import annotations
 
 import csv
 from datetime import date
-from typing import Iterable, Iterator, Protocol, TextIO
+from typing import Iterable, Iterator, Protocol, Sequence, TextIO
 
 from chalicelib.identity.names import name_keys
 from chalicelib.errors import Conflict
@@ -32,7 +37,13 @@ class DuplicatePerson(Conflict):
 class Registry(Protocol):
     def get(self, citizen_id: str) -> RegistryPerson | None: ...
 
+    def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
+        """The people holding these ids; ids no one holds are left out."""
+
     def candidates(self, block_key: str) -> list[RegistryPerson]: ...
+
+    def candidates_many(self, block_keys: Sequence[str]) -> dict[str, list[RegistryPerson]]:
+        """`candidates` of every key (an empty list for an empty block)."""
 
 
 def blocking_keys(full_name: str, dob: BirthDate | date) -> list[str]:
@@ -87,11 +98,14 @@ class InMemoryRegistry:
     def get(self, citizen_id: str) -> RegistryPerson | None:
         return self._by_id.get(citizen_id)
 
-    def get_many(self, citizen_ids: Iterable[str]) -> dict[str, RegistryPerson]:
-        return {c: self._by_id[c] for c in citizen_ids if c in self._by_id}
+    def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
+        return {i: p for i in citizen_ids if (p := self._by_id.get(i)) is not None}
 
     def candidates(self, block_key: str) -> list[RegistryPerson]:
         return self._index.get(block_key, [])
+
+    def candidates_many(self, block_keys: Sequence[str]) -> dict[str, list[RegistryPerson]]:
+        return {k: self._index.get(k, []) for k in block_keys}
 
 
 def read_registry_csv(text: TextIO) -> Iterator[RegistryPerson]:

@@ -3,8 +3,15 @@ record version, and keep the outcome counters right.
 
 A message names (facility, record id, version) triples. A record is verified only if the stored
 version is the one named and that version has not been verified yet, so duplicate deliveries and
-stale messages (the record changed since) do nothing. The result is written together with the
-counter moves (old outcome -1, new outcome +1) in one conditional transaction.
+stale messages (the record changed since) do nothing. The results are written together with the
+counter moves (old outcome -1, new outcome +1) in conditional transactions, so a redelivered
+chunk adds nothing twice.
+
+Everything is done per chunk, not per record (a national campaign cleans hundreds of millions of
+records): one batched read of the records, one of the registry people their ids name, blocking
+queries only for the records the id did not settle, and the results of the whole chunk in as few
+transactions as DynamoDB's 100-item limit allows, each adding the chunk's summed counter moves
+to NATIONAL, a province and a facility once (not once per record).
 
 A record carries the citizen its last cleaned version matched across new versions. When a new
 version matches someone else (or no one), a passport may rest on a dose that is no longer its
@@ -21,7 +28,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 from chalicelib.cleaning.disclosure import facility_view
 from chalicelib.cleaning.matcher import CleaningResult, Matcher
-from chalicelib.cleaning.service import clean_row
+from chalicelib.cleaning.service import prepare_row
 
 # Counter attribute per outcome, for the progress counters and reports.
 COUNTER_FOR_OUTCOME = {
@@ -53,15 +60,30 @@ def moved_away_from(previous: str | None, matched: str | None) -> str | None:
     return previous if previous and previous != matched else None
 
 
+def counter_moves(record: RecordForCleaning, outcome: str) -> dict[str, int]:
+    """How storing `outcome` for this version moves the outcome counters (nothing if unchanged)."""
+    new, old = COUNTER_FOR_OUTCOME[outcome], COUNTER_FOR_OUTCOME.get(record.counted_state or "")
+    return {} if old == new else {new: 1, **({old: -1} if old else {})}
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A version's result, ready to store: `view` is the only form of it anyone may read."""
+    record: RecordForCleaning
+    result: CleaningResult
+    view: Mapping
+
+
 class CleaningRepository(Protocol):
     def load(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RecordForCleaning]: ...
 
-    def save_result(self, record: RecordForCleaning, result: CleaningResult, view: Mapping,
-                    now: datetime) -> bool:
-        """Stores the outcome and the matched person (for signing and the citizen's own records,
-        never shown) with `view`, the only form of the result anyone may read, and whom the dose
-        moved away from (`moved_away_from`), if this version is still unverified; False if
-        someone else did."""
+    def save_results(self, cleaned: Sequence[Cleaned], now: datetime) -> set[tuple[str, str]]:
+        """Stores each outcome and the matched person (for signing and the citizen's own records,
+        never shown) with its view, and whom the dose moved away from (`moved_away_from`), if
+        that version is still unverified, together with the counter moves (`counter_moves`) and
+        each batch's `cleaned` count of the results stored. Returns the keys stored; the others
+        were verified by someone else or replaced meanwhile (a lost race). At most one entry per
+        key."""
 
 
 class Reevaluations(Protocol):
@@ -88,29 +110,31 @@ class VerificationWorker:
 
     def verify(self, refs: Sequence[Sequence]) -> WorkerStats:
         stats = WorkerStats()
-        keys = [(str(f), str(r)) for f, r, _v in refs]
-        loaded = self._repo.load(keys)
+        # A message is hostile input: a version named twice is verified once (a transaction may
+        # not name an item twice either), and only the stored version of a record is.
+        wanted = list(dict.fromkeys((str(f), str(r), int(v)) for f, r, v in refs))
+        stats.skipped_done += len(refs) - len(wanted)
+        loaded = self._repo.load(list(dict.fromkeys((f, r) for f, r, _v in wanted)))
         moved: set[str] = set()
-        for facility, record_id, version in refs:
-            rec = loaded.get((str(facility), str(record_id)))
-            if rec is None or rec.version != int(version):
+        todo: list[RecordForCleaning] = []
+        for facility, record_id, version in wanted:
+            rec = loaded.get((facility, record_id))
+            if rec is None or rec.version != version:
                 stats.skipped_stale += 1  # a newer version has its own message
-                continue
-            if rec.cleaned_version >= rec.version:
+            elif rec.cleaned_version >= rec.version:
                 stats.skipped_done += 1
                 if rec.moved_from:
                     moved.add(rec.moved_from)  # the delivery that stored it may have died before sending
-                continue
-            # Verify what the facility typed, not the normalised copy: whether only the form
-            # differed (VERIFIED_NORMALIZED) is part of the answer.
-            row = dict(rec.original) if rec.original else dict(rec.data)
-            result = clean_row(self._matcher, 0, row, default_facility=rec.facility_id,
-                               default_province=rec.province_code)
-            # What no one may read is not stored: candidates, scores, undisclosed registry values.
-            view = facility_view(result.to_dict(), rec.data, rec.original) or {}  # None only for no result
-            if self._repo.save_result(rec, result, view, self._now()):
+            else:
+                todo.append(rec)
+        # What no one may read is not stored: candidates, scores, undisclosed registry values.
+        cleaned = [Cleaned(rec, result, facility_view(result.to_dict(), rec.data, rec.original) or {})
+                   for rec, result in zip(todo, self._clean(todo))]
+        stored = self._repo.save_results(cleaned, self._now()) if cleaned else set()
+        for c in cleaned:
+            if (c.record.facility_id, c.record.record_id) in stored:
                 stats.verified += 1
-                away = moved_away_from(rec.matched_citizen_id, result.matched_citizen_id)
+                away = moved_away_from(c.record.matched_citizen_id, c.result.matched_citizen_id)
                 if away:
                     moved.add(away)
             else:
@@ -119,3 +143,12 @@ class VerificationWorker:
             # After the results are stored, so the re-evaluation reads the dose where it now is.
             stats.reevaluations = self._reevaluations.reevaluate(sorted(moved))
         return stats
+
+    def _clean(self, records: Sequence[RecordForCleaning]) -> list[CleaningResult]:
+        # Verify what the facility typed, not the normalised copy: whether only the form differed
+        # (VERIFIED_NORMALIZED) is part of the answer.
+        prepared = [prepare_row(0, dict(rec.original) if rec.original else dict(rec.data),
+                                default_facility=rec.facility_id, default_province=rec.province_code)
+                    for rec in records]
+        matched = iter(self._matcher.clean_many([p for p in prepared if not isinstance(p, CleaningResult)]))
+        return [p if isinstance(p, CleaningResult) else next(matched) for p in prepared]

@@ -8,8 +8,9 @@ chalicelib/adapters/dcc/kms_signer.py so this package stays free of boto3.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +38,16 @@ class Signer(Protocol):
 
     def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
         """Signatures of `messages`, in order; adapters may sign concurrently."""
+
+
+def sign_concurrently(sign: Callable[[bytes], bytes], messages: Sequence[bytes], max_workers: int,
+                      thread_name_prefix: str) -> list[bytes]:
+    """`sign` over `messages` on a thread pool, in order: for signers whose signature is a network
+    request (KMS), where a chunk's requests overlap instead of queueing."""
+    if len(messages) <= 1:
+        return [sign(m) for m in messages]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(messages)), thread_name_prefix=thread_name_prefix) as pool:
+        return list(pool.map(sign, messages))
 
 
 def alg_for_public_key(public_key) -> str:

@@ -5,7 +5,10 @@ intake/submission.py.
 
 Crash safety: a file is processed in chunks; after each chunk one conditional write moves the
 batch checkpoint (rows_done) and adds that chunk's counts, so a redelivered message resumes after
-the last finished chunk and counts are never added twice. Records are keyed on facility + the
+the last finished chunk and counts are never added twice. Deadlines: given the invocation's
+remaining time, a file stops between chunks before the time runs out (a chunk is never cut) and
+the batch is handed to a continuation message (intake/uploads.py), which resumes from the same
+stored checkpoint. Records are keyed on facility + the
 facility's record id, so re-uploads and redeliveries store nothing twice; a record written by the
 same batch and row before a crash is recognised as ours, not as a duplicate.
 
@@ -123,6 +126,13 @@ class BatchState:
     rows_done: int
     chunks_done: int
     failure: str | None = None  # FAILED_FILE or FAILED_DELIVERY when FAILED
+    # Which delivery carries the batch: 0 its S3 notification, n its n-th continuation message
+    # (intake/uploads.py). A delivery carrying an earlier one is a duplicate and does nothing.
+    continuation: int = 0
+    # Stopped for the invocation's deadline at a checkpoint, still PROCESSING: hand it over.
+    suspended: bool = False
+    # This delivery did nothing: the batch was handed over to a later continuation.
+    superseded: bool = False
 
 
 class RecordStore(Protocol):
@@ -156,8 +166,14 @@ class BatchStore(Protocol):
     def resume(self, batch_id: str, *, now: datetime) -> BatchState:
         """A batch FAILED by delivery back to PROCESSING, its checkpoint kept; the state after."""
 
+    def hand_over(self, batch_id: str, *, continuation: int, now: datetime) -> None:
+        """Records that continuation message number `continuation` carries the batch from now on
+        (only ever upwards: a later hand-over that landed first is kept)."""
+
     def get(self, batch_id: str) -> dict | None:
-        """The batch as stored: PROGRESS_FIELDS (counts as ints) and `report_key`; None if unknown."""
+        """The batch as stored: PROGRESS_FIELDS (counts as ints), `report_key`, and where its file
+        is (`source` s3://bucket/key or api, `etag`) and which delivery carries it
+        (`continuation`, an int); None if unknown."""
 
 
 class CleaningQueue(Protocol):
@@ -325,7 +341,7 @@ class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
                  reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
                  chunk_rows: int = CHUNK_ROWS, limits: IntakeLimits = IntakeLimits(),
-                 uploads: UploadSource | None = None) -> None:
+                 uploads: UploadSource | None = None, deadline_margin_ms: int = 0) -> None:
         self._records = records
         self._batches = batches
         self._queue = queue
@@ -335,37 +351,57 @@ class IntakeService:
         self._chunk_rows = chunk_rows
         self._limits = limits
         self._uploads = uploads
+        self._margin_ms = deadline_margin_ms
 
     # -- S3 batch files -------------------------------------------------------------------------
-    def ingest_stored(self, upload: Upload) -> BatchState:
+    def ingest_stored(self, upload: Upload, *, continuation: int = 0,
+                      remaining_ms: Callable[[], int] | None = None) -> BatchState:
         """Streams one uploaded batch file from where it is stored (the upload source) through
         `ingest_upload`."""
         if self._uploads is None:
             raise errors.DependencyUnavailable("no upload source is configured")
         stream = self._uploads.open(upload.bucket, upload.key)
         try:
-            return self.ingest_upload(bucket=upload.bucket, key=upload.key, etag=upload.etag, stream=stream)
+            return self.ingest_upload(bucket=upload.bucket, key=upload.key, etag=upload.etag, stream=stream,
+                                      continuation=continuation, remaining_ms=remaining_ms)
         finally:
             stream.close()
 
-    def ingest_upload(self, *, bucket: str, key: str, etag: str | None, stream: BinaryIO) -> BatchState:
+    def ingest_upload(self, *, bucket: str, key: str, etag: str | None, stream: BinaryIO, continuation: int = 0,
+                      remaining_ms: Callable[[], int] | None = None) -> BatchState:
+        """`continuation`: which delivery this is (0 the S3 notification, n the n-th continuation
+        message); `remaining_ms`: the invocation's remaining time (the Lambda context's
+        `get_remaining_time_in_millis`), None for no deadline."""
         province = province_from_key(key)
         batch_id = batch_id_for_upload(bucket, key, etag)
         state = self._batches.begin(batch_id, province_code=province, source=f"s3://{bucket}/{key}",
                                     etag=etag, now=self._now())
         if state.status == "FAILED" and state.failure == FAILED_DELIVERY:
             state = self._batches.resume(batch_id, now=self._now())  # a replay from the DLQ
+        elif state.status == "PROCESSING" and continuation < state.continuation:
+            # A duplicate of a message whose batch was handed on (a redelivered notification or
+            # continuation): the later continuation carries it, so this one does nothing.
+            return replace(state, superseded=True)
         if state.status in TERMINAL:
             return state
         rows_done, chunk_no = state.rows_done, state.chunks_done
         writer = Writer.upload(province)
         file_error: BadFile | None = None
+        # The longest chunk of this invocation: the next one is started only if it fits, with
+        # the margin kept for the report, the hand-over and anything slower than seen so far.
+        longest_ms: int | None = None
         try:
             for chunk in _chunks(read_rows(stream, filename=key, limits=self._limits), self._chunk_rows,
                                  province):
                 chunk = [r for r in chunk if r[0] > rows_done]
                 if not chunk:
                     continue  # finished before a crash and redelivery
+                if remaining_ms is not None:
+                    left = remaining_ms()
+                    # At least one chunk per invocation, so a batch always moves on.
+                    if longest_ms is not None and left < self._margin_ms + longest_ms:
+                        return replace(state, rows_done=rows_done, chunks_done=chunk_no, suspended=True,
+                                       continuation=max(continuation, state.continuation))
                 result = self.process_rows(batch_id, chunk, writer=writer, default_province=province)
                 if result.rejections:
                     self._reports.put_part(batch_id, chunk_no, result.rejections)
@@ -373,6 +409,8 @@ class IntakeService:
                 self._batches.checkpoint(batch_id, expected_rows_done=rows_done, rows_done=last,
                                          chunk=result, now=self._now())
                 rows_done, chunk_no = last, chunk_no + 1
+                if remaining_ms is not None:
+                    longest_ms = max(longest_ms or 0, left - remaining_ms())
         except BadFile as e:
             file_error = e
         report_key = self._reports.compose(batch_id, file_error)

@@ -9,7 +9,7 @@ from chalice import Blueprint
 from chalicelib import errors
 from chalicelib.issuance.attested import PassportRaceLost
 from chalicelib.issuance.domain import reevaluation_target
-from chalicelib.platform.events import queue_name
+from chalicelib.platform.events import countersign_max_concurrency, queue_name
 from chalicelib.platform.logging import get_logger
 from chalicelib.platform.sqs import process_batch
 from chalicelib.wiring import container
@@ -53,7 +53,7 @@ def _dead_letter(record, error) -> None:
     container().dead_letters.send("countersign", record.body, error.code, error.message)
 
 
-@bp.on_sqs_message(queue=queue_name("countersign"), batch_size=5)
+@bp.on_sqs_message(queue=queue_name("countersign"), batch_size=5, maximum_concurrency=countersign_max_concurrency())
 def handle_countersign(event):
     cache: dict = {}  # per invocation: what the countersigner may reuse across this batch's messages
     return process_batch(event.to_dict(), lambda record: _handle_record(record, cache), dead_letter=_dead_letter)

@@ -8,15 +8,23 @@ Lambda's contract:
   deleted; an invalid or empty item identifier fails the whole batch, as Lambda does;
 - a handler that raises fails the whole batch: nothing is deleted;
 - failed messages become visible again when the queue's visibility timeout ends, and the queue's
-  own redrive policy moves them to the DLQ after maxReceiveCount receives (SQS does that, not us).
+  own redrive policy moves them to the DLQ after maxReceiveCount receives (SQS does that, not us);
+- each invocation gets a Lambda context whose remaining time counts down from the function's
+  timeout as configured for Chalice (`.chalice/config.json`), so a handler that watches its
+  deadline (intake) stops and continues here as it does on Lambda. An invocation that runs past
+  its timeout is counted (`Stats.overran`); Lambda would have killed it.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
 
 from chalice.app import SQSEventConfig
+from chalice.config import Config
 from chalice.local import LambdaContext
 
 
@@ -27,6 +35,7 @@ class Stats:
     deleted: int = 0
     failed: int = 0
     errors: int = 0
+    overran: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **kw: int) -> None:
@@ -65,19 +74,30 @@ def _lambda_message_attributes(attrs: dict) -> dict:
     return out
 
 
+def configured_timeouts_ms(functions, stage: str = "local", project_dir: Path | None = None) -> dict[str, int]:
+    """Each function's timeout as Chalice deploys it (`.chalice/config.json` of the checkout, the
+    stage's value over the top-level one), in milliseconds."""
+    root = project_dir or Path(__file__).resolve().parents[2]
+    on_disk = json.loads((root / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    return {name: 1000 * int(Config(chalice_stage=stage, function_name=name, config_from_disk=on_disk,
+                                    default_params={"lambda_timeout": 60}).lambda_timeout)
+            for name in functions}
+
+
 class EventRunner:
     def __init__(self, app, sqs, *, region: str, wait_time_s: int = 1, logger=None,
-                 memory_mb: int = 512, timeout_ms: int = 900_000, concurrency: int = 1) -> None:
+                 memory_mb: int = 512, timeouts_ms: Mapping[str, int] | None = None, concurrency: int = 1) -> None:
+        """`timeouts_ms`: per function, over the configured ones (a test shortens a deadline)."""
         self._app = app
         self._sqs = sqs
         self._region = region
         self._wait = wait_time_s
         self._log = logger
         self._memory = memory_mb
-        self._timeout_ms = timeout_ms
         # Lambda runs several instances of a function at once; each poller thread is one.
         self._concurrency = max(1, concurrency)
         self.sources = sqs_sources(app)
+        self._timeouts_ms = {**configured_timeouts_ms(s.function_name for s in self.sources), **(timeouts_ms or {})}
         self.stats = Stats()
         self._queues: dict[str, tuple[str, str]] = {}
         self._stop = threading.Event()
@@ -122,17 +142,20 @@ class EventRunner:
         if not messages:
             return 0
         self.stats.add(invocations=1, received=len(messages))
-        context = LambdaContext(source.function_name, self._memory, max_runtime_ms=self._timeout_ms)
+        timeout_ms = self._timeouts_ms[source.function_name]
+        context = LambdaContext(source.function_name, self._memory, max_runtime_ms=timeout_ms)
         handler = self._app.handler_map[source.function_name]
         try:
             response = handler(self._event(messages, arn), context)
         except Exception as e:  # noqa: BLE001 - Lambda semantics: the whole batch is retried
             self.stats.add(errors=1, failed=len(messages))
+            self._check_time(source, context)
             if self._log:
                 self._log.warning("handler failed; batch returns to the queue",
                                   function=source.function_name, messages=len(messages),
                                   error=type(e).__name__)
             return len(messages)
+        self._check_time(source, context)
         failed_ids = self._failed_ids(response, messages)
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         for i in range(0, len(done), 10):
@@ -141,6 +164,13 @@ class EventRunner:
                 {"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]} for j, m in enumerate(chunk)])
         self.stats.add(deleted=len(done), failed=len(messages) - len(done))
         return len(messages)
+
+    def _check_time(self, source: Source, context: LambdaContext) -> None:
+        if context.get_remaining_time_in_millis() < 0:
+            self.stats.add(overran=1)
+            if self._log:
+                self._log.warning("invocation ran past its function's timeout; Lambda would have killed it",
+                                  function=source.function_name)
 
     @staticmethod
     def _failed_ids(response, messages: list[dict]) -> set[str]:

@@ -19,8 +19,8 @@ from chalicelib.intake.report import REPORT_COLUMNS
 from chalicelib.intake.service import ChunkResult
 from tests.contracts.conftest import BOTH, FAKE, own_queue, real
 from tests.integration.helpers import drain_queue
-from tests.fakes import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeRateWindows, FakeReportStore,
-                         FakeUploadSource)
+from tests.fakes import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeContinuations, FakeRateWindows,
+                         FakeReportStore, FakeUploadSource)
 
 NOW = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
@@ -46,8 +46,8 @@ class TestBatchStoreContract:
         self._begin(batches, b)
         batches.checkpoint(b, expected_rows_done=0, rows_done=7, chunk=ChunkResult(received=6), now=NOW)
         self._fail(batches, b, "delivery")
-        assert astuple(self._begin(batches, b))[1:] == ("FAILED", 7, 1, "delivery")
-        assert astuple(batches.resume(b, now=NOW))[1:] == ("PROCESSING", 7, 1, None)
+        assert astuple(self._begin(batches, b))[1:5] == ("FAILED", 7, 1, "delivery")
+        assert astuple(batches.resume(b, now=NOW))[1:5] == ("PROCESSING", 7, 1, None)
 
     def test_a_file_failure_or_a_complete_batch_stays_as_it_is(self, batches, unique):
         failed, complete = f"b-{unique}-f", f"b-{unique}-c"
@@ -62,7 +62,7 @@ class TestBatchStoreContract:
     def test_a_batch_that_never_began_is_created_failed(self, batches, unique):
         b = f"b-{unique}"
         self._fail(batches, b, "file")
-        assert astuple(self._begin(batches, b))[1:] == ("FAILED", 0, 0, "file")
+        assert astuple(self._begin(batches, b))[1:5] == ("FAILED", 0, 0, "file")
 
     def test_a_checkpoint_moves_only_from_the_rows_it_was_decided_on(self, batches, unique):
         b = f"b-{unique}"
@@ -78,6 +78,39 @@ class TestBatchStoreContract:
             "status": "COMPLETE", "received": 5, "accepted": 4, "duplicates": 1, "rejected": 1, "queued": 3,
             "rows_done": 5, "province_code": "001", "failure": None, "report_key": f"reports/{b}/rejected-rows.csv"}
         assert batches.get(f"{b}-absent") is None
+
+
+    def test_a_batch_is_handed_to_later_continuations_only_and_knows_its_file(self, batches, unique):
+        b = f"b-{unique}"
+        assert self._begin(batches, b).continuation == 0
+        batches.hand_over(b, continuation=2, now=NOW)
+        batches.hand_over(b, continuation=1, now=NOW)  # an earlier hand-over landing late changes nothing
+        assert self._begin(batches, b).continuation == 2
+        got = batches.get(b)
+        assert (got["source"], got["etag"], got["continuation"]) == ("s3://b/k", "e", 2)
+        batches.hand_over(f"{b}-absent", continuation=1, now=NOW)  # creates nothing
+        assert batches.get(f"{b}-absent") is None
+
+
+# -- continuations -------------------------------------------------------------------------------
+@pytest.fixture(params=BOTH)
+def continuations(request, unique):
+    """(the adapter, a function returning the messages sent)"""
+    if request.param == FAKE:
+        fake = FakeContinuations()
+        return fake, lambda: fake.messages
+    from chalicelib.adapters.intake.continuations import SqsContinuations
+
+    c = real(request)
+    url = own_queue(c, unique)
+    return SqsContinuations(c.client("sqs"), url), lambda: drain_queue(c.client("sqs"), url)
+
+
+class TestContinuationsContract:
+    def test_a_continuation_is_one_message_naming_the_batch_and_its_number(self, continuations):
+        adapter, sent = continuations
+        adapter.send("b-" + "0" * 24, 3)
+        assert sent() == [{"kind": "intake-continuation", "batch_id": "b-" + "0" * 24, "continuation": 3}]
 
 
 # -- the cleaning queue ---------------------------------------------------------------------------

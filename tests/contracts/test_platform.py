@@ -77,6 +77,17 @@ class TestRegistryContract:
         ids = [p.citizen_id for p in people]
         assert impl.get_many([*ids, "999999999999"]) == {p.citizen_id: p for p in people}
 
+    def test_a_chunk_reads_its_people_and_blocks_in_bulk_as_one_by_one(self, registry):
+        impl, people = registry
+        ids = [people[0].citizen_id, "999999999999", people[1].citizen_id, people[0].citizen_id]
+        assert impl.get_many(ids) == {p.citizen_id: p for p in people}
+        assert impl.get_many([]) == {}
+        keys = blocking_keys(people[0].full_name, people[0].date_of_birth) + ["n|nobody|1900"]
+        blocks = impl.candidates_many(keys)
+        assert set(blocks) == set(keys) and blocks["n|nobody|1900"] == []
+        for key in keys:
+            assert sorted(p.citizen_id for p in blocks[key]) == sorted(p.citizen_id for p in impl.candidates(key))
+
 
 @pytest.fixture(params=BOTH)
 def identities(request, unique):

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from chalicelib.cleaning.matcher import CleaningResult, Outcome
+from chalicelib.cleaning.worker import Cleaned
 from chalicelib.intake.records import validate_row
 from chalicelib.intake.service import NewRecord
 from tests.contracts.conftest import BOTH, FAKE, OneTable, real
@@ -46,7 +47,7 @@ def clean(records, key, outcome: Outcome = Outcome.VERIFIED, matched: str | None
     """What the cleaning worker does with the stored version of `key`."""
     rec = records.load([key])[key]
     result = CleaningResult(key[1], outcome, matched_citizen_id=matched)
-    return records.save_result(rec, result, {"outcome": outcome.value}, NOW)
+    return records.save_results([Cleaned(rec, result, {"outcome": outcome.value})], NOW) == {key}
 
 
 def verified(records, facility: str, record_id: str, citizen: str = CID, **kw) -> tuple[str, str]:
@@ -126,7 +127,8 @@ class TestCleaningRepositoryContract:
         stale = records.load([key])[key]
         v1 = records.get_many([key])[key]
         records.put_many([NewRecord(record(facility, "R1", "L2"), "b2", 1, v1)], NOW)
-        assert not records.save_result(stale, CleaningResult("R1", Outcome.VERIFIED, matched_citizen_id=CID), {}, NOW)
+        result = CleaningResult("R1", Outcome.VERIFIED, matched_citizen_id=CID)
+        assert records.save_results([Cleaned(stale, result, {})], NOW) == set()
         assert records.load([key])[key].cleaned_version == 0
 
     def test_the_record_keeps_whom_its_dose_moved_away_from_until_its_next_version(self, records, facility):
@@ -140,6 +142,17 @@ class TestCleaningRepositoryContract:
         v2 = records.get_many([key])[key]
         records.put_many([NewRecord(record(facility, "R1", "L3", citizen=OTHER), "b3", 1, v2)], NOW)
         assert records.load([key])[key].moved_from is None
+
+
+    def test_a_chunk_stores_its_winners_and_drops_only_the_versions_someone_else_cleaned(self, records, facility):
+        keys = [(facility, f"R{i}") for i in range(3)]
+        records.put_many([NewRecord(record(facility, k[1]), "b1", i + 1) for i, k in enumerate(keys)], NOW)
+        loaded = records.load(keys)
+        assert clean(records, keys[1])  # another worker got there first
+        chunk = [Cleaned(loaded[k], CleaningResult(k[1], Outcome.MISMATCH), {"outcome": "MISMATCH"}) for k in keys]
+        assert records.save_results(chunk, NOW) == {keys[0], keys[2]}
+        now = records.load(keys)
+        assert [now[k].counted_state for k in keys] == ["MISMATCH", "VERIFIED", "MISMATCH"]
 
 
 class TestRecordReaderContract:

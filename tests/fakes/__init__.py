@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from chalicelib.cleaning.registry import InMemoryRegistry
 from tests.fakes.complaints import FakeComplaintStore, FakeCorrector, FakeFacilityHeads
-from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeRateWindows, FakeReportStore,
-                                FakeUploadSource)
+from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeContinuations, FakeRateWindows,
+                                FakeReportStore, FakeUploadSource)
 from tests.fakes.issuance import (FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
                                   FakeProbe)
@@ -27,7 +27,8 @@ from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQ
 
 __all__ = [
     "FakeAccessLog", "FakeApiCallStore", "FakeAuditAnchor", "FakeAuditLog", "FakeAuditSource", "FakeBatchStore",
-    "FakeCleaningQueue", "FakeComplaintStore", "FakeCorrector", "FakeCounters", "FakeCountersignQueue",
+    "FakeCleaningQueue", "FakeComplaintStore", "FakeContinuations", "FakeCorrector", "FakeCounters",
+    "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
     "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
@@ -51,6 +52,7 @@ def fake_adapters() -> dict[str, object]:
         "pending_records": records, "signing_records": records, "dose_source": records, "citizen_records": records,
         "report_store": FakeReportStore(), "upload_source": FakeUploadSource(),
         "api_calls": FakeApiCallStore(batches), "cleaning_queue": FakeCleaningQueue(),
+        "intake_continuations": FakeContinuations(),
         "rate_windows": FakeRateWindows(), "access_log": FakeAccessLog(), "registry": InMemoryRegistry(),
         "facility_registry": FakeFacilityRegistry(), "manifests": manifests, "audit_chain": audit,
         "countersign_queue": queue, "reevaluations": queue, "audit_anchor": FakeAuditAnchor(),

@@ -13,6 +13,7 @@ from chalicelib import errors
 from chalicelib.intake.report import REPORT_COLUMNS, escape_cell
 from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState
 from chalicelib.intake.submission import IdempotentCall
+from chalicelib.intake.uploads import continuation_body
 
 
 class FakeBatchStore:
@@ -31,13 +32,14 @@ class FakeBatchStore:
     def _new(self, batch_id: str, now: datetime, **fields) -> dict:
         item = {k: None for k in PROGRESS_FIELDS} | {"report_key": None, "batch_id": batch_id, "kind": "upload"}
         item.update({k: 0 for k in ("received", "accepted", "duplicates", "rejected", "queued", "cleaned",
-                                    "rows_done", "chunks_done")})
+                                    "rows_done", "chunks_done", "continuation")})
+        item.update(source=None, etag=None)
         item.update(created_at=self._stamp(now), updated_at=self._stamp(now), **fields)
         return self.items.setdefault(batch_id, item)
 
     def _state(self, batch_id: str) -> BatchState:
         b = self.items[batch_id]
-        return BatchState(batch_id, b["status"], b["rows_done"], b["chunks_done"], b["failure"])
+        return BatchState(batch_id, b["status"], b["rows_done"], b["chunks_done"], b["failure"], b["continuation"])
 
     def begin(self, batch_id, *, province_code, source, etag, now):
         if batch_id not in self.items:
@@ -50,6 +52,11 @@ class FakeBatchStore:
             b.update(status="PROCESSING", failure=None, error_code=None, error_message=None,
                      updated_at=self._stamp(now))
         return self._state(batch_id)
+
+    def hand_over(self, batch_id, *, continuation, now):
+        b = self.items.get(batch_id)
+        if b is not None and b["continuation"] < continuation:
+            b.update(continuation=continuation, updated_at=self._stamp(now))
 
     def fail(self, batch_id, *, code, message, failure, province_code, source, now):
         b = self.items.get(batch_id) or self._new(batch_id, now, source=source)
@@ -85,7 +92,8 @@ class FakeBatchStore:
 
     def get(self, batch_id):
         b = self.items.get(batch_id)
-        return None if b is None else {k: b.get(k) for k in (*PROGRESS_FIELDS, "report_key")}
+        return None if b is None else {k: b.get(k) for k in (*PROGRESS_FIELDS, "report_key", "source", "etag",
+                                                              "continuation")}
 
     # -- what other adapters write to the batches table ------------------------------------------
     def add_cleaned(self, batch_id: str) -> None:
@@ -115,6 +123,16 @@ class FakeCleaningQueue:
     def refs(self) -> list[tuple[str, str, int]]:
         """Every reference queued, in order."""
         return [tuple(r) for m in self.messages for r in m["records"]]
+
+
+class FakeContinuations:
+    """The intake queue as SqsContinuations sends to it: each continuation's message body."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def send(self, batch_id, number):
+        self.messages.append(continuation_body(batch_id, number))
 
 
 class FakeReportStore:

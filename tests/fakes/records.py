@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import date, datetime, timezone
 
 from chalicelib.cleaning.corrections import RecordView
-from chalicelib.cleaning.worker import COUNTER_FOR_OUTCOME, RecordForCleaning, moved_away_from
+from chalicelib.cleaning.worker import Cleaned, RecordForCleaning, counter_moves, moved_away_from
 from chalicelib.complaints.service import CitizenRecord
 from chalicelib.intake.records import validate_row
 from chalicelib.intake.service import NewRecord, StoredRecord
@@ -39,7 +39,7 @@ class FakeRecords:
         self.requests: Counter = Counter()
         self.counters = counters
         self.batches = batches
-        # Run once, just before the next put_many / save_result (with its arguments): another
+        # Run once, just before the next put_many / save_results (with its arguments): another
         # writer or worker getting in first.
         self.before_next_put = None
         self.before_next_save = None
@@ -99,32 +99,36 @@ class FakeRecords:
                                          i["matched_citizen_id"], i["moved_from_citizen_id"])
                     for k in keys if (i := self.items.get(k)) is not None}
 
-    def save_result(self, record: RecordForCleaning, result, view, now: datetime) -> bool:
+    def save_results(self, cleaned: list[Cleaned], now: datetime) -> set:
         if self.before_next_save is not None:
             race, self.before_next_save = self.before_next_save, None
-            race(record, result, view, now)
-        self.requests["save_result"] += 1
-        key = (record.facility_id, record.record_id)
+            race(cleaned, now)
+        self.requests["save_results"] += 1
+        stored = set()
         with self._lock:
-            item = self.items.get(key)
-            if item is None or item["version"] != record.version or item["cleaned_version"] >= record.version:
-                return False
-            outcome = result.outcome.value
-            old = COUNTER_FOR_OUTCOME.get(record.counted_state or "")
-            new = COUNTER_FOR_OUTCOME[outcome]
-            citizen = result.matched_citizen_id or record.data.get("citizen_id") or ""
-            item.update(state=outcome, counted_state=outcome, cleaned_version=record.version,
-                        cleaning=json.loads(json.dumps(view, ensure_ascii=False)),
-                        matched_citizen_id=result.matched_citizen_id or None,
-                        moved_from_citizen_id=moved_away_from(record.matched_citizen_id, result.matched_citizen_id),
-                        updated_at=now)
-            if citizen:
-                item["citizen_index"] = citizen
-        if self.counters is not None and old != new:
-            self.counters.add(record.facility_id, record.province_code, **{new: 1, **({old: -1} if old else {})})
-        if self.batches is not None and record.batch_id:
-            self.batches.add_cleaned(record.batch_id)
-        return True
+            for c in cleaned:
+                record, result = c.record, c.result
+                key = (record.facility_id, record.record_id)
+                item = self.items.get(key)
+                if item is None or item["version"] != record.version or item["cleaned_version"] >= record.version:
+                    continue  # a lost race: the adapter drops it from its transaction
+                outcome = result.outcome.value
+                citizen = result.matched_citizen_id or record.data.get("citizen_id") or ""
+                item.update(state=outcome, counted_state=outcome, cleaned_version=record.version,
+                            cleaning=json.loads(json.dumps(c.view, ensure_ascii=False)),
+                            matched_citizen_id=result.matched_citizen_id or None,
+                            moved_from_citizen_id=moved_away_from(record.matched_citizen_id,
+                                                                  result.matched_citizen_id),
+                            updated_at=now)
+                if citizen:
+                    item["citizen_index"] = citizen
+                stored.add(key)
+                moves = counter_moves(record, outcome)
+                if self.counters is not None and moves:
+                    self.counters.add(record.facility_id, record.province_code, **moves)
+                if self.batches is not None and record.batch_id:
+                    self.batches.add_cleaned(record.batch_id)
+        return stored
 
     # -- RecordReader (corrections) -------------------------------------------------------------
     def get(self, facility_id, record_id):

@@ -2,9 +2,14 @@
 
 Each person is stored once under P#<citizen_id> and once more under each of their blocking keys
 (BK#<key>, sort key = citizen id) so that a candidate search is one Query per key.
+
+Per chunk (`get_many`, `candidates_many`): the people of a chunk's ids in BatchGets of 100
+(pynamodb sends UnprocessedKeys again), and the blocking Queries of the records that need them a
+few at a time, through the same cache as single ones.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import lru_cache
 from typing import Iterable, Sequence
@@ -18,10 +23,13 @@ from chalicelib.intake.records import RegistryPerson
 
 
 class DynamoRegistry:
-    def __init__(self, tables: Tables, cache_size: int = 4096) -> None:
+    def __init__(self, tables: Tables, cache_size: int = 4096, parallel: int = 8) -> None:
         self._t = tables
         # Records of one batch share names and birth years; a small cache saves repeated queries.
         self.candidates = lru_cache(maxsize=cache_size)(self._candidates)
+        # A chunk's blocking Queries are independent: several in flight cut its latency, not its
+        # request count.
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="registry")
 
     @staticmethod
     def _person(item) -> RegistryPerson:
@@ -38,16 +46,19 @@ class DynamoRegistry:
             raise errors.DependencyUnavailable("registry: read failed") from e
 
     def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
-        """The people found among `citizen_ids`, in BatchGets of 100 keys."""
-        Person = self._t.Person
-        ids = sorted(set(citizen_ids))
-        out: dict[str, RegistryPerson] = {}
         try:
-            for i in range(0, len(ids), 100):
-                for item in Person.batch_get([(f"P#{c}", "P") for c in ids[i:i + 100]]):
-                    out[item.citizen_id] = self._person(item)
+            return {item.citizen_id: self._person(item) for item in
+                    self._t.Person.batch_get([(f"P#{i}", "P") for i in dict.fromkeys(citizen_ids) if i])}
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("registry: read failed") from e
+
+    def candidates_many(self, block_keys: Sequence[str]) -> dict[str, list[RegistryPerson]]:
+        keys = list(dict.fromkeys(block_keys))
+        if not keys:
+            return {}
+        # The first in this thread: it builds the client the others share (one, not one per thread).
+        out = {keys[0]: self.candidates(keys[0])}
+        out.update(zip(keys[1:], self._pool.map(self.candidates, keys[1:])))
         return out
 
     def _candidates(self, block_key: str) -> list[RegistryPerson]:

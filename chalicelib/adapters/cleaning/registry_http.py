@@ -8,14 +8,15 @@ Gateway contract (JSON):
 Timeouts, retries with backoff on 429/5xx and connection errors, and a client-side rate limit keep
 a cleaning surge from overrunning the gateway; failures become DependencyUnavailable/Throttled so
 the SQS message is retried later rather than a record being marked NOT_FOUND.
+
+The gateway answers one person or one block per request, so the per-chunk reads (`get_many`,
+`candidates_many`) are the single requests in turn, each through the rate limit.
 """
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Sequence
 from urllib.parse import quote, urlencode
 
 import urllib3
@@ -24,35 +25,7 @@ from urllib3.util import Retry, Timeout
 
 from chalicelib import errors
 from chalicelib.intake.records import RegistryPerson
-
-
-class RateLimiter:
-    """Token bucket: at most `rate` acquisitions per second on average, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: int | None = None, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self._rate = rate
-        self._burst = float(burst or max(1, int(rate)))
-        self._tokens = self._burst
-        self._clock = clock
-        self._sleep = sleep
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self._rate
-            self._tokens = 0.0
-            self._last = now + wait
-        self._sleep(wait)
+from chalicelib.platform.token_bucket import TokenBucket as RateLimiter
 
 
 class HttpRegistry:
@@ -109,6 +82,12 @@ class HttpRegistry:
         body = self._get(f"/v1/citizens/{quote(citizen_id, safe='')}")
         return None if body is None else self._person(body)
 
+    def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
+        return {i: p for i in dict.fromkeys(citizen_ids) if i and (p := self.get(i)) is not None}
+
     def candidates(self, block_key: str) -> list[RegistryPerson]:
         body = self._get("/v1/candidates?" + urlencode({"block_key": block_key}))
         return [] if body is None else [self._person(p) for p in body.get("people", [])]
+
+    def candidates_many(self, block_keys: Sequence[str]) -> dict[str, list[RegistryPerson]]:
+        return {k: self.candidates(k) for k in dict.fromkeys(block_keys)}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
@@ -27,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from chalicelib.dcc.cose import kid_for_certificate_der
-from chalicelib.dcc.signer import alg_for_public_key, raw_ecdsa_signature
+from chalicelib.dcc.signer import alg_for_public_key, raw_ecdsa_signature, sign_concurrently
 from chalicelib.errors import DependencyUnavailable, Throttled
 
 # Transient by KMS's documentation; any other HTTP 5xx answer is retried as well, since the client
@@ -68,11 +67,7 @@ class KmsSigner:
         return raw_ecdsa_signature(signature) if self.alg == "ES256" else signature
 
     def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
-        if len(messages) <= 1:
-            return [self.sign(m) for m in messages]
-        workers = min(self._max_workers, len(messages))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kms-sign") as pool:
-            return list(pool.map(self.sign, messages))
+        return sign_concurrently(self.sign, messages, self._max_workers, "kms-sign")
 
     def _call_with_retry(self, digest: bytes) -> dict:
         attempt = 0

@@ -13,7 +13,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.counters import TOTAL, fac_pk, facility_index_actions, scope_keys
+from chalicelib.adapters.counters import aggregate_counter_updates
 from chalicelib.adapters.dynamo import Tables, batch_pk, cancelled_by_condition, is_conditional
 from chalicelib.intake.errors import BadFile
 from chalicelib.intake.service import FAILED_DELIVERY, FAILED_FILE, PROGRESS_FIELDS, BatchState, ChunkResult
@@ -49,6 +49,17 @@ class DynamoBatchStore:
             if not is_conditional(e):  # else another delivery resumed it, or it ended meanwhile
                 raise errors.DependencyUnavailable("batches: write failed") from e
         return _state(batch_id, Batch.get(batch_pk(batch_id), "BATCH", consistent_read=True))
+
+    def hand_over(self, batch_id: str, *, continuation: int, now: datetime) -> None:
+        Batch = self._t.Batch
+        try:
+            Batch(batch_pk(batch_id), "BATCH").update(
+                actions=[Batch.continuation.set(continuation), Batch.updated_at.set(iso_seconds(now))],
+                condition=Batch.pk.exists() & (Batch.continuation.does_not_exist()
+                                               | (Batch.continuation < continuation)))
+        except PynamoDBException as e:
+            if not is_conditional(e):  # else a later continuation was recorded first: it stays
+                raise errors.DependencyUnavailable("batches: write failed") from e
 
     def fail(self, batch_id: str, *, code: str, message: str, failure: str, province_code: str | None,
              source: str, now: datetime) -> None:
@@ -106,26 +117,20 @@ class DynamoBatchStore:
             return None
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("batches: read failed") from e
-        out = {k: getattr(item, k) for k in (*PROGRESS_FIELDS, "report_key")}
+        out = {k: getattr(item, k) for k in (*PROGRESS_FIELDS, "report_key", "source", "etag", "continuation")}
         return {k: int(v) if isinstance(v, float) else v for k, v in out.items()}
 
 
 def _state(batch_id: str, item) -> BatchState:
-    return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0), item.failure)
+    return BatchState(batch_id, item.status, int(item.rows_done or 0), int(item.chunks_done or 0), item.failure,
+                      int(item.continuation or 0))
 
 
 def _received_updates(Counter, new_by_scope) -> list[tuple[Model, list[Action]]]:
     """One update per scope (NATIONAL, provinces, facilities) adding the chunk's new records; the
     FAC# updates also index the facility under its province (chalicelib/adapters/counters.py)."""
-    counts: dict[str, int] = {}
-    province_of: dict[str, tuple[str, str]] = {}
-    for (facility, province), n in new_by_scope.items():
-        for pk in scope_keys(facility, province):
-            counts[pk] = counts.get(pk, 0) + n
-        province_of[fac_pk(facility)] = (facility, province)
-    return [(Counter(pk, TOTAL), [Counter.received.add(n)]
-             + (facility_index_actions(Counter, *province_of[pk]) if pk in province_of else []))
-            for pk, n in counts.items()]
+    return aggregate_counter_updates(Counter, ((facility, province, {"received": n})
+                                               for (facility, province), n in new_by_scope.items()))
 
 
 class DynamoApiCallStore:

@@ -19,9 +19,6 @@ class RegistryIdentities:
         return Identity(person.citizen_id, person.full_name, person.date_of_birth.isoformat())
 
     def identities(self, citizen_ids: Sequence[str]) -> dict[str, Identity]:
-        """A chunk's people in the registry's batched reads where it has them (DynamoDB: BatchGet);
-        one read per person otherwise (the HTTPS gateway)."""
-        get_many = getattr(self._registry, "get_many", None)
-        people = get_many(citizen_ids) if get_many is not None else {c: self._registry.get(c) for c in citizen_ids}
+        """A chunk's people in the registry's batched read (DynamoDB: BatchGets)."""
         return {p.citizen_id: Identity(p.citizen_id, p.full_name, p.date_of_birth.isoformat())
-                for p in people.values() if p is not None}
+                for p in self._registry.get_many(citizen_ids).values()}

@@ -28,7 +28,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.counters import aggregate_counter_updates, counter_updates, day_sk, scope_keys
+from chalicelib.adapters.counters import aggregate_counter_updates, counter_updates, issued_per_day_updates
 from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
@@ -168,7 +168,7 @@ class DynamoPassportStore:
         while pending:
             group = self._group(pending, stamp)
             try:
-                self._commit(group, stamp)
+                self._commit(group)
             except TransactWriteError as e:
                 rounds += 1
                 lost = self._lost(e, group)
@@ -191,8 +191,7 @@ class DynamoPassportStore:
                 break
         return group
 
-    def _commit(self, group: "_Group", stamp: str) -> None:
-        Counter = self._t.Counter
+    def _commit(self, group: "_Group") -> None:
         with TransactWrite(connection=self._t.connection) as tx:
             for model, hash_key, range_key, condition in group.checks:
                 tx.condition_check(model, hash_key, range_key, condition=condition)
@@ -203,8 +202,8 @@ class DynamoPassportStore:
             for item, actions in group.counter_updates():
                 tx.update(item, actions=actions)
             # The per-day series behind the dashboard (UTC day of issue), nation and province.
-            for scope, n in group.day_counts().items():
-                tx.update(Counter(scope, day_sk(stamp[:10])), actions=[Counter.passports_issued.add(n)])
+            for item, actions in group.day_updates():
+                tx.update(item, actions=actions)
 
     @staticmethod
     def _lost(e: TransactWriteError, group: "_Group") -> set[str] | None:
@@ -376,7 +375,7 @@ class _Group:
 
     @property
     def owners(self) -> list[str | None]:
-        shared: list[str | None] = [None] * (len(self.counter_updates()) + len(self.day_counts()))
+        shared: list[str | None] = [None] * (len(self.counter_updates()) + len(self.day_updates()))
         return [*self._check_owners, *self._put_owners, *self._update_owners, *shared]
 
     def reservation_and_version(self, cid: str) -> tuple[int, int]:
@@ -387,19 +386,17 @@ class _Group:
     def counter_updates(self):
         return aggregate_counter_updates(self._store._t.Counter, [_counter_event(w) for w in self.writes])
 
-    def day_counts(self) -> dict[str, int]:
-        days: dict[str, int] = {}
-        for w in self.writes:
-            for scope in scope_keys(None, w.passport.attestation.get("province_code")):
-                days[scope] = days.get(scope, 0) + 1
-        return days
+    def day_updates(self):
+        return issued_per_day_updates(self._store._t.Counter,
+                                      [(w.passport.attestation.get("province_code"), self._stamp[:10])
+                                       for w in self.writes])
 
     def add(self, w: PassportWrite) -> bool:
         """Adds a person's items if the transaction still has room for them (the first always fits)."""
         checks, puts, updates = _person_items(self._store.Item, w, self._stamp)
         size = len(self.checks) + len(self.puts) + len(self.updates) + len(checks) + len(puts) + len(updates)
         self.writes.append(w)
-        if self.writes[1:] and size + len(self.counter_updates()) + len(self.day_counts()) > MAX_TRANSACTION_ITEMS:
+        if self.writes[1:] and size + len(self.counter_updates()) + len(self.day_updates()) > MAX_TRANSACTION_ITEMS:
             self.writes.pop()
             return False
         cid = w.passport.citizen_id

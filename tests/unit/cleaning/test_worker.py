@@ -5,6 +5,7 @@ store nothing; the counters move from the old outcome to the new one; only the d
 of the result is stored. (Through SQS and DynamoDB: tests/integration/test_cleaning_pipeline.py.)"""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timezone
 
 from chalicelib.auth.principal import Principal, Role
@@ -67,7 +68,7 @@ def test_a_version_another_worker_verified_first_is_a_lost_race_counted_once():
     c = world()
     refs = submitted(c, row("R1"))
     # a concurrent delivery of the same message stores its result between this one's read and write
-    c.record_store.before_next_save = c.record_store.save_result
+    c.record_store.before_next_save = c.record_store.save_results
     stats = c.verification.verify(refs)
     assert (stats.verified, stats.lost_race) == (0, 1)
     assert c.counters.total("FAC#F1", "verified") == 1  # by the worker that won
@@ -89,3 +90,116 @@ def test_what_is_stored_of_a_result_is_the_disclosed_view_only():
     stored = c.record_store.items[("F1", "R1")]["cleaning"]
     assert "candidates" not in stored and "confidence" not in stored
     assert HUNG.citizen_id not in str(stored)  # the other person sharing the name's keys
+
+
+# -- per chunk: a few requests, whatever its size ---------------------------------------------------
+LAN = RegistryPerson("002090011111", "Trần Thị Lan", date(1990, 7, 1), "F", "002")
+F2 = Principal("s-f2", Role.FACILITY, facility_id="F2", province_code="002")
+
+
+class CountedRegistry(InMemoryRegistry):
+    """The offline registry adapter, counting its calls as the DynamoDB adapter's requests are."""
+
+    def __init__(self, people) -> None:
+        super().__init__(people)
+        self.calls: Counter = Counter()
+
+    def get(self, citizen_id):
+        self.calls["get"] += 1
+        return super().get(citizen_id)
+
+    def get_many(self, citizen_ids):
+        self.calls["get_many"] += 1
+        return super().get_many(citizen_ids)
+
+    def candidates(self, block_key):
+        self.calls["candidates"] += 1
+        return super().candidates(block_key)
+
+    def candidates_many(self, block_keys):
+        self.calls["candidates_many"] += 1
+        return super().candidates_many(block_keys)
+
+
+def two_provinces(registry=None) -> Container:
+    return fake_container(registry=registry or InMemoryRegistry([HOA, HUNG, LAN]), clock=lambda: NOW,
+                          facility_registry=FakeFacilityRegistry({"F1": "001", "F2": "002"}))
+
+
+def lan_row(record_id: str, **changes) -> dict:
+    return row(record_id, facility_id="F2", citizen_id=LAN.citizen_id, full_name=LAN.full_name,
+               date_of_birth="1990-07-01", sex="F", province_code="002", **changes)
+
+
+def test_a_chunk_reads_the_registry_once_and_stores_its_results_at_once():
+    registry = CountedRegistry([HOA, HUNG])
+    c = two_provinces(registry)
+    clean_rows = [row(f"R{i}") for i in range(40)]
+    dirty = [row("D1", full_name="Dang Van Hoa"), row("D2", citizen_id="", full_name="Đặng Văn Hòa")]
+    refs = submitted(c, *clean_rows, *dirty)
+    c.record_store.requests.clear()
+    stats = c.verification.verify(refs)
+    assert stats.verified == 42
+    # one read of the chunk's records, of the people its ids name, of the blocks of the two
+    # records the id did not settle, and one store of every result: never one request per record
+    assert dict(registry.calls) == {"get_many": 1, "candidates_many": 1}
+    assert (c.record_store.requests["load"], c.record_store.requests["save_results"]) == (1, 1)
+    assert c.counters.total("FAC#F1", "verified") == 40 and c.counters.total("NATIONAL", "verified") == 40
+
+
+def test_a_chunk_with_every_record_settled_by_its_id_queries_no_block():
+    registry = CountedRegistry([HOA])
+    c = two_provinces(registry)
+    c.verification.verify(submitted(c, *(row(f"R{i}") for i in range(5))))
+    assert dict(registry.calls) == {"get_many": 1}
+
+
+def test_a_chunk_spanning_facilities_provinces_and_batches_counts_each_scope_once_per_record():
+    c = two_provinces()
+    refs = (submitted(c, row("R1"), row("R2", full_name="Đặng Văn Hưởng"), key="k1")
+            + [list(r) for r in _submitted_by(c, F2, lan_row("L1"), lan_row("L2"), lan_row("L3"))])
+    stats = c.verification.verify(refs)
+    assert stats.verified == 5
+    assert (c.counters.total("FAC#F1", "verified"), c.counters.total("FAC#F1", "mismatched"),
+            c.counters.total("FAC#F2", "verified"), c.counters.total("PROV#001", "verified"),
+            c.counters.total("PROV#002", "verified"), c.counters.total("NATIONAL", "verified"),
+            c.counters.total("NATIONAL", "mismatched")) == (1, 1, 3, 1, 3, 4, 1)
+    batches = {i["batch_id"] for i in c.record_store.items.values()}
+    assert sorted(c.batches.get(b)["cleaned"] for b in batches) == [2, 3]
+    again = c.verification.verify(list(reversed(refs)))  # redelivered, in another order
+    assert (again.verified, again.skipped_done) == (0, 5)
+    assert c.counters.total("NATIONAL", "verified") == 4
+    assert sorted(c.batches.get(b)["cleaned"] for b in batches) == [2, 3]
+
+
+def _submitted_by(c: Container, writer: Principal, *rows: dict) -> list:
+    c.cleaning_queue.messages.clear()
+    c.submission.submit(records=list(rows), idempotency_key="k-" + writer.subject, facility_id=None, writer=writer)
+    return list(c.cleaning_queue.refs)
+
+
+def test_a_chunk_partly_cleaned_by_another_worker_stores_the_rest_and_counts_each_once():
+    c = two_provinces()
+    refs = submitted(c, *(row(f"R{i}") for i in range(6)))
+
+    def another_worker_cleans_two(cleaned, now):
+        # between this worker's read and its write, another delivery stores R1 and R4
+        c.record_store.save_results([x for x in cleaned if x.record.record_id in ("R1", "R4")], now)
+
+    c.record_store.before_next_save = another_worker_cleans_two
+    stats = c.verification.verify(refs)
+    assert (stats.verified, stats.lost_race) == (4, 2)
+    assert all(i["state"] == "VERIFIED" for i in c.record_store.items.values())
+    batch = c.record_store.items[("F1", "R1")]["batch_id"]
+    assert (c.counters.total("FAC#F1", "verified"), c.counters.total("NATIONAL", "verified"),
+            c.batches.get(batch)["cleaned"]) == (6, 6, 6)
+
+
+def test_attack_chunk_naming_a_version_twice_is_verified_and_counted_once():
+    c = two_provinces()
+    refs = submitted(c, row("R1"), row("R2"))
+    # a forged or replayed message repeating a reference, and naming another version of it
+    stats = c.verification.verify(refs + refs + [["F1", "R1", 7]])
+    assert (stats.verified, stats.skipped_done, stats.skipped_stale) == (2, 2, 1)
+    batch = c.record_store.items[("F1", "R1")]["batch_id"]
+    assert (c.counters.total("FAC#F1", "verified"), c.batches.get(batch)["cleaned"]) == (2, 2)

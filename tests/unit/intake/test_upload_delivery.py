@@ -38,13 +38,13 @@ def test_s3_notifications_are_parsed_and_test_events_ignored():
 @pytest.mark.parametrize("body", ["not json", "[1]", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]}),
                                   json.dumps({"Records": "x"})])
 def test_attack_a_forged_message_is_dead_lettered_at_once(body):
-    d, batches, dead = delivery(lambda u: pytest.fail("nothing to ingest"))
+    d, batches, dead = delivery(lambda u, **_: pytest.fail("nothing to ingest"))
     assert d.handle(body, 1) == []
     assert [(queue, code) for queue, _, code, _ in dead.sent] == [("intake", "MALFORMED_MESSAGE")]
 
 
 def test_attack_an_upload_that_can_never_succeed_fails_its_batch_and_is_dead_lettered():
-    def ingest(upload):
+    def ingest(upload, **_):
         raise errors.ValidationError("upload key must be incoming/<province_code>/<file>")
     d, batches, dead = delivery(ingest)
     body = notification("incoming/abc/x.csv")
@@ -55,7 +55,7 @@ def test_attack_an_upload_that_can_never_succeed_fails_its_batch_and_is_dead_let
 
 
 def test_a_transient_failure_is_retried_and_marks_the_batch_only_on_the_last_receive():
-    def ingest(upload):
+    def ingest(upload, **_):
         raise errors.DependencyUnavailable("records: write failed")
     d, batches, dead = delivery(ingest)
     for receive in (1, 2):
@@ -69,7 +69,7 @@ def test_a_transient_failure_is_retried_and_marks_the_batch_only_on_the_last_rec
 
 
 def test_a_crash_that_is_not_a_domain_error_is_named_by_its_class_only():
-    def ingest(upload):
+    def ingest(upload, **_):
         raise KeyError("0010851234567 Nguyễn Văn A")  # text that must not reach the batch
     d, batches, _ = delivery(ingest, max_receives=1)
     with pytest.raises(KeyError):
@@ -80,6 +80,6 @@ def test_a_crash_that_is_not_a_domain_error_is_named_by_its_class_only():
 
 def test_a_successful_delivery_returns_the_batch_states():
     state = BatchState("b-1", "COMPLETE", 10, 1)
-    d, batches, dead = delivery(lambda u: state)
+    d, batches, dead = delivery(lambda u, **_: state)
     assert d.handle(notification(), 3) == [state]
     assert (failed(batches), dead.sent) == ([], [])

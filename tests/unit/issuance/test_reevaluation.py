@@ -210,7 +210,7 @@ def test_a_redelivered_cleaning_message_queues_again_what_a_crash_may_have_lost(
     records, queue = FakeRecords(), FakeCountersignQueue()
     stored_version(records, "R1", binh, previous=binh.citizen_id, cleaned=True, moved_from=dao.citizen_id)
     stats = worker_over(records, queue).verify([("F1", "R1", 2)])
-    assert (stats.skipped_done, records.requests["save_result"], queue.reevaluated) == (1, 0, [dao.citizen_id])
+    assert (stats.skipped_done, records.requests["save_results"], queue.reevaluated) == (1, 0, [dao.citizen_id])
 
 
 def test_a_chunk_where_no_dose_moved_sends_nothing():

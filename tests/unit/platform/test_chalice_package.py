@@ -10,6 +10,7 @@ import pytest
 
 from infra import spec
 from infra.__main__ import package
+from infra.cloudformation import logical_id
 from tests.unit import background
 
 
@@ -54,3 +55,24 @@ def test_functions_run_python_312_with_their_own_generated_policies(sam):
     roles = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     cleaning_role = json.dumps(roles["HandleCleaningRole"])
     assert "kms:Sign" not in cleaning_role and "vaxpass-dev-registry" in cleaning_role
+
+
+def test_every_queue_stays_invisible_at_least_six_times_its_functions_timeout(sam):
+    """AWS's advice for SQS event sources: otherwise a message still being worked on is
+    delivered again to another invocation. Read on the deployable template: the function's
+    Timeout as Chalice packages it, the queue its event source names."""
+    res = sam["Resources"]
+    pairs = []
+    for fid, fn in functions(sam).items():
+        for ev in (fn["Properties"].get("Events") or {}).values():
+            if ev["Type"] == "SQS":
+                # The event source names its queue with the prefix of the environment chalice ran in.
+                arn = ev["Properties"]["Queue"]["Fn::Sub"]
+                [visibility] = [res[logical_id(q.logical, "queue")]["Properties"]["VisibilityTimeout"]
+                                for q in spec.QUEUES if arn.endswith(f"-{q.logical}")]
+                pairs.append((fid, fn["Properties"]["Timeout"], visibility))
+    assert {fid for fid, _, _ in pairs} == {"HandleIntake", "HandleCleaning", "HandleCountersign"}
+    for fid, timeout, visibility in pairs:
+        assert visibility >= 6 * timeout, fid
+    # With continuation messages, intake needs no long invocation: a crashed one resumes in minutes.
+    assert dict((fid, t) for fid, t, _ in pairs)["HandleIntake"] <= 120

@@ -107,3 +107,18 @@ def test_intake_may_dead_letter_its_own_messages_and_knows_the_redrive_count():
     assert "arn:aws:sqs:*:*:vaxpass-dev-intake-dlq" in sends
     # The handler marks a batch FAILED on the last receive the queue allows: the two must agree.
     assert Settings().intake_max_receive_count == spec.queue("intake").max_receive_count
+
+
+def test_function_timeouts_are_the_specs_in_every_stage_and_queues_wait_six_times_as_long():
+    """Chalice deploys the timeouts of .chalice/config.json; infra/spec.py says why each is what
+    it is: the two must agree, in every stage."""
+    from chalicelib.local.event_runner import configured_timeouts_ms
+
+    for stage in ("local", "dev", "prod"):
+        assert configured_timeouts_ms([f.name for f in spec.FUNCTIONS], stage) == {
+            f.name: 1000 * f.timeout_s for f in spec.FUNCTIONS}, stage
+    for f in spec.FUNCTIONS:
+        if f.queue:
+            assert spec.queue(f.queue).visibility_timeout_s >= 6 * f.timeout_s, f.name
+    assert {f.queue for f in spec.FUNCTIONS if f.queue} == {q.logical for q in spec.QUEUES}
+    assert next(f for f in spec.FUNCTIONS if f.name == "handle_intake").timeout_s <= 120

@@ -10,7 +10,7 @@ from tests.fakes import FakeRecords, fake_adapters, fake_container
 # Adapters that wrap another port and hold no I/O of their own: over fakes, they stay real.
 PURE_ADAPTERS = {"identities", "facility_heads"}
 # How the root reaches AWS at all (clients are made on demand, never by a container over fakes).
-INFRASTRUCTURE = {"tables", "queue_urls", "token_verifier"}
+INFRASTRUCTURE = {"tables", "queue_urls", "token_verifier", "signing_kms"}
 
 
 def test_an_override_is_what_the_services_are_built_on():

@@ -194,13 +194,14 @@ def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
 
 
 def test_counter_updates_touch_every_scope_and_index_the_facility():
-    from chalicelib.adapters.counters import counter_updates
+    from chalicelib.adapters.counters import counter_updates, scope_of
     from chalicelib.adapters.dynamo import Tables
     from chalicelib.settings import Settings
 
     Counter = Tables(Settings(stage="test")).Counter
     updates = counter_updates(Counter, "F1", "001", {"signed_by_facility": 3, "complaints_received": 0})
-    assert [(i.pk, i.sk) for i, _ in updates] == [("NATIONAL", "TOTAL"), ("PROV#001", "TOTAL"), ("FAC#F1", "TOTAL")]
+    assert [(scope_of(i.pk), i.sk) for i, _ in updates] == [("NATIONAL", "TOTAL"), ("PROV#001", "TOTAL"),
+                                                            ("FAC#F1", "TOTAL")]
     assert [len(a) for _, a in updates] == [1, 1, 4]  # FAC# also gets province_code, gsi1pk, gsi1sk
     assert counter_updates(Counter, "F1", "001", {"corrected": 0}) == []
     with pytest.raises(ValueError):
@@ -208,7 +209,7 @@ def test_counter_updates_touch_every_scope_and_index_the_facility():
 
 
 def test_aggregated_counter_updates_write_each_shared_scope_once_per_chunk():
-    from chalicelib.adapters.counters import aggregate_counter_updates
+    from chalicelib.adapters.counters import aggregate_counter_updates, scope_of
     from chalicelib.adapters.dynamo import Tables
     from chalicelib.settings import Settings
 
@@ -217,11 +218,11 @@ def test_aggregated_counter_updates_write_each_shared_scope_once_per_chunk():
               ("F2", "002", {"mismatched": 1}), ("F2", "002", {"mismatched": 1, "not_found": -1}),
               ("F3", "002", {"verified": 1, "invalid": -1}), ("F3", "002", {"verified": -1, "invalid": 1})]
     updates = aggregate_counter_updates(Counter, events)
-    keys = [(i.pk, i.sk) for i, _ in updates]
+    keys = [(scope_of(i.pk), i.sk) for i, _ in updates]
     # F3's two events cancel out: nothing to write for it; every other scope exactly once.
     assert sorted(keys) == sorted([("NATIONAL", "TOTAL"), ("PROV#001", "TOTAL"), ("PROV#002", "TOTAL"),
                                    ("FAC#F1", "TOTAL"), ("FAC#F2", "TOTAL")])
-    by_pk = {i.pk: sorted(str(a) for a in actions) for i, actions in updates}
+    by_pk = {scope_of(i.pk): sorted(str(a) for a in actions) for i, actions in updates}
     # invalid nets to 0 nationally: not written at all.
     assert by_pk["NATIONAL"] == ["mismatched {'N': '2'}", "not_found {'N': '-1'}", "verified {'N': '2'}"]
     assert by_pk["PROV#002"] == ["mismatched {'N': '2'}", "not_found {'N': '-1'}"]
