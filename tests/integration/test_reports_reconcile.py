@@ -135,7 +135,7 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
 
         # and countersigning per facility, crashing once after the second passport, messages twice
         assert cli(["keys", "provision-kms", "--dir", str(tmp_path / "pki")]) == 0
-        sign_crash = crash_once_after(c.passports, "save_new", 2)
+        sign_crash = crash_once_after(c.passports, "save_many", 1)
         facilities = sorted({(r.facility_id, r.province_code) for r in Record.scan()
                              if r.state in ("VERIFIED", "VERIFIED_NORMALIZED")})
         manifests = attest_facilities(c, facilities, datetime.now(timezone.utc))
