@@ -17,7 +17,9 @@ trusts nothing in it that it can check against the record of truth:
    facility's records. Entries failing that are security events too (kept without personal data,
    counted as `countersign_entries_not_attested`); the rest of the chunk proceeds.
 3. The entry's records are claimed for this batch (`mark_signed`, conditional on the batch's
-   reservation), so two batches never countersign the same records; then the countersign use
+   reservation), so two batches never countersign the same records; the claim is noted on each
+   person first (`open_claims`), so that until a passport includes them, a later countersign of
+   that person searches all their records instead of trusting the passport's; then the countersign use
    case issues the passports. A person it refuses (not in the registry, a name that cannot be
    transliterated) has the claim released, so the facility's next signing batch offers them
    again; the chunk's status item records the outcome for `reports reconcile`.
@@ -148,6 +150,10 @@ class AttestedBatchCountersigner:
             self._counters.add(att.facility_id, att.province_code, countersign_entries_not_attested=len(forged))
 
         keys = [(d["facility_id"], d["record_id"]) for e in proven for d in e["doses"]]
+        if keys:
+            # Noted before the claim, so a crash between the two never leaves a claimed record the
+            # person's next countersign would not search for.
+            self._service.open_claims(batch_id, [e["citizen_id"] for e in proven])
         claimed_keys = self._records.mark_signed(batch_id, keys, now) if keys else set()
         requests, index_of = [], {}
         for entry in proven:

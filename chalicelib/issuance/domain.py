@@ -116,13 +116,21 @@ def next_step(current: PassportState | None, digest: str | None, *, first_issue:
     return ISSUE
 
 
+def attested_batches(doses: Iterable[DoseRecord]) -> list[str]:
+    """The signing batches whose attestations a passport version's doses come from: the version
+    rests on each of them, whichever attestation made it. SQS keeps no order, so a version issued
+    for an earlier attestation may already carry a later batch's doses (`reports reconcile` must
+    not call that batch's people stranded)."""
+    return sorted({d.signed_batch for d in doses if d.signed_batch})
+
+
 def reevaluated_attestation(doses: Sequence[DoseRecord], shown: DoseRecord, accounts_for: int | None) -> dict:
     """The `attestation` field of a version issued by a re-evaluation: it rests on no new
     signature, so it says so and names the batches whose attestations its doses come from. The
     facility and province are those of the dose it shows (the counters are booked there).
     `sequence` is the attestation sequence the previous version accounted for: every dose claimed
     up to it was read again, so `reports reconcile` treats the person as covered up to it."""
-    return {"kind": "re-evaluation", "batches": sorted({d.signed_batch for d in doses if d.signed_batch}),
+    return {"kind": "re-evaluation", "batches": attested_batches(doses),
             "facility_id": shown.facility_id, "province_code": shown.province_code, "sequence": accounts_for}
 
 

@@ -12,6 +12,15 @@ Idempotent per person and version: the new version is stored only if the person'
 version is still the one this worker read (a conditional transaction in the adapter), and a
 person whose identity and doses did not change since the current passport gets nothing new.
 
+A chunk is worked as a whole, because on DynamoDB the requests, not the signatures, bounded it:
+one read of the chunk's passports (with holds and open claims), one of its attested doses, one of
+its registry identities, one KMS Sign per new version (all of them together, nothing else in
+between), and as few store transactions as DynamoDB's 100-item limit allows. The citizen index is
+queried only for people whose doses may lie outside what the chunk names and what their current
+passport rests on: a claim of another batch that their current passport does not cover (noted by
+`open_claims` before records are claimed; a passport names the batches its doses were attested
+in), or a passport stored before it named its doses.
+
 A person a ministry revocation holds gets nothing until the ministry lifts the hold (their record
 claims stay as they are). A re-evaluation (`reevaluate`: a dose the passport rests on moved to
 another person, or a hold was lifted) recomputes the passport from the attested doses alone, with
@@ -24,7 +33,7 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Collection, Protocol, Sequence
 
 from chalicelib import errors
 from chalicelib.dcc.issue import claim_times, prepare
@@ -33,8 +42,8 @@ from chalicelib.dcc.revocation import revocation_entries
 from chalicelib.dcc.signer import Signer
 from chalicelib.dcc.uvci import make_uvci
 from chalicelib.issuance.domain import (
-    ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, content_digest, latest_dose, next_step,
-    reevaluated_attestation, series_doses, stale_manifest_doses,
+    ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, attested_batches, content_digest,
+    latest_dose, next_step, reevaluated_attestation, series_doses, stale_manifest_doses,
 )
 
 # The hashes a superseded or revoked version puts on the revocation list. COUNTRYCODEUCI hashes
@@ -57,6 +66,9 @@ class StoredPassport:
     attestation_sequence: int | None = None  # the attestation sequence this version accounts for
     facility_id: str | None = None  # where its counters were booked
     province_code: str | None = None
+    # The dose records this version rests on; None for a version stored before it named them.
+    dose_keys: tuple[tuple[str, str], ...] | None = None
+    dose_batches: frozenset[str] = frozenset()  # the batches whose attestation those doses carry
 
     def state(self) -> PassportState:
         return PassportState(self.content_digest, self.revoked, self.held_by is not None)
@@ -76,16 +88,46 @@ class NewPassport:
     content_digest: str
     attestation: dict
     display: dict
+    dose_keys: tuple[tuple[str, str], ...] | None = None  # the (facility_id, record_id) it rests on
+    dose_batches: frozenset[str] = frozenset()  # the batches whose attestation they carry
+
+
+@dataclass(frozen=True)
+class PassportRead:
+    """A person as the countersign worker reads them: the current version (with its hold) and every
+    batch that noted a claim on their records."""
+
+    current: StoredPassport | None
+    open_batches: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PassportWrite:
+    """One new version to store over `previous`."""
+
+    passport: NewPassport
+    previous: StoredPassport | None
+    revocations: list[dict]
 
 
 class PassportStore(Protocol):
     def current(self, citizen_id: str) -> StoredPassport | None:
         """The current version with the person's hold, if any (one read)."""
 
+    def current_many(self, citizen_ids: Sequence[str]) -> dict[str, PassportRead]:
+        """`current` and the open claims of many people, read consistently in batches."""
+
+    def open_claims(self, batch_id: str, citizen_ids: Sequence[str], now: datetime) -> None:
+        """Notes that `batch_id` is about to claim records of these people."""
+
     def save_new(self, passport: NewPassport, previous: StoredPassport | None, revocations: list[dict],
                  now: datetime) -> bool:
         """Stores `passport` as the current version if `previous` is still current (and the person
         is not held); False if not."""
+
+    def save_many(self, writes: Sequence[PassportWrite], now: datetime) -> set[str]:
+        """`save_new` for many people at once (one person each); the citizen ids stored. A person
+        whose condition failed is left out, never the others."""
 
     def revoke_unattested(self, current: StoredPassport, revocations: list[dict], now: datetime) -> bool:
         """Revokes `current` (reason NO_ATTESTED_DOSE, listed, counted, no hold) if it is still the
@@ -93,15 +135,19 @@ class PassportStore(Protocol):
 
 
 class DoseSource(Protocol):
-    def attested_doses(self, citizen_ids: Sequence[str],
-                       also: Sequence[tuple[str, str]] = ()) -> dict[str, list[DoseRecord]]:
+    def attested_doses(self, citizen_ids: Sequence[str], also: Sequence[tuple[str, str]] = (),
+                       query: Collection[str] | None = None) -> dict[str, list[DoseRecord]]:
         """Per person, every dose record whose current version is verified and was attested by a
         facility head (`signed_batch` set), read consistently. `also` are record keys known to
-        belong to these people (the request's doses), read even if the citizen index lags."""
+        belong to these people (the request's doses), read even if the citizen index lags. The
+        citizen index is searched for the people in `query` only (None: everyone)."""
 
 
 class IdentitySource(Protocol):
     def identity(self, citizen_id: str) -> Identity | None: ...
+
+    def identities(self, citizen_ids: Sequence[str]) -> dict[str, Identity]:
+        """The registry identities of those found, read in batches."""
 
 
 @dataclass
@@ -126,7 +172,7 @@ class CountersignService:
     def __init__(self, store: PassportStore, doses: DoseSource, identities: IdentitySource,
                  signer: Callable[[datetime], Signer], clock: Callable[[], datetime],
                  random_bytes: Callable[[int], bytes], *, country: str, issuer: str, authority: str,
-                 valid_days: int, parallel: int = 8) -> None:
+                 valid_days: int) -> None:
         self._store = store
         self._doses = doses
         self._identities = identities
@@ -137,53 +183,78 @@ class CountersignService:
         self._issuer = issuer
         self._authority = authority
         self._valid_days = valid_days
-        # Each person costs a few store reads and one conditional write; running a chunk's people
-        # side by side keeps a worker busy while the store answers (the ports are thread-safe).
-        self._parallel = parallel
+
+    def open_claims(self, batch_id: str, citizen_ids: Sequence[str]) -> None:
+        """Before a batch claims these people's records: until a passport includes them, the next
+        countersign of each person searches their records instead of trusting their passport."""
+        if citizen_ids:
+            self._store.open_claims(batch_id, sorted(set(citizen_ids)), self._now())
 
     def countersign(self, requests: Sequence[CountersignRequest]) -> list[Outcome]:
         now = self._now()
         signer = self._signer(now)
-        # One read of the attested doses for the whole chunk (the adapter batches it).
-        attested = self._doses.attested_doses(
-            sorted({r.citizen_id for r in requests}),
-            [(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses])
-        with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="countersign") as pool:
-            prepared = list(pool.map(
-                lambda r: self._draft_or_refusal(r, attested.get(r.citizen_id, []), signer, now), requests))
-            outcomes = [p for p in prepared if isinstance(p, Outcome)]
-            drafts = [p for p in prepared if not isinstance(p, Outcome)]
-            # One concurrent round of KMS calls for the whole chunk.
-            signatures = signer.sign_many([d["unsigned"].to_be_signed for d in drafts]) if drafts else []
-            outcomes += pool.map(lambda ds: self._store_draft(ds[0], ds[1], signer, now),
-                                 zip(drafts, signatures, strict=True))
-        return outcomes
+        first: dict[str, CountersignRequest] = {}
+        for r in requests:
+            first.setdefault(r.citizen_id, r)
+        cids = sorted(first)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identities") as pool:
+            # The registry read needs nothing the others read: it runs while they do.
+            identities_read = pool.submit(self._identities.identities, cids)
+            reads = self._store.current_many(cids)
+            also = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
+            for read in reads.values():
+                also.update(read.current.dose_keys or () if read.current is not None else ())
+            query = [c for c in cids if _needs_index(reads[c], first[c].attestation.get("batch_id"))]
+            attested = self._doses.attested_doses(cids, sorted(also), query=query)
+            identities = identities_read.result()
+        prepared: dict[str, Outcome | dict] = {}
+        for cid, req in first.items():
+            # Every manifest dose of the person must be current, whichever entry named it.
+            doses = [d for r in requests if r.citizen_id == cid for d in r.manifest_doses]
+            prepared[cid] = self._draft_or_refusal(CountersignRequest(cid, doses, req.attestation),
+                                                   attested.get(cid, []), identities.get(cid), reads[cid], signer,
+                                                   now)
+        drafts = [p for p in prepared.values() if isinstance(p, dict)]
+        # One KMS Sign per new version, the chunk's signatures together with no other I/O among them.
+        signatures = signer.sign_many([d["unsigned"].to_be_signed for d in drafts]) if drafts else []
+        writes = {d["citizen_id"]: self._write(d, sig, signer, now) for d, sig in zip(drafts, signatures, strict=True)}
+        stored = self._store.save_many(list(writes.values()), now) if writes else set()
+        results: dict[str, Outcome] = {}
+        for cid, p in prepared.items():
+            if isinstance(p, Outcome):
+                results[cid] = p
+            elif cid in stored:
+                results[cid] = Outcome(cid, "issued", writes[cid].passport.version, writes[cid].passport.uvci)
+            else:
+                results[cid] = Outcome(cid, "lost_race")
+        return [results[r.citizen_id] for r in requests]
 
-    def _draft_or_refusal(self, req: CountersignRequest, doses: list[DoseRecord], signer: Signer, now: datetime):
+    def _draft_or_refusal(self, req: CountersignRequest, doses: list[DoseRecord], identity: Identity | None,
+                          read: PassportRead, signer: Signer, now: datetime):
         # A person whose data cannot make a DCC (not in the registry, a name with nothing to
         # transliterate) must not stop the rest of the chunk; the caller sees the refusal with
         # its code (no personal data in `detail`).
         try:
-            return self._draft(req, doses, signer, now)
+            if identity is None:
+                raise errors.NotFound("attested person is not in the population registry")
+            # The request's own doses must be among the attested ones at the version the facility
+            # signed (its claim just marked them); otherwise they changed since the manifest.
+            stale = stale_manifest_doses(req.manifest_doses, doses)
+            if stale:
+                return Outcome(req.citizen_id, "stale", detail=stale)
+            digest = content_digest(identity, doses)
+            current = read.current
+            step = next_step(current.state() if current else None, digest, first_issue=True)
+            if step != ISSUE:
+                return Outcome(req.citizen_id, step, current.version if current else None,
+                               current.uvci if current else None)
+            # The batches its doses were attested in: what reconcile reads the version to rest on,
+            # whatever order the attestations were countersigned in.
+            attestation = {**req.attestation, "batches": attested_batches(doses)}
+            draft = self._prepare(req.citizen_id, identity, doses, digest, current, attestation, signer, now)
         except (errors.ValidationError, errors.NotFound) as e:
             return Outcome(req.citizen_id, "refused", detail=[e.code])
-
-    def _draft(self, req: CountersignRequest, doses: list[DoseRecord], signer: Signer, now: datetime):
-        identity = self._identities.identity(req.citizen_id)
-        if identity is None:
-            raise errors.NotFound("attested person is not in the population registry")
-        # The request's own doses must be among the attested ones at the version the facility
-        # signed (its claim just marked them); otherwise they changed since the manifest.
-        stale = stale_manifest_doses(req.manifest_doses, doses)
-        if stale:
-            return Outcome(req.citizen_id, "stale", detail=stale)
-        digest = content_digest(identity, doses)
-        current = self._store.current(req.citizen_id)
-        step = next_step(current.state() if current else None, digest, first_issue=True)
-        if step != ISSUE:
-            return Outcome(req.citizen_id, step, current.version if current else None,
-                           current.uvci if current else None)
-        return self._prepare(req.citizen_id, identity, doses, digest, current, req.attestation, signer, now)
+        return draft
 
     def _prepare(self, citizen_id: str, identity: Identity, doses: list[DoseRecord], digest: str,
                  current: StoredPassport | None, attestation: dict, signer: Signer, now: datetime) -> dict:
@@ -197,7 +268,7 @@ class CountersignService:
         return {"citizen_id": citizen_id, "attestation": attestation, "doses": doses, "payload": payload,
                 "uvci": uvci, "digest": digest, "current": current, "unsigned": unsigned}
 
-    def _store_draft(self, d: dict, signature: bytes, signer: Signer, now: datetime) -> Outcome:
+    def _write(self, d: dict, signature: bytes, signer: Signer, now: datetime) -> PassportWrite:
         citizen_id, current = d["citizen_id"], d["current"]
         iat, exp = claim_times(signer, now, self._valid_days)
         version = (current.version + 1) if current else 1
@@ -206,12 +277,12 @@ class CountersignService:
             kid_b64=base64.b64encode(signer.kid).decode(), alg=signer.alg, iat=iat, exp=exp,
             hc1=d["unsigned"].finish(signature), signature_b64=base64.b64encode(signature).decode(),
             content_digest=d["digest"], attestation=d["attestation"],
-            display=display_fields(d["payload"], len(d["doses"])))
+            display=display_fields(d["payload"], len(d["doses"])),
+            dose_keys=tuple(sorted((x.facility_id, x.record_id) for x in d["doses"])),
+            dose_batches=frozenset(x.signed_batch for x in d["doses"] if x.signed_batch))
         # A version revoked in place is listed already; a re-issue lists the active one it replaces.
         revocations = self._listed(current) if current is not None and not current.revoked else []
-        if not self._store.save_new(passport, current, revocations, now):
-            return Outcome(citizen_id, "lost_race")
-        return Outcome(citizen_id, "issued", version, d["uvci"])
+        return PassportWrite(passport, current, revocations)
 
     def _listed(self, passport: StoredPassport) -> list[dict]:
         return revocation_entries(uci=passport.uvci, issuer_country=self._issuer,
@@ -251,7 +322,20 @@ class CountersignService:
         except errors.ValidationError as e:
             return Outcome(citizen_id, "refused", detail=[e.code])
         [signature] = signer.sign_many([draft["unsigned"].to_be_signed])
-        return self._store_draft(draft, signature, signer, now)
+        write = self._write(draft, signature, signer, now)
+        if not self._store.save_new(write.passport, write.previous, write.revocations, now):
+            return Outcome(citizen_id, "lost_race")
+        return Outcome(citizen_id, "issued", write.passport.version, write.passport.uvci)
+
+
+def _needs_index(read: PassportRead, batch_id: object) -> bool:
+    """Whether a person's attested doses may lie outside the chunk's and their passport's: another
+    batch noted a claim their passport does not cover (its passport never stored: a crash, a stale
+    entry, a hold), or the passport does not name its doses (stored before it did)."""
+    current = read.current
+    if current is not None and current.dose_keys is None:
+        return True
+    return bool(read.open_batches - {batch_id} - (current.dose_batches if current is not None else frozenset()))
 
 
 def display_fields(payload: dict, doses_on_record: int) -> dict:

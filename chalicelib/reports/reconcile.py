@@ -110,12 +110,25 @@ class Holder:
     batches: frozenset[str] = frozenset()
 
     def covers(self, batch_id: str, attestation_sequence: int | None) -> bool:
-        """Issued on this attestation or a later one (which read every dose claimed by then), or
-        re-evaluated from doses of this batch."""
+        """Its doses include this batch's (whichever attestation issued it: countersigning does not
+        follow the audit log's order), or issued on a later attestation (which read every dose
+        claimed by then)."""
         if attestation_sequence is None:
             return True  # no logged attestation to compare with: any passport will do
         return batch_id in self.batches or (self.attestation_sequence is not None
                                             and self.attestation_sequence >= attestation_sequence)
+
+
+def holder_of(attestation: Mapping, held_by: int | None) -> Holder:
+    """What a current version's stored `attestation` says it rests on: a re-evaluation names the
+    batches of its doses; a countersigned version its own batch and (since versions name them) every
+    batch its doses were attested in."""
+    sequence = attestation.get("sequence")
+    batches = list(attestation.get("batches") or ())
+    if attestation.get("kind") != "re-evaluation":
+        batches.append(attestation.get("batch_id"))
+    return Holder(sequence if isinstance(sequence, int) else None, held_by,
+                  frozenset(b for b in batches if isinstance(b, str)))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 from chalicelib import errors
 from chalicelib.dcc.uvci import make_uvci
 from chalicelib.issuance.revocation import Hold
-from chalicelib.issuance.service import NewPassport
+from chalicelib.issuance.service import NewPassport, PassportWrite
 from tests.contracts.conftest import BOTH, FAKE, OneTable, real
 from tests.fakes import FakePassports
 
@@ -88,6 +88,47 @@ class TestPassportStoreContract:
         with pytest.raises(errors.DependencyUnavailable):
             store.save_new(passport(someone_else, 1, uvci_=v1.uvci), None, [], NOW)
         assert store.current(someone_else) is None
+
+
+    def test_a_chunk_is_stored_together_and_a_lost_race_leaves_out_only_its_person(self, store, cid):
+        others = [f"{d}{cid[1:]}" for d in "78"]
+        store.save_new(passport(others[1], 1), None, [], NOW)
+        stale = store.current(others[1])
+        store.save_new(passport(others[1], 2), stale, [], NOW)  # another worker got there first
+        writes = [PassportWrite(dataclasses.replace(passport(cid, 1), dose_keys=(("F1", "R1"), ("F1", "R2")),
+                                                    dose_batches=frozenset({"SB0", "SB1"})), None, []),
+                  PassportWrite(passport(others[0], 1), None, []),
+                  PassportWrite(passport(others[1], 2), stale, [])]
+        assert store.save_many(writes, NOW) == {cid, others[0]}
+        assert store.current(others[1]).uvci != writes[2].passport.uvci  # the other worker's version stands
+        assert store.current(cid).dose_keys == (("F1", "R1"), ("F1", "R2"))
+        assert store.current(cid).dose_batches == frozenset({"SB0", "SB1"})
+        mute = store.current(others[0])  # a version that does not name its doses
+        assert (mute.dose_keys, mute.dose_batches) == (None, frozenset())
+        assert store.save_many(writes[:2], NOW) == set()  # a redelivery stores nothing twice
+
+    def test_open_claims_are_read_with_the_passport(self, store, cid):
+        someone = f"7{cid[1:]}"
+        store.open_claims("SB1", [cid, someone], NOW)
+        store.open_claims("SB2", [cid], NOW)
+        read = store.current_many([cid, someone, f"8{cid[1:]}"])
+        assert (read[cid].current, read[cid].open_batches, read[someone].open_batches) == (
+            None, frozenset({"SB1", "SB2"}), frozenset({"SB1"}))
+        assert read[f"8{cid[1:]}"].current is None and read[f"8{cid[1:]}"].open_batches == frozenset()
+        v1 = dataclasses.replace(passport(cid, 1), dose_keys=(("F1", "R1"),), dose_batches=frozenset({"SB1"}))
+        assert store.save_many([PassportWrite(v1, None, [])], NOW) == {cid}
+        after = store.current_many([cid])[cid]
+        assert (after.current.uvci, after.current.dose_batches, after.open_batches) == (
+            v1.uvci, frozenset({"SB1"}), frozenset({"SB1", "SB2"}))
+
+    def test_more_people_than_one_transaction_holds_are_all_stored(self, store, cid):
+        people = [f"{cid[:-3]}{i:03d}" for i in range(40)]  # 40 x 4 items: two transactions at least
+        for p in people:
+            store.save_new(passport(p, 1), None, [], NOW)
+        read = store.current_many(people)
+        writes = [PassportWrite(passport(p, 2), read[p].current, []) for p in people]
+        assert store.save_many(writes, NOW) == set(people)
+        assert {p: r.current.version for p, r in store.current_many(people).items()} == {p: 2 for p in people}
 
 
 class TestRevocationStoreContract:

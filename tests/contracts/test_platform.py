@@ -74,6 +74,8 @@ class TestRegistryContract:
             found = {p.citizen_id for p in impl.candidates(key)}
             assert {p.citizen_id for p in people} <= found, key
         assert impl.candidates("n|nobody|1900") == []
+        ids = [p.citizen_id for p in people]
+        assert impl.get_many([*ids, "999999999999"]) == {p.citizen_id: p for p in people}
 
     def test_a_chunk_reads_its_people_and_blocks_in_bulk_as_one_by_one(self, registry):
         impl, people = registry
@@ -103,6 +105,8 @@ class TestIdentitySourceContract:
         impl, person = identities
         assert impl.identity(person.citizen_id) == Identity(person.citizen_id, "Trần Văn Bình", "1988-03-02")
         assert impl.identity("999999999999") is None
+        assert impl.identities([person.citizen_id, "999999999999"]) == {
+            person.citizen_id: Identity(person.citizen_id, "Trần Văn Bình", "1988-03-02")}
 
 
 # -- document signer certificates ------------------------------------------------------------------

@@ -219,6 +219,16 @@ class TestSigningRecordsContract:
         assert records.release("SB1", [key], NOW) == {key}
         assert [c.key for c in records.candidates(facility, max_people=10, now=NOW)] == [key]
 
+    def test_a_claim_takes_the_batchs_records_and_leaves_the_others_whatever_their_order(self, records, facility):
+        keys = [verified(records, facility, f"R{i}", dose=1 + i % 3) for i in range(5)]
+        assert attest(records, set(keys[:2]), "SB1") == set(keys[:2])
+        chosen = [c for c in records.candidates(facility, max_people=100, now=NOW) if c.key in keys[2:]]
+        assert records.reserve("SB2", chosen, until=NOW + timedelta(days=3), now=NOW) == set(keys[2:])
+        # SB1's records sit among SB2's: each is refused, none stops the others
+        assert records.mark_signed("SB2", keys, NOW) == set(keys[2:])
+        assert records.mark_signed("SB2", keys, NOW) == set(keys[2:])  # a redelivery claims them again
+        assert records.release("SB2", [keys[0], keys[3], (facility, "absent")], NOW) == {keys[3]}
+
 
 class TestDoseSourceContract:
     def test_attested_doses_are_verified_current_and_signed(self, records, facility):
@@ -246,6 +256,16 @@ class TestDoseSourceContract:
         doses = records.attested_doses([CID, OTHER], [(facility, "R1")])
         assert [d.record_id for d in doses[OTHER] if d.facility_id == facility] == ["R1"]
         assert [d for d in doses[CID] if d.facility_id == facility] == []
+
+
+    def test_the_citizen_index_is_searched_only_for_the_people_asked(self, records, facility):
+        one = verified(records, facility, "R1", CID, dose=1, when="2021-07-01")
+        two = verified(records, facility, "R2", CID, dose=2, when="2021-09-01")
+        attest(records, {one, two})
+        known = records.attested_doses([CID], [two], query=[])[CID]
+        assert [d.record_id for d in known if d.facility_id == facility] == ["R2"]
+        searched = records.attested_doses([CID], [two], query=[CID])[CID]
+        assert sorted(d.record_id for d in searched if d.facility_id == facility) == ["R1", "R2"]
 
 
 class TestCitizenRecordsContract:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections import Counter
 from datetime import datetime, timezone
 
 from chalicelib import errors
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE, Identity
 from chalicelib.issuance.revocation import ACTIVE, REVOKED, SUPERSEDED, Hold, RevocationTarget
-from chalicelib.issuance.service import NewPassport, StoredPassport
+from chalicelib.issuance.service import NewPassport, PassportRead, StoredPassport
 
 REEVALUATION_ACTOR = {"role": "system", "id": "re-evaluation"}
 
@@ -20,9 +21,10 @@ REEVALUATION_ACTOR = {"role": "system", "id": "re-evaluation"}
 class FakePassports:
     """`version_items[(citizen_id, version)]`: each passport version with its status;
     `pointers[citizen_id]`: the CURRENT pointer; `holds[citizen_id]`: a ministry revocation's
-    hold; `listed`: revocation list entries (type, hash) -> reason; `uvcis`: every UVCI issued.
-    A test may change any of them the way a writer of the table could. With `counters`
-    (FakeCounters), writes move them as the adapter's transactions do."""
+    hold; `listed`: revocation list entries (type, hash) -> reason; `uvcis`: every UVCI issued;
+    `claims[citizen_id]`: every batch that noted a claim on the person's records. A test may change
+    any of them the way a writer of the table could. With `counters` (FakeCounters), writes move
+    them as the adapter's transactions do. `requests` counts the calls, as the table would see them."""
 
     def __init__(self, counters=None) -> None:
         self.version_items: dict[tuple[str, int], dict] = {}
@@ -30,12 +32,18 @@ class FakePassports:
         self.holds: dict[str, Hold] = {}
         self.list_entries: dict[tuple[str, str], str] = {}
         self.uvcis: dict[str, tuple[str, int]] = {}
+        self.claims: dict[str, set[str]] = {}
         self.counters = counters
+        self.requests: Counter[str] = Counter()
         self.refuse_next = False  # the next save_new loses a race to another worker
         self._lock = threading.RLock()
 
     # -- PassportStore (countersigning) ---------------------------------------------------------
     def current(self, citizen_id):
+        self.requests["current"] += 1
+        return self._current(citizen_id)
+
+    def _current(self, citizen_id):
         with self._lock:
             p = self.pointers.get(citizen_id)
             if p is None:
@@ -45,7 +53,31 @@ class FakePassports:
                                   p["revocation_sequence"], revoked=p["status"] == REVOKED,
                                   held_by=hold.revocation_sequence if hold is not None else None,
                                   attestation_sequence=p["attestation_sequence"], facility_id=p["facility_id"],
-                                  province_code=p["province_code"])
+                                  province_code=p["province_code"], dose_keys=p.get("dose_keys"),
+                                  dose_batches=p.get("dose_batches", frozenset()))
+
+    def current_many(self, citizen_ids):
+        self.requests["current_many"] += 1
+        with self._lock:
+            return {c: PassportRead(self._current(c), frozenset(self.claims.get(c, ()))) for c in citizen_ids}
+
+    def open_claims(self, batch_id, citizen_ids, now):
+        self.requests["open_claims"] += 1
+        with self._lock:
+            for c in citizen_ids:
+                self.claims.setdefault(c, set()).add(batch_id)
+
+    def save_many(self, writes, now):
+        """Person by person, as the adapter's transactions store them (a person whose condition
+        fails never stops the others)."""
+        self.requests["save_many"] += 1
+        if len({w.passport.citizen_id for w in writes}) != len(writes):
+            raise ValueError("one write per person")
+        stored = set()
+        for w in writes:
+            if self._save(w.passport, w.previous, w.revocations, now):
+                stored.add(w.passport.citizen_id)
+        return stored
 
     def _pointer_is(self, citizen_id: str, previous: StoredPassport | None) -> bool:
         p = self.pointers.get(citizen_id)
@@ -60,6 +92,10 @@ class FakePassports:
         return p["revocation_sequence"] == previous.revocation_sequence
 
     def save_new(self, passport: NewPassport, previous, revocations, now: datetime):
+        self.requests["save_new"] += 1
+        return self._save(passport, previous, revocations, now)
+
+    def _save(self, passport: NewPassport, previous, revocations, now: datetime):
         cid, stamp = passport.citizen_id, now.isoformat(timespec="seconds")
         with self._lock:
             if self.refuse_next:
@@ -84,7 +120,8 @@ class FakePassports:
                 "signature": passport.signature_b64, "alg": passport.alg, "status": None,
                 "revocation_sequence": None, "attestation_sequence": sequence if isinstance(sequence, int) else None,
                 "facility_id": passport.attestation.get("facility_id"),
-                "province_code": passport.attestation.get("province_code")}
+                "province_code": passport.attestation.get("province_code"), "dose_keys": passport.dose_keys,
+                "dose_batches": frozenset(passport.dose_batches)}
             supersedes = previous is not None and not over_revoked
             if supersedes:
                 self.version_items[(cid, previous.version)].update(status=REVOKED, revoked_at=stamp)
@@ -219,6 +256,9 @@ class FakeIdentities:
 
     def identity(self, citizen_id):
         return self.by_id.get(citizen_id)
+
+    def identities(self, citizen_ids):
+        return {c: self.by_id[c] for c in citizen_ids if c in self.by_id}
 
 
 class FakeImageCache:

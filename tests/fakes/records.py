@@ -213,12 +213,13 @@ class FakeRecords:
     def _keys_of(self, citizen_id: str) -> list[tuple[str, str]]:
         return [k for k, i in self.items.items() if i["citizen_index"] == citizen_id]
 
-    def attested_doses(self, citizen_ids, also=()):
+    def attested_doses(self, citizen_ids, also=(), query=None):
         self.requests["attested_doses"] += 1
         out: dict[str, list[DoseRecord]] = {c: [] for c in citizen_ids}
         with self._lock:
             keys = set(also)
-            for c in citizen_ids:
+            for c in citizen_ids if query is None else [c for c in citizen_ids if c in set(query)]:
+                self.requests["citizen_index_query"] += 1
                 keys.update(self._keys_of(c))
             for k in sorted(keys):
                 i = self.items.get(k)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from chalicelib.reports.domain import COUNTERS, raw_counts, scope_keys
-from chalicelib.reports.reconcile import ChunkFact, Holder, PassportFact, RecordFact
+from chalicelib.reports.reconcile import ChunkFact, PassportFact, RecordFact, holder_of
 from chalicelib.signing.service import attestation_key
 
 
@@ -114,13 +114,9 @@ class FakeAuditSource:
             pointer = self._passports.pointers.get(cid)
             if pointer is None:
                 continue
-            a = self._passports.version_items[(cid, pointer["version"])]["attestation"]
-            sequence = a.get("sequence")
-            batches = a.get("batches") if a.get("kind") == "re-evaluation" else [a.get("batch_id")]
             hold = self._passports.holds.get(cid)
-            out[cid] = Holder(sequence if isinstance(sequence, int) else None,
-                              hold.revocation_sequence if hold is not None else None,
-                              frozenset(b for b in batches or () if isinstance(b, str)))
+            out[cid] = holder_of(self._passports.version_items[(cid, pointer["version"])]["attestation"],
+                                 hold.revocation_sequence if hold is not None else None)
         return out
 
     def attestation_sequence(self, batch_id):

@@ -135,7 +135,7 @@ def test_counters_match_a_recomputation_after_faults_and_drift_is_found_and_fixe
 
         # and countersigning per facility, crashing once after the second passport, messages twice
         assert cli(["keys", "provision-kms", "--dir", str(tmp_path / "pki")]) == 0
-        sign_crash = crash_once_after(c.passports, "save_new", 2)
+        sign_crash = crash_once_after(c.passports, "save_many", 1)
         facilities = sorted({(r.facility_id, r.province_code) for r in Record.scan()
                              if r.state in ("VERIFIED", "VERIFIED_NORMALIZED")})
         manifests = attest_facilities(c, facilities, datetime.now(timezone.utc))
@@ -345,8 +345,11 @@ def test_no_counter_item_takes_more_than_2_percent_of_a_stage_writes(own_stack, 
             key, share = hottest_counter_item(tally, counters_table)
             print(f"{stage}: {sum(tally.values())} item writes, hottest counter item {key[1:]} {share:.2%}")
             assert share <= 0.02, (stage, key, share)
-        national = {k[1] for k in cleaning if k[0] == counters_table and k[1].split("#S")[0] == "NATIONAL"}
-        assert len(national) >= 16  # a record each: spread over the shards, not one item
+        national = {k: n for k, n in cleaning.items()
+                    if k[0] == counters_table and k[1].split("#S")[0] == "NATIONAL"}
+        # National writes go per stored transaction of a chunk, not per record (at least 20 records
+        # each on average), and spread over the shards, not one item.
+        assert 1 < len(national) and sum(national.values()) * 20 <= 600, national
 
         # and the reconciliation finds the counters exact
         assert cli_json_lines("reports", "reconcile") == (0, [])

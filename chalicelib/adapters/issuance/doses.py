@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Sequence
+from typing import Collection, Sequence
 
 from pynamodb.exceptions import PynamoDBException
 
@@ -15,9 +15,10 @@ from chalicelib.signing.service import VERIFIED_STATES
 
 
 class DynamoDoseSource:
-    """A chunk's attested doses: one citizen-index Query per person (in parallel) for the record
-    keys, then consistent BatchGets (100 keys each) of the record items themselves, because the
-    index is eventually consistent and `signed_batch` must be read as it is now."""
+    """A chunk's attested doses: the keys the caller knows (the manifest's, the current passports'),
+    plus one citizen-index Query (in parallel) for each person the caller asks to search, then
+    consistent BatchGets (100 keys each) of the record items themselves, because the index is
+    eventually consistent and `signed_batch` must be read as it is now."""
 
     def __init__(self, tables: Tables, parallel: int = 8) -> None:
         self._t = tables
@@ -31,11 +32,12 @@ class DynamoDoseSource:
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
 
-    def attested_doses(self, citizen_ids: Sequence[str],
-                       also: Sequence[tuple[str, str]] = ()) -> dict[str, list[DoseRecord]]:
+    def attested_doses(self, citizen_ids: Sequence[str], also: Sequence[tuple[str, str]] = (),
+                       query: Collection[str] | None = None) -> dict[str, list[DoseRecord]]:
         Record = self._t.Record
         keys = set(also)
-        for found in self._pool.map(self._keys_of, citizen_ids):
+        searched = citizen_ids if query is None else [c for c in citizen_ids if c in set(query)]
+        for found in self._pool.map(self._keys_of, searched):
             keys.update(found)
         out: dict[str, list[DoseRecord]] = {cid: [] for cid in citizen_ids}
         ordered = sorted(keys)

@@ -1,6 +1,8 @@
 """The countersign worker's identity source: who a passport names, from the population registry."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from chalicelib.issuance.domain import Identity
 
 
@@ -15,3 +17,8 @@ class RegistryIdentities:
         if person is None:
             return None
         return Identity(person.citizen_id, person.full_name, person.date_of_birth.isoformat())
+
+    def identities(self, citizen_ids: Sequence[str]) -> dict[str, Identity]:
+        """A chunk's people in the registry's batched read (DynamoDB: BatchGets)."""
+        return {p.citizen_id: Identity(p.citizen_id, p.full_name, p.date_of_birth.isoformat())
+                for p in self._registry.get_many(citizen_ids).values()}

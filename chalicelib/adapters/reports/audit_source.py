@@ -89,7 +89,7 @@ class DynamoAuditSource:
         (the attestation)."""
         import json
 
-        from chalicelib.reports.reconcile import Holder
+        from chalicelib.reports.reconcile import holder_of
 
         Item = self._passport
         try:
@@ -105,11 +105,7 @@ class DynamoAuditSource:
         out = {}
         for pk in current:
             attestation = json.loads(getattr(versions.get(pk), "attestation", None) or "{}")
-            sequence = attestation.get("sequence")
-            batches = attestation.get("batches") if attestation.get("kind") == "re-evaluation" else [
-                attestation.get("batch_id")]
-            out[pk.removeprefix("P#")] = Holder(int(sequence) if isinstance(sequence, int) else None, holds.get(pk),
-                                                frozenset(b for b in batches or () if isinstance(b, str)))
+            out[pk.removeprefix("P#")] = holder_of(attestation, holds.get(pk))
         return out
 
     def attestation_sequence(self, batch_id: str) -> int | None:

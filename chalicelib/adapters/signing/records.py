@@ -5,16 +5,21 @@ until it expires, and marking or releasing them for the countersign worker.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Sequence
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.dynamo import Tables, is_conditional, read_failed, record_pk
+from chalicelib.adapters.dynamo import Tables, cancelled_items, is_conditional, read_failed, record_pk
 from chalicelib.signing.service import VERIFIED_STATES, CandidateRecord, candidate_from_record
 from chalicelib.timestamps import utc_stamp
+
+MAX_TRANSACTION_ITEMS = 100
+CONFLICT_ROUNDS = 8
 
 
 class DynamoSigningRecords:
@@ -81,31 +86,40 @@ class DynamoSigningRecords:
 
     def mark_signed(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
         R = self._t.Record
-
-        def one(key: tuple[str, str]) -> tuple[str, str] | None:
-            try:
-                R(record_pk(*key), "REC").update(actions=[R.signed_batch.set(batch_id)],
-                                                 condition=R.signing_batch == batch_id)
-            except PynamoDBException as e:
-                if is_conditional(e):
-                    return None  # changed since, or another batch took it after this one expired
-                raise errors.DependencyUnavailable("records: mark signed failed") from e
-            return key
-
-        return {k for k in self._pool.map(one, keys) if k is not None}
+        # A record changed since, or taken by another batch after this one expired, stays as it is.
+        return self._update_held(batch_id, keys, [R.signed_batch.set(batch_id)], "mark signed")
 
     def release(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
         R = self._t.Record
+        # A record changed since, or already held by another batch, stays as it is.
+        return self._update_held(batch_id, keys, [R.signed_batch.remove(), R.signing_batch.remove(),
+                                                  R.signing_until.remove()], "release")
 
-        def one(key: tuple[str, str]) -> tuple[str, str] | None:
+    def _update_held(self, batch_id: str, keys: Sequence[tuple[str, str]], actions: list,
+                     what: str) -> set[tuple[str, str]]:
+        """Applies `actions` to each record the batch holds, 100 records per transaction; the keys
+        done. A cancelled transaction names the records whose condition failed: they are left
+        out and the rest are sent again (a conflict with another writer: all of them again)."""
+        R = self._t.Record
+        pending = sorted(set(keys))
+        done: set[tuple[str, str]] = set()
+        conflicts = 0
+        while pending:
+            part = pending[:MAX_TRANSACTION_ITEMS]
             try:
-                R(record_pk(*key), "REC").update(
-                    actions=[R.signed_batch.remove(), R.signing_batch.remove(), R.signing_until.remove()],
-                    condition=R.signing_batch == batch_id)
-            except PynamoDBException as e:
-                if is_conditional(e):
-                    return None  # changed since, or another batch holds it already
-                raise errors.DependencyUnavailable("records: release failed") from e
-            return key
-
-        return {k for k in self._pool.map(one, keys) if k is not None}
+                with TransactWrite(connection=self._t.connection) as tx:
+                    for key in part:
+                        tx.update(R(record_pk(*key), "REC"), actions=actions, condition=R.signing_batch == batch_id)
+            except TransactWriteError as e:
+                failed = cancelled_items(e, "ConditionalCheckFailed")
+                if failed:
+                    pending = [k for i, k in enumerate(part) if i not in failed] + pending[len(part):]
+                    continue
+                conflicts += 1
+                if not cancelled_items(e, "TransactionConflict") or conflicts >= CONFLICT_ROUNDS:
+                    raise errors.DependencyUnavailable(f"records: {what} failed") from e
+                time.sleep(0.05 * conflicts)
+                continue
+            done.update(part)
+            pending = pending[len(part):]
+        return done

@@ -33,6 +33,8 @@ class World:
         """Dose `n` of a person, verified, as stored (and attested by a facility head)."""
         key = self.records.add(facility, f"R{n}", cid, dose=n, date=when, version=version, product="EU/1/21/1529",
                                signed_batch="SB1" if attested else None)
+        if attested:  # as the countersign worker notes it before it claims the record
+            self.passports.open_claims("SB1", [cid], SIGN_AT)
         return self.records.dose(key)
 
     def versions(self, cid: str = CID):
@@ -75,7 +77,18 @@ def test_issues_from_the_registry_identity_and_the_latest_dose(world, chain):
     assert (v["dn"], v["sd"], v["dt"], v["ci"]) == (2, 2, "2021-09-01", out.uvci)
     assert result.payload["nam"] == {"fn": "Nguyễn", "gn": "Thị Đào", "fnt": "NGUYEN", "gnt": "THI<DAO"}
     assert passport.display["labels"]["vi"]["name"] == "Họ và tên"
-    assert passport.attestation == {"batch_id": "sb-1", "sequence": 1}
+    assert passport.attestation == {"batch_id": "sb-1", "sequence": 1, "batches": ["SB1"]}
+
+
+def test_a_version_names_every_batch_its_doses_were_attested_in(world):
+    # Given a third dose attested in a later batch (SB9) whose message has not been processed yet
+    key = world.records.add("F2", "R3", CID, dose=3, date=date(2022, 3, 1), product="EU/1/21/1529",
+                            signed_batch="SB9")
+    # When the earlier batch's attestation is countersigned (SQS keeps no order)
+    world.svc.countersign([request(all_doses(world)[:2])])
+    # Then the version shows the later batch's dose too, and says it rests on that batch
+    assert world.records.dose(key) in all_doses(world)
+    assert world.versions()[0].attestation["batches"] == ["SB1", "SB9"]
 
 
 def test_a_redelivered_request_issues_nothing_new(world):

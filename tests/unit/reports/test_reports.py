@@ -193,6 +193,27 @@ def test_a_held_person_is_listed_as_held_not_stranded_and_keeps_their_claims():
     assert Reconciler(source).stranded(now) == [Stranded("SB2", 0, 1, "F1", "DONE", False)]
 
 
+def test_a_person_whose_passport_carries_a_later_batchs_dose_is_not_stranded():
+    """SQS keeps no order: the earlier batch (SB1) was countersigned after the later one's (SB2)
+    claim, so its version shows SB2's dose and rests on SB2, though its sequence is SB1's."""
+    from chalicelib.reports.reconcile import Stranded
+    from chalicelib.signing.service import QueuedChunk
+
+    audit, manifests, passports = FakeAuditLog(), FakeManifestStore(), FakePassports()
+    keys = {10: "batch:SB1", 12: "batch:SB2"}
+    for i in range(1, 13):
+        audit.append({"type": "batch-attestation", "i": i}, unique_key=keys.get(i, f"k{i}"))
+    manifests.chunks_queued("SB2", "F2", [QueuedChunk(0, 0, (A, B))], pending_until=NOW, now=NOW)
+    manifests.finish_chunk("SB2", 0, first_index=0, size=2, status="DONE", refused=[], now=NOW)
+    # A: issued on SB1 (sequence 10) with SB2's dose; B: issued on SB1 without it (SB2's was lost)
+    passports.issue(A, 1, make_uvci(lambda n: bytes([1] * n)),
+                    attestation={"batch_id": "SB1", "sequence": 10, "batches": ["SB1", "SB2"]})
+    passports.issue(B, 1, make_uvci(lambda n: bytes([2] * n)),
+                    attestation={"batch_id": "SB1", "sequence": 10, "batches": ["SB1"]})
+    source = audit_source(audit=audit, manifests=manifests, passports=passports, records=FakeRecords())
+    assert Reconciler(source).stranded(datetime.now(timezone.utc)) == [Stranded("SB2", 0, 1, "F2", "DONE", False)]
+
+
 def test_counter_updates_touch_every_scope_and_index_the_facility():
     from chalicelib.adapters.counters import counter_updates, scope_of
     from chalicelib.adapters.dynamo import Tables
