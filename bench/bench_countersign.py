@@ -42,7 +42,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--smoke", action="store_true", help="tiny size; checks the bench reaches its end")
     args = ap.parse_args()
+    if args.smoke:
+        args.people, args.concurrency = 10, 2
     if not os.environ.get("AWS_ENDPOINT_URL"):
         print("needs LocalStack: run through scripts/with-localstack.sh", file=sys.stderr)
         return 2

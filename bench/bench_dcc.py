@@ -29,6 +29,8 @@ from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc  # noqa: E402
 from chalicelib.dcc.schema import payload_problems, reference_validator  # noqa: E402
 
 MIN_SECONDS = 1.5
+# --smoke shrinks every measurement window (CI checks the bench runs to its end, not its figures).
+SCALE = {"time": 1.0}
 
 
 def rate(func, min_seconds: float = MIN_SECONDS, repeats: int = 3) -> tuple[float, float]:
@@ -43,7 +45,7 @@ def rate(func, min_seconds: float = MIN_SECONDS, repeats: int = 3) -> tuple[floa
                 func()
             n += 20
             elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds / repeats:
+            if elapsed >= min_seconds * SCALE["time"] / repeats:
                 break
         best = min(best, elapsed / n)
     return 1 / best, best * 1e6
@@ -58,7 +60,7 @@ def paired(base, engine, rounds: int = 15, seconds: float = 0.2):
     for _ in range(rounds):
         for func in (base, engine):
             n, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
+            while time.perf_counter() - start < seconds * SCALE["time"]:
                 for _ in range(20):
                     func()
                 n += 20
@@ -81,6 +83,13 @@ def chain(alg: str, now: datetime):
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="tiny measurement windows; checks the bench reaches its end")
+    smoke = ap.parse_args().smoke
+    if smoke:
+        SCALE["time"] = 0.01
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     now = datetime(2024, 3, 1, tzinfo=timezone.utc)
@@ -144,6 +153,9 @@ def main() -> int:
     ok = ratios[0] >= 0.25 and ratios[1] >= 0.5 and qr[0] >= 100
     print(f"\nsummary: issue {ratios[0]:.2f}x raw sign, verify {ratios[1]:.2f}x raw verify, "
           f"QR {qr[0]:,.0f} PNG/s -> {'all targets met' if ok else 'TARGET MISSED'}")
+    if smoke:
+        print("smoke run reached its end")
+        return 0
     return 0 if ok else 1
 
 

@@ -111,12 +111,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--smoke", action="store_true", help="tiny size; checks the bench reaches its end")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--prefix", help=argparse.SUPPRESS)
     ap.add_argument("--key", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args)
+    if args.smoke:
+        args.rows = 200
     if not os.environ.get("AWS_ENDPOINT_URL"):
         print("needs LocalStack: run through scripts/with-localstack.sh", file=sys.stderr)
         return 2
@@ -140,7 +143,8 @@ def main() -> int:
     key = f"incoming/001/{path.name}"
     s3.upload_file(str(path), f"{prefix}-intake", key)
     out = subprocess.run([sys.executable, __file__, "--child", "--prefix", prefix, "--key", key],
-                         check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
+                         check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                         timeout=300 if args.smoke else 4 * 3600).stdout
     r = json.loads(out.strip().splitlines()[-1])
     b = r["batch"]
     print(f"file: {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB, uploaded to s3://{prefix}-intake/{key}")
@@ -153,7 +157,10 @@ def main() -> int:
     print(f"handler process peak RSS: {r['rss_peak_mb']:.0f} MB (after imports {r['rss_start_mb']:.0f} MB; "
           f"after baseline {r['rss_after_baseline_mb']:.0f} MB) - limit 256 MB: "
           f"{'OK' if r['rss_peak_mb'] < 256 else 'OVER'}")
-    return 0 if r["rss_peak_mb"] < 256 and b["received"] == args.rows else 1
+    ok = r["rss_peak_mb"] < 256 and b["received"] == args.rows
+    if ok and args.smoke:
+        print("smoke run reached its end")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ def register(sub) -> None:
                    help="format of the records file")
     p.add_argument("--facility-province", type=t.province, help="every dose given at facilities of this province "
                    "(one province's file); default: mostly the person's own province")
+    p.add_argument("--facilities", type=t.whole_number(1, 999), default=20,
+                   help="facilities per province that give the doses (default 20)")
     p.add_argument("--out", type=t.output_dir, required=True, help="output directory")
 
     p = command(sub, "clean", "Match a batch of vaccination records against a registry file.", _clean)
@@ -41,7 +43,8 @@ def _synth(args: argparse.Namespace) -> int:
     with about("--out"):
         summary = generate(args.out, people=args.people, records=args.records,
                            error_rate=args.error_rate, seed=args.seed, absent_rate=args.absent_rate,
-                           fmt=args.format, facility_province=args.facility_province)
+                           fmt=args.format, facility_province=args.facility_province,
+                           facilities=args.facilities)
     print(f"wrote {', '.join(summary.files)} to {args.out}: {summary.people} people, "
           f"{summary.records} records ({summary.erroneous} with errors, {summary.absent} absent)")
     return 0

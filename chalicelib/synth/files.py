@@ -72,9 +72,10 @@ def write_truth(path: Path, records: list[DirtyRecord]) -> None:
 
 
 def generate(out_dir: Path, *, people: int, records: int, error_rate: float, seed: int,
-             absent_rate: float = 0.03, fmt: str = "csv", facility_province: str | None = None) -> SynthSummary:
+             absent_rate: float = 0.03, fmt: str = "csv", facility_province: str | None = None,
+             facilities: int = 20) -> SynthSummary:
     out_dir.mkdir(parents=True, exist_ok=True)
-    gen = Generator(seed)
+    gen = Generator(seed, facilities=facilities)
     registry = gen.people(people)
     dirty = gen.dirty_records(registry, records, error_rate=error_rate, absent_rate=absent_rate,
                               facility_province=facility_province)

@@ -53,8 +53,11 @@ class DirtyRecord:
 
 
 class Generator:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, facilities: int = 20) -> None:
+        """`facilities`: how many facilities of a province give its doses (the demo gives one
+        facility a thousand people to sign at once)."""
         self.rng = random.Random(seed)
+        self._facilities = facilities
         self._ids: set[str] = set()
         fam_names = [n for n, _ in N.FAMILY_NAMES] + list(N.OTHER_FAMILY_NAMES)
         rest = max(0.0, 100.0 - sum(w for _, w in N.FAMILY_NAMES)) / len(N.OTHER_FAMILY_NAMES)
@@ -109,7 +112,7 @@ class Generator:
         span = (_LAST_VACCINATION - earliest).days
         when = earliest + timedelta(days=rng.randrange(max(1, span // 2)))
         product = rng.choices(self._products, cum_weights=self._product_cum)[0]
-        facility = f"{facility_province}-F{rng.randint(1, 20):03d}"
+        facility = f"{facility_province}-F{rng.randint(1, self._facilities):03d}"
         rows: list[dict[str, str]] = []
         for dose in range(1, rng.choice((1, 2, 2, 2, 3, 3, 4)) + 1):
             if when > _LAST_VACCINATION:

@@ -43,6 +43,15 @@ def test_synth_writes_one_province_file_and_the_facilities_it_names(tmp_path):
     assert refused.code == 2 and "not a province code" in refused.err
 
 
+def test_synth_gives_every_dose_at_as_many_facilities_as_asked(tmp_path):
+    assert synth(tmp_path, "--facility-province", "1", "--facilities", "1") == 0
+    with (tmp_path / "records.csv").open(encoding="utf-8") as f:
+        assert {r["facility_id"] for r in csv.DictReader(f)} == {"001-F001"}
+    for bad in ("0", "1000", "x"):
+        refused = run(["synth", "--people", "3", "--records", "4", "--facilities", bad, "--out", tmp_path / "bad"])
+        assert refused.code == 2 and "--facilities" in refused.err
+
+
 def test_synth_truth_lists_error_kinds_and_absent_people(tmp_path):
     synth(tmp_path, "--absent-rate", "0.2")
     with (tmp_path / "truth.csv").open(encoding="utf-8") as f:
