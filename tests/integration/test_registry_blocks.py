@@ -69,9 +69,11 @@ def test_a_block_over_the_cap_is_searched_in_part_and_reported(stack, capsys, un
     crowd = [RegistryPerson(f"079{serial:03d}{i:06d}", f"Trần {token} Văn{'abcdefghij'[i % 10]}", date(1960, 3, 3),
                             "M", "079") for i in range(CANDIDATE_CAP + 5)]
     registry = DynamoRegistry(Tables(settings))
+    registry.import_people(crowd[:150])
+    assert registry.oversized_blocks == 0
     capsys.readouterr()
-    registry.import_people(crowd)
-    # Then the import counts it, and says so
+    registry.import_people(crowd[150:])
+    # Then the import that fills it past the cap counts it, and says so
     assert registry.oversized_blocks == 2  # d|19600303|tran and d|19600303|<token>
     [warning] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
                  and "over the candidate cap" in line]
@@ -83,3 +85,17 @@ def test_a_block_over_the_cap_is_searched_in_part_and_reported(stack, capsys, un
     [warning] = [json.loads(line) for line in out.splitlines() if line.startswith("{") and "candidate cap" in line]
     assert warning["count"] == CANDIDATE_CAP + 5
     assert token.lower() not in out.lower() and "1960" not in out.replace(warning["timestamp"], "")
+
+
+def test_one_import_chunk_that_alone_fills_a_block_past_the_cap_is_counted(stack, unique):
+    from chalicelib.adapters.cleaning.registry_dynamo import CANDIDATE_CAP, DynamoRegistry
+    from chalicelib.adapters.dynamo import Tables
+
+    settings, _ = stack
+    token, serial = letters(unique), int(unique, 16) % 10**3
+    crowd = [RegistryPerson(f"048{serial:03d}{i:06d}", f"Hồ {token} Thị{'abcdefghij'[i % 10]}", date(1961, 4, 4),
+                            "F", "048") for i in range(CANDIDATE_CAP + 1)]
+    registry = DynamoRegistry(Tables(settings))
+    registry.import_people(crowd)
+    assert registry.oversized_blocks == 2  # d|19610404|ho and d|19610404|<token>
+    assert len(registry.candidates(f"d|19610404|{token.lower()}")) == CANDIDATE_CAP

@@ -19,22 +19,26 @@ reads any more; import the registry file again (README, "Population registry").
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from itertools import islice
 from typing import Iterable, Sequence
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.expressions.condition import size
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
-from chalicelib.adapters.dynamo import Tables
+from chalicelib.adapters.dynamo import Tables, cancelled_items
 from chalicelib.cleaning.registry import person_keys
 from chalicelib.intake.records import RegistryPerson
 
 BLOCK_SK = "BLOCK"
 CANDIDATE_CAP = 200
-IMPORT_CHUNK = 2000  # people per import chunk: each distinct block of a chunk is one UpdateItem
+IMPORT_CHUNK = 2000  # people per import chunk: each distinct block of a chunk is written once
+TX_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 
 
 class DynamoRegistry:
@@ -44,7 +48,7 @@ class DynamoRegistry:
         self._cache: OrderedDict[str, list[RegistryPerson]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        # Block updates of an import are independent: several in flight cut its time, not its
+        # An import's block transactions are independent: several in flight cut its time, not its
         # request count.
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="registry")
         self.oversized_blocks = 0  # blocks the last import left over CANDIDATE_CAP
@@ -107,8 +111,9 @@ class DynamoRegistry:
         return out
 
     def import_people(self, people: Iterable[RegistryPerson], progress=None) -> int:
-        """Stores the people, then adds them to their blocks: one UpdateItem (ADD to the set, so a
-        re-import changes nothing) per distinct block of each chunk, a few in flight."""
+        """Stores the people, then adds them to their blocks: each distinct block of a chunk is one
+        ADD to its set (a re-import adds nothing), 100 blocks per TransactWriteItems (the only batch
+        write that can update), a few transactions in flight."""
         Person = self._t.Person
         n = 0
         self.oversized_blocks = 0
@@ -126,10 +131,15 @@ class DynamoRegistry:
                             blocks.setdefault(key, set()).add(p.citizen_id)
             except PynamoDBException as e:
                 raise errors.DependencyUnavailable("registry: write failed") from e
-            todo = list(blocks.items())
+            # (a chunk that alone fills a block past the cap: no condition lets it through)
+            crowded = [(k, ids) for k, ids in blocks.items() if len(ids) > CANDIDATE_CAP]
+            self.oversized_blocks += len([self._add_one(k, ids) for k, ids in crowded])
+            todo = [(k, ids) for k, ids in blocks.items() if len(ids) <= CANDIDATE_CAP]
+            groups = [todo[i:i + TX_ITEMS] for i in range(0, len(todo), TX_ITEMS)]
             # The first in this thread: it builds the client the others share (one, not one per thread).
-            sizes = [self._add_members(todo[0]), *self._pool.map(self._add_members, todo[1:])]
-            self.oversized_blocks += sum(1 for size in sizes if size > CANDIDATE_CAP)
+            if groups:
+                self.oversized_blocks += sum([self._add_members(groups[0]),
+                                              *self._pool.map(self._add_members, groups[1:])])
             before, n = n, n + len(chunk)
             if progress and n // 1000 > before // 1000:
                 progress(n)
@@ -137,9 +147,37 @@ class DynamoRegistry:
             _warn_oversized("registry import left blocks over the candidate cap", self.oversized_blocks)
         return n
 
-    def _add_members(self, block: tuple[str, set[str]]) -> int:
-        """Adds ids to a block; returns its size after the update."""
-        key, ids = block
+    def _add_members(self, group: list[tuple[str, set[str]]]) -> int:
+        """Adds ids to up to 100 blocks in one transaction; returns how many are now over the cap.
+
+        Each update holds only while its block stays within the cap however many of its ids are
+        new, so the common case costs nothing more. The blocks that might pass it are updated one
+        by one instead, answering with their size."""
+        Block = self._t.Block
+        for _attempt in range(5):
+            if not group:
+                return 0
+            try:
+                with TransactWrite(connection=self._t.connection) as tx:
+                    for key, ids in group:
+                        tx.update(Block(f"BK#{key}", BLOCK_SK), actions=[Block.members.add(ids)],
+                                  condition=Block.members.does_not_exist()
+                                  | (size(Block.members) <= CANDIDATE_CAP - len(ids)))
+                return 0
+            except TransactWriteError as e:
+                near_cap = cancelled_items(e, "ConditionalCheckFailed")
+                if not near_cap and not cancelled_items(e, "TransactionConflict"):
+                    raise errors.DependencyUnavailable("registry: write failed") from e
+                # (a conflict: another import wrote one of these blocks meanwhile; ADD again is harmless)
+                if near_cap:
+                    over = sum(self._add_one(*group[i]) > CANDIDATE_CAP for i in sorted(near_cap))
+                    return over + self._add_members([b for i, b in enumerate(group) if i not in near_cap])
+                time.sleep(0.05 * 2 ** _attempt)
+            except PynamoDBException as e:
+                raise errors.DependencyUnavailable("registry: write failed") from e
+        raise errors.DependencyUnavailable("registry: write failed (blocks kept conflicting)")
+
+    def _add_one(self, key: str, ids: set[str]) -> int:
         Block = self._t.Block
         item = Block(f"BK#{key}", BLOCK_SK)
         try:
