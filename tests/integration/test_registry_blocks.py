@@ -99,3 +99,18 @@ def test_one_import_chunk_that_alone_fills_a_block_past_the_cap_is_counted(stack
     registry.import_people(crowd)
     assert registry.oversized_blocks == 2  # d|19610404|ho and d|19610404|<token>
     assert len(registry.candidates(f"d|19610404|{token.lower()}")) == CANDIDATE_CAP
+
+
+def test_the_registry_import_command_says_how_many_blocks_are_over_the_cap(stack, tmp_path, unique):
+    from chalicelib.adapters.cleaning.registry_dynamo import CANDIDATE_CAP
+    from tests.unit.cli.conftest import run
+
+    token, serial = letters(unique), int(unique, 16) % 10**3
+    rows = [f"092{serial:03d}{i:06d},Võ {token} Minh,1972-06-06,M,092" for i in range(CANDIDATE_CAP + 1)]
+    (tmp_path / "registry.csv").write_text("citizen_id,full_name,date_of_birth,sex,province_code\n"
+                                           + "\n".join(rows) + "\n", encoding="utf-8")
+    answer = run(["registry", "import", tmp_path / "registry.csv"])
+    assert answer.code == 0, answer.err
+    # every key of these people: n|minh <token> vo|1972, d|19720606|minh, ...|<token>, ...|vo
+    assert f"warning: 4 blocking keys hold more than {CANDIDATE_CAP} people" in answer.err
+    assert token.lower() not in answer.err.lower() and "092" not in answer.err
