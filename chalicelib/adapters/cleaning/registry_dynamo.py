@@ -133,7 +133,9 @@ class DynamoRegistry:
                 raise errors.DependencyUnavailable("registry: write failed") from e
             # (a chunk that alone fills a block past the cap: no condition lets it through)
             crowded = [(k, ids) for k, ids in blocks.items() if len(ids) > CANDIDATE_CAP]
-            self.oversized_blocks += len([self._add_one(k, ids) for k, ids in crowded])
+            for key, ids in crowded:
+                self._add_one(key, ids)
+            self.oversized_blocks += len(crowded)
             todo = [(k, ids) for k, ids in blocks.items() if len(ids) <= CANDIDATE_CAP]
             groups = [todo[i:i + TX_ITEMS] for i in range(0, len(todo), TX_ITEMS)]
             # The first in this thread: it builds the client the others share (one, not one per thread).
