@@ -10,7 +10,8 @@ batches    pk BATCH#<id>                  sk BATCH    (progress counts, checkpoi
            pk IDEMP#<caller>#<key>        sk IDEMP    (API idempotency; caller = hash of role,
                                                        scope and subject; ttl)
 registry   pk P#<citizen_id>              sk P        (a person)
-           pk BK#<blocking key>           sk <citizen_id> (the person again, for candidate search)
+           pk BK#<blocking key>           sk BLOCK    members: string set of the citizen ids indexed
+                                                       under that key (candidate search is a BatchGet)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
            pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
            NATIONAL and PROV# items are write-sharded: shard k > 0 of a scope is pk <scope>#S<kk>
@@ -196,6 +197,18 @@ class Tables:
             province_code = UnicodeAttribute()
 
         return PersonItem
+
+    @cached_property
+    def Block(self):
+        s = self.settings
+
+        class BlockItem(Model):
+            Meta = model_meta(s, "registry")
+            pk = UnicodeAttribute(hash_key=True)
+            sk = UnicodeAttribute(range_key=True)
+            members = UnicodeSetAttribute(null=True)
+
+        return BlockItem
 
     @cached_property
     def Counter(self):

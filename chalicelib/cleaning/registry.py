@@ -9,7 +9,9 @@ least one key intact:
   token (the other tokens still match), combined with any form error or a missing id.
 Queries from a record add the day/month-swapped date, so a swap combined with a typo is found too.
 Blocks stay small: a full date of birth plus one name token is shared by a handful of people even
-in a registry of millions. The DynamoDB adapter indexes exactly `blocking_keys(...)` per person.
+in a registry of millions, except for the most common tokens (Nguyễn, Văn, Thị: a thousand or more
+people a day nationally), which a search reads only in part (README, "Population registry"). The
+DynamoDB adapter indexes exactly `blocking_keys(...)` per person.
 
 The cleaning worker reads the registry per chunk (`get_many`, `candidates_many`): one batched read
 for the ids a chunk's records typed, and the blocking keys of only the records the id did not

@@ -46,4 +46,9 @@ def _import(args) -> int:
     n = registry.import_people(registry_people(args.file, str(args.file)),
                                progress=lambda k: print(f"\r{k:,} people", end="", file=sys.stderr))
     print(f"\rimported {n:,} of {checked:,} people into {container().settings.table('registry')}", file=sys.stderr)
+    if registry.oversized_blocks:
+        from chalicelib.adapters.cleaning.registry_dynamo import CANDIDATE_CAP
+
+        print(f"warning: {registry.oversized_blocks:,} blocking keys hold more than {CANDIDATE_CAP} people; a search "
+              f"reads the first {CANDIDATE_CAP} of each (README, Population registry)", file=sys.stderr)
     return 0

@@ -89,6 +89,49 @@ class TestRegistryContract:
             assert sorted(p.citizen_id for p in blocks[key]) == sorted(p.citizen_id for p in impl.candidates(key))
 
 
+def own_token(unique: str) -> str:
+    """A name token no other test's person has (letters only), so the blocks it names are this test's."""
+    return "".join("abcdefghijklmnop"[int(ch, 16)] for ch in unique).capitalize()
+
+
+@pytest.fixture(params=BOTH)
+def load_registry(request):
+    """Loads people in the given imports, one after the other (the fake holds each person once)."""
+    def load(*imports):
+        if request.param == FAKE:
+            return InMemoryRegistry({p.citizen_id: p for batch in imports for p in batch}.values())
+        c = real(request)
+        for batch in imports:
+            c.registry.import_people(batch)
+        return c.registry
+    return load
+
+
+class TestRegistryBlocksContract:
+    def test_a_block_shared_by_several_people_lists_each_once(self, load_registry, unique):
+        token, serial = own_token(unique), int(unique, 16) % 10**5
+        born = date(1975, 4, 30)
+        people = [RegistryPerson(f"079075{serial:05d}{i}", f"{family} {token}", born, sex, "079")
+                  for i, (family, sex) in enumerate((("Lê Văn", "M"), ("Phạm Thị", "F"), ("Lê", "M")))]
+        impl = load_registry(people)
+        shared = f"d|19750430|{token.lower()}"
+        blocks = impl.candidates_many([shared, shared, "d|19750430|nobody"])
+        assert sorted(p.citizen_id for p in blocks[shared]) == sorted(p.citizen_id for p in people)
+        assert blocks[shared] == impl.candidates(shared) and blocks["d|19750430|nobody"] == []
+        assert {p.citizen_id: p for p in blocks[shared]} == {p.citizen_id: p for p in people}
+
+    def test_a_person_imported_again_is_one_candidate(self, load_registry, unique):
+        token, serial = own_token(unique), int(unique, 16) % 10**5
+        person = RegistryPerson(f"001080{serial:05d}7", f"Đỗ Văn {token}", date(1980, 2, 3), "M", "001")
+        other = RegistryPerson(f"001080{serial:05d}8", f"Đỗ Thị {token}", date(1980, 2, 3), "F", "001")
+        impl = load_registry([person], [person, other], [person])
+        for key in blocking_keys(person.full_name, person.date_of_birth):
+            found = [p.citizen_id for p in impl.candidates_many([key])[key]]
+            assert found.count(person.citizen_id) == 1, key
+        assert [p.citizen_id for p in impl.candidates(f"d|19800203|{token.lower()}")] == sorted(
+            [person.citizen_id, other.citizen_id])
+
+
 @pytest.fixture(params=BOTH)
 def identities(request, unique):
     person = RegistryPerson(f"0010{int(unique, 16) % 10**8:08d}", "Trần Văn Bình", date(1988, 3, 2), "M", "001")

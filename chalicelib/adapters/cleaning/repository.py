@@ -28,6 +28,10 @@ from chalicelib.cleaning.worker import Cleaned, RecordForCleaning, counter_moves
 from chalicelib.reports.domain import scope_keys
 
 TX_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+# What verification reads of a record: not its indexes, digests, earlier result or signing marks,
+# which would only be shipped, parsed and thrown away (the emulator's time is the worker's bound).
+LOADED = ("pk", "sk", "facility_id", "record_id", "province_code", "version", "cleaned_version", "counted_state",
+          "batch_id", "data", "original", "matched_citizen_id", "moved_from_citizen_id")
 
 
 def _scopes(c: Cleaned) -> set[str]:
@@ -60,7 +64,8 @@ class DynamoCleaningRepository:
     def load(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RecordForCleaning]:
         out = {}
         try:
-            for item in self._t.Record.batch_get([(record_pk(f, r), "REC") for f, r in keys]):
+            for item in self._t.Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
+                                                 attributes_to_get=list(LOADED)):  # (a tuple is one path)
                 out[(item.facility_id, item.record_id)] = RecordForCleaning(
                     item.facility_id, item.record_id, item.province_code, int(item.version),
                     int(item.cleaned_version or 0), item.counted_state, item.batch_id, json.loads(item.data),
