@@ -210,11 +210,12 @@ def pipeline(args) -> int:
     dirty = gen.dirty_records(people, args.records, error_rate=args.error_rate, absent_rate=args.absent_rate,
                               facility_province="001")
     t = time.perf_counter()
-    c.registry.import_people(RegistryPerson(p.citizen_id, p.full_name, p.date_of_birth, p.sex, p.province_code)
-                             for p in people)
+    with requests.stage("registry import") as imported:
+        c.registry.import_people(RegistryPerson(p.citizen_id, p.full_name, p.date_of_birth, p.sex, p.province_code)
+                                 for p in people)
     took = time.perf_counter() - t
     print(f"registry import: {len(people):,} people in {took:.1f}s = {len(people) / took:,.0f} people/s; "
-          f"DynamoDB requests {sum(n for (s, _o), n in requests.take().items() if s == 'dynamodb'):,}")
+          f"DynamoDB requests {sum(n for (s, _o), n in imported.calls.items() if s == 'dynamodb'):,}")
     now = datetime.now(timezone.utc)
     for facility in sorted({d.row["facility_id"] for d in dirty}):
         c.facility_registry.save_facility(Facility(facility, f"Trạm Y tế {facility}", "001", "BS. Bench"), now)
