@@ -22,6 +22,7 @@ from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource
                                   FakeProbe)
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
+from tests.fakes.trust import FakePublishedObjects, FakeTrustAnchor
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                                  FakeManifestStore, FakeSecurityEvents)
 
@@ -31,8 +32,9 @@ __all__ = [
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
-    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
-    "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
+    "FakePassports", "FakeProbe", "FakePublishedObjects", "FakeRateWindows", "FakeRecords", "FakeReportStore",
+    "FakeSecurityEvents",
+    "FakeTrustAnchor", "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
 ]
 
 
@@ -61,6 +63,7 @@ def fake_adapters() -> dict[str, object]:
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(),
+        "trust_anchor": FakeTrustAnchor(), "published_objects": FakePublishedObjects(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
     }
 

@@ -101,7 +101,7 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
     me = json.loads(app_client.http.get("/v1/passports/me", headers=bearer(dev_issuer.citizen(cid))).body)
     assert me["version"] == 2 and me["status"] == "VALID"
     revoked = RevocationList.from_json(json.loads(app_client.http.get("/v1/revocation-list").body))
-    assert revoked.is_revoked(uci=v1.uvci, issuer_country=settings.country,
+    assert revoked.is_revoked(uci=v1.uvci, country=settings.country,
                               signature=base64.b64decode(v1.signature), alg=v1.alg)
 
     # the citizen sees the outcome

@@ -82,7 +82,7 @@ def revoked_listed(app_client, world, item) -> bool:
     from chalicelib.dcc.revocation import RevocationList
 
     listed = RevocationList.from_json(json.loads(app_client.http.get("/v1/revocation-list").body))
-    return listed.is_revoked(uci=item.uvci, issuer_country=world["settings"].dcc_issuer,
+    return listed.is_revoked(uci=item.uvci, country=world["settings"].country,
                              signature=base64.b64decode(item.signature), alg=item.alg)
 
 

@@ -64,7 +64,7 @@ def test_revocation_list_is_published_in_the_verifier_format(stack, app_client):
     from chalicelib.dcc.revocation import RevocationList, revocation_entries
 
     settings, _ = stack
-    entries = revocation_entries(uci="URN:UVCI:01:VN:TESTREVOKED#X", issuer_country="VN", signature=b"\x01" * 64,
+    entries = revocation_entries(uci="URN:UVCI:01:VN:TESTREVOKED#X", country="VN", signature=b"\x01" * 64,
                                  alg="ES256", types=("UCI", "COUNTRYCODEUCI"))
     from chalicelib.wiring import container
 
@@ -72,5 +72,5 @@ def test_revocation_list_is_published_in_the_verifier_format(stack, app_client):
         entries, reason="test", revoked_at=datetime.now(timezone.utc).isoformat())
     doc = json.loads(app_client.http.get("/v1/revocation-list").body)
     parsed = RevocationList.from_json(doc)
-    assert parsed.is_revoked(uci="URN:UVCI:01:VN:TESTREVOKED#X", issuer_country="VN", signature=b"\x02" * 64,
+    assert parsed.is_revoked(uci="URN:UVCI:01:VN:TESTREVOKED#X", country="VN", signature=b"\x02" * 64,
                              alg="ES256")
