@@ -16,6 +16,8 @@ from chalicelib.cli._errors import CliError, about
 from chalicelib.cli._util import (backup_stamp, command, force_option, group, refuse_to_overwrite, report_backups,
                                   write_new)
 from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli.revocation_commands import add_verify_options as add_revocation_options
+from chalicelib.cli.revocation_commands import revocation_list_of
 
 KEYS_INIT_FILES = ("csca.pem", "csca.key.pem", "dsc.pem", "dsc.key.pem")
 MAX_QR_SCALE = 32
@@ -68,7 +70,7 @@ def register(sub) -> None:
     trust.add_argument("--trust-list", type=t.readable_file, help="trust list JSON (ours or a JWKS with x5c)")
     p.add_argument("--at", type=t.iso_time, help="verification time, ISO-8601 (default: now; UTC if no offset)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
-    p.add_argument("--revocation-list", type=t.readable_file, help="revocation list JSON")
+    add_revocation_options(p)
 
     p = command(sub, "qr", "Render the HC1 string read on stdin as a QR code.", _qr)
     p.add_argument("--format", choices=("png", "svg"), required=True)
@@ -337,16 +339,11 @@ def _trust_store(args):
 
 
 def _verify(args) -> int:
-    from chalicelib.dcc.revocation import RevocationList
     from chalicelib.dcc.verify import verify_hc1
 
     now = args.at or _now()
     trust = _trust_store(args)
-    revocation = None
-    if args.revocation_list:
-        document = _json_file(args.revocation_list, "--revocation-list")
-        with about("--revocation-list"):
-            revocation = RevocationList.from_json(document)
+    revocation = revocation_list_of(args, now)
     all_valid = True
     with about("stdin"):
         for _, line in _numbered_lines(sys.stdin):

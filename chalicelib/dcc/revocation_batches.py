@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from chalicelib.dcc.revocation import HASH_TYPES, RevocationList, RevocationListError
 from chalicelib.dcc.signed_document import DigestSigner, SignedDocumentError, open_document, sign_document
@@ -31,9 +31,9 @@ MAX_OBJECT_BYTES = 1_000_000
 BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-@dataclass(frozen=True)
-class ListedHash:
-    """One revocation-list entry as the passport store keeps it."""
+class ListedHash(NamedTuple):
+    """One revocation-list entry as the passport store keeps it (a tuple: a publication may read
+    millions of them)."""
 
     kid: str  # base64 kid of the DSC that signed the revoked certificate
     hash_type: str
@@ -54,11 +54,14 @@ def cut_batches(listed: Iterable[ListedHash], max_hashes: int = MAX_BATCH_HASHES
     batch leaves as soon as it is full, so memory holds at most one open batch per group."""
     open_: dict[tuple[str, str], list[ListedHash]] = {}
     for entry in listed:
-        group = open_.setdefault((entry.kid, entry.hash_type), [])
+        key = (entry.kid, entry.hash_type)
+        group = open_.get(key)
+        if group is None:
+            group = open_[key] = []
         group.append(entry)
         if len(group) >= max_hashes:
             yield _content(group)
-            del open_[(entry.kid, entry.hash_type)]
+            del open_[key]
     for key in sorted(open_):
         yield _content(open_[key])
 

@@ -2,6 +2,8 @@
 (the signed index and its batches, static objects the publisher built)."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from chalice import Blueprint, Response
 
 from chalicelib.errors import ValidationError
@@ -29,7 +31,7 @@ def trust_list_jwks():
     "summary": "The signed index of the revocation batches (its root; `?page=N` for index page N)",
     "tags": ["verifiers"]})
 def revocation_list():
-    params: dict[str, str] = bp.current_request.query_params or {}
+    params: Mapping[str, str] = bp.current_request.query_params or {}
     page = params.get("page")
     if page is not None and not (page.isascii() and page.isdigit() and len(page) <= 6):
         raise ValidationError("page is an index page number (0, 1, ...)", details={"field": "page"})
