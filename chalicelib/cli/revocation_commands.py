@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from chalicelib.cli import _types as t
@@ -30,6 +30,9 @@ def register(sub) -> None:
     p = command(g, "publish", "Publish what was revoked since the last run as new signed batches and "
                 "append them to the index (--rebuild: every listed entry, into a new index).", _publish)
     p.add_argument("--rebuild", action="store_true", help="re-publish every entry into a new index")
+    p.add_argument("--settle-minutes", type=t.whole_number(1, 60), default=5,
+                   help="publish entries listed at least this long ago (default 5): an entry is stamped "
+                        "before its write commits, so a younger one may still be arriving")
     p = command(g, "anchor-key", "Write the national trust anchor's public key (PEM): verifiers check "
                 "the revocation batches against it.", _anchor_key)
     p.add_argument("--out", required=True, type=t.output_file, help="PEM file to write")
@@ -103,7 +106,8 @@ def _publish(args) -> int:
     from chalicelib.wiring import container
 
     with about("revocation publish"):
-        done = container().revocation_publisher.publish(rebuild=args.rebuild)
+        done = container().revocation_publisher.publish(rebuild=args.rebuild,
+                                                        settle=timedelta(minutes=args.settle_minutes))
     print(json.dumps(done), file=sys.stdout)
     return 0
 

@@ -7,10 +7,10 @@ each once with the national trust anchor, and appends them to the index: the las
 rewritten, full pages and existing batches never are. The routes only read objects: one or two S3
 GETs a request, whatever the size of the list, and no response over 1 MB.
 
-A run publishes what was listed up to SETTLE before its clock: an entry's `revoked_at` is stamped
-before its transaction commits, so an entry stamped just before a run could become visible only
-after it; waiting SETTLE (far longer than a transaction or a route lives) means nothing stamped
-before the cursor can still appear.
+A run publishes what was listed up to `settle` (SETTLE, 5 minutes) before its clock: an entry's
+`revoked_at` is stamped before its transaction commits, so an entry stamped just before a run
+could become visible only after it; waiting longer than a transaction or a route lives means
+nothing stamped before the cursor can still appear.
 
 Objects (bucket `revocation`):
   revocation/index.json              the signed root: pages (number, SHA-256, batch count), cursor
@@ -70,11 +70,11 @@ class RevocationPublisher:
         self._country = country
         self._validity = validity
 
-    def publish(self, *, rebuild: bool = False) -> dict:
+    def publish(self, *, rebuild: bool = False, settle: timedelta = SETTLE) -> dict:
         """New batches for what was listed since the last run (everything with `rebuild`, into a
         new index; the old batches stay readable for whoever holds the old index)."""
         now = self._now()
-        until = (now - SETTLE).isoformat(timespec="seconds")
+        until = (now - settle).isoformat(timespec="seconds")
         root = None if rebuild else self._root_payload()
         start = root["publishedUntil"] if root else ""
         pages: list[dict] = list(root["pages"]) if root else []
