@@ -309,9 +309,9 @@ def test_a_held_person_is_issued_nothing_until_the_lift_and_counts_stay_exact(st
     logged before or after the revocation (the hold is checked in the write itself). Once the
     ministry lifts the hold, a new version follows; the revoked one stays revoked, listed with the
     ministry's reason, and is not counted as revoked a second time."""
-    from chalicelib.dcc.revocation import RevocationList
     from chalicelib.issuance.revocation import Actor
     from chalicelib.wiring import Container
+    from tests.integration.helpers import published_revocations
 
     settings, _ = stack
     facility = f"RA{secrets.token_hex(4)}"
@@ -334,7 +334,7 @@ def test_a_held_person_is_issued_nothing_until_the_lift_and_counts_stay_exact(st
     assert c.passports.current(cid).version == 2 and c.passports.current(cid).revocation_sequence is None
     v1_item = c.passports.get_version(cid, 1)
     assert (v1_item.status, v1_item.reason) == ("REVOKED", "wrong dose")
-    listed = RevocationList.from_json(c.trust.revocation_list())
+    listed = published_revocations(c)
     assert listed.is_revoked(uci=v1.uvci, country=settings.country,
                              signature=base64.b64decode(v1.signature_b64), alg="ES256")
     assert _counter(settings, f"FAC#{facility}", "passports_issued") == 2

@@ -96,10 +96,12 @@ class DynamoRevocationRepository:
         """Entries listed at or after `start` and before `end` (ISO-8601 UTC): one paged Query per
         shard (1 MB a page, about 4,000 entries), in time order within each shard."""
         Item = self._Item
+        # `between` is inclusive, but an entry listed at `end` sorts as "<end>#...", after it. A key
+        # condition may not hold an empty string: from the beginning is "before `end`".
+        condition = Item.gsi2sk.between(start, end) if start else Item.gsi2sk < end
         try:
             for shard in range(LISTED_SHARDS):
-                # `between` is inclusive, but an entry listed at `end` sorts as "<end>#...", after it.
-                for i in Item.listed.query(f"LISTED#{shard:02d}", Item.gsi2sk.between(start, end)):
+                for i in Item.listed.query(f"LISTED#{shard:02d}", condition):
                     kind, _, digest = i.sk.partition("#")
                     yield ListedHash(i.kid or "", kind, digest, i.revoked_at or start)
         except PynamoDBException as e:
