@@ -65,11 +65,12 @@ def _drifts(settings, facility: str) -> list:
     return [d for d in Container(settings).reconciler.run() if d.pk == f"FAC#{facility}"]
 
 
-def _verify_cli(hc1_lines, trust_file, revocation_file, monkeypatch) -> tuple[int, list[dict]]:
+def _verify_cli(hc1_lines, trust_file, revocation_dir, anchor, monkeypatch) -> tuple[int, list[dict]]:
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(hc1_lines) + "\n"))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cli(["verify", "--trust-list", str(trust_file), "--revocation-list", str(revocation_file)])
+        code = cli(["verify", "--trust-list", str(trust_file), "--revocation-list", str(revocation_dir),
+                    "--revocation-anchor", str(anchor)])
     return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -146,10 +147,16 @@ def test_revocation_by_the_ministry_withdraws_the_passport_everywhere(stack, sqs
     assert _qr(app_client, other, "png").status_code == 200
 
     # and the revocation list has it: the CLI verifier reports the HC1 revoked, the other valid
-    trust, revocations = tmp_path / "trust.json", tmp_path / "revocations.json"
+    # (once `revocation publish` has run, downloaded with the trust anchor's public key)
+    from chalicelib.wiring import container
+    from tests.integration.helpers import published_revocations
+
+    published_revocations(container(), app_client)
+    trust, revocations, anchor = tmp_path / "trust.json", tmp_path / "revocations", tmp_path / "anchor.pem"
     trust.write_bytes(app_client.http.get("/v1/trust-list").body)
-    revocations.write_bytes(app_client.http.get("/v1/revocation-list").body)
-    code, results = _verify_cli([hc1, other_hc1], trust, revocations, monkeypatch)
+    assert cli(["revocation", "download", "--out", str(revocations)]) == 0
+    assert cli(["revocation", "anchor-key", "--out", str(anchor)]) == 0
+    code, results = _verify_cli([hc1, other_hc1], trust, revocations, anchor, monkeypatch)
     assert code == 1 and results[0]["errors"] == ["REVOKED"] and results[1]["valid"] is True, results
 
     # and the audit log holds the revocation in the same chain as the attestations

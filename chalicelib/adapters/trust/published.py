@@ -6,10 +6,7 @@ keeps those documents as static objects, built once and then only read by the ro
 """
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib import errors
-from chalicelib.adapters.aws_errors import aws_call
+from chalicelib.adapters.aws_errors import aws_call, s3_get_or_none
 
 
 class KmsTrustAnchor:
@@ -37,14 +34,7 @@ class S3PublishedObjects:
         self._bucket = bucket
 
     def get(self, key: str) -> bytes | None:
-        try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise errors.DependencyUnavailable("published lists: read failed") from e
-        except BotoCoreError as e:
-            raise errors.DependencyUnavailable("published lists: read failed") from e
+        return s3_get_or_none(self._s3, self._bucket, key, "published lists")
 
     def put(self, key: str, body: bytes) -> None:
         with aws_call("published lists: write"):
