@@ -1,0 +1,48 @@
+"""CertLogic behaviour the specification states in prose but its suites do not pin down."""
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.dcc.certlogic import CertLogicError, evaluate, plus_time, validate
+
+
+@pytest.mark.parametrize("date, unit, expected", [
+    # The specification's leap-day table (JavaScript Date setUTC* overflow).
+    ("2020-02-29", "day", "2020-03-01T00:00:00.000Z"),
+    ("2020-02-29", "month", "2020-03-29T00:00:00.000Z"),
+    ("2020-02-29", "year", "2021-03-01T00:00:00.000Z"),
+    ("2021-01-31", "month", "2021-03-03T00:00:00.000Z"),
+    ("2021-06-01T00:30:00+01:00", "hour", "2021-06-01T00:30:00.000Z"),
+    ("2021-06-01T00:00:00.123999-1:30", "day", "2021-06-02T01:30:00.123Z"),
+    ("2021", "day", "2022-01-01T00:00:00.000Z"),
+    ("2021-02", "day", "2021-03-01T00:00:00.000Z"),
+])
+def test_plus_time_follows_javascript_date_arithmetic(date, unit, expected):
+    assert plus_time(date, 1, unit).isoformat() == expected
+
+
+def test_not_equal_is_strict():
+    assert evaluate({"!==": [1, True]}, None) is True
+    assert evaluate({"!==": ["a", {"var": "x"}]}, {"x": "a"}) is False
+
+
+@pytest.mark.parametrize("expr", [
+    {"plusTime": [{"var": "d"}, 1, "week"]},
+    {"after": [1, 2]},
+    {"<": ["1", 2]},
+    {"!": [{"plusTime": [{"var": "d"}, 0, "day"]}]},
+    {"or": [True, False]},
+    {"plusTime": ["31.12.2021", 0, "day"]},
+])
+def test_attack_type_mismatch_is_an_error_not_a_value(expr):
+    # A rule must never pass by accident on data of the wrong type: the evaluator raises.
+    with pytest.raises(CertLogicError):
+        evaluate(expr, {"d": "2021-01-01"})
+
+
+def test_validator_reports_nested_issues_and_wrong_operand_counts():
+    issues = validate({"and": [{"var": "a."}, {"plusTime": [{"var": "x"}, "1", "week"]}, {"===": [1]}]})
+    messages = [issue.message for issue in issues]
+    assert "data access path doesn't have a valid format: a." in messages
+    assert any("plusTime" in message for message in messages)
+    assert 'an operation with operator "===" must have 2 operands' in messages
