@@ -128,7 +128,8 @@ def _strict_equal(left: Any, right: Any) -> bool:
 
 _DATE_TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(Z|[+-](?:\d{1,2}(?::?\d{2})?))?$"
+    r"(Z|[+-](?:\d{1,2}(?::?\d{2})?))?$",
+    re.IGNORECASE,  # certlogic-js accepts "t" and "z" too
 )
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
@@ -153,7 +154,7 @@ def _to_ms(moment: datetime) -> int:
 
 
 def _parse_offset_minutes(text: str | None) -> int:
-    if text is None or text == "Z":
+    if text is None or text.upper() == "Z":
         return 0
     sign = -1 if text[0] == "-" else 1
     body = text[1:]
@@ -263,14 +264,14 @@ def _evaluate_infix(operator: str, operands: list[Any], data: Any) -> Any:
                 return result
             if not is_truthy(result):
                 raise CertLogicError('all operands of an "and" operation must be either truthy or falsy')
-            result = evaluate(operand, data)
+            result = _evaluate(operand, data)
         return result
     if operator in _INT_COMPARISONS or operator in _DATE_COMPARISONS:
         if len(operands) not in (2, 3):
             raise CertLogicError(f'an operation with operator "{operator}" must have 2 or 3 operands')
     elif len(operands) != 2:
         raise CertLogicError(f'an operation with operator "{operator}" must have 2 operands')
-    values = [evaluate(operand, data) for operand in operands]
+    values = [_evaluate(operand, data) for operand in operands]
     if operator == "===":
         return _strict_equal(values[0], values[1])
     if operator == "!==":
@@ -296,18 +297,18 @@ def _evaluate_infix(operator: str, operands: list[Any], data: Any) -> Any:
 def _evaluate_if(operands: list[Any], data: Any) -> Any:
     if len(operands) != 3:
         raise CertLogicError("an if-operation must have a guard, a then and an else (3 operands)")
-    guard = evaluate(operands[0], data)
+    guard = _evaluate(operands[0], data)
     if is_truthy(guard):
-        return evaluate(operands[1], data)
+        return _evaluate(operands[1], data)
     if is_falsy(guard):
-        return evaluate(operands[2], data)
+        return _evaluate(operands[2], data)
     raise CertLogicError("if-guard evaluates to something neither truthy, nor falsy")
 
 
 def _evaluate_not(operands: list[Any], data: Any) -> bool:
     if len(operands) != 1:
         raise CertLogicError('a "!" operation must have exactly 1 operand')
-    value = evaluate(operands[0], data)
+    value = _evaluate(operands[0], data)
     if is_falsy(value):
         return True
     if is_truthy(value):
@@ -323,7 +324,7 @@ def _evaluate_plus_time(operands: list[Any], data: Any) -> DateTime:
         raise CertLogicError(_AMOUNT_MESSAGE)
     if unit not in _TIME_UNITS:
         raise CertLogicError(_UNIT_MESSAGE)
-    text = evaluate(operands[0], data)
+    text = _evaluate(operands[0], data)
     if not isinstance(text, str):
         raise CertLogicError('date argument of "plusTime" must be a string')
     return plus_time(text, _as_int(amount), unit)
@@ -332,14 +333,14 @@ def _evaluate_plus_time(operands: list[Any], data: Any) -> DateTime:
 def _evaluate_reduce(operands: list[Any], data: Any) -> Any:
     if len(operands) != 3:
         raise CertLogicError('a "reduce" operation must have 3 operands')
-    items = evaluate(operands[0], data)
-    accumulator = evaluate(operands[2], data)
+    items = _evaluate(operands[0], data)
+    accumulator = _evaluate(operands[2], data)
     if items is None:
         return accumulator
     if not isinstance(items, list):
         raise CertLogicError("operand of reduce evaluated to a non-null non-array")
     for current in items:
-        accumulator = evaluate(operands[1], {"accumulator": accumulator, "current": current, "data": data})
+        accumulator = _evaluate(operands[1], {"accumulator": accumulator, "current": current, "data": data})
     return accumulator
 
 
@@ -349,7 +350,7 @@ def _evaluate_extract_from_uvci(operands: list[Any], data: Any) -> Any:
     index = operands[1]
     if not _is_int(index):
         raise CertLogicError('"index" argument (#2) of "extractFromUVCI" must be an integer')
-    uci = evaluate(operands[0], data)
+    uci = _evaluate(operands[0], data)
     if uci is None:
         return None
     if not isinstance(uci, str):
@@ -363,18 +364,31 @@ def _evaluate_extract_from_uvci(operands: list[Any], data: Any) -> Any:
 def _evaluate_dcc_date_of_birth(operands: list[Any], data: Any) -> DateTime:
     if len(operands) != 1:
         raise CertLogicError('a "dccDateOfBirth" operation must have 1 operand')
-    value = evaluate(operands[0], data)
+    value = _evaluate(operands[0], data)
     if not isinstance(value, str):
         raise CertLogicError("operand of dccDateOfBirth must be a string")
     return dcc_date_of_birth(value)
 
 
 def evaluate(expr: Any, data: Any) -> Any:
-    """The value of a CertLogic expression on a data context; raises CertLogicError, nothing else."""
+    """The value of a CertLogic expression on a data context; raises CertLogicError, nothing else.
+
+    Rules come from other countries and data from certificate holders: a nesting deep enough to
+    exhaust the stack or a date pushed past year 9999 is an invalid rule, not a crash.
+    """
+    try:
+        return _evaluate(expr, data)
+    except (RecursionError, OverflowError, ValueError) as e:
+        if isinstance(e, CertLogicError):
+            raise
+        raise CertLogicError(f"expression cannot be evaluated: {type(e).__name__}") from e
+
+
+def _evaluate(expr: Any, data: Any) -> Any:
     if isinstance(expr, (str, bool)) or _is_int(expr):
         return expr
     if isinstance(expr, list):
-        return [evaluate(item, data) for item in expr]
+        return [_evaluate(item, data) for item in expr]
     if isinstance(expr, dict):
         if len(expr) != 1:
             raise CertLogicError("unrecognised expression object encountered")
@@ -415,6 +429,13 @@ _OPERAND_COUNTS: dict[str, tuple[int, int | None]] = {
 
 def validate(expr: Any) -> list[ValidationIssue]:
     """Every format problem in an expression, without evaluating it (empty list: valid)."""
+    try:
+        return _validate(expr)
+    except RecursionError:
+        return [ValidationIssue(None, "expression is nested too deeply")]
+
+
+def _validate(expr: Any) -> list[ValidationIssue]:
     if isinstance(expr, (str, bool)) or _is_int(expr):
         return []
     if expr is None:
@@ -422,7 +443,7 @@ def validate(expr: Any) -> list[ValidationIssue]:
     if isinstance(expr, float):
         return [ValidationIssue(expr, f"{expr} is a non-integer number")]
     if isinstance(expr, list):
-        return [issue for item in expr for issue in validate(item)]
+        return [issue for item in expr for issue in _validate(item)]
     if not isinstance(expr, dict):
         return [ValidationIssue(expr, "invalid CertLogic expression")]
     if len(expr) != 1:
@@ -440,7 +461,7 @@ def validate(expr: Any) -> list[ValidationIssue]:
     if len(operands) < low or (high is not None and len(operands) > high):
         expected = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
         issues.append(ValidationIssue(expr, f'an operation with operator "{operator}" must have {expected} operands'))
-    issues.extend(issue for operand in operands for issue in validate(operand))
+    issues.extend(issue for operand in operands for issue in _validate(operand))
     issues.extend(_validate_literal_arguments(expr, operator, operands))
     return issues
 

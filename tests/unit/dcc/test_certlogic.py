@@ -46,3 +46,20 @@ def test_validator_reports_nested_issues_and_wrong_operand_counts():
     assert "data access path doesn't have a valid format: a." in messages
     assert any("plusTime" in message for message in messages)
     assert 'an operation with operator "===" must have 2 operands' in messages
+
+
+def test_attack_deeply_nested_rule_is_an_error_not_a_crash():
+    expr: object = True
+    for _ in range(20_000):
+        expr = {"!": [expr]}
+    with pytest.raises(CertLogicError):
+        evaluate(expr, {})
+    assert validate(expr)
+
+
+def test_attack_date_past_year_9999_is_an_error_not_a_crash():
+    with pytest.raises(CertLogicError):
+        evaluate({"plusTime": ["9999-12-31", 1, "year"]}, {})
+    # Day and hour offsets are integer arithmetic on milliseconds: any size still compares.
+    assert evaluate({"after": [{"plusTime": ["2021-01-01", 10**12, "day"]},
+                               {"plusTime": ["2021-01-01", 0, "day"]}]}, {}) is True
