@@ -79,3 +79,44 @@ def _evaluate(args) -> int:
 
 
 __all__ = ["register"]
+
+
+def load_rules_dir(folder: Path, option: str = "--rules") -> list:
+    """Every rule JSON under `folder` (flat, or the gateway test data's <CC>/<ID>/rule.json
+    layout; files in tests/ folders are test cases, not rules). A broken rule is named and refused."""
+    from chalicelib.dcc.rules import RuleFormatError, parse_rule
+
+    if not folder.is_dir():
+        raise CliError(option, f"{folder} is not a directory")
+    rules = []
+    for path in sorted(folder.rglob("*.json")):
+        if "tests" in path.relative_to(folder).parts[:-1]:
+            continue
+        document = _json_file(path, option)
+        try:
+            rules.append(parse_rule(document))
+        except RuleFormatError as e:
+            raise CliError(option, f"{path}: {e}") from e
+    if not rules:
+        raise CliError(option, f"{folder} holds no rule JSON files")
+    return rules
+
+
+def apply_rules(result, document: dict, rules: list, *, country: str, at) -> None:
+    """Adds the business rules' outcomes to one `verify` answer; a FAIL makes it invalid."""
+    import base64
+
+    from chalicelib.dcc.rules import check_certificate, passes
+    from chalicelib.dcc.valuesets import rule_value_sets
+
+    if result.payload is None or not result.signature_valid:
+        document["rules"] = []
+        return
+    kid = base64.b64encode(result.kid).decode("ascii") if result.kid is not None else None
+    outcomes = check_certificate(rules, result.payload, arrival=country, issuer=result.issuer, at=at,
+                                 value_sets=rule_value_sets(), issued_at=result.issued_at,
+                                 expires_at=result.expires_at, kid=kid)
+    document["rules"] = [outcome.to_json() for outcome in outcomes]
+    if not passes(outcomes):
+        document["valid"] = False
+        document["errors"] = [*document["errors"], "BUSINESS_RULE_FAILED"]

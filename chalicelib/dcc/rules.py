@@ -234,3 +234,37 @@ def external_parameters(*, at: datetime, country: str, value_sets: Mapping[str, 
 
     return {"validationClock": at.astimezone(UTC).isoformat(), "valueSets": dict(value_sets), "countryCode": country,
             "exp": iso(expires_at), "iat": iso(issued_at), "issuerCountryCode": issuer, "kid": kid}
+
+
+def check_certificate(rules: Iterable[Rule], payload: Mapping[str, Any], *, arrival: str, issuer: str | None,
+                      at: datetime, value_sets: Mapping[str, list[str]], issued_at: int | None = None,
+                      expires_at: int | None = None, kid: str | None = None) -> list[RuleResult]:
+    """Every rule that applies to this certificate entering `arrival` at `at`, with its outcome."""
+    selected = applicable_rules(rules, arrival=arrival, issuer=issuer,
+                                certificate_type=certificate_type_of(payload), at=at)
+    external = external_parameters(at=at, country=arrival, value_sets=value_sets, issued_at=issued_at,
+                                   expires_at=expires_at, kid=kid, issuer=issuer)
+    return evaluate_rules(selected, payload, external)
+
+
+def passes(results: Iterable[RuleResult]) -> bool:
+    """A certificate passes when no rule FAILs; OPEN is reported but, as in the apps, not a refusal."""
+    return all(result.outcome is not Outcome.FAIL for result in results)
+
+
+def national_rule_documents() -> list[dict[str, Any]]:
+    """Our own rules, authored as JSON in data/rules/ and reviewed like code."""
+    from importlib import resources
+
+    folder = resources.files("chalicelib.dcc.data").joinpath("rules")
+    return [json.loads(entry.read_text("utf-8")) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".json") and entry.name != "published.json"]
+
+
+def publication_log() -> list[dict[str, Any]]:
+    """Every rule version we uploaded to the gateway: identifier, version, uploaded_at, hash."""
+    from importlib import resources
+
+    text = resources.files("chalicelib.dcc.data").joinpath("rules", "published.json").read_text("utf-8")
+    entries: list[dict[str, Any]] = json.loads(text)
+    return entries
