@@ -63,3 +63,74 @@ def test_attack_rule_that_is_not_a_rule_is_a_usage_error(tmp_path):
     bad.write_text("{oops")
     done = run(["rules", "evaluate", "--rule", bad], "{}\n")
     assert done.code == 2 and "not valid JSON" in done.err
+
+
+def _issue(workspace_keys, payloads):
+    from tests.unit.cli.conftest import ok
+
+    lines = "".join(json.dumps(p) + "\n" for p in payloads)
+    return ok(["issue", "--key", workspace_keys / "dsc.key.pem", "--cert", workspace_keys / "dsc.pem"],
+              lines).out.splitlines()
+
+
+@pytest.fixture(scope="module")
+def dsc_keys(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rules-keys")
+    assert run(["keys", "init", "--out", out]).code == 0
+    return out
+
+
+def _rules_dir(tmp_path):
+    import shutil
+
+    from chalicelib.dcc.rules import national_rule_documents
+
+    folder = tmp_path / "rules"
+    (folder / "VN").mkdir(parents=True)
+    for document in national_rule_documents():
+        (folder / "VN" / f"{document['Identifier']}.json").write_text(json.dumps(document))
+    # A foreign arrival country's acceptance rule, in the gateway test data's layout (its tests/
+    # folder holds test cases, which are not rules).
+    shutil.copytree(TESTDATA / "AT" / "VR-AT-0004", folder / "AT" / "VR-AT-0004")
+    return folder
+
+
+def test_verify_with_rules_reports_each_rule_and_fails_on_a_failed_rule(tmp_path, dsc_keys):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.unit.cli.conftest import dcc_payload
+
+    today = datetime.now(timezone.utc).date()
+    old_enough = dcc_payload(dt=(today - timedelta(days=20)).isoformat())
+    too_recent = dcc_payload(dt=(today - timedelta(days=3)).isoformat())
+    hc1s = _issue(dsc_keys, [old_enough, too_recent])
+    rules = _rules_dir(tmp_path)
+    done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", rules, "--country", "VN"],
+               "\n".join([hc1s[0], hc1s[1], "HC1:garbage"]) + "\n")
+    answers = [json.loads(line) for line in done.out.splitlines()]
+    assert done.code == 1 and len(answers) == 3
+    first, second, garbage = answers
+    assert first["valid"] is True
+    assert {(r["identifier"], r["result"]) for r in first["rules"]} == {("VR-VN-0001", "PASSED"),
+                                                                       ("VR-VN-0002", "PASSED")}
+    assert all(r["description"] for r in first["rules"])
+    assert second["valid"] is False and "BUSINESS_RULE_FAILED" in second["errors"]
+    assert {(r["identifier"], r["result"]) for r in second["rules"]} == {("VR-VN-0001", "FAIL"),
+                                                                        ("VR-VN-0002", "PASSED")}
+    assert garbage["valid"] is False and garbage["rules"] == []
+    # Arriving in Austria, Austria's rules apply, not ours: a complete series passes VR-AT-0004.
+    done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", rules, "--country", "AT"], hc1s[1] + "\n")
+    answer = json.loads(done.out)
+    assert [(r["identifier"], r["result"]) for r in answer["rules"]] == [("VR-AT-0004", "PASSED")]
+    assert answer["valid"] is True and done.code == 0
+
+
+def test_attack_rules_usage_mistakes_are_one_line_errors(tmp_path, dsc_keys):
+    rules = _rules_dir(tmp_path)
+    done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", rules], "HC1:x\n")
+    assert done.code == 2 and "--country" in done.err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "r.json").write_text(json.dumps({"Identifier": "VR-XX-0001", "Logic": True}))
+    done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", broken, "--country", "VN"], "HC1:x\n")
+    assert done.code == 2 and "r.json" in done.err and "missing" in done.err
