@@ -21,6 +21,10 @@ def register(sub) -> None:
                 'Evaluate one gateway-format rule over {"payload": ..., "external": ...} lines on stdin; '
                 'one {"result", "error"} line per input line.', _evaluate)
     p.add_argument("--rule", required=True, type=t.readable_file, help="rule JSON (gateway format)")
+    p = command(rules, "import",
+                "Store other countries' rules (gateway-format JSON files under DIR) for travel checks; "
+                "every refused file is reported with its reason.", _import)
+    p.add_argument("dir", type=t.readable_path, metavar="DIR", help="folder of rule JSON files")
 
 
 def _json_file(path: Path, option: str) -> Any:
@@ -81,24 +85,39 @@ def _evaluate(args) -> int:
 __all__ = ["register"]
 
 
-def load_rules_dir(folder: Path, option: str = "--rules") -> list:
-    """Every rule JSON under `folder` (flat, or the gateway test data's <CC>/<ID>/rule.json
-    layout; files in tests/ folders are test cases, not rules). A broken rule is named and refused."""
-    from chalicelib.dcc.rules import RuleFormatError, parse_rule
-
+def _rule_files(folder: Path, option: str) -> list[tuple[Path, Any]]:
     if not folder.is_dir():
         raise CliError(option, f"{folder} is not a directory")
+    # In the gateway test data's layout (<CC>/<ID>/rule.json), tests/ folders hold test cases.
+    files = [(path, _json_file(path, option)) for path in sorted(folder.rglob("*.json"))
+             if "tests" not in path.relative_to(folder).parts[:-1]]
+    if not files:
+        raise CliError(option, f"{folder} holds no rule JSON files")
+    return files
+
+
+def _import(args) -> int:
+    from chalicelib.wiring import container
+
+    files = _rule_files(args.dir, "DIR")
+    report = container().rules.import_rules((str(path), document) for path, document in files)
+    for source, reason in report.refused:
+        print(f"refused: {source}: {reason}", file=sys.stderr)
+    print(f"imported {len(report.stored)} rules, refused {len(report.refused)}", file=sys.stderr)
+    return 1 if report.refused else 0
+
+
+def load_rules_dir(folder: Path, option: str = "--rules") -> list:
+    """Every rule JSON under `folder`, flat or in the gateway test data's layout. A broken rule is
+    named and refused."""
+    from chalicelib.dcc.rules import RuleFormatError, parse_rule
+
     rules = []
-    for path in sorted(folder.rglob("*.json")):
-        if "tests" in path.relative_to(folder).parts[:-1]:
-            continue
-        document = _json_file(path, option)
+    for path, document in _rule_files(folder, option):
         try:
             rules.append(parse_rule(document))
         except RuleFormatError as e:
             raise CliError(option, f"{path}: {e}") from e
-    if not rules:
-        raise CliError(option, f"{folder} holds no rule JSON files")
     return rules
 
 
