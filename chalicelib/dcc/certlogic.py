@@ -89,10 +89,15 @@ def _as_int(value: Any) -> int:
     return int(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Truthiness is defined on any JSON number (as certlogic-js does), not only on integers.
 def is_truthy(value: Any) -> bool:
     if value is True:
         return True
-    if _is_int(value):
+    if _is_number(value):
         return value != 0
     if isinstance(value, (str, list, dict)):
         return len(value) > 0
@@ -102,7 +107,7 @@ def is_truthy(value: Any) -> bool:
 def is_falsy(value: Any) -> bool:
     if value is False or value is None:
         return True
-    if _is_int(value):
+    if _is_number(value):
         return value == 0
     if isinstance(value, (str, list, dict)):
         return len(value) == 0
@@ -128,8 +133,7 @@ def _strict_equal(left: Any, right: Any) -> bool:
 
 _DATE_TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(Z|[+-](?:\d{1,2}(?::?\d{2})?))?$",
-    re.IGNORECASE,  # certlogic-js accepts "t" and "z" too
+    r"(Z|[+-](?:\d{1,2}(?::?\d{2})?))?$"
 )
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
@@ -154,7 +158,7 @@ def _to_ms(moment: datetime) -> int:
 
 
 def _parse_offset_minutes(text: str | None) -> int:
-    if text is None or text.upper() == "Z":
+    if text is None or text == "Z":
         return 0
     sign = -1 if text[0] == "-" else 1
     body = text[1:]
@@ -218,21 +222,24 @@ def _js_parse_int(fragment: str) -> int | None:
 
 
 def _evaluate_var(path: Any, data: Any) -> Any:
-    if _is_int(path):
-        path = str(_as_int(path))
     if not isinstance(path, str):
         raise CertLogicError('not of the form { "var": "<path>" }')
     if path == "":
         return data
+    # certlogic-js: `acc[isNaN(parseInt(f)) ? f : parseInt(f)]`, undefined read as null. So "01"
+    # reads key "1" of an object, and an array's or string's "length" is its length.
     current = data
     for fragment in path.split("."):
         if current is None:
             return None
         index = _js_parse_int(fragment)
         if isinstance(current, dict):
-            current = current.get(fragment if index is None else fragment.strip())
-        elif isinstance(current, (list, str)) and index is not None:
-            current = current[index] if 0 <= index < len(current) else None
+            current = current.get(fragment if index is None else str(index))
+        elif isinstance(current, (list, str)):
+            if index is not None:
+                current = current[index] if 0 <= index < len(current) else None
+            else:
+                current = len(current) if fragment == "length" else None
         else:
             current = None
     return current

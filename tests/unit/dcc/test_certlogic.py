@@ -63,3 +63,24 @@ def test_attack_date_past_year_9999_is_an_error_not_a_crash():
     # Day and hour offsets are integer arithmetic on milliseconds: any size still compares.
     assert evaluate({"after": [{"plusTime": ["2021-01-01", 10**12, "day"]},
                                {"plusTime": ["2021-01-01", 0, "day"]}]}, {}) is True
+
+
+@pytest.mark.parametrize("path, data, expected", [
+    ("x.01", {"x": {"1": "one", "01": "zero-one"}}, "one"),  # parseInt("01") is 1
+    ("v.length", {"v": [1, 2, 3]}, 3),
+    ("v.-1", {"v": [1, 2, 3]}, None),
+    ("s.0", {"s": "abc"}, "a"),
+    ("n.x", {"n": 5}, None),
+])
+def test_var_reads_data_as_the_reference_implementation_does(path, data, expected):
+    assert evaluate({"var": path}, data) == expected
+
+
+def test_var_path_must_be_a_string():
+    with pytest.raises(CertLogicError):
+        evaluate({"var": 0}, [1])
+
+
+def test_any_nonzero_number_is_truthy():
+    assert evaluate({"if": [{"var": "x"}, "yes", "no"]}, {"x": 0.5}) == "yes"
+    assert evaluate({"!": [{"var": "x"}]}, {"x": 0.0}) is True
