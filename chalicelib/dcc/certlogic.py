@@ -135,6 +135,8 @@ _DATE_TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(Z|[+-](?:\d{1,2}(?::?\d{2})?))?$"
 )
+# Messages never repeat the value: it may be a date of birth, and answers reach logs and screens.
+_DOB_MESSAGE = "not a valid dccDateOfBirth value (YYYY, YYYY-MM or YYYY-MM-DD)"
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
 
@@ -175,13 +177,13 @@ def dcc_date_of_birth(text: str) -> DateTime:
     """The last instant consistent with a DCC `dob` (YYYY, YYYY-MM or YYYY-MM-DD)."""
     match = _PARTIAL_DATE.match(text)
     if match is None:
-        raise CertLogicError(f"not a valid dccDateOfBirth value: {text}")
+        raise CertLogicError(_DOB_MESSAGE)
     year = int(match.group(1))
     if match.group(2) is None:
         return _from_fields(year, 12, 31)
     month = int(match.group(2))
     if not 1 <= month <= 12:
-        raise CertLogicError(f"not a valid dccDateOfBirth value: {text}")
+        raise CertLogicError(_DOB_MESSAGE)
     if match.group(3) is None:
         return _from_fields(year, month, _last_day(year, month))
     return _from_fields(year, month, int(match.group(3)))
@@ -193,7 +195,7 @@ def parse_date_time(text: str) -> DateTime:
         return dcc_date_of_birth(text)
     match = _DATE_TIME.match(text)
     if match is None:
-        raise CertLogicError(f"not an allowed date or date-time format: {text}")
+        raise CertLogicError("not an allowed date or date-time format")
     year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
     # Decimals beyond the millisecond are cut, not rounded (the specification says so).
     millis = int((match.group(7) or "0")[:3].ljust(3, "0"))

@@ -19,6 +19,10 @@ from chalicelib.dcc.rules import (Rule, RuleFormatError, canonical_bytes, check_
 from chalicelib.dcc.valuesets import rule_value_sets, value_set_documents, value_set_hash
 
 
+# Published rules are a few KB; the cap keeps a stored rule far below DynamoDB's 400 KB item.
+MAX_RULE_BYTES = 100_000
+
+
 @dataclass(frozen=True)
 class StoredRule:
     country: str
@@ -107,6 +111,9 @@ class RulesService:
             if rule.country == self._country:
                 refused.append((source, f"{rule.identifier}: our own rules are authored in the repository"))
                 continue
+            if len(canonical_bytes(document)) > MAX_RULE_BYTES:
+                refused.append((source, f"{rule.identifier}: larger than {MAX_RULE_BYTES // 1000} KB"))
+                continue
             issues = validate(rule.logic)
             if issues:
                 refused.append((source, f"{rule.identifier}: Logic: {issues[0].message}"))
@@ -129,18 +136,19 @@ class RulesService:
         now = self._now()
         trust = TrustStore.from_certificates(entry.certificate for entry in self._signers.all())
         result = verify_hc1(passport["hc1"], trust, now=now)
-        if result.payload is None or not result.signature_valid:
+        if result.payload is None:
             raise errors.DependencyUnavailable("your passport could not be read; try again later")
-        rules = _rules(self._national()) if arrival == self._country else _rules(self._store.for_country(arrival))
-        if arrival != self._country:
-            rules += [rule for rule in _rules(self._national()) if rule.type == "Invalidation"]
+        # Ours hold the issuer's invalidation rules; selection keeps the arrival country's acceptance.
+        foreign = [] if arrival == self._country else _rules(self._store.for_country(arrival))
+        rules = _rules(self._national()) + foreign
         kid = base64.b64encode(result.kid).decode("ascii") if result.kid is not None else None
         outcomes = check_certificate(rules, result.payload, arrival=arrival, issuer=result.issuer, at=now,
                                      value_sets=rule_value_sets(), issued_at=result.issued_at,
                                      expires_at=result.expires_at, kid=kid)
-        return {"country": arrival, "checked_at": now.isoformat(), "rules_known": bool(rules),
-                "passes": result.valid and passes(outcomes),
-                "passport_valid": result.valid,
+        # An expired passport, or one whose signer is no longer published, passes no border.
+        return {"country": arrival, "checked_at": now.isoformat(),
+                "rules_known": arrival == self._country or bool(foreign),
+                "passes": result.valid and passes(outcomes), "passport_valid": result.valid,
                 "rules": [outcome.to_json() for outcome in outcomes],
                 "failed": [outcome.rule.identifier for outcome in outcomes if outcome.outcome == "FAIL"]}
 
