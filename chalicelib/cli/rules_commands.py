@@ -88,9 +88,16 @@ __all__ = ["register"]
 def _rule_files(folder: Path, option: str) -> list[tuple[Path, Any]]:
     if not folder.is_dir():
         raise CliError(option, f"{folder} is not a directory")
-    # In the gateway test data's layout (<CC>/<ID>/rule.json), tests/ folders hold test cases.
-    files = [(path, _json_file(path, option)) for path in sorted(folder.rglob("*.json"))
-             if "tests" not in path.relative_to(folder).parts[:-1]]
+    # The gateway test data keeps test cases ({"payload", "expected", ...}) beside its rules, in
+    # tests/ folders or next to rule.json: they are not rules, so they are left out.
+    files = []
+    for path in sorted(folder.rglob("*.json")):
+        if "tests" in path.relative_to(folder).parts[:-1]:
+            continue
+        document = _json_file(path, option)
+        if isinstance(document, dict) and "payload" in document and "expected" in document:
+            continue
+        files.append((path, document))
     if not files:
         raise CliError(option, f"{folder} holds no rule JSON files")
     return files

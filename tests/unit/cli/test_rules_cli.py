@@ -134,3 +134,14 @@ def test_attack_rules_usage_mistakes_are_one_line_errors(tmp_path, dsc_keys):
     (broken / "r.json").write_text(json.dumps({"Identifier": "VR-XX-0001", "Logic": True}))
     done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", broken, "--country", "VN"], "HC1:x\n")
     assert done.code == 2 and "r.json" in done.err and "missing" in done.err
+
+
+def test_rule_folders_in_the_test_data_layout_leave_test_cases_out(tmp_path, dsc_keys):
+    import shutil
+
+    folder = tmp_path / "rules"
+    shutil.copytree(TESTDATA / "NL" / "TR-NL-0003", folder / "NL" / "TR-NL-0003")
+    # Some countries keep a test case next to rule.json instead of in tests/.
+    shutil.copy(TESTDATA / "NL" / "TR-NL-0003" / "tests" / "test004.json", folder / "NL" / "TR-NL-0003" / "t.json")
+    done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", folder, "--country", "NL"], "HC1:x\n")
+    assert done.code == 1 and json.loads(done.out)["rules"] == []
