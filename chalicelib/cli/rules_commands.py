@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 def _json_file(path: Path, option: str) -> Any:
     with about(option):
-        text = path.read_text("utf-8")
+        text = path.read_text("utf-8-sig")  # files saved by Windows editors start with a BOM
     try:
         return json.loads(text)
     except ValueError as e:
@@ -58,7 +58,7 @@ def answer_line(logic: Any, text: str) -> dict[str, Any]:
     from chalicelib.dcc.rules import evaluate_logic
 
     try:
-        data = json.loads(text)
+        data = json.loads(text.lstrip("\ufeff"))
     except ValueError:
         return {"result": False, "error": "input line is not valid JSON"}
     if not isinstance(data, dict) or "payload" not in data:
@@ -72,12 +72,28 @@ def answer_line(logic: Any, text: str) -> dict[str, Any]:
     return {"result": passed, "error": error}
 
 
+_NOT_UTF8 = "\x00not UTF-8"  # stands for an undecodable line: never valid JSON, so it gets its error answer
+
+
+def _stdin_lines():
+    """Input lines as text; a line that is not UTF-8 still yields (a placeholder), so it is answered."""
+    raw_stream = getattr(sys.stdin, "buffer", None)
+    if raw_stream is None:  # an in-process caller's text stream
+        yield from sys.stdin
+        return
+    for raw in raw_stream:
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield _NOT_UTF8
+
+
 def _evaluate(args) -> int:
     from chalicelib.cli.dcc_commands import _numbered_lines
 
     logic = load_rule_logic(args.rule)
     with about("stdin"):
-        for _, line in _numbered_lines(sys.stdin):
+        for _, line in _numbered_lines(_stdin_lines()):
             sys.stdout.write(json.dumps(answer_line(logic, line)) + "\n")
     return 0
 

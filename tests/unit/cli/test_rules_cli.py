@@ -145,3 +145,18 @@ def test_rule_folders_in_the_test_data_layout_leave_test_cases_out(tmp_path, dsc
     shutil.copy(TESTDATA / "NL" / "TR-NL-0003" / "tests" / "test004.json", folder / "NL" / "TR-NL-0003" / "t.json")
     done = run(["verify", "--trust-cert", dsc_keys / "dsc.pem", "--rules", folder, "--country", "NL"], "HC1:x\n")
     assert done.code == 1 and json.loads(done.out)["rules"] == []
+
+
+def test_attack_a_line_that_is_not_utf8_gets_its_answer_and_the_next_lines_theirs():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    rule = TESTDATA / "NL" / "GR-NL-0000" / "rule.json"
+    stdin = b'{"payload": {"v": [{}]}}\n{"payload": "\xff\xfe"}\n\xef\xbb\xbf{"payload": {}}\n'
+    done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "rules", "evaluate", "--rule", str(rule)],
+                          cwd=root, input=stdin, capture_output=True, timeout=60)
+    answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert done.returncode == 0
+    assert answers == [{"result": True, "error": None}, {"result": False, "error": "input line is not valid JSON"},
+                       {"result": False, "error": None}]
