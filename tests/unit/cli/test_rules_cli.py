@@ -153,7 +153,7 @@ def test_attack_a_line_that_is_not_utf8_gets_its_answer_and_the_next_lines_their
 
     root = Path(__file__).resolve().parents[3]
     rule = TESTDATA / "NL" / "GR-NL-0000" / "rule.json"
-    stdin = b'{"payload": {"v": [{}]}}\n{"payload": "\xff\xfe"}\n\xef\xbb\xbf{"payload": {}}\n'
+    stdin = b'{"payload": {"v": [{"tg": "x"}]}}\n{"payload": "\xff\xfe"}\n\xef\xbb\xbf{"payload": {}}\n'
     done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "rules", "evaluate", "--rule", str(rule)],
                           cwd=root, input=stdin, capture_output=True, timeout=60)
     answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
