@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -379,21 +380,35 @@ def _evaluate_dcc_date_of_birth(operands: list[Any], data: Any) -> DateTime:
     return dcc_date_of_birth(value)
 
 
-def evaluate(expr: Any, data: Any) -> Any:
+# Published rules take a few hundred steps; nested reductions over long literal arrays could take
+# billions, so one evaluation stops (an error: the rule is not passed) after this many.
+MAX_STEPS = 200_000
+_STEPS: ContextVar[list[int]] = ContextVar("certlogic_steps")
+
+
+def evaluate(expr: Any, data: Any, *, max_steps: int = MAX_STEPS) -> Any:
     """The value of a CertLogic expression on a data context; raises CertLogicError, nothing else.
 
     Rules come from other countries and data from certificate holders: a nesting deep enough to
-    exhaust the stack or a date pushed past year 9999 is an invalid rule, not a crash.
+    exhaust the stack, a date pushed past year 9999 or an evaluation that does not end in
+    `max_steps` is an invalid rule, not a crash or a stuck worker.
     """
+    token = _STEPS.set([max_steps])
     try:
         return _evaluate(expr, data)
     except (RecursionError, OverflowError, ValueError) as e:
         if isinstance(e, CertLogicError):
             raise
         raise CertLogicError(f"expression cannot be evaluated: {type(e).__name__}") from e
+    finally:
+        _STEPS.reset(token)
 
 
 def _evaluate(expr: Any, data: Any) -> Any:
+    remaining = _STEPS.get()
+    remaining[0] -= 1
+    if remaining[0] < 0:
+        raise CertLogicError("evaluation takes too many steps")
     if isinstance(expr, (str, bool)) or _is_int(expr):
         return expr
     if isinstance(expr, list):

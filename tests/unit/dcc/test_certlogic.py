@@ -84,3 +84,12 @@ def test_var_path_must_be_a_string():
 def test_any_nonzero_number_is_truthy():
     assert evaluate({"if": [{"var": "x"}, "yes", "no"]}, {"x": 0.5}) == "yes"
     assert evaluate({"!": [{"var": "x"}]}, {"x": 0.0}) is True
+
+
+def test_attack_nested_reductions_stop_after_a_step_budget():
+    many = list(range(2000))
+    inner = {"reduce": [many, {"+": [{"var": "accumulator"}, 1]}, 0]}
+    outer = {"reduce": [many, {"+": [{"var": "accumulator"}, inner]}, 0]}  # 4 million additions
+    with pytest.raises(CertLogicError, match="too many steps"):
+        evaluate(outer, {})
+    assert evaluate(inner, {}) == 2000
