@@ -304,8 +304,10 @@ def _evaluate_infix(operator: str, operands: list[Any], data: Any) -> Any:
     return _compare_chain(_DATE_COMPARISONS[operator], [value.epoch_ms for value in values])
 
 
+# As in certlogic-js, an operation reads the operands it needs and ignores any beyond them; too
+# few is an error. (The validator reports both.)
 def _evaluate_if(operands: list[Any], data: Any) -> Any:
-    if len(operands) != 3:
+    if len(operands) < 3:
         raise CertLogicError("an if-operation must have a guard, a then and an else (3 operands)")
     guard = _evaluate(operands[0], data)
     if is_truthy(guard):
@@ -316,7 +318,7 @@ def _evaluate_if(operands: list[Any], data: Any) -> Any:
 
 
 def _evaluate_not(operands: list[Any], data: Any) -> bool:
-    if len(operands) != 1:
+    if len(operands) < 1:
         raise CertLogicError('a "!" operation must have exactly 1 operand')
     value = _evaluate(operands[0], data)
     if is_falsy(value):
@@ -327,7 +329,7 @@ def _evaluate_not(operands: list[Any], data: Any) -> bool:
 
 
 def _evaluate_plus_time(operands: list[Any], data: Any) -> DateTime:
-    if len(operands) != 3:
+    if len(operands) < 3:
         raise CertLogicError('a "plusTime" operation must have 3 operands')
     amount, unit = operands[1], operands[2]
     if not _is_int(amount):
@@ -341,7 +343,7 @@ def _evaluate_plus_time(operands: list[Any], data: Any) -> DateTime:
 
 
 def _evaluate_reduce(operands: list[Any], data: Any) -> Any:
-    if len(operands) != 3:
+    if len(operands) < 3:
         raise CertLogicError('a "reduce" operation must have 3 operands')
     items = _evaluate(operands[0], data)
     accumulator = _evaluate(operands[2], data)
@@ -355,7 +357,7 @@ def _evaluate_reduce(operands: list[Any], data: Any) -> Any:
 
 
 def _evaluate_extract_from_uvci(operands: list[Any], data: Any) -> Any:
-    if len(operands) != 2:
+    if len(operands) < 2:
         raise CertLogicError('an "extractFromUVCI" operation must have 2 operands')
     index = operands[1]
     if not _is_int(index):
@@ -372,7 +374,7 @@ def _evaluate_extract_from_uvci(operands: list[Any], data: Any) -> Any:
 
 
 def _evaluate_dcc_date_of_birth(operands: list[Any], data: Any) -> DateTime:
-    if len(operands) != 1:
+    if len(operands) < 1:
         raise CertLogicError('a "dccDateOfBirth" operation must have 1 operand')
     value = _evaluate(operands[0], data)
     if not isinstance(value, str):

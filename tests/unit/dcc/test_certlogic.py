@@ -93,3 +93,11 @@ def test_attack_nested_reductions_stop_after_a_step_budget():
     with pytest.raises(CertLogicError, match="too many steps"):
         evaluate(outer, {})
     assert evaluate(inner, {}) == 2000
+
+
+def test_operands_beyond_those_an_operation_reads_are_ignored_as_certlogic_js_does():
+    assert evaluate({"if": [True, "a", "b", "ignored"]}, None) == "a"
+    assert evaluate({"!": [False, "ignored"]}, None) is True
+    with pytest.raises(CertLogicError):
+        evaluate({"if": [True, "a"]}, None)
+    assert any("if" in issue.message for issue in validate({"if": [True, "a", "b", "c"]}))
