@@ -408,6 +408,18 @@ class Container:
         return TrustService(self.dscs, self.revocation_list, self.settings.country)
 
     @cached_property
+    def rule_store(self):
+        from chalicelib.adapters.rules.store import DynamoRuleStore
+
+        return DynamoRuleStore(self.tables)
+
+    @cached_property
+    def rules(self):
+        from chalicelib.rules.service import RulesService
+
+        return RulesService(self.rule_store, self.passport_reader, self.dscs, self.clock, self.settings.country)
+
+    @cached_property
     def countersign(self):
         from chalicelib.issuance.service import CountersignService
 

@@ -16,6 +16,7 @@ from chalicelib.cli._errors import CliError, about
 from chalicelib.cli._util import (backup_stamp, command, force_option, group, refuse_to_overwrite, report_backups,
                                   write_new)
 from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli.rules_commands import apply_rules, load_rules_dir
 
 KEYS_INIT_FILES = ("csca.pem", "csca.key.pem", "dsc.pem", "dsc.key.pem")
 MAX_QR_SCALE = 32
@@ -69,6 +70,9 @@ def register(sub) -> None:
     p.add_argument("--at", type=t.iso_time, help="verification time, ISO-8601 (default: now; UTC if no offset)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
     p.add_argument("--revocation-list", type=t.readable_file, help="revocation list JSON")
+    p.add_argument("--rules", type=t.readable_path, metavar="DIR",
+                   help="business rules (gateway-format JSON files) to apply after the signature checks")
+    p.add_argument("--country", type=t.country, help="arrival country whose acceptance rules apply (with --rules)")
 
     p = command(sub, "qr", "Render the HC1 string read on stdin as a QR code.", _qr)
     p.add_argument("--format", choices=("png", "svg"), required=True)
@@ -336,6 +340,16 @@ def _trust_store(args):
     return trust
 
 
+def _business_rules(args) -> list | None:
+    if args.rules is None:
+        if args.country:
+            raise CliError("--country", "is only used with --rules DIR")
+        return None
+    if not args.country:
+        raise CliError("--rules", "needs --country CC, the arrival country whose acceptance rules apply")
+    return load_rules_dir(args.rules)
+
+
 def _verify(args) -> int:
     from chalicelib.dcc.revocation import RevocationList
     from chalicelib.dcc.verify import verify_hc1
@@ -347,6 +361,7 @@ def _verify(args) -> int:
         document = _json_file(args.revocation_list, "--revocation-list")
         with about("--revocation-list"):
             revocation = RevocationList.from_json(document)
+    rules = _business_rules(args)
     all_valid = True
     with about("stdin"):
         for _, line in _numbered_lines(sys.stdin):
@@ -354,8 +369,11 @@ def _verify(args) -> int:
             # N always answers input line N.
             result = verify_hc1(line, trust, now=now, revocation=revocation,
                                 check_expiry=not args.no_expiry_check)
-            all_valid = all_valid and result.valid
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            answer = result.to_json()
+            if rules is not None:
+                apply_rules(result, answer, rules, country=args.country, at=now)
+            all_valid = all_valid and answer["valid"]
+            sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
     return 0 if all_valid else 1
 
 

@@ -22,6 +22,7 @@ from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource
                                   FakeProbe)
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
+from tests.fakes.rules import FakeRuleStore
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                                  FakeManifestStore, FakeSecurityEvents)
 
@@ -31,7 +32,8 @@ __all__ = [
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
-    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
+    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeRuleStore",
+    "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
 ]
 
@@ -60,7 +62,7 @@ def fake_adapters() -> dict[str, object]:
         "revocation_list": passports, "dscs": FakeDscRepository(), "key_ring": FakeKeyRing(),
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
-        "dead_letters": FakeDeadLetters(),
+        "dead_letters": FakeDeadLetters(), "rule_store": FakeRuleStore(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
     }
 
