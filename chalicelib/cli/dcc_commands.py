@@ -61,11 +61,20 @@ def register(sub) -> None:
 
     p = command(sub, "verify", "Verify HC1 strings (one per line on stdin); one JSON result per line.",
                 _verify)
+    p.epilog = ("Output line N answers input line N, also when no trusted key is usable (error "
+                "NO_TRUSTED_KEY). Exit status: 0 every line valid, 1 some line invalid, 2 usage errors "
+                "only (bad options, unreadable files).")
     trust = p.add_mutually_exclusive_group(required=True)
     trust.add_argument("--trust-cert", action="extend", nargs="+", metavar="FILE", type=t.readable_path,
-                       help="trusted DSC certificates (PEM, PEM bundle or DER) or directories of them; "
-                            "CA certificates are not trusted as signers")
-    trust.add_argument("--trust-list", type=t.readable_file, help="trust list JSON (ours or a JWKS with x5c)")
+                       help="trusted DSC certificates (PEM, PEM bundle or DER) or folders of them; a file "
+                            "named here is a signer whatever its basic constraints, while in a folder a "
+                            "certificate that issued another one of the folder is an anchor, not a signer")
+    trust.add_argument("--trust-list", type=t.readable_file,
+                       help="trust list JSON (gateway form, ours, or a JWKS with x5c); DSC entries sign, "
+                            "CSCA entries are anchors")
+    p.add_argument("--trust-anchor", action="extend", nargs="+", metavar="FILE", type=t.readable_path,
+                   help="CSCA certificates (trust anchors): only signers they issued are used, and a "
+                        "signed trust list must be signed by one of them")
     p.add_argument("--at", type=t.iso_time, help="verification time, ISO-8601 (default: now; UTC if no offset)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
     p.add_argument("--revocation-list", type=t.readable_file, help="revocation list JSON")
@@ -316,10 +325,26 @@ def _json_file(path: Path, option: str):
         raise CliError(option, f"{path} is not valid JSON{where}") from e
 
 
+def _trust_anchors(args) -> list:
+    from chalicelib.dcc.trust import load_certificate_bundle
+
+    anchors = []
+    for path in args.trust_anchor or ():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
+                       and not p.name.endswith(".key.pem")) if path.is_dir() else [path]
+        for file in files:
+            with about("--trust-anchor"):
+                anchors.extend(load_certificate_bundle(file.read_bytes()))
+    return anchors
+
+
 def _trust_store(args):
-    from chalicelib.dcc.trust import load_certificates, trust_store_from_document
+    """The signers to verify against. An empty or unusable store is no usage error: every input
+    line still gets its answer (NO_TRUSTED_KEY), so output line N answers input line N."""
+    from chalicelib.dcc.trust import chained_to, load_certificates, trust_store_from_document
 
     skipped: list[str] = []
+    anchors = _trust_anchors(args)
     if args.trust_list:
         option, document = "--trust-list", _json_file(args.trust_list, "--trust-list")
         with about(option):
@@ -328,11 +353,16 @@ def _trust_store(args):
         option = "--trust-cert"
         with about(option):
             trust = load_certificates(args.trust_cert, skipped)
-    if not len(trust):
-        why = f" ({'; '.join(skipped)})" if skipped else ""
-        raise CliError(option, f"no usable document signer certificate to verify against{why}")
+    if anchors:
+        trust = chained_to(trust, anchors, skipped)
     for reason in skipped:
         print(f"trust: not used: {reason}", file=sys.stderr)
+    for key in trust.keys():
+        for note in key.notes:
+            print(f"trust: {key.certificate.subject.rfc4514_string()}: {note}", file=sys.stderr)
+    if not len(trust):
+        print(f"trust: {option}: no usable document signer certificate; every line answers NO_TRUSTED_KEY",
+              file=sys.stderr)
     return trust
 
 

@@ -10,6 +10,7 @@ Stable error codes (CLI JSON `errors`, API responses, dashboards):
   UNSUPPORTED_ALG  alg is not ES256 (-7) or PS256 (-37)
   BAD_KID          kid missing or not 8 bytes
   UNKNOWN_KID      no trusted DSC has this kid
+  NO_TRUSTED_KEY   the trust store holds no usable signer at all (empty or all entries refused)
   BAD_SIGNATURE    no trusted DSC with this kid verifies the signature
   BAD_CWT          payload is not a CWT with integer iat/exp and a DCC in claim -260/1
   EXPIRED          exp is before the verification time
@@ -276,7 +277,7 @@ def verify_hc1(hc1, trust: TrustStore, *, now: datetime, revocation: RevocationL
     if alg_ok and kid_ok:
         candidates = trust.candidates(kid)
         if not candidates:
-            result.errors.append("UNKNOWN_KID")
+            result.errors.append("UNKNOWN_KID" if len(trust) else "NO_TRUSTED_KEY")
         else:
             to_be_signed = sig_structure(protected_bytes, payload_bytes)
             alg = _ALG_NAMES[alg_id]

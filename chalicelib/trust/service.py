@@ -13,7 +13,8 @@ from typing import Protocol
 from cryptography import x509
 
 from chalicelib.dcc.revocation import revocation_list_json
-from chalicelib.dcc.trust import document_signer, jwks, load_certificate_bytes, trust_list_json
+from chalicelib.dcc.trust import (TrustListError, document_signer, is_ca, jwks, load_certificate_bytes,
+                                  trust_list_json)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class TrustService:
         # that cannot make DCC signatures.
         cert = load_certificate_bytes(pem_or_der)
         key = document_signer(cert)
+        if is_ca(cert):
+            # Verifiers trust what we publish as a DSC as a signer: a CSCA there would make
+            # anything its (offline) key signs directly a valid passport.
+            raise TrustListError("a CA certificate (CSCA), not a document signer certificate")
         entry = DscEntry(base64.b64encode(key.kid).decode(), cert, key_ref, now.isoformat(timespec="seconds"))
         self._dscs.put(entry)
         return entry
