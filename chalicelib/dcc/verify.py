@@ -15,7 +15,7 @@ Stable error codes (CLI JSON `errors`, API responses, dashboards):
   BAD_CWT          payload is not a CWT with integer iat/exp and a DCC in claim -260/1
   EXPIRED          exp is before the verification time
   NOT_YET_VALID    iat is later than the verification time plus CLOCK_SKEW_S
-  DSC_VALIDITY     the signing DSC's validity period does not cover iat..exp
+  DSC_VALIDITY     the certificate's exp (or iat) is after the signing DSC's notAfter
   DSC_USAGE        the DSC's extended key usage excludes this certificate type (v/t/r)
   REVOKED          a UCI, country+UCI or signature hash is on the revocation list
   SCHEMA_INVALID   payload violates the DCC schema 1.3.3 or has a version outside 1.0.0-1.3.x
@@ -305,8 +305,10 @@ def _check_semantics(result: VerificationResult, payload: dict, iat: int, exp: i
         result.errors.append("NOT_YET_VALID")
     signer = result.signer
     if signer is not None:
-        not_before, not_after = signer.window_s
-        if iat < not_before or exp > not_after:
+        # Only the end of the DSC's validity binds: an iat before its notBefore (real national
+        # test data has one) is accepted, as the reference verifier apps accept it.
+        _, not_after = signer.window_s
+        if iat > not_after or exp > not_after:
             result.errors.append("DSC_VALIDITY")
         cert_types = [g for g in ("v", "t", "r") if g in payload]
         if any(t not in signer.types for t in cert_types):
