@@ -325,17 +325,58 @@ def _json_file(path: Path, option: str):
         raise CliError(option, f"{path} is not valid JSON{where}") from e
 
 
-def _trust_anchors(args) -> list:
+def _trust_anchors(args) -> tuple[list, list]:
+    """(CSCA certificates, public keys) given with --trust-anchor. A trust list is signed by one
+    of the keys: those of the certificates, and bare public keys (the national trust anchor's
+    key need not have a certificate)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     from chalicelib.dcc.trust import load_certificate_bundle
 
-    anchors = []
+    certs, keys = [], []
     for path in args.trust_anchor or ():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
                        and not p.name.endswith(".key.pem")) if path.is_dir() else [path]
         for file in files:
             with about("--trust-anchor"):
-                anchors.extend(load_certificate_bundle(file.read_bytes()))
-    return anchors
+                data = file.read_bytes()
+            if b"-----BEGIN PUBLIC KEY-----" in data:
+                try:
+                    keys.append(load_pem_public_key(data))
+                except ValueError as e:
+                    raise CliError("--trust-anchor", f"{file} is not a PEM public key") from e
+                continue
+            with about("--trust-anchor"):
+                found = load_certificate_bundle(data)
+            certs.extend(found)
+            keys.extend(c.public_key() for c in found)
+    return certs, keys
+
+
+def _trust_list_document(args, anchor_keys: list, anchors: list):
+    """The trust list's entries; a signed list only if one of the anchors signed it (a copy
+    changed on the way is refused, never half used)."""
+    import base64
+
+    from chalicelib.dcc.gateway_trust import is_signed, open_trust_list
+    from chalicelib.dcc.signed_document import SignedDocumentError
+    from chalicelib.dcc.trust import load_certificate_bytes
+
+    document = _json_file(args.trust_list, "--trust-list")
+    if not is_signed(document):
+        return document
+    if not anchor_keys:
+        raise CliError("--trust-list", f"{args.trust_list} is signed: give the key or certificate of the trust "
+                                       "anchor that signed it with --trust-anchor")
+    try:
+        payload = open_trust_list(document, anchor_keys)
+    except SignedDocumentError as e:
+        raise CliError("--trust-list", f"{args.trust_list}: {e}", code=e.code) from e
+    # The list's own CSCAs, vouched for by the anchor's signature, anchor its DSCs' chains.
+    with about("--trust-list"):
+        anchors.extend(load_certificate_bytes(base64.b64decode(e["rawData"]))
+                       for e in payload["entries"] if isinstance(e, dict) and e.get("certificateType") == "CSCA")
+    return payload
 
 
 def _trust_store(args):
@@ -344,9 +385,10 @@ def _trust_store(args):
     from chalicelib.dcc.trust import chained_to, load_certificates, trust_store_from_document
 
     skipped: list[str] = []
-    anchors = _trust_anchors(args)
+    anchors, anchor_keys = _trust_anchors(args)
     if args.trust_list:
-        option, document = "--trust-list", _json_file(args.trust_list, "--trust-list")
+        option = "--trust-list"
+        document = _trust_list_document(args, anchor_keys, anchors)
         with about(option):
             trust = trust_store_from_document(document, skipped)
     else:

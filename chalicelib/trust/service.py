@@ -13,8 +13,8 @@ from typing import Protocol
 from cryptography import x509
 
 from chalicelib.dcc.revocation import revocation_list_json
-from chalicelib.dcc.trust import (TrustListError, document_signer, is_ca, jwks, load_certificate_bytes,
-                                  trust_list_json)
+from chalicelib.dcc.trust import (TrustListError, certificate_country, document_signer, is_ca, jwks,
+                                  load_certificate_bytes, trust_list_json)
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,12 @@ class TrustService:
         self._dscs.put(entry)
         return entry
 
-    def trust_list(self) -> dict:
-        return {"country": self._country,
-                "certificates": trust_list_json(e.certificate for e in self._dscs.all())}
+    def trust_list(self, scope: str = "own") -> dict:
+        """Our DSCs; with scope `all`, also the foreign DSCs imported (`trust import`)."""
+        entries = self._dscs.all()
+        if scope != "all":
+            entries = [e for e in entries if certificate_country(e.certificate) == self._country]
+        return {"country": self._country, "certificates": trust_list_json(e.certificate for e in entries)}
 
     def jwks(self) -> dict:
         return jwks(e.certificate for e in self._dscs.all())

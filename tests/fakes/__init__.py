@@ -22,6 +22,7 @@ from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource
                                   FakeProbe)
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
+from tests.fakes.trust_gateway import FakePublishedTrustList
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                                  FakeManifestStore, FakeSecurityEvents)
 
@@ -33,6 +34,7 @@ __all__ = [
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
     "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
+    "FakePublishedTrustList",
 ]
 
 
@@ -62,6 +64,7 @@ def fake_adapters() -> dict[str, object]:
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
+        "published_trust_list": FakePublishedTrustList(),
     }
 
 
