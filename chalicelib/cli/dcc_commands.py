@@ -331,11 +331,11 @@ def _trust_anchors(args) -> tuple[list, list]:
     key need not have a certificate)."""
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    from chalicelib.dcc.trust import load_certificate_bundle
+    from chalicelib.dcc.trust import CERTIFICATE_SUFFIXES, load_certificate_bundle
 
     certs, keys = [], []
     for path in args.trust_anchor or ():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pem", ".crt", ".cer", ".der")
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CERTIFICATE_SUFFIXES
                        and not p.name.endswith(".key.pem")) if path.is_dir() else [path]
         for file in files:
             with about("--trust-anchor"):
