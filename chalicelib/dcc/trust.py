@@ -150,9 +150,21 @@ def load_certificate_bundle(data: bytes) -> list[x509.Certificate]:
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
+        return [x509.load_der_x509_certificate(_unarmoured(data))]
     except ValueError as e:
         raise TrustListError("not a PEM or DER X.509 certificate") from e
+
+
+def _unarmoured(data: bytes) -> bytes:
+    """DER, also from bare base64 text (how trust lists and test data such as dgc-testdata's
+    TESTCTX.CERTIFICATE carry a certificate)."""
+    text = data.strip()
+    if text[:1] == b"\x30" or not text:  # DER starts with a SEQUENCE
+        return data
+    try:
+        return base64.b64decode(b"".join(text.split()), validate=True)
+    except ValueError:
+        return data
 
 
 def is_ca(cert: x509.Certificate) -> bool:

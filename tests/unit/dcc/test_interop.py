@@ -183,3 +183,14 @@ def test_dsc_of_issue_dsc_still_restricts_to_its_usages():
     dsc = issue_dsc(key.public_key(), csca_cert=csca, csca_key=key, now=T0, valid_days=5,
                     random_bytes=seeded_bytes(2), usages=("t",))
     assert key_usage(dsc) == ({"t"}, ())
+
+
+def test_a_certificate_file_of_bare_base64_is_read(tmp_path):
+    """dgc-testdata's TESTCTX.CERTIFICATE, and trust lists' rawData, are base64 DER without armour."""
+    data = json.loads((CORPUS / "AT/2DCode/raw/1.json").read_text("utf-8"))
+    (tmp_path / "at.txt").write_text(data["TESTCTX"]["CERTIFICATE"] + "\n")
+    result = cli("verify", "--trust-cert", str(tmp_path / "at.txt"), "--at", data["TESTCTX"]["VALIDATIONCLOCK"],
+                 stdin=data["PREFIX"] + "\n")
+    assert result.code == 0 and json.loads(result.out)["valid"], result.err
+    (tmp_path / "junk.txt").write_text("not base64 at all!\n")
+    assert cli("verify", "--trust-cert", str(tmp_path / "junk.txt"), stdin=data["PREFIX"] + "\n").code == 2
