@@ -48,6 +48,8 @@ def test_dgc_testdata_case_gets_the_expected_verdict(tmp_path, case):
     expected = data["EXPECTEDRESULTS"]
     trusted = answer["signature_valid"] and not TRUST_ERRORS & set(answer["errors"])
     assert trusted == expected["EXPECTEDVERIFY"], answer["errors"]
+    if "EXPECTEDSCHEMAVALIDATION" in expected:
+        assert answer["schema_valid"] is expected["EXPECTEDSCHEMAVALIDATION"]
     if "EXPECTEDEXPIRATIONCHECK" in expected:  # as the reference app's runner: not expired, not issued later
         in_time = answer["expired"] is False and "NOT_YET_VALID" not in answer["errors"]
         assert in_time is expected["EXPECTEDEXPIRATIONCHECK"]
@@ -194,3 +196,19 @@ def test_a_certificate_file_of_bare_base64_is_read(tmp_path):
     assert result.code == 0 and json.loads(result.out)["valid"], result.err
     (tmp_path / "junk.txt").write_text("not base64 at all!\n")
     assert cli("verify", "--trust-cert", str(tmp_path / "junk.txt"), stdin=data["PREFIX"] + "\n").code == 2
+
+
+def test_empty_groups_neither_fail_the_schema_nor_ask_for_their_usage():
+    """DK's early certificates carry `"t": [], "r": []` beside `v`: nothing is claimed by them."""
+    from chalicelib.dcc.trust import TrustStore, trusted_key
+    from chalicelib.dcc.verify import verify_hc1
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    vaccination_only = _cert(key, key, ca=False, eku=[EKU_BY_TYPE["v"]])
+    hc1 = issue_hc1({**make_payload(), "t": [], "r": []}, LocalKeySigner(key, vaccination_only), now=T0,
+                    valid_days=30)
+    result = verify_hc1(hc1, TrustStore([trusted_key(vaccination_only)]), now=T0 + timedelta(days=1))
+    assert result.valid, result.errors
+    only_tests = _cert(key, key, ca=False, eku=[EKU_BY_TYPE["t"]])
+    hc1 = issue_hc1({**make_payload(), "t": []}, LocalKeySigner(key, only_tests), now=T0, valid_days=30)
+    assert verify_hc1(hc1, TrustStore([trusted_key(only_tests)]), now=T0 + timedelta(days=1)).errors == ["DSC_USAGE"]
