@@ -353,14 +353,11 @@ def _trust_anchors(args) -> tuple[list, list]:
     return certs, keys
 
 
-def _trust_list_document(args, anchor_keys: list, anchors: list):
+def _trust_list_document(args, anchor_keys: list):
     """The trust list's entries; a signed list only if one of the anchors signed it (a copy
     changed on the way is refused, never half used)."""
-    import base64
-
     from chalicelib.dcc.gateway_trust import is_signed, open_trust_list
     from chalicelib.dcc.signed_document import SignedDocumentError
-    from chalicelib.dcc.trust import load_certificate_bytes
 
     document = _json_file(args.trust_list, "--trust-list")
     if not is_signed(document):
@@ -369,14 +366,9 @@ def _trust_list_document(args, anchor_keys: list, anchors: list):
         raise CliError("--trust-list", f"{args.trust_list} is signed: give the key or certificate of the trust "
                                        "anchor that signed it with --trust-anchor")
     try:
-        payload = open_trust_list(document, anchor_keys)
+        return open_trust_list(document, anchor_keys)
     except SignedDocumentError as e:
         raise CliError("--trust-list", f"{args.trust_list}: {e}", code=e.code) from e
-    # The list's own CSCAs, vouched for by the anchor's signature, anchor its DSCs' chains.
-    with about("--trust-list"):
-        anchors.extend(load_certificate_bytes(base64.b64decode(e["rawData"]))
-                       for e in payload["entries"] if isinstance(e, dict) and e.get("certificateType") == "CSCA")
-    return payload
 
 
 def _trust_store(args):
@@ -388,9 +380,10 @@ def _trust_store(args):
     anchors, anchor_keys = _trust_anchors(args)
     if args.trust_list:
         option = "--trust-list"
-        document = _trust_list_document(args, anchor_keys, anchors)
+        document = _trust_list_document(args, anchor_keys)
         with about(option):
-            trust = trust_store_from_document(document, skipped)
+            # The list's CSCA entries are anchors too: its DSCs must chain to one of them.
+            trust = trust_store_from_document(document, skipped, anchors)
     else:
         option = "--trust-cert"
         with about(option):

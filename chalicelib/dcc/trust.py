@@ -342,7 +342,8 @@ def chained_to(store: TrustStore, anchors: list[x509.Certificate], skipped: list
         if any(key.certificate == a or issued(a, key.certificate) for a in anchors):
             kept.append(key)
         elif skipped is not None:
-            skipped.append(f"{key.certificate.subject.rfc4514_string()}: not issued by any --trust-anchor")
+            skipped.append(f"{key.certificate.subject.rfc4514_string()}: not issued by any trust anchor "
+                           "(CSCA) given")
     return TrustStore(kept)
 
 

@@ -169,7 +169,7 @@ def test_attack_trust_anchor_refuses_a_signer_it_did_not_issue(tmp_path):
                  "--trust-anchor", str(tmp_path / "csca.pem"), "--at", AT, stdin=lines)
     good, bad = (json.loads(line) for line in result.out.splitlines())
     assert good["valid"] and bad["errors"] == ["UNKNOWN_KID"]
-    assert "not issued by any --trust-anchor" in result.err
+    assert "not issued by any trust anchor (CSCA) given" in result.err
 
 
 @pytest.mark.parametrize("eku, types", [
@@ -217,3 +217,25 @@ def test_empty_groups_neither_fail_the_schema_nor_ask_for_their_usage():
     only_tests = _cert(key, key, ca=False, eku=[EKU_BY_TYPE["t"]])
     hc1 = issue_hc1({**make_payload(), "t": []}, LocalKeySigner(key, only_tests), now=T0, valid_days=30)
     assert verify_hc1(hc1, TrustStore([trusted_key(only_tests)]), now=T0 + timedelta(days=1)).errors == ["DSC_USAGE"]
+
+
+def _entry(cert, kind: str) -> dict:
+    return {"certificateType": kind, "rawData": base64.b64encode(cert.public_bytes(Encoding.DER)).decode()}
+
+
+def test_attack_trust_list_dsc_entry_with_ca_flag_is_a_signer_and_csca_entries_anchor_chains(tmp_path):
+    """A list's DSC entry signs whatever its basic constraints; its CSCA entries are anchors, so a
+    DSC entry no listed CSCA issued is not used."""
+    anchor_key, signer_key, rogue_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    csca = _cert(anchor_key, anchor_key, ca=True, name="CSCA")
+    ca_flagged_dsc = _cert(signer_key, anchor_key, ca=True, issuer_name=csca.subject)
+    rogue = _cert(rogue_key, rogue_key, ca=False, name="Rogue")
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({"entries": [_entry(csca, "CSCA"), _entry(ca_flagged_dsc, "DSC"),
+                                              _entry(rogue, "DSC")]}))
+    lines = [_issue(signer_key, ca_flagged_dsc), _issue(rogue_key, rogue), _issue(anchor_key, csca)]
+    result = cli("verify", "--trust-list", str(listed), "--at", AT, stdin="\n".join(lines) + "\n")
+    good, bad, by_csca = (json.loads(line) for line in result.out.splitlines())
+    assert good["valid"], good["errors"]
+    assert bad["errors"] == ["UNKNOWN_KID"] and by_csca["errors"] == ["UNKNOWN_KID"]
+    assert result.code == 1 and "not issued by any trust anchor (CSCA) given" in result.err
