@@ -231,3 +231,16 @@ def test_route_answers_404_before_any_export():
 
     with over(fake_container()), Client(app) as client:
         assert client.http.get("/v1/trust-list/gateway").status_code == 404
+
+
+def test_attack_foreign_csca_cannot_slip_a_dsc_into_our_own_list(vn, de):
+    """An onboarded foreign CSCA issuing a DSC that names our country: imported, it would show in
+    our own trust list (which is our DSCs by country), so it is refused."""
+    csca_de, key_de, _, _ = de
+    impostor = issue_dsc(generate_key("ES256").public_key(), csca_cert=csca_de, csca_key=key_de, now=NOW,
+                         valid_days=30, random_bytes=secrets.token_bytes, country="VN", common_name="VN DSC")
+    c = fake_container()
+    stored, refused = c.gateway_trust.import_list(_foreign_list((impostor, "DSC", key_de)), [csca_de],
+                                                  NOW + timedelta(days=1))
+    assert stored == [] and [r.reason for r in refused] == ["a VN certificate: ours are registered, not imported"]
+    assert c.trust.trust_list()["certificates"] == [] and c.trust.trust_list(scope="all")["certificates"] == []
