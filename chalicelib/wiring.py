@@ -263,6 +263,18 @@ class Container:
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
     @cached_property
+    def published_trust_list(self):
+        from chalicelib.adapters.trust.gateway_list import DynamoPublishedTrustList
+
+        return DynamoPublishedTrustList(self.tables)
+
+    @cached_property
+    def gateway_trust(self):
+        from chalicelib.trust.gateway import GatewayTrustService
+
+        return GatewayTrustService(self.dscs, self.published_trust_list, self.settings.country)
+
+    @cached_property
     def dscs(self):
         from chalicelib.adapters.trust.trust_list import DynamoDscRepository
 

@@ -23,6 +23,7 @@ from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
 from tests.fakes.rules import FakeRuleStore
+from tests.fakes.trust_gateway import FakePublishedTrustList
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                                  FakeManifestStore, FakeSecurityEvents)
 
@@ -35,6 +36,7 @@ __all__ = [
     "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeRuleStore",
     "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
+    "FakePublishedTrustList",
 ]
 
 
@@ -64,6 +66,7 @@ def fake_adapters() -> dict[str, object]:
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(), "rule_store": FakeRuleStore(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
+        "published_trust_list": FakePublishedTrustList(),
     }
 
 

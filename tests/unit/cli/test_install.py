@@ -63,6 +63,7 @@ GROUPS = {
     "keys": (["keys", "init", "--out", "k", "--valid-days", "-3"], "--valid-days"),
     "issue": (["issue", "--key", "absent.pem", "--cert", "absent.pem"], "--key"),
     "verify": (["verify", "--trust-list", "absent.json"], "--trust-list"),
+    "trust": (["trust", "import", "absent.json", "--anchors", "."], "absent.json"),
     "qr": (["qr", "--format", "png", "--out", "q.png"], "HC1:"),
     "dlq": (["dlq", "list", "cleaning", "--max", "0"], "--max"),
     "facility": (["facility", "cert", "--ca-dir", ".", "--facility-id", "../evil", "--out", "o"], "--ca-dir"),
