@@ -141,7 +141,7 @@ class Container:
     def api_calls(self):
         from chalicelib.adapters.intake.batches import DynamoApiCallStore
 
-        return DynamoApiCallStore(self.tables)
+        return DynamoApiCallStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def pending_records(self):
@@ -331,7 +331,7 @@ class Container:
     def complaint_store(self):
         from chalicelib.adapters.complaints.store import DynamoComplaintStore
 
-        return DynamoComplaintStore(self.tables)
+        return DynamoComplaintStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def facility_heads(self):
