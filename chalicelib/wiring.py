@@ -174,6 +174,19 @@ class Container:
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
 
     @cached_property
+    def pseudonyms(self):
+        """Citizen id -> pseudonym (PlainPseudonyms until the keyed HMAC of branch i14-pii)."""
+        from chalicelib.identity.pseudonyms import PlainPseudonyms
+
+        return PlainPseudonyms()
+
+    @cached_property
+    def person_access(self):
+        from chalicelib.access.service import PersonAccessLog
+
+        return PersonAccessLog(self.access_log, self.pseudonyms, self.clock)
+
+    @cached_property
     def registry(self):
         if self.settings.registry_backend == "https":
             from chalicelib.adapters.cleaning.registry_http import HttpRegistry
@@ -346,6 +359,18 @@ class Container:
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
 
     @cached_property
+    def operator_identity(self):
+        from chalicelib.adapters.access.operator import StsOperatorIdentity
+
+        return StsOperatorIdentity(self.client("sts"))
+
+    @cached_property
+    def dead_letter_inspection(self):
+        from chalicelib.access.dead_letters import DeadLetterInspection
+
+        return DeadLetterInspection(self.dead_letters, self.person_access, self.operator_identity)
+
+    @cached_property
     def health_probes(self):
         from chalicelib.adapters.health.probes import aws_probes
 
@@ -399,7 +424,7 @@ class Container:
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(self.record_reader, self.intake, self.correction_counters, self.access_log,
-                                 self.clock)
+                                 self.clock, pseudonyms=self.pseudonyms)
 
     @cached_property
     def trust(self):

@@ -14,10 +14,11 @@ def logical_id(*parts: str) -> str:
 
 
 _ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+_ACCOUNT = {"Ref": "AWS::AccountId"}
 
 
 def _key_policy() -> dict:
-    return key_policy("", _ROOT, {"Ref": "AWS::AccountId"})
+    return key_policy("", _ROOT, _ACCOUNT)
 
 
 def key_policy(logical: str, root_arn: object, account: object) -> dict:
@@ -41,7 +42,7 @@ def resources(prefix: str) -> dict:
     for k in spec.KEYS:
         kid = logical_id(k.logical, "key")
         props = {"Description": f"{prefix}: {k.purpose}", "KeySpec": k.spec, "KeyUsage": k.usage,
-                 "KeyPolicy": key_policy(k.logical, _ROOT, {"Ref": "AWS::AccountId"}), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
+                 "KeyPolicy": key_policy(k.logical, _ROOT, _ACCOUNT), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
         if k.multi_region:
             props["MultiRegion"] = True
         res[kid] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": props}

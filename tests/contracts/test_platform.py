@@ -23,7 +23,7 @@ from chalicelib.issuance.domain import Identity
 from chalicelib.trust.service import DscEntry
 from tests.contracts.conftest import BOTH, FAKE, real
 from tests.fakes import (FakeAccessLog, FakeDeadLetters, FakeDscRepository, FakeIdentities, FakeImageCache,
-                         FakeJwksSource, FakeKeyRing, FakeProbe, InMemoryRegistry)
+                         FakeJwksSource, FakeKeyRing, FakeOperatorIdentity, FakeProbe, InMemoryRegistry)
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
 
@@ -189,7 +189,8 @@ def dead_letters(request):
     """(the dead letters, a function listing (body, code, message) of what was sent to a DLQ)"""
     if request.param == FAKE:
         fake = FakeDeadLetters()
-        return fake, lambda logical: [(b, c, m) for q, b, c, m in fake.sent if q == logical]
+        return fake, lambda logical: [(m["body"], m["error_code"], m["error_message"])
+                                      for m in fake.peek(logical, 100)]
     c = real(request)
     return c.dead_letters, lambda logical: [(m["body"], m["error_code"], m["error_message"])
                                             for m in c.dead_letters.peek(logical, 100)]
@@ -202,6 +203,18 @@ class TestDeadLettersContract:
         letters.send("countersign", body, "COUNTERSIGN_CHUNK_REFUSED", "refused: " + "x" * 2000)
         [(got, code, message)] = [m for m in listed("countersign") if m[0] == body]
         assert code == "COUNTERSIGN_CHUNK_REFUSED" and message == ("refused: " + "x" * 2000)[:1000]
+
+
+# -- the operator identity (who answers for a dlq reveal) -------------------------------------------
+@pytest.fixture(params=BOTH)
+def operator_identity(request):
+    return FakeOperatorIdentity() if request.param == FAKE else real(request).operator_identity
+
+
+class TestOperatorIdentityContract:
+    def test_the_operator_is_named_by_an_arn_the_same_every_time(self, operator_identity):
+        who = operator_identity.who()
+        assert who.startswith("arn:aws") and who == operator_identity.who()
 
 
 # -- the JWKS source (a file: both halves run without AWS) -----------------------------------------

@@ -19,7 +19,7 @@ from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQu
                                 FakeReportStore, FakeUploadSource)
 from tests.fakes.issuance import (FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
-                                  FakeProbe)
+                                  FakeOperatorIdentity, FakeProbe)
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
@@ -31,6 +31,7 @@ __all__ = [
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
+    "FakeOperatorIdentity",
     "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
 ]
@@ -60,7 +61,7 @@ def fake_adapters() -> dict[str, object]:
         "revocation_list": passports, "dscs": FakeDscRepository(), "key_ring": FakeKeyRing(),
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
-        "dead_letters": FakeDeadLetters(),
+        "dead_letters": FakeDeadLetters(), "operator_identity": FakeOperatorIdentity(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
     }
 
