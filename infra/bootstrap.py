@@ -161,7 +161,9 @@ def _add_missing_indexes(ddb, name: str, kwargs: dict) -> None:
 
 def _ensure_queue(sqs, prefix: str, queue: spec.Queue, data_key: str) -> tuple[str, str]:
     # The data key, as in the template (the data key's policy admits S3 for the intake queue).
-    encryption = {"KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": str(spec.QUEUE_DATA_KEY_REUSE_S)}
+    # SQS-managed SSE off explicitly: a queue made before had it on, and the two exclude each other.
+    encryption = {"KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": str(spec.QUEUE_DATA_KEY_REUSE_S),
+                  "SqsManagedSseEnabled": "false"}
     dlq_url = _create_queue(sqs, rn.dlq(prefix, queue.logical), {
         "MessageRetentionPeriod": str(queue.dlq_retention_s), **encryption})
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
