@@ -20,7 +20,10 @@ PERSONAL_FIELDS = frozenset({
     "phone", "phonenumber", "mobile", "typed", "original", "originals", "address", "email"})
 _CITIZEN_ID_FIELDS = frozenset({"citizenid", "cid", "cccd"})
 # A 12-digit CCCD or 9-digit CMND standing alone, and Vietnamese phone numbers (0 or +84, 9-10 digits).
-_CITIZEN_ID = re.compile(r"(?<!\d)(\d{12}|\d{9})(?!\d)")
+# CCCDs are masked first (a CCCD starting with 0 also looks like a phone number), CMNDs last (the
+# nine digits after +84 look like one).
+_CCCD = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+_CMND = re.compile(r"(?<!\d)(\d{9})(?!\d)")
 _PHONE = re.compile(r"(?<![\d+])(?:\+84|0)[\d .-]{8,12}\d(?!\d)")
 
 
@@ -32,7 +35,7 @@ def mask_text(text: str, found: set[str]) -> str:
     def citizen(m: re.Match) -> str:
         found.add(m.group(1))
         return MASK
-    return _CITIZEN_ID.sub(citizen, _PHONE.sub(MASK, text))
+    return _CMND.sub(citizen, _PHONE.sub(MASK, _CCCD.sub(citizen, text)))
 
 
 def _mask(value: Any, found: set[str], personal: bool = False, ids: bool = False) -> Any:

@@ -155,7 +155,7 @@ def test_attack_another_citizen_reads_the_access_log(reads):
 
 def test_attack_facility_token_reads_access_log_me(reads):
     status, body = _get(reads["client"], "/v1/access-log/me", reads["staff"])
-    assert status == 403, body
+    assert status == 403 and body["error"]["code"] == "ROLE_NOT_ALLOWED", body
 
 
 def test_operator_reads_a_citizens_history_with_the_cli(reads):
