@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from chalicelib import errors
 from chalicelib.adapters.auth.jwks import FileJwksSource
 from chalicelib.auth.tokens import JwksUnavailable
-from chalicelib.cleaning.access import AccessEntry, Reader
+from chalicelib.cleaning.access import AccessEntry, Disclosure, Reader
 from chalicelib.cleaning.registry import blocking_keys
 from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
 from chalicelib.intake.records import RegistryPerson
@@ -47,6 +47,22 @@ class TestAccessLogContract:
         assert [e.at for e in access_log.reads_by(staff.key(), since=NOW + timedelta(minutes=2))] == [
             NOW + timedelta(minutes=2), NOW + timedelta(minutes=3)]
         assert access_log.reads_of_record(facility, "R9") == []
+
+    def test_a_read_showing_several_people_is_found_under_each_person_with_their_keys(self, access_log, unique):
+        staff = Reader("facility", f"s-{unique}", f"F{unique}")
+        a, b = f"pa{unique}", f"pb{unique}"
+        access_log.record_read(AccessEntry(staff, "", "", NOW, "GET /v1/facilities/{facility_id}/complaints",
+                                           (Disclosure(a, ("C1", "C2")), Disclosure(b, ("C3",)))))
+        access_log.record_read(AccessEntry(staff, f"F{unique}", "R1", NOW + timedelta(minutes=1),
+                                           "GET /v1/vaccination-records/{record_id}", (Disclosure(a, ("F#R1",)),)))
+        [listed, viewed] = access_log.reads_of_person(a)
+        assert listed.people == (Disclosure(a, ("C1", "C2")),) and listed.reader == staff
+        assert listed.route == "GET /v1/facilities/{facility_id}/complaints"
+        assert (viewed.record_id, viewed.people) == ("R1", (Disclosure(a, ("F#R1",)),))
+        assert [e.people for e in access_log.reads_of_person(b)] == [(Disclosure(b, ("C3",)),)]
+        assert [e.at for e in access_log.reads_of_person(a, since=NOW + timedelta(seconds=30))] == [
+            NOW + timedelta(minutes=1)]
+        assert [e.record_id for e in access_log.reads_of_record(f"F{unique}", "R1")] == ["R1"]
 
 
 # -- the population registry and identities ------------------------------------------------------
