@@ -21,8 +21,8 @@ from typing import Callable, Mapping, Protocol
 from chalicelib import errors
 from chalicelib.auth.principal import Principal
 from chalicelib.cleaning.access import AccessEntry, AccessLog, Disclosure, Reader
-from chalicelib.identity.pseudonyms import PlainPseudonyms, Pseudonyms
 from chalicelib.cleaning.disclosure import facility_view
+from chalicelib.identity.pseudonyms import PlainPseudonyms, Pseudonyms
 from chalicelib.intake.service import IntakeService, Writer
 
 # Not facility_id nor province_code: who owns a record never changes through a correction.
