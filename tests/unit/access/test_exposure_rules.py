@@ -160,3 +160,11 @@ def test_retention_expires_idempotency_records_and_access_logs_by_ttl():
     assert all(q.dlq_retention_s <= 14 * 86400 for q in spec.QUEUES)  # SQS's maximum: DLQs do expire
     with pytest.raises(SettingsError, match="VAXPASS_IDEMPOTENCY_RETENTION_DAYS"):
         Settings.from_env({"VAXPASS_IDEMPOTENCY_RETENTION_DAYS": "0"})
+
+
+def test_access_log_citizen_with_a_malformed_id_is_one_line_that_does_not_echo_it(capsys):
+    from chalicelib.cli import main
+
+    assert main(["access-log", "--citizen", "00109001234X"]) == 2
+    err = capsys.readouterr().err
+    assert "--citizen: not a 12-digit citizen id" in err and "00109001234X" not in err
