@@ -1,6 +1,7 @@
 """The vaxpass Chalice app: creates the app and registers blueprints. Nothing else."""
 from chalice import Chalice
 
+from chalicelib.access.routes import bp as access_routes
 from chalicelib.cleaning.events import bp as cleaning_events
 from chalicelib.complaints.routes import bp as complaint_routes
 from chalicelib.health.routes import bp as health_routes
@@ -26,6 +27,7 @@ app.register_blueprint(platform_routes)
 app.register_blueprint(report_routes)
 app.register_blueprint(complaint_routes)
 app.register_blueprint(rule_routes)
+app.register_blueprint(access_routes)
 app.register_blueprint(intake_events)
 app.register_blueprint(cleaning_events)
 app.register_blueprint(issuance_events)

@@ -141,7 +141,7 @@ class Container:
     def api_calls(self):
         from chalicelib.adapters.intake.batches import DynamoApiCallStore
 
-        return DynamoApiCallStore(self.tables)
+        return DynamoApiCallStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def pending_records(self):
@@ -172,6 +172,19 @@ class Container:
         from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
 
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
+
+    @cached_property
+    def pseudonyms(self):
+        """Citizen id -> pseudonym (PlainPseudonyms until the keyed HMAC of branch i14-pii)."""
+        from chalicelib.identity.pseudonyms import PlainPseudonyms
+
+        return PlainPseudonyms()
+
+    @cached_property
+    def person_access(self):
+        from chalicelib.access.service import PersonAccessLog
+
+        return PersonAccessLog(self.access_log, self.pseudonyms, self.clock)
 
     @cached_property
     def registry(self):
@@ -343,7 +356,7 @@ class Container:
     def complaint_store(self):
         from chalicelib.adapters.complaints.store import DynamoComplaintStore
 
-        return DynamoComplaintStore(self.tables)
+        return DynamoComplaintStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def facility_heads(self):
@@ -356,6 +369,18 @@ class Container:
         from chalicelib.adapters.sqs import DeadLetters
 
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
+
+    @cached_property
+    def operator_identity(self):
+        from chalicelib.adapters.access.operator import StsOperatorIdentity
+
+        return StsOperatorIdentity(self.client("sts"))
+
+    @cached_property
+    def dead_letter_inspection(self):
+        from chalicelib.access.dead_letters import DeadLetterInspection
+
+        return DeadLetterInspection(self.dead_letters, self.person_access, self.operator_identity)
 
     @cached_property
     def health_probes(self):
@@ -411,7 +436,7 @@ class Container:
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(self.record_reader, self.intake, self.correction_counters, self.access_log,
-                                 self.clock)
+                                 self.clock, pseudonyms=self.pseudonyms)
 
     @cached_property
     def trust(self):

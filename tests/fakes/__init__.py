@@ -19,7 +19,7 @@ from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQu
                                 FakeReportStore, FakeUploadSource)
 from tests.fakes.issuance import (FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
-                                  FakeProbe)
+                                  FakeOperatorIdentity, FakeProbe)
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
 from tests.fakes.rules import FakeRuleStore
@@ -33,6 +33,7 @@ __all__ = [
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
+    "FakeOperatorIdentity",
     "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeRuleStore",
     "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
@@ -65,6 +66,7 @@ def fake_adapters() -> dict[str, object]:
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(), "rule_store": FakeRuleStore(),
+        "operator_identity": FakeOperatorIdentity(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
         "published_trust_list": FakePublishedTrustList(),
     }

@@ -67,6 +67,7 @@ RULES = {
     # Complaints: a citizen files and reads their own; the facility (and its province) works them.
     ("POST", "/v1/complaints"): expect("citizen"),
     ("GET", "/v1/complaints/mine"): expect("citizen"),
+    ("GET", "/v1/access-log/me"): expect("citizen"),
     ("GET", "/v1/complaints/{complaint_id}"): expect("citizen", "facility_own", "province_own", "ministry",
                                                      "operator"),
     ("GET", "/v1/facilities/{facility_id}/complaints"): STAFF_OF_FACILITY,
