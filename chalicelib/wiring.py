@@ -141,7 +141,7 @@ class Container:
     def api_calls(self):
         from chalicelib.adapters.intake.batches import DynamoApiCallStore
 
-        return DynamoApiCallStore(self.tables)
+        return DynamoApiCallStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def pending_records(self):
@@ -172,6 +172,19 @@ class Container:
         from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
 
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
+
+    @cached_property
+    def pseudonyms(self):
+        """Citizen id -> pseudonym (PlainPseudonyms until the keyed HMAC of branch i14-pii)."""
+        from chalicelib.identity.pseudonyms import PlainPseudonyms
+
+        return PlainPseudonyms()
+
+    @cached_property
+    def person_access(self):
+        from chalicelib.access.service import PersonAccessLog
+
+        return PersonAccessLog(self.access_log, self.pseudonyms, self.clock)
 
     @cached_property
     def registry(self):
@@ -263,6 +276,18 @@ class Container:
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
     @cached_property
+    def published_trust_list(self):
+        from chalicelib.adapters.trust.gateway_list import DynamoPublishedTrustList
+
+        return DynamoPublishedTrustList(self.tables)
+
+    @cached_property
+    def gateway_trust(self):
+        from chalicelib.trust.gateway import GatewayTrustService
+
+        return GatewayTrustService(self.dscs, self.published_trust_list, self.settings.country)
+
+    @cached_property
     def dscs(self):
         from chalicelib.adapters.trust.trust_list import DynamoDscRepository
 
@@ -345,7 +370,7 @@ class Container:
     def complaint_store(self):
         from chalicelib.adapters.complaints.store import DynamoComplaintStore
 
-        return DynamoComplaintStore(self.tables)
+        return DynamoComplaintStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def facility_heads(self):
@@ -358,6 +383,18 @@ class Container:
         from chalicelib.adapters.sqs import DeadLetters
 
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
+
+    @cached_property
+    def operator_identity(self):
+        from chalicelib.adapters.access.operator import StsOperatorIdentity
+
+        return StsOperatorIdentity(self.client("sts"))
+
+    @cached_property
+    def dead_letter_inspection(self):
+        from chalicelib.access.dead_letters import DeadLetterInspection
+
+        return DeadLetterInspection(self.dead_letters, self.person_access, self.operator_identity)
 
     @cached_property
     def health_probes(self):
@@ -413,7 +450,7 @@ class Container:
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(self.record_reader, self.intake, self.correction_counters, self.access_log,
-                                 self.clock)
+                                 self.clock, pseudonyms=self.pseudonyms)
 
     @cached_property
     def trust(self):
@@ -429,6 +466,18 @@ class Container:
         return RevocationPublisher(self.revocation_list, self.published_objects, self.trust_anchor, self.clock,
                                    lambda: self.random_bytes(16).hex(), country=s.country,
                                    validity=timedelta(days=s.dcc_validity_days))
+
+    @cached_property
+    def rule_store(self):
+        from chalicelib.adapters.rules.store import DynamoRuleStore
+
+        return DynamoRuleStore(self.tables)
+
+    @cached_property
+    def rules(self):
+        from chalicelib.rules.service import RulesService
+
+        return RulesService(self.rule_store, self.passport_reader, self.dscs, self.clock, self.settings.country)
 
     @cached_property
     def countersign(self):

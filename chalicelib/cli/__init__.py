@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.registry_commands",
     "chalicelib.cli.upload_commands",
     "chalicelib.cli.dcc_commands",
+    "chalicelib.cli.trust_commands",
     "chalicelib.cli.dlq_commands",
     "chalicelib.cli.facility_commands",
     "chalicelib.cli.token_commands",
@@ -30,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.access_commands",
     "chalicelib.cli.audit_commands",
     "chalicelib.cli.revocation_commands",
+    "chalicelib.cli.rules_commands",
 )
 
 

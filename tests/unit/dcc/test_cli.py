@@ -136,12 +136,14 @@ def test_verify_cli_takes_several_certificates_keeps_lines_aligned_and_reports_b
 
     result = cli("verify", "--trust-cert", str(es / "dsc.pem"), "--at", "yesterday", stdin=hc1[es])
     assert result.code == 2 and "--at" in result.err and "Traceback" not in result.err
-    # The CSCA alone is no signer to trust: refused with a reason, not silently accepted.
+    # A CSCA named explicitly is trusted as a signer (the user's word), so the DSC's signature has
+    # no trusted key: an answer line, exit 1, not a usage error.
     result = cli("verify", "--trust-cert", str(es / "csca.pem"), stdin=hc1[es])
-    assert result.code == 2 and "CA certificate" in result.err
-    # A directory with keys init output: the DSC is used, the CSCA left out with a note.
+    assert result.code == 1 and json.loads(result.out)["errors"] == ["UNKNOWN_KID"]
+    # A directory with keys init output: the DSC is used, the CSCA (it issued the DSC) is an anchor.
     result = cli("verify", "--trust-cert", str(es), stdin=hc1[es])
-    assert result.code == 0 and json.loads(result.out)["valid"] and "csca.pem" in result.err
+    assert result.code == 0 and json.loads(result.out)["valid"]
+    assert "csca.pem" in result.err and "trust anchor" in result.err
 
 
 def test_issue_refuses_a_blank_line_between_payloads(keys):
