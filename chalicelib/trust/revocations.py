@@ -45,7 +45,8 @@ def batch_key(batch_id: str) -> str:
 
 class ListedHashes(Protocol):
     def listed_between(self, start: str, end: str) -> Iterable[ListedHash]:
-        """Entries listed at or after `start` and before `end` (ISO-8601 UTC strings)."""
+        """Entries listed at or after `start` and before `end` (ISO-8601 UTC strings; ValueError
+        if `end` is before `start`)."""
 
 
 class PublishedObjects(Protocol):
@@ -78,6 +79,10 @@ class RevocationPublisher:
         root = None if rebuild else self._root_payload()
         start = root["publishedUntil"] if root else ""
         pages: list[dict] = list(root["pages"]) if root else []
+        if root is not None and until <= start:
+            # A run with a longer settling time than the last one's: its window is already
+            # published, and the cursor never moves back (that would publish hashes twice).
+            return {"batches": 0, "hashes": 0, "pages": len(pages), "published_until": start}
         last: list[dict] = self._page_payload(pages[-1])["batches"] if pages else []
         new_entries, hashes = [], 0
         for content in cut_batches(self._listed.listed_between(start, until)):

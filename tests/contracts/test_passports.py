@@ -99,6 +99,8 @@ class TestPassportStoreContract:
         second = timedelta(seconds=1)
         assert seen(later, later + second) == wanted
         assert seen(later - second, later) == set() and seen(later + second, later + 2 * second) == set()
+        with pytest.raises(ValueError):
+            list(store.listed_between(later.isoformat(), (later - second).isoformat()))
 
     def test_a_uvci_is_issued_once(self, store, cid):
         v1 = passport(cid, 1)

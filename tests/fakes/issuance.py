@@ -219,6 +219,8 @@ class FakePassports:
         return [{"type": t, "hash": h} for t, h in sorted(self.list_entries)]
 
     def listed_between(self, start: str, end: str):
+        if start and end < start:
+            raise ValueError("listed_between: end before start")
         with self._lock:
             return [e for e in sorted(self.list_positions.values(), key=lambda e: (e.revoked_at, e.hash_type, e.hash))
                     if start <= e.revoked_at < end]

@@ -95,6 +95,8 @@ class DynamoRevocationRepository:
     def listed_between(self, start: str, end: str) -> Iterator[ListedHash]:
         """Entries listed at or after `start` and before `end` (ISO-8601 UTC): one paged Query per
         shard (1 MB a page, about 4,000 entries), in time order within each shard."""
+        if start and end < start:
+            raise ValueError("listed_between: end before start")  # a caller's bug, not an AWS failure
         Item = self._Item
         # `between` is inclusive, but an entry listed at `end` sorts as "<end>#...", after it. A key
         # condition may not hold an empty string: from the beginning is "before `end`".

@@ -159,6 +159,18 @@ def test_attack_an_entry_listed_just_before_a_run_is_not_skipped_for_good():
         {e["hash"] for e in late}
 
 
+def test_a_run_with_a_longer_settling_time_never_moves_the_cursor_back():
+    c, clock = _world()
+    _list(c, 1, NOW - timedelta(minutes=1))
+    assert c.revocation_publisher.publish(settle=timedelta(0))["hashes"] == 3
+    assert c.revocation_publisher.publish() == {"batches": 0, "hashes": 0, "pages": 1,
+                                                "published_until": NOW.isoformat(timespec="seconds")}
+    clock["now"] = NOW + timedelta(minutes=6)
+    later = _list(c, 1, NOW + timedelta(seconds=30))
+    assert c.revocation_publisher.publish()["hashes"] == 3
+    assert len(revocation_list_from_batches(_load(c)).hashes) == 6 and later
+
+
 def test_a_revocation_through_the_service_is_published_under_the_kid_of_its_dsc():
     from chalicelib.dcc.uvci import make_uvci
     from chalicelib.issuance.revocation import Actor
