@@ -30,6 +30,9 @@ def register(sub) -> None:
     p = command(g, "publish", "Publish what was revoked since the last run as new signed batches and "
                 "append them to the index (--rebuild: every listed entry, into a new index).", _publish)
     p.add_argument("--rebuild", action="store_true", help="re-publish every entry into a new index")
+    p.add_argument("--anchor-key", type=t.readable_file, metavar="PEM",
+                   help="sign with this trust anchor key file (EC P-256 PEM, the one `trust export` signs "
+                        "the gateway trust list with) instead of the KMS key trust-anchor")
     p.add_argument("--settle-minutes", type=t.whole_number(1, 60), default=5,
                    help="publish entries listed at least this long ago (default 5): an entry is stamped "
                         "before its write commits, so a younger one may still be arriving")
@@ -103,10 +106,12 @@ def _public_key(path: Path):
 
 
 def _publish(args) -> int:
+    from chalicelib.cli.trust_commands import _anchor_signer
     from chalicelib.wiring import container
 
+    anchor = _anchor_signer(args.anchor_key) if args.anchor_key else None
     with about("revocation publish"):
-        done = container().revocation_publisher.publish(rebuild=args.rebuild,
+        done = container().revocation_publisher.publish(rebuild=args.rebuild, anchor=anchor,
                                                         settle=timedelta(minutes=args.settle_minutes))
     print(json.dumps(done), file=sys.stdout)
     return 0

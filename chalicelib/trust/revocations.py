@@ -29,7 +29,7 @@ from chalicelib import errors
 from chalicelib.dcc.revocation_batches import (
     BATCH_ID, ListedHash, build_batch, cut_batches, digest, index_pages, page_document, root_document,
 )
-from chalicelib.dcc.signed_document import DigestSigner
+from chalicelib.dcc.signed_document import DigestSigner, anchor_kid
 
 SETTLE = timedelta(minutes=5)
 ROOT_KEY = "revocation/index.json"
@@ -71,12 +71,18 @@ class RevocationPublisher:
         self._country = country
         self._validity = validity
 
-    def publish(self, *, rebuild: bool = False, settle: timedelta = SETTLE) -> dict:
+    def publish(self, *, rebuild: bool = False, settle: timedelta = SETTLE, anchor: DigestSigner | None = None) -> dict:
         """New batches for what was listed since the last run (everything with `rebuild`, into a
-        new index; the old batches stay readable for whoever holds the old index)."""
+        new index; the old batches stay readable for whoever holds the old index). `anchor`: sign
+        with this key instead of the configured one (the key file `trust export` signs with)."""
+        signer = anchor or self._anchor
         now = self._now()
         until = (now - settle).isoformat(timespec="seconds")
         root = None if rebuild else self._root_payload()
+        if root is not None and root["_signed_by"] != anchor_kid(signer.public_key()):
+            # Another anchor signed the published list (the key was rotated, or given as a file):
+            # a verifier checks every object against one anchor, so everything is signed again.
+            root = None
         start = root["publishedUntil"] if root else ""
         pages: list[dict] = list(root["pages"]) if root else []
         if root is not None and until <= start:
@@ -87,7 +93,7 @@ class RevocationPublisher:
         new_entries, hashes = [], 0
         for content in cut_batches(self._listed.listed_between(start, until)):
             built = build_batch(content, batch_id=self._new_id(), country=self._country, now=now,
-                                validity=self._validity, signer=self._anchor)
+                                validity=self._validity, signer=signer)
             self._objects.put(batch_key(built.batch_id), built.body)
             new_entries.append(built.index_entry)
             hashes += len(content.hashes)
@@ -95,12 +101,12 @@ class RevocationPublisher:
             return {"batches": 0, "hashes": 0, "pages": len(pages), "published_until": start}
         kept = pages[:-1] if pages else []
         for entries in index_pages(last, new_entries):
-            body = page_document(entries, number=len(kept), country=self._country, signer=self._anchor)
+            body = page_document(entries, number=len(kept), country=self._country, signer=signer)
             self._objects.put(page_key(digest(body)), body)
             kept.append({"page": len(kept), "hash": digest(body), "batches": len(entries)})
         # The root last: until it is written, readers see the previous, complete, list.
         self._objects.put(ROOT_KEY, root_document(kept, country=self._country, now=now, cursor=until,
-                                                  signer=self._anchor))
+                                                  signer=signer))
         return {"batches": len(new_entries), "hashes": hashes, "pages": len(kept), "published_until": until}
 
     # -- what the routes serve ----------------------------------------------------------------
@@ -129,8 +135,10 @@ class RevocationPublisher:
         return body
 
     def _root_payload(self) -> dict | None:
-        body = self._objects.get(ROOT_KEY)
-        return json.loads(body)["payload"] if body is not None else None
+        if (body := self._objects.get(ROOT_KEY)) is None:
+            return None
+        document = json.loads(body)
+        return {**document["payload"], "_signed_by": document["signature"]["kid"]}
 
     def _page_payload(self, page: dict) -> dict:
         return json.loads(self._get(page_key(page["hash"]), "index page"))["payload"]

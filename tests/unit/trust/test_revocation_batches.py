@@ -116,13 +116,15 @@ def _list(c, n: int, at: datetime, kid: str = "a2lkMDAwMDA="):
     return entries
 
 
-def _load(c) -> list[dict]:
-    objects, anchor = c.published_objects, c.trust_anchor.public_key()
-
+def _reader(c):
     def read(name):
         key = f"revocation/pages/{name[5:]}.json" if name.startswith("page-") else batch_key(name)
-        return objects.get(key)
-    return load_published(json.loads(objects.get(ROOT_KEY)), read, anchor)
+        return c.published_objects.get(key)
+    return read
+
+
+def _load(c) -> list[dict]:
+    return load_published(json.loads(c.published_objects.get(ROOT_KEY)), _reader(c), c.trust_anchor.public_key())
 
 
 def test_a_publication_adds_new_batches_and_never_rewrites_published_ones():
@@ -169,6 +171,24 @@ def test_a_run_with_a_longer_settling_time_never_moves_the_cursor_back():
     later = _list(c, 1, NOW + timedelta(seconds=30))
     assert c.revocation_publisher.publish()["hashes"] == 3
     assert len(revocation_list_from_batches(_load(c)).hashes) == 6 and later
+
+
+def test_a_new_anchor_signs_the_whole_list_again():
+    """Verifiers check every object against one anchor: after a key change (or publishing with
+    the key file `trust export` uses) nothing may stay signed by the old one."""
+    from tests.fakes import FakeTrustAnchor
+
+    c, clock = _world()
+    _list(c, 400, NOW - timedelta(hours=1))
+    c.revocation_publisher.publish()
+    c2 = type(c)(c.settings, **{name: c.__dict__[name] for name in ("passports", "revocation_list",
+                                                                      "published_objects", "clock", "random_bytes")},
+                 trust_anchor=FakeTrustAnchor())
+    clock["now"] = NOW + timedelta(hours=1)
+    _list(c, 1, NOW + timedelta(minutes=10))
+    assert c2.revocation_publisher.publish()["hashes"] == 1203
+    assert len(revocation_list_from_batches(load_published(
+        json.loads(c2.published_objects.objects[ROOT_KEY]), _reader(c2), c2.trust_anchor.public_key())).hashes) == 1203
 
 
 def test_a_revocation_through_the_service_is_published_under_the_kid_of_its_dsc():

@@ -107,3 +107,26 @@ def test_a_revocation_list_needs_the_anchor_and_an_unsigned_list_is_refused(tmp_
     assert done.code == 2 and "not a signed document" in done.err
     done, _ = _verify(issued, "--revocation-list", folder, "--revocation-anchor", unsigned)
     assert done.code == 2 and "not a PEM public key" in done.err
+
+
+def test_publish_with_the_trust_list_anchor_key_file_and_verify_against_its_certificate(tmp_path, issued):
+    """`revocation publish --anchor-key` signs with the key file `trust export` signs the gateway
+    trust list with (here a `keys init` CSCA key), so verifiers hold one anchor for both."""
+    from chalicelib.dcc.revocation import revocation_entries
+    from chalicelib.wiring import set_container
+
+    keys, _ = issued
+    c, clock = _world()
+    entries = revocation_entries(uci=REVOKED_UVCI, country="VN", signature=b"", alg="PS256", kid="a2lkMDAwMDA=")
+    c.passports._list(entries, "forged", (NOW - timedelta(hours=1)).isoformat(timespec="seconds"))
+    set_container(c)
+    try:
+        assert run(["revocation", "publish", "--anchor-key", keys / "dsc.pem"]).code == 2  # not a key
+        done = run(["revocation", "publish", "--anchor-key", keys / "csca.key.pem"])
+        assert done.code == 0 and json.loads(done.out)["hashes"] == 1, done.err
+        assert run(["revocation", "download", "--out", tmp_path / "list"]).code == 0
+    finally:
+        set_container(None)
+    result, (revoked, valid) = _verify(issued, "--revocation-list", tmp_path / "list",
+                                       "--revocation-anchor", keys / "csca.pem")
+    assert result.code == 1 and revoked["errors"] == ["REVOKED"] and valid["valid"], result.err
