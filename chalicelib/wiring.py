@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Callable
 
@@ -300,6 +300,20 @@ class Container:
         return DynamoRevocationRepository(self.tables)
 
     @cached_property
+    def trust_anchor(self):
+        """The national trust anchor's KMS key: signs every list published for verifiers
+        (`dcc.signed_document.sign_document`)."""
+        from chalicelib.adapters.trust.published import KmsTrustAnchor
+
+        return KmsTrustAnchor(self.client("kms"), self.settings.key_alias("trust-anchor"))
+
+    @cached_property
+    def published_objects(self):
+        from chalicelib.adapters.trust.published import S3PublishedObjects
+
+        return S3PublishedObjects(self.client("s3"), self.settings.bucket("revocation"))
+
+    @cached_property
     def passports(self):
         from chalicelib.adapters.issuance.passports import DynamoPassportStore
 
@@ -445,6 +459,15 @@ class Container:
         return TrustService(self.dscs, self.revocation_list, self.settings.country)
 
     @cached_property
+    def revocation_publisher(self):
+        from chalicelib.trust.revocations import RevocationPublisher
+
+        s = self.settings
+        return RevocationPublisher(self.revocation_list, self.published_objects, self.trust_anchor, self.clock,
+                                   lambda: self.random_bytes(16).hex(), country=s.country,
+                                   validity=timedelta(days=s.dcc_validity_days))
+
+    @cached_property
     def rule_store(self):
         from chalicelib.adapters.rules.store import DynamoRuleStore
 
@@ -512,7 +535,7 @@ class Container:
     def revocations(self):
         from chalicelib.issuance.revocation import RevocationService
 
-        return RevocationService(self.passports, self.audit_log, self.clock, issuer_country=self.settings.dcc_issuer,
+        return RevocationService(self.passports, self.audit_log, self.clock, country=self.settings.country,
                                  reevaluations=self.reevaluations)
 
     @cached_property

@@ -147,6 +147,7 @@ QUEUE_DATA_KEY_REUSE_S = 300
 AUDIT_RETENTION_DAYS = 3650
 AUDIT_CHECKPOINT_PREFIX = "checkpoints/"
 SECURITY_EVENT_PREFIX = "security-events/"
+REVOCATION_PREFIX = "revocation/"
 
 BUCKETS: tuple[Bucket, ...] = (
     Bucket("intake", (Notification("incoming/", "intake"),), expire_days=90,
@@ -156,6 +157,9 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket("audit", object_lock_days=AUDIT_RETENTION_DAYS,
            purpose=f"{AUDIT_CHECKPOINT_PREFIX} KMS-signed checkpoints of the audit log's head; "
                    f"{SECURITY_EVENT_PREFIX} countersign chunks and entries refused as forged"),
+    # No expiry: a batch stays listed in the index until a rebuild leaves it out.
+    Bucket("revocation", purpose=f"{REVOCATION_PREFIX} the revocation list verifiers download: signed "
+                                 "batches, index pages and root (`revocation publish` writes them)"),
 )
 
 KEYS: tuple[Key, ...] = (
@@ -163,6 +167,9 @@ KEYS: tuple[Key, ...] = (
     Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
     Key("audit-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
         purpose="signs the audit log checkpoints (sequence, head hash, time) written to the audit bucket"),
+    Key("trust-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
+        purpose="the national trust anchor: signs the lists published for verifiers (revocation batches "
+                "and index, gateway-format trust list); used by operators' CLI runs, never by a function"),
     Key("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", purpose="encrypts tables, queues, buckets"),
 )
 
@@ -195,6 +202,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
         Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),
         Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
+        Grant("bucket", "revocation", ("s3:GetObject",), prefix=f"{REVOCATION_PREFIX}*"),
         Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
         Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
         *_ANCHOR,

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.reports_commands",
     "chalicelib.cli.access_commands",
     "chalicelib.cli.audit_commands",
+    "chalicelib.cli.revocation_commands",
     "chalicelib.cli.rules_commands",
 )
 

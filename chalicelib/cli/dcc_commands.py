@@ -16,6 +16,8 @@ from chalicelib.cli._errors import CliError, about
 from chalicelib.cli._util import (backup_stamp, command, force_option, group, refuse_to_overwrite, report_backups,
                                   write_new)
 from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli.revocation_commands import add_verify_options as add_revocation_options
+from chalicelib.cli.revocation_commands import revocation_list_of
 from chalicelib.cli.rules_commands import apply_rules, load_rules_dir
 
 KEYS_INIT_FILES = ("csca.pem", "csca.key.pem", "dsc.pem", "dsc.key.pem")
@@ -78,7 +80,7 @@ def register(sub) -> None:
                         "signed trust list must be signed by one of them")
     p.add_argument("--at", type=t.iso_time, help="verification time, ISO-8601 (default: now; UTC if no offset)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
-    p.add_argument("--revocation-list", type=t.readable_file, help="revocation list JSON")
+    add_revocation_options(p)
     p.add_argument("--rules", type=t.readable_path, metavar="DIR",
                    help="business rules (gateway-format JSON files) to apply after the signature checks")
     p.add_argument("--country", type=t.country, help="arrival country whose acceptance rules apply (with --rules)")
@@ -416,16 +418,11 @@ def _business_rules(args) -> list | None:
 
 
 def _verify(args) -> int:
-    from chalicelib.dcc.revocation import RevocationList
     from chalicelib.dcc.verify import verify_hc1
 
     now = args.at or _now()
     trust = _trust_store(args)
-    revocation = None
-    if args.revocation_list:
-        document = _json_file(args.revocation_list, "--revocation-list")
-        with about("--revocation-list"):
-            revocation = RevocationList.from_json(document)
+    revocation = revocation_list_of(args, now)
     rules = _business_rules(args)
     all_valid = True
     with about("stdin"):

@@ -42,7 +42,7 @@ from chalicelib.dcc.base45 import Base45DecodeError, b45decode
 from chalicelib.dcc.cose import (ALG_IDS, CLAIM_EXP, CLAIM_HCERT, CLAIM_IAT, CLAIM_ISS,
                                  COSE_SIGN1_TAG, CWT_TAG, HC1_PREFIX, HCERT_EU_DCC_V1, HDR_ALG,
                                  HDR_KID, sig_structure)
-from chalicelib.dcc.revocation import RevocationList
+from chalicelib.dcc.revocation import RevocationList, certificate_country
 from chalicelib.dcc.schema import is_supported_version, payload_problems
 from chalicelib.dcc.signer import pss_padding
 from chalicelib.dcc.trust import TrustedKey, TrustStore
@@ -333,7 +333,7 @@ def _check_semantics(result: VerificationResult, payload: dict, iat: int, exp: i
             result.errors.append("DSC_USAGE")
     uci = result.uci
     if revocation is not None and uci is not None and result.alg in ("ES256", "PS256") and \
-            revocation.is_revoked(uci=uci, issuer_country=result.issuer or "",
+            revocation.is_revoked(uci=uci, country=certificate_country(payload),
                                   signature=signature, alg=result.alg):
         result.errors.append("REVOKED")
     # Early issuers (DK's 1.0.0 test data) write the groups they do not use as empty arrays; an

@@ -24,6 +24,7 @@ from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
 from tests.fakes.rules import FakeRuleStore
 from tests.fakes.trust_gateway import FakePublishedTrustList
+from tests.fakes.trust import FakePublishedObjects, FakeTrustAnchor
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                                  FakeManifestStore, FakeSecurityEvents)
 
@@ -34,8 +35,8 @@ __all__ = [
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
     "FakeOperatorIdentity",
-    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeRuleStore",
-    "FakeSecurityEvents",
+    "FakePassports", "FakeProbe", "FakePublishedObjects", "FakeRateWindows", "FakeRecords", "FakeReportStore",
+    "FakeRuleStore", "FakeSecurityEvents", "FakeTrustAnchor",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
     "FakePublishedTrustList",
 ]
@@ -67,6 +68,7 @@ def fake_adapters() -> dict[str, object]:
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(), "rule_store": FakeRuleStore(),
         "operator_identity": FakeOperatorIdentity(),
+        "trust_anchor": FakeTrustAnchor(), "published_objects": FakePublishedObjects(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
         "published_trust_list": FakePublishedTrustList(),
     }

@@ -71,6 +71,7 @@ GROUPS = {
     "reports": (["reports", "reconcile", "--grace-minutes", "soon"], "--grace-minutes"),
     "access-log": (["access-log", "record", "--facility-id", "a/b", "--record-id", "R"], "--facility-id"),
     "audit": (["audit", "events", "--max", "-1"], "--max"),
+    "revocation": (["revocation", "anchor-key", "--out", "no/anchor.pem"], "--out"),
     "rules": (["rules", "evaluate", "--rule", "absent.json"], "--rule"),
 }
 

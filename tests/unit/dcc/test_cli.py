@@ -84,11 +84,14 @@ def test_verify_with_trust_list_time_and_revocation(tmp_path, keys, capsys, monk
     assert late["errors"] == ["EXPIRED", "DSC_VALIDITY"] or "EXPIRED" in late["errors"]
     code, (late, _) = verify("--at", "2099-01-01T00:00:00", "--no-expiry-check")
     assert "EXPIRED" not in late["errors"] and late["expired"] is True
-    entries = revocation_entries(uci=make_payload()["v"][0]["ci"], issuer_country="VN",
+    # An unsigned list is refused (the signed one: tests/unit/trust/test_revocation_cli.py).
+    entries = revocation_entries(uci=make_payload()["v"][0]["ci"], country="VN",
                                  signature=b"", alg="ES256")
     (tmp_path / "revoked.json").write_text(json.dumps(revocation_list_json(entries)))
-    code, (revoked, _) = verify("--revocation-list", str(tmp_path / "revoked.json"))
-    assert revoked["errors"] == ["REVOKED"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(hc1 + "\n"))
+    assert main(["verify", "--trust-list", str(tmp_path / "trust.json"), "--revocation-list",
+                 str(tmp_path / "revoked.json"), "--revocation-anchor", str(made / "dsc.pem")]) == 2
+    assert "not a signed document" in capsys.readouterr().err
 
 
 def test_every_command_has_help(capsys):

@@ -213,7 +213,7 @@ def test_dsc_usage_excludes_vaccination(payload):
 def test_revocation(chain, payload, hash_type):
     hc1 = issue_hc1(payload, chain.signer, now=SIGN_AT, valid_days=30)
     first = verify_hc1(hc1, chain.trust, now=VERIFY_AT)
-    entries = revocation_entries(uci=first.uci, issuer_country=first.issuer,
+    entries = revocation_entries(uci=first.uci, country=first.payload["v"][0]["co"],
                                  signature=first.signature, alg=first.alg, types=[hash_type])
     revoked = RevocationList.from_json(revocation_list_json(entries))
     assert verify_hc1(hc1, chain.trust, now=VERIFY_AT, revocation=revoked).errors == ["REVOKED"]
@@ -222,7 +222,7 @@ def test_revocation(chain, payload, hash_type):
 
 
 def test_es256_signature_hash_covers_only_r(es256, payload):
-    entries = revocation_entries(uci="u", issuer_country="VN", signature=b"r" * 32 + b"s" * 32,
+    entries = revocation_entries(uci="u", country="VN", signature=b"r" * 32 + b"s" * 32,
                                  alg="ES256", types=["SIGNATURE"])
     assert base64.b64decode(entries[0]["hash"]) == hashlib.sha256(b"r" * 32).digest()[:16]
 
