@@ -106,10 +106,10 @@ def _public_key(path: Path):
 
 
 def _publish(args) -> int:
-    from chalicelib.cli.trust_commands import _anchor_signer
+    from chalicelib.cli.trust_commands import anchor_signer
     from chalicelib.wiring import container
 
-    anchor = _anchor_signer(args.anchor_key) if args.anchor_key else None
+    anchor = anchor_signer(args.anchor_key) if args.anchor_key else None
     with about("revocation publish"):
         done = container().revocation_publisher.publish(rebuild=args.rebuild, anchor=anchor,
                                                         settle=timedelta(minutes=args.settle_minutes))

@@ -19,8 +19,9 @@ def register(sub) -> None:
                              "and publish it (GET /v1/trust-list/gateway).", _export)
     p.add_argument("--csca", required=True, action="extend", nargs="+", metavar="FILE", type=t.readable_file,
                    help="our CSCA certificate(s); only DSCs they issued are listed")
-    p.add_argument("--anchor-key", required=True, type=t.readable_file, metavar="PEM",
-                   help="the national trust anchor's private key (EC P-256, unencrypted PEM), e.g. csca.key.pem")
+    p.add_argument("--anchor-key", type=t.readable_file, metavar="PEM",
+                   help="sign with this trust anchor key file (EC P-256, unencrypted PEM) instead of the KMS key "
+                        "trust-anchor, which also signs the revocation batches")
     p.add_argument("--out", type=t.output_file, help="also write the signed list to this file")
     force_option(p, "the output file")
 
@@ -33,7 +34,7 @@ def register(sub) -> None:
                    help="folder (or file) of the onboarded CSCA certificates")
 
 
-def _anchor_signer(path):
+def anchor_signer(path):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from chalicelib.cli.dcc_commands import load_private_key
@@ -64,7 +65,8 @@ def _export(args) -> int:
 
     if args.out is not None:
         refuse_to_overwrite("--out", [args.out], args.force)
-    signer = _anchor_signer(args.anchor_key)
+    # One national anchor for every list we publish: the KMS key unless an offline key file is named.
+    signer = anchor_signer(args.anchor_key) if args.anchor_key else container().trust_anchor
     cscas = _certificates(args.csca, "--csca")
     with about("--csca"):
         document, left_out = container().gateway_trust.publish(cscas, signer, _now())

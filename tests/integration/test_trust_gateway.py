@@ -75,3 +75,20 @@ def test_exported_gateway_list_verifies_kms_passports_offline_and_a_foreign_list
         return sorted(e["country"] for e in doc["certificates"])
 
     assert "DE" not in countries() and countries("?scope=all").count("DE") == 1
+
+
+def test_gateway_list_and_revocation_batches_share_the_kms_trust_anchor(stack, tmp_path):
+    """Without --anchor-key the gateway list is signed by the KMS key trust-anchor, the key the
+    revocation batches are signed with: a verifier holds one anchor for both."""
+    pki = tmp_path / "pki"
+    assert run_cli(["keys", "provision-kms", "--dir", str(pki)])[0] == 0
+    assert run_cli(["trust", "export", "--csca", str(pki / "csca.pem"),
+                    "--out", str(tmp_path / "exported.json")])[0] == 0
+    assert run_cli(["revocation", "anchor-key", "--out", str(tmp_path / "anchor.pem")])[0] == 0
+
+    code, out = run_cli(["verify", "--trust-list", str(tmp_path / "exported.json"), "--trust-anchor",
+                         str(tmp_path / "anchor.pem")], "HC1:NOT-A-PASSPORT\n")
+    assert code == 1 and json.loads(out)["valid"] is False  # the list opened; the line is merely invalid
+    code, out = run_cli(["verify", "--trust-list", str(tmp_path / "exported.json"), "--trust-anchor",
+                         str(pki / "csca.pem")], "HC1:NOT-A-PASSPORT\n")
+    assert code == 2 and out == ""  # the offline CSCA key did not sign it
