@@ -456,7 +456,7 @@ class Container:
     def trust(self):
         from chalicelib.trust.service import TrustService
 
-        return TrustService(self.dscs, self.revocation_list, self.settings.country)
+        return TrustService(self.dscs, self.settings.country)
 
     @cached_property
     def revocation_publisher(self):

@@ -12,7 +12,6 @@ from typing import Protocol
 
 from cryptography import x509
 
-from chalicelib.dcc.revocation import revocation_list_json
 from chalicelib.dcc.trust import (TrustListError, certificate_country, document_signer, is_ca, jwks,
                                   load_certificate_bytes, trust_list_json)
 
@@ -31,14 +30,9 @@ class DscRepository(Protocol):
     def put(self, entry: DscEntry) -> None: ...
 
 
-class RevocationRepository(Protocol):
-    def entries(self) -> list[dict]: ...
-
-
 class TrustService:
-    def __init__(self, dscs: DscRepository, revocations: RevocationRepository, country: str) -> None:
+    def __init__(self, dscs: DscRepository, country: str) -> None:
         self._dscs = dscs
-        self._revocations = revocations
         self._country = country
 
     def register_dsc(self, pem_or_der: bytes, *, key_ref: str | None, now: datetime) -> DscEntry:
@@ -63,6 +57,3 @@ class TrustService:
 
     def jwks(self) -> dict:
         return jwks(e.certificate for e in self._dscs.all())
-
-    def revocation_list(self) -> dict:
-        return revocation_list_json(self._revocations.entries())

@@ -82,16 +82,6 @@ class DynamoRevocationRepository:
 
         self._Item = RevokedItem
 
-    def entries(self) -> list[dict]:
-        try:
-            out = []
-            for i in self._Item.query("REVOKED"):
-                kind, _, digest = i.sk.partition("#")
-                out.append({"type": kind, "hash": digest})
-            return out
-        except PynamoDBException as e:
-            raise errors.DependencyUnavailable("revocations: read failed") from e
-
     def listed_between(self, start: str, end: str) -> Iterator[ListedHash]:
         """Entries listed at or after `start` and before `end` (ISO-8601 UTC): one paged Query per
         shard (1 MB a page, about 4,000 entries), in time order within each shard."""
