@@ -337,6 +337,32 @@ def _concurrent(row_number: int, rec: VaccinationRecord) -> FieldError:
                       rec.record_id)
 
 
+@dataclass
+class _Chunk:
+    """One chunk between its validation (pure, done in file order) and its storage (I/O, which for
+    a file may run beside the next chunk's validation and storage)."""
+
+    batch_id: str
+    rows: Sequence[tuple[int, Mapping[str, object] | FieldError]]
+    writer: Writer
+    seen: Mapping[tuple[str, str], int]
+    out: ChunkResult = field(init=False)
+    valid: dict[tuple[str, str], tuple[int, VaccinationRecord]] = field(default_factory=dict)
+    repeats: list[tuple[int, int]] = field(default_factory=list)  # (row, earlier row) repeating it
+    row_status: dict[int, dict] = field(default_factory=dict)
+    rejected_for: dict[int, list[FieldError]] = field(default_factory=dict)
+    to_clean: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.out = ChunkResult(received=len(self.rows))
+
+    def reject(self, row_number: int, errs: list[FieldError]) -> None:
+        self.out.rejections.extend(errs)
+        self.out.rejected += 1
+        self.rejected_for[row_number] = errs
+        self.row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
+
+
 class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
                  reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
@@ -427,69 +453,72 @@ class IntakeService:
         of the versions the caller read (see `_decide`). Requests: one BatchGet of the distinct
         facilities, one BatchGet per 100 records, one conditional transaction per 100 writes (a
         lost condition costs one conditional put per record of that transaction and a re-read)."""
-        out = ChunkResult(received=len(rows))
-        valid: dict[tuple[str, str], tuple[int, VaccinationRecord]] = {}
-        row_status: dict[int, dict] = {}
-        rejected_for: dict[int, list[FieldError]] = {}
-        repeats: list[tuple[int, int]] = []  # (row, earlier row) of rows repeating an earlier one
+        chunk = self._prepare(batch_id, rows, writer=writer, default_province=default_province,
+                              default_facility=default_facility, seen_versions=seen_versions, today=today)
+        self._store(chunk)
+        return self._queue_cleaning(chunk)
 
-        def reject(row_number: int, errs: list[FieldError]) -> None:
-            out.rejections.extend(errs)
-            out.rejected += 1
-            rejected_for[row_number] = errs
-            row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
-
+    def _prepare(self, batch_id: str, rows: Sequence[tuple[int, Mapping[str, object] | FieldError]], *,
+                 writer: Writer, default_province: str | None = None, default_facility: str | None = None,
+                 seen_versions: Mapping[tuple[str, str], int] | None = None, today=None) -> _Chunk:
+        """The pure half of a chunk: every row validated and the records authorised as sent."""
+        chunk = _Chunk(batch_id, rows, writer, seen_versions or {})
+        valid = chunk.valid
         for row_number, row in rows:
             if isinstance(row, FieldError):
-                reject(row_number, [row])
+                chunk.reject(row_number, [row])
                 continue
             res = validate_row(row, row_number=row_number, default_province=default_province,
                                default_facility=default_facility, today=today, limits=self._limits)
             if isinstance(res, list):
-                reject(row_number, res)
+                chunk.reject(row_number, res)
                 continue
             key = res.business_key
             if key in valid:
                 first_row, first = valid[key]
                 if first.digest() == res.digest():
-                    repeats.append((row_number, first_row))  # its fate is the earlier row's
+                    chunk.repeats.append((row_number, first_row))  # its fate is the earlier row's
                 else:
-                    reject(row_number, [FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
-                                                   f"record_id also on row {first_row} with different values",
-                                                   res.record_id)])
+                    chunk.reject(row_number, [FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
+                                                         f"record_id also on row {first_row} with different values",
+                                                         res.record_id)])
                 continue
             valid[key] = (row_number, res)
+        self._authorise_sent(writer, valid, chunk.reject)
+        return chunk
 
-        self._authorise_sent(writer, valid, reject)
-        self._check_registered(valid, reject)
+    def _store(self, chunk: _Chunk) -> None:
+        """The I/O half of a chunk: facilities checked, records read, decided and written
+        conditionally (re-read and decided again when a write loses a race)."""
+        valid, out, writer = chunk.valid, chunk.out, chunk.writer
+        self._check_registered(valid, chunk.reject)
         existing = self._records.get_many(list(valid)) if valid else {}
         if writer.refuse_call and any(not policy.record_in_scope(writer.principal, ex.facility_id, ex.province_code)
                                       for ex in existing.values()):
             raise policy.OutOfScope("a record in this call is stored under a facility or province outside your scope")
 
-        to_clean: list[tuple[str, str, int]] = []
-
         def settle(key: tuple[str, str], d: _Decision) -> None:
             row_number, rec = valid[key]
             if d.error is not None:
-                reject(row_number, [d.error])
+                chunk.reject(row_number, [d.error])
                 return
             if d.queue_version is not None:
-                to_clean.append((*key, d.queue_version))
+                chunk.to_clean.append((*key, d.queue_version))
             if d.counts_new:
                 out.new_by_scope[(rec.facility_id, rec.province_code)] += 1
             if d.status == "duplicate":
                 out.duplicates += 1
             out.accepted += 1
-            row_status[row_number] = {"status": d.status, "record_id": rec.record_id, "version": d.version}
+            chunk.row_status[row_number] = {"status": d.status, "record_id": rec.record_id, "version": d.version}
 
-        seen = seen_versions or {}
+        seen = chunk.seen
         pending = {key: existing.get(key) for key in valid}
         for round_no in range(1, MAX_WRITE_ROUNDS + 1):
             writes: dict[tuple[str, str], _Decision] = {}
             for key, stored in pending.items():
                 row_number, rec = valid[key]
-                d = _decide(rec, stored, batch_id=batch_id, row_number=row_number, seen_version=seen.get(key))
+                d = _decide(rec, stored, batch_id=chunk.batch_id, row_number=row_number,
+                            seen_version=seen.get(key))
                 if d.write is None:
                     settle(key, d)
                 else:
@@ -511,17 +540,19 @@ class IntakeService:
                 break
             pending = {key: None for key in lost}
             pending.update(self._records.get_many(list(lost)))
-        for row_number, first_row in repeats:
-            if first_row in rejected_for:
-                reject(row_number, [replace(e, row_number=row_number) for e in rejected_for[first_row]])
+        for row_number, first_row in chunk.repeats:
+            if first_row in chunk.rejected_for:
+                chunk.reject(row_number, [replace(e, row_number=row_number) for e in chunk.rejected_for[first_row]])
             else:
                 out.duplicates += 1
                 out.accepted += 1
-                row_status[row_number] = {**row_status[first_row], "status": "duplicate"}
-        if to_clean:
-            out.queued = self._queue.enqueue(batch_id, to_clean)
-        out.per_row = [dict(row=n, **row_status[n]) for n, _ in rows if n in row_status]
-        return out
+                chunk.row_status[row_number] = {**chunk.row_status[first_row], "status": "duplicate"}
+        out.per_row = [dict(row=n, **chunk.row_status[n]) for n, _ in chunk.rows if n in chunk.row_status]
+
+    def _queue_cleaning(self, chunk: _Chunk) -> ChunkResult:
+        if chunk.to_clean:
+            chunk.out.queued = self._queue.enqueue(chunk.batch_id, chunk.to_clean)
+        return chunk.out
 
     @staticmethod
     def _authorise_sent(writer: Writer, valid: dict, reject) -> None:
