@@ -28,7 +28,8 @@ earlier values.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -47,6 +48,10 @@ if TYPE_CHECKING:  # uploads.py builds on this module
     from chalicelib.intake.uploads import Upload
 
 CHUNK_ROWS = 500
+# Chunks of a file stored at once: the next chunk is validated, read and written while the one
+# before is still being written, so the emulator (or DynamoDB) always has a chunk's requests in
+# flight instead of idling at each chunk's slowest transaction. Checkpoints stay in file order.
+PIPELINE_CHUNKS = 2
 # A chunk's checkpoint and its counter updates are one DynamoDB transaction (at most 100 items):
 # the batch item, NATIONAL, and one province and one facility counter per distinct pair.
 MAX_SCOPES_PER_CHUNK = 45
@@ -352,6 +357,8 @@ class _Chunk:
     row_status: dict[int, dict] = field(default_factory=dict)
     rejected_for: dict[int, list[FieldError]] = field(default_factory=dict)
     to_clean: list[tuple[str, str, int]] = field(default_factory=list)
+    found_stored: int = 0  # records of the chunk already stored when it was written
+    known_facilities: dict[str, str] | None = None  # shared by a file's chunks: _check_registered
 
     def __post_init__(self) -> None:
         self.out = ChunkResult(received=len(self.rows))
@@ -363,11 +370,19 @@ class _Chunk:
         self.row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    chunk: _Chunk
+    stored: Future[None]
+    started_ms: int | None  # the invocation's remaining time when it was submitted
+
+
 class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
                  reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
                  chunk_rows: int = CHUNK_ROWS, limits: IntakeLimits = IntakeLimits(),
-                 uploads: UploadSource | None = None, deadline_margin_ms: int = 0) -> None:
+                 uploads: UploadSource | None = None, deadline_margin_ms: int = 0,
+                 pipeline_chunks: int = PIPELINE_CHUNKS, assume_new: bool = True) -> None:
         self._records = records
         self._batches = batches
         self._queue = queue
@@ -378,6 +393,8 @@ class IntakeService:
         self._limits = limits
         self._uploads = uploads
         self._margin_ms = deadline_margin_ms
+        self._pipeline = max(1, pipeline_chunks)
+        self._assume_new = assume_new
 
     # -- S3 batch files -------------------------------------------------------------------------
     def ingest_stored(self, upload: Upload, *, continuation: int = 0,
@@ -410,35 +427,74 @@ class IntakeService:
             return replace(state, superseded=True)
         if state.status in TERMINAL:
             return state
+        resumed_at = state.rows_done
         rows_done, chunk_no = state.rows_done, state.chunks_done
         writer = Writer.upload(province)
         file_error: BadFile | None = None
         # The longest chunk of this invocation: the next one is started only if it fits, with
         # the margin kept for the report, the hand-over and anything slower than seen so far.
         longest_ms: int | None = None
-        try:
-            for chunk in _chunks(read_rows(stream, filename=key, limits=self._limits), self._chunk_rows,
-                                 province):
-                chunk = [r for r in chunk if r[0] > rows_done]
-                if not chunk:
-                    continue  # finished before a crash and redelivery
-                if remaining_ms is not None:
-                    left = remaining_ms()
-                    # At least one chunk per invocation, so a batch always moves on.
-                    if longest_ms is not None and left < self._margin_ms + longest_ms:
-                        return replace(state, rows_done=rows_done, chunks_done=chunk_no, suspended=True,
-                                       continuation=max(continuation, state.continuation))
-                result = self.process_rows(batch_id, chunk, writer=writer, default_province=province)
-                if result.rejections:
-                    self._reports.put_part(batch_id, chunk_no, result.rejections)
-                last = chunk[-1][0]
-                self._batches.checkpoint(batch_id, expected_rows_done=rows_done, rows_done=last,
-                                         chunk=result, now=self._now())
-                rows_done, chunk_no = last, chunk_no + 1
-                if remaining_ms is not None:
-                    longest_ms = max(longest_ms or 0, left - remaining_ms())
-        except BadFile as e:
-            file_error = e
+        # Chunks being stored, oldest first; each is checkpointed in file order once stored.
+        window: deque[_InFlight] = deque()
+        # A new province file is mostly records never seen: their chunk is written without reading
+        # first, for as long as the chunks before it found none of their records stored (a
+        # corrected re-upload, or the chunk a crash interrupted, reads first again).
+        assume_new = self._assume_new
+        known_facilities: dict[str, str] = {}
+
+        def checkpoint_oldest() -> None:
+            nonlocal rows_done, chunk_no, longest_ms, assume_new
+            flight = window.popleft()
+            flight.stored.result()  # a chunk that failed to store fails this delivery
+            assume_new = self._assume_new and flight.chunk.found_stored == 0
+            result = self._queue_cleaning(flight.chunk)
+            if result.rejections:
+                self._reports.put_part(batch_id, chunk_no, result.rejections)
+            last = flight.chunk.rows[-1][0]
+            self._batches.checkpoint(batch_id, expected_rows_done=rows_done, rows_done=last, chunk=result,
+                                     now=self._now())
+            rows_done, chunk_no = last, chunk_no + 1
+            if remaining_ms is not None and flight.started_ms is not None:
+                # Submission to checkpoint: with chunks overlapping this overstates a chunk, never less.
+                longest_ms = max(longest_ms or 0, flight.started_ms - remaining_ms())
+
+        with ThreadPoolExecutor(max_workers=self._pipeline, thread_name_prefix="intake-chunk") as pool:
+            try:
+                for rows in _chunks(read_rows(stream, filename=key, limits=self._limits), self._chunk_rows,
+                                    province):
+                    rows = [r for r in rows if r[0] > resumed_at]
+                    if not rows:
+                        continue  # finished before a crash and redelivery
+                    chunk = self._prepare(batch_id, rows, writer=writer, default_province=province)
+                    chunk.known_facilities = known_facilities
+                    # A record also named by a chunk still being stored is read only once that one
+                    # is stored, so a file's later row is decided after its earlier one, as if the
+                    # chunks ran one at a time. An invocation's first chunk is timed on its own.
+                    while window and (len(window) >= self._pipeline
+                                      or (remaining_ms is not None and longest_ms is None)
+                                      or any(not flight.chunk.valid.keys().isdisjoint(chunk.valid)
+                                             for flight in window)):
+                        checkpoint_oldest()
+                    # Counted as if the chunks in flight and this one ran one after the other. At
+                    # least one chunk per invocation, so a batch always moves on.
+                    if (remaining_ms is not None and longest_ms is not None
+                            and remaining_ms() < self._margin_ms + longest_ms * (len(window) + 1)):
+                        while window:
+                            checkpoint_oldest()
+                        if remaining_ms() < self._margin_ms + longest_ms:
+                            return replace(state, rows_done=rows_done, chunks_done=chunk_no, suspended=True,
+                                           continuation=max(continuation, state.continuation))
+                    started = remaining_ms() if remaining_ms is not None else None
+                    window.append(_InFlight(chunk, pool.submit(self._store, chunk, assume_new=assume_new),
+                                            started))
+            except BadFile as e:
+                file_error = e
+            except BaseException:
+                for flight in window:
+                    flight.stored.cancel()  # not started: nothing of it is written
+                raise
+            while window:
+                checkpoint_oldest()
         report_key = self._reports.compose(batch_id, file_error)
         status = "FAILED" if file_error else "COMPLETE"
         self._batches.finish(batch_id, status=status, report_key=report_key, error=file_error, now=self._now())
@@ -487,12 +543,17 @@ class IntakeService:
         self._authorise_sent(writer, valid, chunk.reject)
         return chunk
 
-    def _store(self, chunk: _Chunk) -> None:
+    def _store(self, chunk: _Chunk, *, assume_new: bool = False) -> None:
         """The I/O half of a chunk: facilities checked, records read, decided and written
-        conditionally (re-read and decided again when a write loses a race)."""
+        conditionally (re-read and decided again when a write loses a race). `assume_new` skips
+        the first read: every record is written as new, on the condition that it is absent, so a
+        record that is stored after all loses that write like a race, and is read and decided
+        again in a round of its own (it does not count against MAX_WRITE_ROUNDS)."""
         valid, out, writer = chunk.valid, chunk.out, chunk.writer
-        self._check_registered(valid, chunk.reject)
-        existing = self._records.get_many(list(valid)) if valid else {}
+        self._check_registered(valid, chunk.reject, chunk.known_facilities)
+        assume_new = assume_new and not writer.refuse_call and not chunk.seen
+        existing = self._records.get_many(list(valid)) if valid and not assume_new else {}
+        chunk.found_stored = len(existing)
         if writer.refuse_call and any(not policy.record_in_scope(writer.principal, ex.facility_id, ex.province_code)
                                       for ex in existing.values()):
             raise policy.OutOfScope("a record in this call is stored under a facility or province outside your scope")
@@ -513,7 +574,8 @@ class IntakeService:
 
         seen = chunk.seen
         pending = {key: existing.get(key) for key in valid}
-        for round_no in range(1, MAX_WRITE_ROUNDS + 1):
+        rounds = MAX_WRITE_ROUNDS + (1 if assume_new else 0)
+        for round_no in range(1, rounds + 1):
             writes: dict[tuple[str, str], _Decision] = {}
             for key, stored in pending.items():
                 row_number, rec = valid[key]
@@ -532,9 +594,11 @@ class IntakeService:
             for key in [k for k in lost if k in seen]:
                 settle(key, _Decision("rejected", error=_concurrent(*valid[key])))
             lost = {k for k in lost if k not in seen}
+            if assume_new and round_no == 1:
+                chunk.found_stored = len(lost)
             if not lost:
                 break
-            if round_no == MAX_WRITE_ROUNDS:
+            if round_no == rounds:
                 for key in lost:
                     settle(key, _Decision("rejected", error=_concurrent(*valid[key])))
                 break
@@ -576,11 +640,21 @@ class IntakeService:
                 f"one call may carry records of at most {MAX_SCOPES_PER_CHUNK} facility/province pairs",
                 details={"field": "records", "pairs": len(pairs)})
 
-    def _check_registered(self, valid: dict, reject) -> None:
-        """Records only of registered facilities, under the facility's registered province."""
+    def _check_registered(self, valid: dict, reject, known: dict[str, str] | None = None) -> None:
+        """Records only of registered facilities, under the facility's registered province.
+        `known`: the provinces earlier chunks of the same file read, added to here. A facility's
+        registered province never changes (FACILITY_PROVINCE_FIXED) and no facility is removed,
+        so what one chunk read holds for the rest of the file; an unregistered one is asked again."""
         if not valid:
             return
-        registered = self._facilities.provinces({rec.facility_id for _, rec in valid.values()})
+        wanted = {rec.facility_id for _, rec in valid.values()}
+        if known is None:
+            registered = self._facilities.provinces(wanted)
+        else:
+            missing = wanted - known.keys()
+            if missing:
+                known.update(self._facilities.provinces(missing))
+            registered = known
         for key, (row_number, rec) in list(valid.items()):
             province = registered.get(rec.facility_id)
             if province is None:
