@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from iocount import Figures, RequestCounter  # noqa: E402
 
 PROVINCE = "001"
+INTAKE_REQUESTS = 8
+BATCH_WRITE_CONCURRENT = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads) items/s"
 RETRY_VISIBILITY_S = 30
 
 
@@ -147,6 +149,13 @@ def baselines(c, settings, n: int) -> dict[str, float]:
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item(i)}}
                                                       for i in range(start, min(n, start + 25))]})
     out["BatchWriteItem (25 items) items/s"] = n / (time.perf_counter() - t)
+    # Intake keeps up to INTAKE_REQUESTS record requests in flight (two chunks of five transactions
+    # on the record store's pool of 8): its target is checked against the same concurrency.
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=INTAKE_REQUESTS) as pool:
+        list(pool.map(lambda start: client.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": item(n + i)}} for i in range(start, min(n, start + 25))]}), range(0, n, 25)))
+    out[BATCH_WRITE_CONCURRENT] = n / (time.perf_counter() - t)
     t = time.perf_counter()
     for start in range(0, n, 100):
         client.batch_get_item(RequestItems={table: {"Keys": [key(i) for i in range(start, min(n, start + 100))]}})
@@ -341,9 +350,10 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
          f"{countersign.per_unit('dynamodb'):.2f}"),
         ("exactly one KMS Sign per passport", kms_signs == countersign.done,
          f"{kms_signs:,} Sign calls for {countersign.done:,} passports"),
-        ("intake >= 0.5x raw BatchWriteItem items/s",
-         intake.rate >= 0.5 * base["BatchWriteItem (25 items) items/s"],
-         f"{intake.rate / base['BatchWriteItem (25 items) items/s']:.2f}x"),
+        (f"intake >= 0.5x raw BatchWriteItem items/s at its concurrency ({INTAKE_REQUESTS} threads)",
+         intake.rate >= 0.5 * base[BATCH_WRITE_CONCURRENT],
+         f"{intake.rate / base[BATCH_WRITE_CONCURRENT]:.2f}x "
+         f"({intake.rate / base['BatchWriteItem (25 items) items/s']:.2f}x one thread)"),
     ]
     for s in stages:
         share = s.figures.hottest()[2]
