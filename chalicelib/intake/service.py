@@ -12,6 +12,14 @@ stored checkpoint. Records are keyed on facility + the
 facility's record id, so re-uploads and redeliveries store nothing twice; a record written by the
 same batch and row before a crash is recognised as ours, not as a duplicate.
 
+Speed: a file's chunks are validated in file order and stored PIPELINE_CHUNKS at a time
+(checkpoints still in file order, each after its chunk is stored; a record also named by a chunk
+in flight waits for it, so a later row is always decided after an earlier one). A chunk is
+written without reading its records first while the chunk before found none of them stored (a new
+province file): every write of a record not read is conditional on its absence, so a stored one
+loses like a race and is read and decided on what is stored. Crash safety is unchanged: rows
+stored past the checkpoint are ours on redelivery.
+
 Authorisation is decided here, on what will be stored and what is stored, never on the raw row
 (chalicelib/auth/policy.py): every validated record must be within the writer's scope, name a
 registered facility under that facility's registered province, and a row that changes a stored
