@@ -45,6 +45,8 @@ from iocount import Figures, RequestCounter  # noqa: E402
 PROVINCE = "001"
 INTAKE_REQUESTS = 8
 BATCH_WRITE_CONCURRENT = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads) items/s"
+BATCH_WRITE_BEFORE_INTAKE = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads), just before intake"
+BATCH_WRITE_AFTER_INTAKE = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads), just after intake"
 RETRY_VISIBILITY_S = 30
 
 
@@ -131,6 +133,24 @@ def provision_dsc(c, settings, now) -> None:
     c.trust.register_dsc(dsc.public_bytes(Encoding.PEM), key_ref=settings.key_alias("dsc-es256"), now=now)
 
 
+def batch_write_rate(c, settings, n: int, threads: int = INTAKE_REQUESTS) -> float:
+    """Raw BatchWriteItem items/s (25 items a call) with `threads` calls in flight. Intake keeps up
+    to INTAKE_REQUESTS record requests in flight (two chunks of five transactions on the record
+    store's pool of 8), so its target is checked against the same concurrency."""
+    client = c.client("dynamodb")
+    table = settings.table("records")
+    run = uuid.uuid4().hex[:6]
+
+    def put(start: int) -> None:
+        client.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": {"pk": {"S": f"BASELINE#{run}#{i}"}, "sk": {"S": "REC"}, "data": {"S": "x" * 400}}}}
+            for i in range(start, min(n, start + 25))]})
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(put, range(0, n, 25)))
+    return n / (time.perf_counter() - t)
+
+
 def baselines(c, settings, n: int) -> dict[str, float]:
     """Raw emulator rates, for the ratios: items/s of the batch operations, signatures/s of KMS."""
     client = c.client("dynamodb")
@@ -149,13 +169,7 @@ def baselines(c, settings, n: int) -> dict[str, float]:
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item(i)}}
                                                       for i in range(start, min(n, start + 25))]})
     out["BatchWriteItem (25 items) items/s"] = n / (time.perf_counter() - t)
-    # Intake keeps up to INTAKE_REQUESTS record requests in flight (two chunks of five transactions
-    # on the record store's pool of 8): its target is checked against the same concurrency.
-    t = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=INTAKE_REQUESTS) as pool:
-        list(pool.map(lambda start: client.batch_write_item(RequestItems={table: [
-            {"PutRequest": {"Item": item(n + i)}} for i in range(start, min(n, start + 25))]}), range(0, n, 25)))
-    out[BATCH_WRITE_CONCURRENT] = n / (time.perf_counter() - t)
+    out[BATCH_WRITE_CONCURRENT] = batch_write_rate(c, settings, n)
     t = time.perf_counter()
     for start in range(0, n, 100):
         client.batch_get_item(RequestItems={table: {"Keys": [key(i) for i in range(start, min(n, start + 100))]}})
@@ -272,9 +286,13 @@ def run(args) -> int:
             return {}
 
     stages = []
+    with counter.paused():  # the machine's load moves: the intake baseline is taken beside the stage
+        base[BATCH_WRITE_BEFORE_INTAKE] = batch_write_rate(c, settings, n_base)
     stages.append(run_stage(counter, "intake", "row", runner_for, "handle_intake",
                             lambda: len(dirty) if batch().get("status") in ("COMPLETE", "FAILED") else 0,
                             len(dirty), args.stage_timeout))
+    with counter.paused():
+        base[BATCH_WRITE_AFTER_INTAKE] = batch_write_rate(c, settings, n_base)
     b = batch()
     if b.get("status") != "COMPLETE":
         raise BenchFailed(f"intake: batch {b.get('status')}: {b.get('error_code')}")
@@ -325,7 +343,7 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
     print()
     print("raw emulator baselines (same run):")
     for name, rate in base.items():
-        print(f"  {name:<40} {rate:>9,.0f}")
+        print(f"  {name:<58} {rate:>9,.0f}")
     print()
     print(f"{'stage':<17} {'done':>7} {'time':>7} {'rate/s':>8}  requests per unit by service; "
           "hottest item and its share of the stage's DynamoDB item writes")
@@ -339,6 +357,8 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
         print(f"{'':<43}{ops}")
     intake, cleaning, countersign = by["intake"], by["cleaning"], by["countersigning"]
     kms_signs = countersign.calls("kms", "Sign")
+    intake_base = max(base[k] for k in (BATCH_WRITE_CONCURRENT, BATCH_WRITE_BEFORE_INTAKE, BATCH_WRITE_AFTER_INTAKE)
+                      if k in base)
     checks = [
         ("cleaning >= 500 records/s", cleaning.rate >= 500, f"{cleaning.rate:,.0f} records/s"),
         ("DynamoDB requests per cleaned record <= 0.15", cleaning.per_unit("dynamodb") <= 0.15,
@@ -350,10 +370,10 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
          f"{countersign.per_unit('dynamodb'):.2f}"),
         ("exactly one KMS Sign per passport", kms_signs == countersign.done,
          f"{kms_signs:,} Sign calls for {countersign.done:,} passports"),
-        (f"intake >= 0.5x raw BatchWriteItem items/s at its concurrency ({INTAKE_REQUESTS} threads)",
-         intake.rate >= 0.5 * base[BATCH_WRITE_CONCURRENT],
-         f"{intake.rate / base[BATCH_WRITE_CONCURRENT]:.2f}x "
-         f"({intake.rate / base['BatchWriteItem (25 items) items/s']:.2f}x one thread)"),
+        (f"intake >= 0.5x raw BatchWriteItem items/s at its concurrency ({INTAKE_REQUESTS} threads; the "
+         "fastest of the three measures)", intake.rate >= 0.5 * intake_base,
+         f"{intake.rate / intake_base:.2f}x ({intake.rate / base['BatchWriteItem (25 items) items/s']:.2f}x "
+         "the one-thread baseline)"),
     ]
     for s in stages:
         share = s.figures.hottest()[2]
