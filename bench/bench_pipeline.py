@@ -47,6 +47,8 @@ INTAKE_REQUESTS = 8
 BATCH_WRITE_CONCURRENT = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads) items/s"
 BATCH_WRITE_BEFORE_INTAKE = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads), just before intake"
 BATCH_WRITE_AFTER_INTAKE = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads), just after intake"
+RECORD_TRANSACTIONS = (f"TransactWriteItems of record-shaped items (100 items, {INTAKE_REQUESTS} threads), "
+                       "after intake")
 RETRY_VISIBILITY_S = 30
 
 
@@ -148,6 +150,32 @@ def batch_write_rate(c, settings, n: int, threads: int = INTAKE_REQUESTS) -> flo
     t = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(put, range(0, n, 25)))
+    return n / (time.perf_counter() - t)
+
+
+def record_transaction_rate(c, settings, n: int, threads: int = INTAKE_REQUESTS) -> float:
+    """Raw conditional TransactWriteItems items/s of items shaped like intake's records (about
+    1 KB, both index keys, put only if absent), 100 a call, `threads` in flight: what intake's
+    writes cost the emulator with nothing else around them. For information, not a target."""
+    client = c.client("dynamodb")
+    table = settings.table("records")
+    run = uuid.uuid4().hex[:6]
+    row = "x" * 330  # the JSON of a record's fields, twice (`data` and `original`)
+
+    def item(i: int) -> dict:
+        return {"pk": {"S": f"BASELINE#{run}#{i}"}, "sk": {"S": "REC"}, "data": {"S": row}, "original": {"S": row},
+                "gsi1pk": {"S": f"CIT#{run}{i:08d}"}, "gsi1sk": {"S": "2021-08-20#01"},
+                "gsi2pk": {"S": f"FAC#{run}#{i % 20}#PENDING"}, "gsi2sk": {"S": f"R{i:09d}"},
+                "digest": {"S": "0" * 64}, "version": {"N": "1"}, "state": {"S": "PENDING"},
+                "batch_id": {"S": f"b-{run}"}, "row_number": {"N": str(i)}, "province_code": {"S": PROVINCE}}
+
+    def put(start: int) -> None:
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": item(i), "ConditionExpression": "attribute_not_exists(pk)"}}
+            for i in range(start, min(n, start + 100))])
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(put, range(0, n, 100)))
     return n / (time.perf_counter() - t)
 
 
@@ -293,6 +321,7 @@ def run(args) -> int:
                             len(dirty), args.stage_timeout))
     with counter.paused():
         base[BATCH_WRITE_AFTER_INTAKE] = batch_write_rate(c, settings, n_base)
+        base[RECORD_TRANSACTIONS] = record_transaction_rate(c, settings, n_base)
     b = batch()
     if b.get("status") != "COMPLETE":
         raise BenchFailed(f"intake: batch {b.get('status')}: {b.get('error_code')}")
@@ -356,6 +385,9 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
         ops = ", ".join(f"{op} {n}" for (svc, op), n in sorted(s.figures.calls.items()))
         print(f"{'':<43}{ops}")
     intake, cleaning, countersign = by["intake"], by["cleaning"], by["countersigning"]
+    if RECORD_TRANSACTIONS in base:
+        print(f"intake: {intake.rate / base[RECORD_TRANSACTIONS]:.2f}x raw conditional TransactWriteItems of "
+              "record-shaped items at the same concurrency (for information)")
     kms_signs = countersign.calls("kms", "Sign")
     intake_base = max(base[k] for k in (BATCH_WRITE_CONCURRENT, BATCH_WRITE_BEFORE_INTAKE, BATCH_WRITE_AFTER_INTAKE)
                       if k in base)
