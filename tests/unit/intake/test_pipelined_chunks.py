@@ -80,7 +80,8 @@ def test_a_file_asks_for_its_facilities_once_and_an_unregistered_one_again():
     registry = FakeFacilityRegistry({"F1": "001"})
     records = FakeRecords()
     c = world(records, registry)
-    rows = [row(i) for i in range(10)] + [row(i, facility="F2") for i in range(10, 15)] + [row(i) for i in range(15, 20)]
+    rows = ([row(i) for i in range(10)] + [row(i, facility="F2") for i in range(10, 15)]
+            + [row(i) for i in range(15, 20)])
     real_put = records.put_many
 
     def put_many(recs, now):
