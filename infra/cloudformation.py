@@ -174,6 +174,10 @@ def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:
     if grant.kind == "bucket":
         name = rn.bucket(prefix, grant.logical)
         return [f"arn:aws:s3:::{name}/{grant.prefix}"], None
+    if grant.kind == "bucket-list":
+        # ListBucket is granted on the bucket, not its objects; a prefix narrows it by condition.
+        arn = f"arn:aws:s3:::{rn.bucket(prefix, grant.logical)}"
+        return [arn], None if grant.prefix == "*" else {"StringLike": {"s3:prefix": grant.prefix}}
     if grant.kind == "key":
         # Key ids are not known before deploy; the alias pins the grant to one key.
         return ["*"], {"ForAnyValue:StringEquals": {"kms:ResourceAliases": rn.key_alias(prefix, grant.logical)}}

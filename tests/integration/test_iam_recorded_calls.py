@@ -1,0 +1,108 @@
+"""The IAM policies infra/spec.py grants, proven against what the code does: every AWS call a
+function made during this session's integration and e2e tests (recorded by infra/aws_calls.py,
+installed in tests/conftest.py; the demo's subprocesses append to test-artifacts/) is evaluated
+against that function's policy as infra/cloudformation.policy renders it for the prefix the call
+ran under. LocalStack does not enforce IAM: without this, a missing grant shows only on AWS.
+
+tests/conftest.py orders this module after every other test, so it sees all of their calls; it
+also writes test-artifacts/iam-unused-grants.txt (printed in the summary): grants no call used.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra import aws_calls, spec
+from infra.cloudformation import policy
+from infra.iam import Ask, evaluate, wildcard_match
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DEMO_CALLS = ARTIFACTS / "iam-calls-demo.jsonl"
+
+
+def _session_requests(session_started: float) -> list[aws_calls.Request]:
+    recorder = aws_calls.install()
+    found = set(recorder.requests)
+    # The demo's subprocesses wrote theirs, if the demo ran in this session.
+    if DEMO_CALLS.exists() and DEMO_CALLS.stat().st_mtime >= session_started:
+        found.update(aws_calls.read([DEMO_CALLS]))
+    return sorted(found, key=lambda r: (r.function, r.action, r.resource))
+
+
+def _key_aliases(endpoint: str, region: str) -> dict[str, list[str]]:
+    """Every alias and key id/ARN on the endpoint -> the aliases of its key (kms:ResourceAliases)."""
+    kms = boto3.client("kms", endpoint_url=endpoint, region_name=region)
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for page in kms.get_paginator("list_aliases").paginate():
+        for a in page["Aliases"]:
+            if "TargetKeyId" in a:
+                by_key[a["TargetKeyId"]].append(a["AliasName"])
+    out: dict[str, list[str]] = {}
+    for key_id, aliases in by_key.items():
+        out[key_id] = aliases
+        for alias in aliases:
+            out[alias] = aliases
+    return out
+
+
+def _aliases(key_id: str, known: dict[str, list[str]]) -> list[str]:
+    if key_id.startswith("arn:"):
+        resource = key_id.split(":", 5)[5]  # key/<id> or alias/<name>
+        key_id = resource.split("/", 1)[1] if resource.startswith("key/") else resource
+    return known.get(key_id, [key_id] if key_id.startswith("alias/") else [])
+
+
+def _ask(r: aws_calls.Request, known: dict[str, list[str]]) -> Ask:
+    context = {k: [v] for k, v in r.conditions}
+    if r.action.startswith("kms:"):
+        context["kms:ResourceAliases"] = _aliases(r.key_id, known)
+    return Ask(r.action, r.resource, context)
+
+
+def test_every_recorded_aws_call_is_allowed_by_its_functions_policy(aws_endpoint, region):
+    from tests.conftest import SESSION_STARTED
+
+    requests = _session_requests(SESSION_STARTED)
+    functions = {f.name: f for f in spec.FUNCTIONS}
+    assert requests, "no AWS call was recorded: the recorder in tests/conftest.py is not hooked"
+    known = _key_aliases(aws_endpoint, region)
+    denied: list[str] = []
+    used: dict[str, set[tuple[str, str]]] = defaultdict(set)  # function -> (Sid, action) used
+    for r in requests:
+        fn = functions.get(r.function)
+        if fn is None:
+            continue  # a test's own app (tests/integration/test_event_runner.py), not a deployed function
+        decision = evaluate(policy(fn, r.prefix), _ask(r, known))
+        if not decision.allowed:
+            denied.append(f"{r.function}: {r.action} on {r.resource} ({r.operation})")
+        for sid in decision.allowed_by:
+            used[r.function].add((sid, r.action.lower()))
+
+    unused = _unused_grants(functions.values(), used, requests)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "iam-unused-grants.txt").write_text("\n".join(unused) + "\n", encoding="utf-8")
+    (ARTIFACTS / "iam-recorded-calls.txt").write_text(
+        "".join(f"{r.function}\t{r.action}\t{r.resource}\t{r.operation}\n" for r in requests), encoding="utf-8")
+    (ARTIFACTS / "iam-denied-calls.txt").write_text("".join(f"{d}\n" for d in denied), encoding="utf-8")
+    assert not denied, ("the deployed policy would deny these calls (function: action on resource):\n  "
+                        + "\n  ".join(denied))
+
+
+def _unused_grants(functions, used: dict[str, set[tuple[str, str]]], requests) -> list[str]:
+    """Each function's granted actions no recorded call was allowed by (per statement)."""
+    seen = {r.function for r in requests}
+    lines = []
+    for fn in functions:
+        if fn.name not in seen:
+            lines.append(f"{fn.name}: no call recorded in this session")
+            continue
+        for st in policy(fn, "p")["Statement"]:
+            for action in st["Action"]:
+                if not any(sid == st["Sid"] and wildcard_match(action, a, case=False) for sid, a in used[fn.name]):
+                    lines.append(f"{fn.name}: {action} ({st['Sid']})")
+    return lines
