@@ -37,7 +37,8 @@ _S3_ACTIONS = {
     "HeadObject": "GetObject", "ListObjectsV2": "ListBucket", "ListObjects": "ListBucket",
     "HeadBucket": "ListBucket", "CreateMultipartUpload": "PutObject", "UploadPart": "PutObject",
     "CompleteMultipartUpload": "PutObject", "ListObjectVersions": "ListBucketVersions",
-    "DeleteObjects": "DeleteObject", "GetObjectAttributes": "GetObject",
+    "DeleteObjects": "DeleteObject", "GetObjectAttributes": "GetObject", "CopyObject": "PutObject",
+    "UploadPartCopy": "PutObject",
 }
 _S3_BUCKET_OPS = {"ListObjectsV2", "ListObjects", "HeadBucket", "ListObjectVersions", "GetBucketLocation",
                   "ListMultipartUploads"}
