@@ -246,6 +246,10 @@ FUNCTIONS: tuple[Function, ...] = (
         # Before issuing on an attestation: the anchor's checkpoint of its sequence, checked with
         # the anchor key's public key (never its Sign).
         Grant("bucket", "audit", ("s3:GetObject",), prefix=f"{AUDIT_CHECKPOINT_PREFIX}*"),
+        # A checkpoint not (yet) written must read as missing (404), which S3 answers only to a
+        # caller allowed to list the bucket; to anyone else it is a 403, and the chunk would fail
+        # as "audit unavailable" instead of being refused as unanchored. Names only, no content.
+        Grant("bucket-list", "audit", ("s3:ListBucket",)),
         Grant("key", "audit-anchor", ("kms:GetPublicKey",)),
         Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
         Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),
