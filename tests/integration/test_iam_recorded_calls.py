@@ -9,6 +9,8 @@ also writes test-artifacts/iam-unused-grants.txt (printed in the summary): grant
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import boto3
 import pytest
 
 from infra import aws_calls, spec
-from infra.cloudformation import policy
+from infra.cloudformation import policy, template
 from infra.iam import Ask, evaluate, wildcard_match
 
 pytestmark = pytest.mark.integration
@@ -64,10 +66,48 @@ def _ask(r: aws_calls.Request, known: dict[str, list[str]]) -> Ask:
     return Ask(r.action, r.resource, context)
 
 
+# What S3 and SQS ask KMS with the caller's permissions when the bucket or queue is encrypted with
+# a customer key (AWS: SSE-KMS objects, SSE-KMS queues): the calls the code never makes itself.
+_IMPLIED_KMS = {"s3:PutObject": ("kms:GenerateDataKey",), "s3:GetObject": ("kms:Decrypt",),
+                "sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"), "sqs:ReceiveMessage": ("kms:Decrypt",)}
+
+
+@functools.cache
+def _encryption_keys(prefix: str) -> dict[str, str]:
+    """Bucket or queue name -> alias of the KMS key the template encrypts it with."""
+    res = template(prefix)["Resources"]
+    alias_of = {lid: r["Properties"]["AliasName"] for r in res.values() if r["Type"] == "AWS::KMS::Alias"
+                for lid in [r["Properties"]["TargetKeyId"]["Ref"]]}
+    out = {}
+    for r in res.values():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::S3::Bucket":
+            for rule in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+                key = rule["ServerSideEncryptionByDefault"].get("KMSMasterKeyID")
+                if isinstance(key, dict) and "Ref" in key:
+                    out[props["BucketName"]] = alias_of[key["Ref"]]
+        if r["Type"] == "AWS::SQS::Queue" and isinstance(props.get("KmsMasterKeyId"), dict):
+            out[props["QueueName"]] = alias_of[props["KmsMasterKeyId"]["Ref"]]
+    return out
+
+
+def _implied(r: aws_calls.Request) -> list[aws_calls.Request]:
+    if r.action not in _IMPLIED_KMS:
+        return []
+    # arn:aws:s3:::<bucket>/<key> or arn:aws:sqs:<region>:<account>:<queue>
+    s3 = r.action.startswith("s3:")
+    name = r.resource.split(":::", 1)[1].split("/", 1)[0] if s3 else r.resource.rsplit(":", 1)[1]
+    alias = _encryption_keys(r.prefix).get(name)
+    return [dataclasses.replace(r, action=a, resource="*", key_id=alias, conditions=(),
+                                operation=f"{r.operation} (SSE-KMS)") for a in _IMPLIED_KMS[r.action]] if alias else []
+
+
 def test_every_recorded_aws_call_is_allowed_by_its_functions_policy(aws_endpoint, region):
     from tests.conftest import SESSION_STARTED
 
     requests = _session_requests(SESSION_STARTED)
+    requests += sorted({i for r in requests for i in _implied(r)} - set(requests),
+                       key=lambda r: (r.function, r.action, r.resource))
     functions = {f.name: f for f in spec.FUNCTIONS}
     if not requests:
         # The selected tests ran no function (the recorder's hook itself has a unit test).
