@@ -16,6 +16,10 @@ def logical_id(*parts: str) -> str:
 _ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
 _ACCOUNT = {"Ref": "AWS::AccountId"}
 
+# Stateful resources outlive their stack, whether it is deleted or a change replaces them: the
+# population's records and the signing keys are never deleted by a template edit.
+_RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
 
 def _key_policy() -> dict:
     return key_policy("", _ROOT, _ACCOUNT)
@@ -45,7 +49,7 @@ def resources(prefix: str) -> dict:
                  "KeyPolicy": key_policy(k.logical, _ROOT, _ACCOUNT), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
         if k.multi_region:
             props["MultiRegion"] = True
-        res[kid] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": props}
+        res[kid] = {"Type": "AWS::KMS::Key", **_RETAIN, "Properties": props}
         res[logical_id(k.logical, "alias")] = {"Type": "AWS::KMS::Alias", "Properties": {
             "AliasName": rn.key_alias(prefix, k.logical), "TargetKeyId": {"Ref": kid}}}
     if spec.KEYS[-1].logical != "data":
@@ -72,7 +76,7 @@ def resources(prefix: str) -> dict:
                 "Projection": {"ProjectionType": "ALL"}} for ix in t.indexes]
         if t.ttl_attribute:
             props["TimeToLiveSpecification"] = {"AttributeName": t.ttl_attribute, "Enabled": True}
-        res[logical_id(t.logical, "table")] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+        res[logical_id(t.logical, "table")] = {"Type": "AWS::DynamoDB::Table", **_RETAIN,
                                                 "Properties": props}
 
     for q in spec.QUEUES:
@@ -128,7 +132,7 @@ def resources(prefix: str) -> dict:
                         "Resource": {"Fn::GetAtt": [logical_id(n.queue, "queue"), "Arn"]},
                         "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{name}"},
                                       "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}}
-        res[bid] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": props}
+        res[bid] = {"Type": "AWS::S3::Bucket", **_RETAIN, "Properties": props}
         if depends:
             res[bid]["DependsOn"] = depends
     return res
@@ -154,7 +158,7 @@ def replica_template(prefix: str) -> dict:
             continue
         param, rid = logical_id(k.logical, "key-arn"), logical_id(k.logical, "replica-key")
         params[param] = {"Type": "String", "Description": f"ARN of the primary {k.logical} key"}
-        res[rid] = {"Type": "AWS::KMS::ReplicaKey", "DeletionPolicy": "Retain", "Properties": {
+        res[rid] = {"Type": "AWS::KMS::ReplicaKey", **_RETAIN, "Properties": {
             "PrimaryKeyArn": {"Ref": param}, "Description": f"{prefix}: {k.purpose}", "KeyPolicy": _key_policy()}}
         res[logical_id(k.logical, "alias")] = {"Type": "AWS::KMS::Alias", "Properties": {
             "AliasName": rn.key_alias(prefix, k.logical), "TargetKeyId": {"Ref": rid}}}
@@ -174,6 +178,10 @@ def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:
     if grant.kind == "bucket":
         name = rn.bucket(prefix, grant.logical)
         return [f"arn:aws:s3:::{name}/{grant.prefix}"], None
+    if grant.kind == "bucket-list":
+        # ListBucket is granted on the bucket, not its objects; a prefix narrows it by condition.
+        arn = f"arn:aws:s3:::{rn.bucket(prefix, grant.logical)}"
+        return [arn], None if grant.prefix == "*" else {"StringLike": {"s3:prefix": grant.prefix}}
     if grant.kind == "key":
         # Key ids are not known before deploy; the alias pins the grant to one key.
         return ["*"], {"ForAnyValue:StringEquals": {"kms:ResourceAliases": rn.key_alias(prefix, grant.logical)}}

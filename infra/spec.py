@@ -79,10 +79,10 @@ class Key:
 class Grant:
     """What one function may do with one resource (least privilege per function)."""
 
-    kind: str  # table | queue | dlq | bucket | key
+    kind: str  # table | queue | dlq | bucket | bucket-list | key
     logical: str
     actions: tuple[str, ...]
-    prefix: str = "*"  # bucket object prefix
+    prefix: str = "*"  # bucket object prefix; for bucket-list, the s3:prefix a listing may name
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,14 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("table", "access", ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")),
         Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
         Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),
+        # Without ListBucket, S3 answers a GetObject of a missing key 403, not 404: a QR image not
+        # cached yet would be an error instead of a miss (S3ImageCache.get).
+        Grant("bucket-list", "reports", ("s3:ListBucket",)),
         Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
         Grant("bucket", "revocation", ("s3:GetObject",), prefix=f"{REVOCATION_PREFIX}*"),
+        # /v1/health: DescribeTable of the records table, HeadBucket (ListBucket) of the intake bucket.
+        Grant("table", "records", ("dynamodb:DescribeTable",)),
+        Grant("bucket-list", "intake", ("s3:ListBucket",)),
         Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
         Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
         *_ANCHOR,
@@ -217,7 +223,9 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("queue", "intake", _CONSUME), Grant("queue", "intake", _SEND), Grant("dlq", "intake", _SEND),
         Grant("queue", "cleaning", _SEND),
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
-        Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
+        # The rejected-rows report is written in parts, then composed: list and read the parts.
+        Grant("bucket", "reports", ("s3:PutObject", "s3:GetObject"), prefix="reports/*"),
+        Grant("bucket-list", "reports", ("s3:ListBucket",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
         Grant("table", "facilities", _RO),  # records only of registered facilities
         _DATA_KEY,
@@ -237,6 +245,8 @@ FUNCTIONS: tuple[Function, ...] = (
         # A chunk refused as forged, or with a person who cannot be issued, goes to the DLQ at once.
         Grant("queue", "countersign", _CONSUME), Grant("dlq", "countersign", _SEND),
         Grant("table", "records", _RW), Grant("table", "facilities", _RO),
+        # The identity on the passport: the person's registry entry, read by key (never queried).
+        Grant("table", "registry", ("dynamodb:GetItem", "dynamodb:BatchGetItem")),
         # Reads attestations and manifests; updates only the status items of dispatched chunks.
         Grant("table", "signing", _RO + ("dynamodb:UpdateItem",)),
         Grant("table", "passports", _RW), Grant("table", "counters", _RW),
@@ -244,6 +254,10 @@ FUNCTIONS: tuple[Function, ...] = (
         # Before issuing on an attestation: the anchor's checkpoint of its sequence, checked with
         # the anchor key's public key (never its Sign).
         Grant("bucket", "audit", ("s3:GetObject",), prefix=f"{AUDIT_CHECKPOINT_PREFIX}*"),
+        # A checkpoint not (yet) written must read as missing (404), which S3 answers only to a
+        # caller allowed to list the bucket; to anyone else it is a 403, and the chunk would fail
+        # as "audit unavailable" instead of being refused as unanchored. Names only, no content.
+        Grant("bucket-list", "audit", ("s3:ListBucket",)),
         Grant("key", "audit-anchor", ("kms:GetPublicKey",)),
         Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
         Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),
