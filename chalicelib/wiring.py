@@ -281,6 +281,12 @@ class Container:
         return DynamoPassportStore(self.tables)
 
     @cached_property
+    def chunk_claims(self):
+        from chalicelib.adapters.issuance.claims import DynamoChunkClaims
+
+        return DynamoChunkClaims(self.tables, self.passports)
+
+    @cached_property
     def passport_reader(self):
         from chalicelib.adapters.issuance.passports import DynamoPassportReader
 
@@ -422,7 +428,7 @@ class Container:
         from chalicelib.signing.anchor import AnchorWitness
 
         return AttestedBatchCountersigner(
-            self.countersign, self.signing_records, self.clock, attestations=self.audit_chain,
+            self.countersign, self.signing_records, self.clock, claims=self.chunk_claims, attestations=self.audit_chain,
             anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=self.manifests,
             events=self.security_events, counters=self.counters)
 
