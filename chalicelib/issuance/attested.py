@@ -182,7 +182,8 @@ class AttestedBatchCountersigner:
         index_of: dict[str, tuple[int, list[tuple[str, str]]]] = {}
         for e in proven:
             first, keys = index_of.get(e["citizen_id"], (int(e["index"]), []))
-            index_of[e["citizen_id"]] = (first, sorted({*keys, *((d["facility_id"], d["record_id"]) for d in e["doses"])}))
+            mine = {(d["facility_id"], d["record_id"]) for d in e["doses"]}
+            index_of[e["citizen_id"]] = (first, sorted({*keys, *mine}))
         holder = f"{batch_id}#{chunk}"
         leased: set[str] = set()
         try:

@@ -17,7 +17,8 @@ from chalicelib.cleaning.registry import InMemoryRegistry
 from tests.fakes.complaints import FakeComplaintStore, FakeCorrector, FakeFacilityHeads
 from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeContinuations, FakeRateWindows,
                                 FakeReportStore, FakeUploadSource)
-from tests.fakes.issuance import (FakeChunkClaims, FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
+from tests.fakes.issuance import (FakeChunkClaims, FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing,
+                                  FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
                                   FakeProbe)
 from tests.fakes.records import FakeRecords
