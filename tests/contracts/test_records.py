@@ -332,3 +332,16 @@ class TestChunkClaimsContract:
         got = claims.claim("SB1", "SB1#0", people, until=NOW + timedelta(minutes=2), now=NOW)
         assert (len(got.keys), got.held) == (70, set())
         assert all(r.open_batches == {"SB1"} for r in passports.current_many(sorted(people)).values())
+
+
+class TestBatchedReservationContract:
+    def test_records_held_or_changed_among_many_are_left_out_and_the_rest_reserved(self, records, facility, unique):
+        keys = [verified(records, facility, f"R{i:03d}", _cid(unique, i)) for i in range(120)]
+        chosen = records.candidates(facility, max_people=200, now=NOW)
+        until = NOW + timedelta(days=3)
+        # another open batch holds two records in the middle; one changed after it was offered
+        assert records.reserve("SB0", [c for c in chosen if c.key in (keys[50], keys[110])], until=until,
+                               now=NOW) == {keys[50], keys[110]}
+        v1 = records.get_many([keys[7]])[keys[7]]
+        records.put_many([NewRecord(record(facility, "R007", "L2", citizen=_cid(unique, 7)), "b2", 1, v1)], NOW)
+        assert records.reserve("SB1", chosen, until=until, now=NOW) == set(keys) - {keys[7], keys[50], keys[110]}
