@@ -32,6 +32,7 @@ trusts nothing in it that it can check against the record of truth:
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, NoReturn, Protocol, Sequence
@@ -204,8 +205,15 @@ class AttestedBatchCountersigner:
         except BaseException:
             self._let_go(holder, leased, now, quietly=True)
             raise
-        self._let_go(holder, leased, now)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases") as pool:
+            # Letting go of the leases needs nothing of what follows: it runs beside it.
+            letting_go = pool.submit(self._let_go, holder, leased, now)
+            self._finish(batch_id, chunk, entries, outcomes, index_of, forged=bool(forged), now=now)
+            letting_go.result()
+        return outcomes
 
+    def _finish(self, batch_id: str, chunk: int, entries: list[dict], outcomes: list[Outcome],
+                index_of: dict[str, tuple[int, list[tuple[str, str]]]], *, forged: bool, now: datetime) -> None:
         refused = [o for o in outcomes if o.status == "refused"]
         if refused:
             # Released, so they are offered again with the facility's next batch instead of waiting
@@ -219,7 +227,6 @@ class AttestedBatchCountersigner:
             self._chunks.finish_chunk(batch_id, chunk, first_index=min(int(e["index"]) for e in entries),
                                       size=len(entries), status=CHUNK_DEAD_LETTERED if refused else CHUNK_DONE,
                                       refused=sorted(index_of[o.citizen_id][0] for o in refused), now=now)
-        return outcomes
 
     def _countersign(self, entries: list[dict], claimed_keys: set[tuple[str, str]], batch_id: str,
                      att: CheckedAttestation) -> list[Outcome]:

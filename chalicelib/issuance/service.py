@@ -197,15 +197,21 @@ class CountersignService:
         for r in requests:
             first.setdefault(r.citizen_id, r)
         cids = sorted(first)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identities") as pool:
-            # The registry read needs nothing the others read: it runs while they do.
+        named = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-reads") as pool:
+            # The registry and the request's own doses need nothing the passports tell: all three
+            # reads run at once. Only a re-issue's other doses (and a person whose doses may lie
+            # elsewhere: the citizen index) wait for the passports.
             identities_read = pool.submit(self._identities.identities, cids)
+            named_read = pool.submit(self._doses.attested_doses, cids, sorted(named), ())
             reads = self._store.current_many(cids)
-            also = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
+            more: set[tuple[str, str]] = set()
             for read in reads.values():
-                also.update(read.current.dose_keys or () if read.current is not None else ())
+                more.update(read.current.dose_keys or () if read.current is not None else ())
             query = [c for c in cids if _needs_index(reads[c], first[c].attestation.get("batch_id"))]
-            attested = self._doses.attested_doses(cids, sorted(also), query=query)
+            attested = named_read.result()
+            if more - named or query:
+                attested = _merged(attested, self._doses.attested_doses(cids, sorted(more - named), query=query))
             identities = identities_read.result()
         prepared: dict[str, Outcome | dict] = {}
         for cid, req in first.items():
@@ -326,6 +332,15 @@ class CountersignService:
         if not self._store.save_new(write.passport, write.previous, write.revocations, now):
             return Outcome(citizen_id, "lost_race")
         return Outcome(citizen_id, "issued", write.passport.version, write.passport.uvci)
+
+
+def _merged(a: dict[str, list[DoseRecord]], b: dict[str, list[DoseRecord]]) -> dict[str, list[DoseRecord]]:
+    """Two reads of attested doses as one (a record read twice counts once)."""
+    out = {cid: list(doses) for cid, doses in a.items()}
+    for cid, doses in b.items():
+        seen = {(d.facility_id, d.record_id) for d in out.setdefault(cid, [])}
+        out[cid] += [d for d in doses if (d.facility_id, d.record_id) not in seen]
+    return out
 
 
 def _needs_index(read: PassportRead, batch_id: object) -> bool:
