@@ -56,4 +56,8 @@ def _dead_letter(record, error) -> None:
 @bp.on_sqs_message(queue=queue_name("countersign"), batch_size=5, maximum_concurrency=countersign_max_concurrency())
 def handle_countersign(event):
     cache: dict = {}  # per invocation: what the countersigner may reuse across this batch's messages
-    return process_batch(event.to_dict(), lambda record: _handle_record(record, cache), dead_letter=_dead_letter)
+    # A chunk waits on DynamoDB and KMS most of its time: the batch's chunks run side by side, so
+    # one chunk's reads and stores overlap another's signatures (people of one chunk are leased to
+    # it, so two chunks never sign one person; KMS stays under the consumer's token bucket).
+    return process_batch(event.to_dict(), lambda record: _handle_record(record, cache), dead_letter=_dead_letter,
+                         concurrent=True)
