@@ -13,9 +13,11 @@ version is still the one this worker read (a conditional transaction in the adap
 person whose identity and doses did not change since the current passport gets nothing new.
 
 A chunk is worked as a whole, because on DynamoDB the requests, not the signatures, bounded it:
-one read of the chunk's passports (with holds and open claims), one of its attested doses, one of
-its registry identities, one KMS Sign per new version (all of them together, nothing else in
-between), and as few store transactions as DynamoDB's 100-item limit allows. The citizen index is
+one read of the chunk's passports (with holds and open claims), beside it one of the registry
+identities and one of the doses the chunk names (three requests at once), then only for
+re-issues one of the other doses their passports rest on, one KMS Sign per new version (all of
+them together, nothing else in between), and as few store transactions as DynamoDB's 100-item
+limit allows. The citizen index is
 queried only for people whose doses may lie outside what the chunk names and what their current
 passport rests on: a claim of another batch that their current passport does not cover (noted by
 `open_claims` before records are claimed; a passport names the batches its doses were attested

@@ -19,23 +19,31 @@ from chalicelib.errors import DependencyUnavailable, DomainError
 
 def process_batch(event: dict, record_handler: Callable[[SQSRecord], None], context=None,
                   dead_letter: Callable[[SQSRecord, Exception], None] | None = None, *,
-                  concurrent: bool = False) -> PartialItemFailureResponse:
+                  concurrent: Callable[[dict], str] | None = None) -> PartialItemFailureResponse:
     """`dead_letter`, when given, receives records that failed with a permanent domain error
     (bad data, unknown person: retrying cannot help); they go straight to the DLQ with the
-    reason attached instead of being retried maxReceiveCount times. `concurrent`: the records
-    are handled side by side, each as a batch of its own (for handlers that mostly wait on the
-    network: one record's requests overlap another's)."""
+    reason attached instead of being retried maxReceiveCount times. `concurrent`, when given, names
+    each record's lane: lanes run side by side, a lane's records one after the other, each as a
+    batch of its own (for handlers that mostly wait on the network, where records of one lane would
+    contend for the same items)."""
     records = event.get("Records") or []
-    if concurrent and len(records) > 1:
-        def alone(record: dict) -> list:
-            try:
-                return list(process_batch({**event, "Records": [record]}, record_handler, context,
-                                          dead_letter)["batchItemFailures"])
-            except BatchProcessingError:  # its only record failed: retried, as in a batch
-                return [{"itemIdentifier": record["messageId"]}]
+    if concurrent is not None and len(records) > 1:
+        lanes: dict[str, list[dict]] = {}
+        for record in records:
+            lanes.setdefault(concurrent(record), []).append(record)
 
-        with ThreadPoolExecutor(max_workers=len(records), thread_name_prefix="sqs-records") as pool:
-            return {"batchItemFailures": [f for failures in pool.map(alone, records) for f in failures]}
+        def lane(mine: list[dict]) -> list:
+            failed = []
+            for record in mine:
+                try:
+                    failed += process_batch({**event, "Records": [record]}, record_handler, context,
+                                            dead_letter)["batchItemFailures"]
+                except BatchProcessingError:  # its only record failed: retried, as in a batch
+                    failed.append({"itemIdentifier": record["messageId"]})
+            return failed
+
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="sqs-lanes") as pool:
+            return {"batchItemFailures": [f for failures in pool.map(lane, lanes.values()) for f in failures]}
 
     def logged(record: SQSRecord) -> None:
         try:

@@ -1,8 +1,9 @@
-"""`process_batch(..., concurrent=True)`: a batch's records handled side by side, each failing
-or dead-lettered alone, as in a sequential batch."""
+"""`process_batch(..., concurrent=lane)`: a batch's records handled side by side (a lane's one
+after the other), each failing or dead-lettered alone, as in a sequential batch."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -28,11 +29,24 @@ def test_records_run_side_by_side_and_only_the_failed_one_is_retried():
             raise errors.ValidationError("refused")
 
     result = process_batch(event("ok", "fault", "bad"), handle, dead_letter=lambda r, e: dead.append(r.body),
-                           concurrent=True)
+                           concurrent=lambda r: r["body"])
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-fault"}]} and dead == ["bad"]
 
 
-@pytest.mark.parametrize("concurrent", [False, True])
+def test_records_of_one_lane_run_one_after_the_other():
+    running, overlapped = [], []
+
+    def handle(record) -> None:
+        running.append(record.body)
+        overlapped.append(len(running) > 1)
+        time.sleep(0.05)
+        running.remove(record.body)
+
+    assert process_batch(event("a", "b", "c"), handle, concurrent=lambda r: "one lane") == {"batchItemFailures": []}
+    assert overlapped == [False, False, False]
+
+
+@pytest.mark.parametrize("concurrent", [None, lambda r: r["body"]])
 def test_a_batch_of_one_behaves_the_same_either_way(concurrent):
     def handle(record) -> None:
         raise errors.DependencyUnavailable("down")
