@@ -200,6 +200,10 @@ class AttestedBatchCountersigner:
                                               batch_id, att)
                 waiting = [e for e in waiting if e["citizen_id"] in got.held]
                 if waiting and attempt < LEASE_ROUNDS - 1:
+                    # Let go of the people done before waiting for the others: the chunk holding
+                    # those may be waiting for one of these (two facilities, people in both).
+                    self._let_go(holder, leased, now)
+                    leased = set()
                     self._sleep(LEASE_WAIT_S * (attempt + 1))  # another chunk is signing them: let it finish
             outcomes += [Outcome(e["citizen_id"], "lost_race") for e in waiting]
         except BaseException:

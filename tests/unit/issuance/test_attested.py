@@ -255,3 +255,30 @@ def test_a_person_another_chunk_was_signing_is_claimed_once_it_lets_go_and_the_l
     [out] = worker.handle(by_citizen(world, CID))
     assert out.status == "issued" and world["signer"].signatures == 1
     assert CID not in claims.leases  # let go of, for the next chunk
+
+
+def test_a_signing_lease_outlives_any_invocation_that_holds_it():
+    from chalicelib.issuance.attested import LEASE_S
+    from infra import spec
+
+    countersign = next(f for f in spec.FUNCTIONS if f.name == "handle_countersign")
+    assert LEASE_S >= 2 * countersign.timeout_s
+    # and expires before the message of a crashed holder comes back
+    assert LEASE_S < spec.queue("countersign").visibility_timeout_s
+
+
+def test_attack_two_chunks_each_waiting_for_a_person_the_other_holds_do_not_deadlock(world):
+    # Given another chunk holds CID's lease and waits for UNKNOWN's, which this chunk is about to take
+    worker, claims = world["worker"], world["claims"]
+    claims.leases[CID] = ("SB0#3", SIGN_AT + timedelta(minutes=2))
+    both = {"batch_id": "SB1", "chunk": 0, "attestation": world["attestation"],
+            "entries": [e for m in world["messages"] for e in m["entries"]]}
+
+    def other_chunk(_seconds: float) -> None:
+        # it lets go of CID only once it could take UNKNOWN: this chunk must have let go of UNKNOWN
+        if UNKNOWN not in claims.leases:
+            claims.release_leases("SB0#3", [CID], SIGN_AT)
+
+    worker._sleep = other_chunk
+    outcomes = {o.citizen_id: o.status for o in worker.handle(both)}
+    assert outcomes == {UNKNOWN: "refused", CID: "issued"} and claims.leases == {}
