@@ -420,7 +420,8 @@ class Container:
         s = self.settings
         return CountersignService(self.passports, self.dose_source, self.identities, self.key_ring, self.clock,
                                   self.random_bytes, country=s.country, issuer=s.dcc_issuer,
-                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days)
+                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days,
+                                  leases=self.chunk_claims)
 
     @cached_property
     def attested_countersign(self):

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping, NoReturn, Protocol, Sequence
 
 from chalicelib import errors
-from chalicelib.issuance.service import CountersignRequest, CountersignService, Outcome
+from chalicelib.issuance.service import SIGNING_LEASE_S, CountersignRequest, CountersignService, Outcome
 from chalicelib.signing.audit import LoggedEntry, entry_links
 from chalicelib.signing.manifest import entry_digest, verify_inclusion
 from chalicelib.signing.service import CHUNK_DEAD_LETTERED, CHUNK_DONE, attestation_key
@@ -48,13 +48,11 @@ CHECKED_FIELDS = ("sequence", "entry_hash", "facility_id", "certificate_fingerpr
 # Security events name at most this many dose records (a forged message can be arbitrarily long).
 MAX_EVENT_DOSES = 200
 MAX_BATCH_ID = 128
-# A signing lease outlives any invocation that holds it (twice the countersign function's 60 s
-# timeout in infra/spec.py): a crashed holder's lease expires before its message is redelivered.
-LEASE_S = 120
-# Rounds of waiting for a person another chunk is signing (0.2 s, 0.4 s, ...: about 7 s in all,
+LEASE_S = SIGNING_LEASE_S
+# Rounds of waiting for a person another chunk is signing (0.5 s, 1 s, ...: 7.5 s in all,
 # a chunk's work several times over) before the message is left to SQS's redelivery.
-LEASE_ROUNDS = 8
-LEASE_WAIT_S = 0.2
+LEASE_ROUNDS = 6
+LEASE_WAIT_S = 0.5
 
 
 class ChunkRefused(errors.ValidationError):

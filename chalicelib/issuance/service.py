@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Collection, Protocol, Sequence
 
 from chalicelib import errors
@@ -47,6 +47,10 @@ from chalicelib.issuance.domain import (
     ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, attested_batches, content_digest,
     latest_dose, next_step, reevaluated_attestation, series_doses, stale_manifest_doses,
 )
+
+# A signing lease outlives any invocation that holds it (twice the countersign function's 60 s
+# timeout in infra/spec.py): a crashed holder's lease expires before its message is redelivered.
+SIGNING_LEASE_S = 120
 
 # The hashes a superseded or revoked version puts on the revocation list. COUNTRYCODEUCI hashes
 # the CWT issuer (claim 1), which is what verifiers read back.
@@ -136,6 +140,14 @@ class PassportStore(Protocol):
         person's current ACTIVE version; False if not."""
 
 
+class SigningLeases(Protocol):
+    def take_lease(self, holder: str, citizen_id: str, *, until: datetime, now: datetime) -> bool:
+        """The person's signing lease for `holder` if it is free or expired (the countersign
+        worker's chunks take it with their claims); False if another holds it."""
+
+    def release_leases(self, holder: str, citizen_ids: Sequence[str], now: datetime) -> None: ...
+
+
 class DoseSource(Protocol):
     def attested_doses(self, citizen_ids: Sequence[str], also: Sequence[tuple[str, str]] = (),
                        query: Collection[str] | None = None) -> dict[str, list[DoseRecord]]:
@@ -174,8 +186,9 @@ class CountersignService:
     def __init__(self, store: PassportStore, doses: DoseSource, identities: IdentitySource,
                  signer: Callable[[datetime], Signer], clock: Callable[[], datetime],
                  random_bytes: Callable[[int], bytes], *, country: str, issuer: str, authority: str,
-                 valid_days: int) -> None:
+                 valid_days: int, leases: SigningLeases | None = None) -> None:
         self._store = store
+        self._leases = leases
         self._doses = doses
         self._identities = identities
         self._signer = signer
@@ -304,8 +317,26 @@ class CountersignService:
         recomputation. Reads: the current version with its hold, then (unless held or without a
         passport) the attested doses and the registry identity, as a countersign of one person.
         Re-issue (one KMS Sign) when the content changed or the current version is revoked and the
-        hold lifted; revoke without a hold when no attested dose remains."""
+        hold lifted; revoke without a hold when no attested dose remains. It holds the person's
+        signing lease meanwhile, so a chunk signing them at the same time never signs too."""
         now = self._now()
+        if self._leases is None:
+            return self._reevaluate(citizen_id, now)
+        holder = f"reevaluate#{citizen_id}#{now.isoformat()}"
+        if not self._leases.take_lease(holder, citizen_id, until=now + timedelta(seconds=SIGNING_LEASE_S), now=now):
+            return Outcome(citizen_id, "lost_race")  # a chunk is signing them: the message is retried
+        try:
+            outcome = self._reevaluate(citizen_id, now)
+        except BaseException:
+            try:
+                self._leases.release_leases(holder, [citizen_id], now)
+            except errors.DependencyUnavailable:
+                pass  # already failing: the lease expires by itself, the first error is the one to report
+            raise
+        self._leases.release_leases(holder, [citizen_id], now)
+        return outcome
+
+    def _reevaluate(self, citizen_id: str, now: datetime) -> Outcome:
         current = self._store.current(citizen_id)
         if current is None:
             return Outcome(citizen_id, "no_passport")

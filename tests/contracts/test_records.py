@@ -322,6 +322,18 @@ class TestChunkClaimsContract:
         assert claims.claim("SB1", "SB1#0", {a: [ka], b: [kb]}, until=later + timedelta(minutes=2),
                             now=later).held == set()
 
+    def test_a_single_lease_is_taken_only_when_free_or_expired(self, claiming, unique):
+        _, _, claims = claiming
+        a, until = _cid(unique, 1), NOW + timedelta(minutes=2)
+        assert claims.take_lease("reevaluate#1", a, until=until, now=NOW)
+        assert claims.take_lease("reevaluate#1", a, until=until, now=NOW)  # its own again
+        assert claims.claim("SB1", "SB1#0", {a: []}, until=until, now=NOW).held == {a}
+        assert not claims.take_lease("reevaluate#2", a, until=until, now=NOW)
+        claims.release_leases("reevaluate#1", [a], NOW)
+        assert claims.claim("SB1", "SB1#0", {a: []}, until=until, now=NOW).held == set()
+        assert not claims.take_lease("reevaluate#2", a, until=until, now=NOW)
+        assert claims.take_lease("reevaluate#2", a, until=until, now=until + timedelta(seconds=1))
+
     def test_more_people_than_one_transaction_holds_are_all_claimed(self, claiming, facility, unique):
         records, passports, claims = claiming
         people = {_cid(unique, i): [verified(records, facility, f"R{i}a", _cid(unique, i)),

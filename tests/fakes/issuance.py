@@ -269,11 +269,9 @@ class FakeChunkClaims:
         keys, held = set(), set()
         with self.passports._lock, self.records._lock:
             for cid, wanted in people.items():
-                lease = self.leases.get(cid)
-                if lease is not None and lease[0] != holder and not lease[1] < now:
+                if not self._take(holder, cid, until, now):
                     held.add(cid)
                     continue
-                self.leases[cid] = (holder, until.replace(microsecond=0))
                 self.passports.claims.setdefault(cid, set()).add(batch_id)
                 for k in wanted:
                     i = self.records.items.get(k)
@@ -281,6 +279,18 @@ class FakeChunkClaims:
                         i["signed_batch"] = batch_id
                         keys.add(k)
         return Claimed(keys, held)
+
+    def _take(self, holder: str, cid: str, until: datetime, now: datetime) -> bool:
+        lease = self.leases.get(cid)
+        if lease is not None and lease[0] != holder and not lease[1] < now:
+            return False
+        self.leases[cid] = (holder, until.replace(microsecond=0))
+        return True
+
+    def take_lease(self, holder, citizen_id, *, until, now):
+        self.requests["take_lease"] += 1
+        with self.passports._lock:
+            return self._take(holder, citizen_id, until, now.replace(microsecond=0))
 
     def release_leases(self, holder, citizen_ids, now):
         self.requests["release_leases"] += 1

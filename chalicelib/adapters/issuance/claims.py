@@ -16,7 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping, Sequence
 
-from chalicelib.adapters.dynamo import Tables, record_pk
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib import errors
+from chalicelib.adapters.dynamo import Tables, is_conditional, record_pk
 from chalicelib.adapters.transactions import Update, apply_updates
 from chalicelib.issuance.attested import Claimed
 from chalicelib.timestamps import utc_stamp
@@ -43,6 +46,19 @@ class DynamoChunkClaims:
         applied = apply_updates(self._t.connection, units, "countersign: claiming the chunk")
         leased = {cids[u] for u, i in applied if i == 0}
         return Claimed({keys[cids[u]][i - 1] for u, i in applied if i > 0}, set(cids) - leased)
+
+    def take_lease(self, holder: str, citizen_id: str, *, until: datetime, now: datetime) -> bool:
+        """One conditional UpdateItem (a re-evaluation signs one person)."""
+        P = self._passports.Item
+        free = P.lease_holder.does_not_exist() | (P.lease_holder == holder) | (P.lease_until < utc_stamp(now))
+        try:
+            P(f"P#{citizen_id}", "CLAIMS").update(
+                actions=[P.lease_holder.set(holder), P.lease_until.set(utc_stamp(until))], condition=free)
+        except PynamoDBException as e:
+            if is_conditional(e):
+                return False
+            raise errors.DependencyUnavailable("passports: could not take the signing lease") from e
+        return True
 
     def release_leases(self, holder: str, citizen_ids: Sequence[str], now: datetime) -> None:
         """Lets go of the holder's leases (one transaction per 100 people); a lease that expired and

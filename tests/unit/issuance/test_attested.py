@@ -68,7 +68,7 @@ def world():
                 for i, p in enumerate(people)]
     return {"worker": c.attested_countersign, "messages": messages, "passports": c.passports, "audit": audit,
             "records": records, "events": c.security_events.events, "counters": c.counters, "manifests": manifests,
-            "attestation": attestation, "claims": c.chunk_claims, "signer": counting}
+            "attestation": attestation, "claims": c.chunk_claims, "signer": counting, "countersign": c.countersign}
 
 
 def by_citizen(world, cid):
@@ -282,3 +282,16 @@ def test_attack_two_chunks_each_waiting_for_a_person_the_other_holds_do_not_dead
     worker._sleep = other_chunk
     outcomes = {o.citizen_id: o.status for o in worker.handle(both)}
     assert outcomes == {UNKNOWN: "refused", CID: "issued"} and claims.leases == {}
+
+
+def test_attack_a_reevaluation_while_a_chunk_signs_the_person_signs_nothing_and_is_retried(world):
+    [out] = world["worker"].handle(by_citizen(world, CID))
+    assert out.status == "issued" and world["signer"].signatures == 1
+    world["records"].items[("F1", RECORD[CID])]["signed_batch"] = None  # its dose lost its attestation
+    # a chunk is signing CID right now
+    world["claims"].leases[CID] = ("SB7#0", SIGN_AT + timedelta(minutes=2))
+    assert world["countersign"].reevaluate(CID).status == "lost_race"
+    assert world["signer"].signatures == 1 and len(world["passports"].versions(CID)) == 1
+    # once it let go, the re-evaluation runs and lets go in turn
+    world["claims"].release_leases("SB7#0", [CID], SIGN_AT)
+    assert world["countersign"].reevaluate(CID).status == "revoked" and world["claims"].leases == {}
