@@ -19,9 +19,9 @@ re-issues one of the other doses their passports rest on, one KMS Sign per new v
 them together, nothing else in between), and as few store transactions as DynamoDB's 100-item
 limit allows. The citizen index is
 queried only for people whose doses may lie outside what the chunk names and what their current
-passport rests on: a claim of another batch that their current passport does not cover (noted by
-`open_claims` before records are claimed; a passport names the batches its doses were attested
-in), or a passport stored before it named its doses.
+passport rests on: a claim of another batch that their current passport does not cover (noted
+with the claim of the records, in the same transaction: attested.py; a passport names the batches
+its doses were attested in), or a passport stored before it named its doses.
 
 A person a ministry revocation holds gets nothing until the ministry lifts the hold (their record
 claims stay as they are). A re-evaluation (`reevaluate`: a dose the passport rests on moved to
@@ -198,12 +198,6 @@ class CountersignService:
         self._issuer = issuer
         self._authority = authority
         self._valid_days = valid_days
-
-    def open_claims(self, batch_id: str, citizen_ids: Sequence[str]) -> None:
-        """Before a batch claims these people's records: until a passport includes them, the next
-        countersign of each person searches their records instead of trusting their passport."""
-        if citizen_ids:
-            self._store.open_claims(batch_id, sorted(set(citizen_ids)), self._now())
 
     def countersign(self, requests: Sequence[CountersignRequest]) -> list[Outcome]:
         now = self._now()
