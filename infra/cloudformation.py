@@ -13,11 +13,27 @@ def logical_id(*parts: str) -> str:
     return "".join(p[:1].upper() + p[1:] for part in parts for p in re.split(r"[-_]", part) if p)
 
 
+_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+_ACCOUNT = {"Ref": "AWS::AccountId"}
+
+
 def _key_policy() -> dict:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "AccountAdministers", "Effect": "Allow",
-        "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
-        "Action": "kms:*", "Resource": "*"}]}
+    return key_policy("", _ROOT, _ACCOUNT)
+
+
+def key_policy(logical: str, root_arn: object, account: object) -> dict:
+    """The key policy of one key (`root_arn`, `account`: strings for bootstrap, CloudFormation
+    expressions for the template). The account administers every key through IAM; the data key
+    also lets S3 encrypt the event notifications it sends to the intake queue (a queue encrypted
+    with a customer key refuses S3's messages unless the key policy admits S3)."""
+    statements: list[dict] = [{"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root_arn},
+                               "Action": "kms:*", "Resource": "*"}]
+    if logical == "data":
+        statements.append({"Sid": "S3NotifiesEncryptedQueues", "Effect": "Allow",
+                           "Principal": {"Service": "s3.amazonaws.com"},
+                           "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+                           "Condition": {"StringEquals": {"aws:SourceAccount": account}}})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def resources(prefix: str) -> dict:
@@ -26,7 +42,7 @@ def resources(prefix: str) -> dict:
     for k in spec.KEYS:
         kid = logical_id(k.logical, "key")
         props = {"Description": f"{prefix}: {k.purpose}", "KeySpec": k.spec, "KeyUsage": k.usage,
-                 "KeyPolicy": _key_policy(), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
+                 "KeyPolicy": key_policy(k.logical, _ROOT, _ACCOUNT), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
         if k.multi_region:
             props["MultiRegion"] = True
         res[kid] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": props}
@@ -61,14 +77,16 @@ def resources(prefix: str) -> dict:
 
     for q in spec.QUEUES:
         qid, did = logical_id(q.logical, "queue"), logical_id(q.logical, "dead-letter-queue")
+        # Queues and DLQs under the project's data key: reading a message needs kms:Decrypt on it,
+        # which only the functions and operators hold (SQS-managed SSE would let any sqs reader in).
         res[did] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": rn.dlq(prefix, q.logical), "MessageRetentionPeriod": q.dlq_retention_s,
-            "SqsManagedSseEnabled": True}}
+            "KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": spec.QUEUE_DATA_KEY_REUSE_S}}
         res[qid] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": rn.physical(prefix, q.logical),
             "VisibilityTimeout": q.visibility_timeout_s,
             "MessageRetentionPeriod": q.retention_s,
-            "SqsManagedSseEnabled": True,
+            "KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": spec.QUEUE_DATA_KEY_REUSE_S,
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [did, "Arn"]},
                               "maxReceiveCount": q.max_receive_count}}}
 

@@ -115,15 +115,16 @@ TABLES: tuple[Table, ...] = (
           purpose="signing batches (manifests) and the hash-chained attestation log"),
     Table("passports", "pk", "sk", (_gsi(1), _gsi(2)),
           purpose="issued passports per person and version; gsi1 = by UVCI, gsi2 = revocations"),
-    Table("complaints", "pk", "sk", (_gsi(1), _gsi(2)),
-          purpose="citizen complaints; gsi1 = by facility and due date, gsi2 = by citizen"),
+    Table("complaints", "pk", "sk", (_gsi(1), _gsi(2)), ttl_attribute="ttl",
+          purpose="citizen complaints; gsi1 = by facility and due date, gsi2 = by citizen; filing "
+                  "idempotency items expire by ttl"),
     Table("counters", "pk", "sk", (_gsi(1),),
           purpose="incremental progress counters per province and facility; gsi1 = facilities of a province"),
     Table("idempotency", "id", ttl_attribute="expiration",
           purpose="Powertools idempotency records for handlers"),
-    Table("access", "pk", "sk", (_gsi(1),), ttl_attribute="ttl",
-          purpose="access log of cleaning-result reads (gsi1 = by reader) and per-caller submission "
-                  "rate windows; both expire by ttl"),
+    Table("access", "pk", "sk", (_gsi(1), _gsi(2)), ttl_attribute="ttl",
+          purpose="append-only access log of reads of a person's data (gsi1 = by reader, gsi2 = by "
+                  "the person's pseudonym) and per-caller submission rate windows; both expire by ttl"),
 )
 
 # Lambda's guidance for SQS event sources: the visibility timeout at least 6x the function timeout
@@ -138,10 +139,15 @@ QUEUES: tuple[Queue, ...] = (
           purpose="facility-attested people to countersign with the KMS DSC key"),
 )
 
+# Seconds SQS reuses a data key before asking KMS for a new one: one GenerateDataKey/Decrypt per
+# queue and caller per reuse period, not per message (the KMS request quota stays untouched).
+QUEUE_DATA_KEY_REUSE_S = 300
+
 # The audit anchor: where a DynamoDB writer cannot rewrite history. Ten years, like the records.
 AUDIT_RETENTION_DAYS = 3650
 AUDIT_CHECKPOINT_PREFIX = "checkpoints/"
 SECURITY_EVENT_PREFIX = "security-events/"
+REVOCATION_PREFIX = "revocation/"
 
 BUCKETS: tuple[Bucket, ...] = (
     Bucket("intake", (Notification("incoming/", "intake"),), expire_days=90,
@@ -151,6 +157,9 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket("audit", object_lock_days=AUDIT_RETENTION_DAYS,
            purpose=f"{AUDIT_CHECKPOINT_PREFIX} KMS-signed checkpoints of the audit log's head; "
                    f"{SECURITY_EVENT_PREFIX} countersign chunks and entries refused as forged"),
+    # No expiry: a batch stays listed in the index until a rebuild leaves it out.
+    Bucket("revocation", purpose=f"{REVOCATION_PREFIX} the revocation list verifiers download: signed "
+                                 "batches, index pages and root (`revocation publish` writes them)"),
 )
 
 KEYS: tuple[Key, ...] = (
@@ -158,6 +167,9 @@ KEYS: tuple[Key, ...] = (
     Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
     Key("audit-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
         purpose="signs the audit log checkpoints (sequence, head hash, time) written to the audit bucket"),
+    Key("trust-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
+        purpose="the national trust anchor: signs the lists published for verifiers (revocation batches "
+                "and index, gateway-format trust list); used by operators' CLI runs, never by a function"),
     Key("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", purpose="encrypts tables, queues, buckets"),
 )
 
@@ -167,6 +179,8 @@ _RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:
 _RO = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
 _SEND = ("sqs:SendMessage", "sqs:GetQueueUrl")
 _CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+# Every function both sends to and/or receives from queues encrypted with the data key (SQS asks
+# KMS for a data key on send and decrypts on receive), and reads and writes its tables and buckets.
 _DATA_KEY = Grant("key", "data", ("kms:Decrypt", "kms:GenerateDataKey"))
 # Whoever appends to the audit log (attestations, ministry revocations) anchors the new head: sign
 # with the anchor key and create the checkpoint object (never read, list or delete it).
@@ -176,14 +190,19 @@ _ANCHOR = (Grant("key", "audit-anchor", ("kms:Sign",)),
 FUNCTIONS: tuple[Function, ...] = (
     # API Gateway answers 504 after 29 s whatever the function does: 30 s is all a route can use.
     Function("api_handler", timeout_s=30, grants=(
-        Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "registry", _RO),
+        # No grant on the registry table: no route reads it (README, Personal data: who can read what).
+        Grant("table", "records", _RW), Grant("table", "batches", _RW),
         Grant("table", "facilities", _RW), Grant("table", "signing", _RW),
         Grant("table", "passports", _RW), Grant("table", "complaints", _RW),
         Grant("table", "counters", _RW), Grant("table", "idempotency", _RW),
-        Grant("table", "access", ("dynamodb:PutItem", "dynamodb:UpdateItem")),
+        # The access log is append-only for the API: conditional puts of new entries, Query for a
+        # citizen's own history (GET /v1/access-log/me); UpdateItem is for the RATE# windows only.
+        # No DeleteItem, no Scan.
+        Grant("table", "access", ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")),
         Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
         Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),
         Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
+        Grant("bucket", "revocation", ("s3:GetObject",), prefix=f"{REVOCATION_PREFIX}*"),
         Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
         Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
         *_ANCHOR,

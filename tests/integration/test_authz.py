@@ -41,6 +41,8 @@ RULES = {
     ("GET", "/v1/trust-list"): ALLOWED_EVERYONE,
     ("GET", "/v1/trust-list/jwks"): ALLOWED_EVERYONE,
     ("GET", "/v1/revocation-list"): ALLOWED_EVERYONE,
+    # Public; the world's batch id is not a revocation batch id (32 hex digits): 400 for everyone.
+    ("GET", "/v1/revocation-list/{batch_id}"): dict.fromkeys(ACTORS, 400),
     ("GET", "/v1/openapi.json"): ALLOWED_EVERYONE,
     ("POST", "/v1/vaccination-records"): STAFF_OF_FACILITY,
     ("GET", "/v1/batches/{batch_id}"): expect("province_own", "ministry", "operator"),
@@ -67,6 +69,7 @@ RULES = {
     # Complaints: a citizen files and reads their own; the facility (and its province) works them.
     ("POST", "/v1/complaints"): expect("citizen"),
     ("GET", "/v1/complaints/mine"): expect("citizen"),
+    ("GET", "/v1/access-log/me"): expect("citizen"),
     ("GET", "/v1/complaints/{complaint_id}"): expect("citizen", "facility_own", "province_own", "ministry",
                                                      "operator"),
     ("GET", "/v1/facilities/{facility_id}/complaints"): STAFF_OF_FACILITY,
@@ -105,6 +108,7 @@ def world(stack, issuer):
     signing_batch, agency = open_signing_batch(Container(settings), Tables(settings), fa, unique, now)
     complaint = Container(settings).complaints.file(CID, {"record_id": "R1", "fields": ["lot_number"]},
                                                     f"seed-{unique}")
+    Container(settings).revocation_publisher.publish()  # the revocation list's routes serve what is published
     principals = {
         "citizen": dev_issuer.citizen(CID),
         "facility_own": dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE),

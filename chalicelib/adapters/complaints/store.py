@@ -50,8 +50,9 @@ def open_pk(province_code: str) -> str:
 
 
 class DynamoComplaintStore:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, idempotency_retention_days: int = 7) -> None:
         self._t = tables
+        self._idempotency_keep_s = idempotency_retention_days * 86400
 
     @cached_property
     def Item(self):
@@ -74,6 +75,7 @@ class DynamoComplaintStore:
             doc = UnicodeAttribute(null=True)
             claim_token = UnicodeAttribute(null=True)
             claimed_until = UnicodeAttribute(null=True)
+            ttl = NumberAttribute(null=True)  # IDEMP items only: the table's TTL attribute
 
         return ComplaintItem
 
@@ -94,7 +96,10 @@ class DynamoComplaintStore:
         # with key "k" was record "R" with key "x#k"), and the facility is part of it: record ids
         # are unique per facility only.
         raw = json.dumps([c.citizen_id, c.facility_id, c.record_id, key], ensure_ascii=False)
-        return self.Item(f"IDEMP#{hashlib.sha256(raw.encode()).hexdigest()}", "IDEMP", complaint_id=c.complaint_id)
+        # Expires by TTL (VAXPASS_IDEMPOTENCY_RETENTION_DAYS): a retry comes within minutes, and a
+        # kept key would keep saying that this citizen filed about this record.
+        return self.Item(f"IDEMP#{hashlib.sha256(raw.encode()).hexdigest()}", "IDEMP", complaint_id=c.complaint_id,
+                         ttl=int(c.filed_at.timestamp()) + self._idempotency_keep_s)
 
     # -- writes -------------------------------------------------------------------------------
     def create(self, complaint: Complaint, idempotency_key: str) -> Complaint:
