@@ -320,6 +320,12 @@ class Container:
         return DynamoPassportStore(self.tables)
 
     @cached_property
+    def chunk_claims(self):
+        from chalicelib.adapters.issuance.claims import DynamoChunkClaims
+
+        return DynamoChunkClaims(self.tables, self.passports)
+
+    @cached_property
     def passport_reader(self):
         from chalicelib.adapters.issuance.passports import DynamoPassportReader
 
@@ -486,7 +492,8 @@ class Container:
         s = self.settings
         return CountersignService(self.passports, self.dose_source, self.identities, self.key_ring, self.clock,
                                   self.random_bytes, country=s.country, issuer=s.dcc_issuer,
-                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days)
+                                  authority=s.issuing_authority, valid_days=s.dcc_validity_days,
+                                  leases=self.chunk_claims)
 
     @cached_property
     def attested_countersign(self):
@@ -494,7 +501,7 @@ class Container:
         from chalicelib.signing.anchor import AnchorWitness
 
         return AttestedBatchCountersigner(
-            self.countersign, self.signing_records, self.clock, attestations=self.audit_chain,
+            self.countersign, self.signing_records, self.clock, claims=self.chunk_claims, attestations=self.audit_chain,
             anchor=AnchorWitness(self.audit_anchor), facilities=self.facility_registry, chunks=self.manifests,
             events=self.security_events, counters=self.counters)
 

@@ -16,22 +16,29 @@ trusts nothing in it that it can check against the record of truth:
    Merkle tree (inclusion proof against the logged root and count) and names only the attested
    facility's records. Entries failing that are security events too (kept without personal data,
    counted as `countersign_entries_not_attested`); the rest of the chunk proceeds.
-3. The entry's records are claimed for this batch (`mark_signed`, conditional on the batch's
-   reservation), so two batches never countersign the same records; the claim is noted on each
-   person first (`open_claims`), so that until a passport includes them, a later countersign of
-   that person searches all their records instead of trusting the passport's; then the countersign use
-   case issues the passports. A person it refuses (not in the registry, a name that cannot be
-   transliterated) has the claim released, so the facility's next signing batch offers them
-   again; the chunk's status item records the outcome for `reports reconcile`.
+3. Per person, in one conditional transaction (`ChunkClaims.claim`): the person's signing lease is
+   taken for this chunk, the batch is noted on the person (so that until a passport includes
+   them, a later countersign of that person searches all their records instead of trusting the
+   passport's) and the entry's records are claimed for this batch (conditional on the batch's
+   reservation), so two batches never countersign the same records. Then the countersign use
+   case issues the passports. A person whose lease another chunk holds (another facility's
+   attestation of the same person, being signed right now) gets nothing of this chunk yet: they
+   are claimed again after a short wait, once that chunk stored and let go, and read with its
+   passport, so each passport version costs exactly one KMS Sign; still held after the wait, the
+   message is retried (`PassportRaceLost`). A person it refuses (not in the registry, a name that
+   cannot be transliterated) has the claim released, so the facility's next signing batch offers
+   them again; the chunk's status item records the outcome for `reports reconcile`.
 """
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import NoReturn, Protocol, Sequence
+from datetime import datetime, timedelta
+from typing import Callable, Mapping, NoReturn, Protocol, Sequence
 
 from chalicelib import errors
-from chalicelib.issuance.service import CountersignRequest, CountersignService, Outcome
+from chalicelib.issuance.service import SIGNING_LEASE_S, CountersignRequest, CountersignService, Outcome
 from chalicelib.signing.audit import LoggedEntry, entry_links
 from chalicelib.signing.manifest import entry_digest, verify_inclusion
 from chalicelib.signing.service import CHUNK_DEAD_LETTERED, CHUNK_DONE, attestation_key
@@ -41,6 +48,11 @@ CHECKED_FIELDS = ("sequence", "entry_hash", "facility_id", "certificate_fingerpr
 # Security events name at most this many dose records (a forged message can be arbitrarily long).
 MAX_EVENT_DOSES = 200
 MAX_BATCH_ID = 128
+LEASE_S = SIGNING_LEASE_S
+# Rounds of waiting for a person another chunk is signing (0.5 s, 1 s, ...: 7.5 s in all,
+# a chunk's work several times over) before the message is left to SQS's redelivery.
+LEASE_ROUNDS = 6
+LEASE_WAIT_S = 0.5
 
 
 class ChunkRefused(errors.ValidationError):
@@ -57,10 +69,25 @@ class PassportRaceLost(errors.DependencyUnavailable):
 
 
 class SignedRecords(Protocol):
-    def mark_signed(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]: ...
-
     def release(self, batch_id: str, keys: Sequence[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
         """Records this batch holds or signed leave it (free to be offered again)."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    keys: set[tuple[str, str]]  # the records now signed by the batch
+    held: set[str]  # people whose lease another chunk holds: nothing of theirs was written
+
+
+class ChunkClaims(Protocol):
+    def claim(self, batch_id: str, holder: str, people: Mapping[str, Sequence[tuple[str, str]]], *,
+              until: datetime, now: datetime) -> Claimed:
+        """Per person, together or not at all: the signing lease taken for `holder` (free,
+        expired, or the holder's already), the batch noted on the person's claims, and each of
+        their records the batch holds marked signed by it (a record it does not hold is left out)."""
+
+    def release_leases(self, holder: str, citizen_ids: Sequence[str], now: datetime) -> None:
+        """Lets go of those of the holder's leases it still holds."""
 
 
 class Attestations(Protocol):
@@ -107,11 +134,13 @@ class CheckedAttestation:
 
 
 class AttestedBatchCountersigner:
-    def __init__(self, service: CountersignService, records: SignedRecords, clock, *, attestations: Attestations,
-                 anchor: Anchor, facilities: Facilities, chunks: ChunkStatus, events: SecurityEvents,
-                 counters: Counters) -> None:
+    def __init__(self, service: CountersignService, records: SignedRecords, clock, *, claims: ChunkClaims,
+                 attestations: Attestations, anchor: Anchor, facilities: Facilities, chunks: ChunkStatus,
+                 events: SecurityEvents, counters: Counters, sleep: Callable[[float], None] = time.sleep) -> None:
         self._service = service
         self._records = records
+        self._claims = claims
+        self._sleep = sleep
         self._now = clock
         self._attestations = attestations
         self._anchor = anchor
@@ -149,27 +178,44 @@ class AttestedBatchCountersigner:
                                  "attestation": att.claims(), "entries": [_entry_summary(e) for e in forged]}, now)
             self._counters.add(att.facility_id, att.province_code, countersign_entries_not_attested=len(forged))
 
-        keys = [(d["facility_id"], d["record_id"]) for e in proven for d in e["doses"]]
-        if keys:
-            # Noted before the claim, so a crash between the two never leaves a claimed record the
-            # person's next countersign would not search for.
-            self._service.open_claims(batch_id, [e["citizen_id"] for e in proven])
-        claimed_keys = self._records.mark_signed(batch_id, keys, now) if keys else set()
-        requests, index_of = [], {}
-        for entry in proven:
-            mine = {(d["facility_id"], d["record_id"]) for d in entry["doses"]}
-            index_of[entry["citizen_id"]] = (int(entry["index"]), sorted(mine))
-            if not mine <= claimed_keys:
-                outcomes.append(Outcome(entry["citizen_id"], "stale", detail=sorted(r for _, r in mine - claimed_keys)))
-                continue
-            requests.append(CountersignRequest(entry["citizen_id"], entry["doses"], {
-                "batch_id": batch_id, "sequence": att.sequence, "entry_hash": att.entry_hash,
-                "facility_id": att.facility_id, "province_code": att.province_code,
-                "certificate_fingerprint": att.certificate_fingerprint, "merkle_root": att.merkle_root,
-                "entry_index": int(entry["index"])}))
-        if requests:
-            outcomes += self._service.countersign(requests)
+        index_of: dict[str, tuple[int, list[tuple[str, str]]]] = {}
+        for e in proven:
+            first, keys = index_of.get(e["citizen_id"], (int(e["index"]), []))
+            mine = {(d["facility_id"], d["record_id"]) for d in e["doses"]}
+            index_of[e["citizen_id"]] = (first, sorted({*keys, *mine}))
+        holder = f"{batch_id}#{chunk}"
+        leased: set[str] = set()
+        try:
+            waiting = list(proven)
+            for attempt in range(LEASE_ROUNDS):
+                if not waiting:
+                    break
+                got = self._claims.claim(batch_id, holder, {e["citizen_id"]: index_of[e["citizen_id"]][1]
+                                                            for e in waiting},
+                                         until=now + timedelta(seconds=LEASE_S), now=self._now())
+                leased.update(e["citizen_id"] for e in waiting if e["citizen_id"] not in got.held)
+                outcomes += self._countersign([e for e in waiting if e["citizen_id"] not in got.held], got.keys,
+                                              batch_id, att)
+                waiting = [e for e in waiting if e["citizen_id"] in got.held]
+                if waiting and attempt < LEASE_ROUNDS - 1:
+                    # Let go of the people done before waiting for the others: the chunk holding
+                    # those may be waiting for one of these (two facilities, people in both).
+                    self._let_go(holder, leased, now)
+                    leased = set()
+                    self._sleep(LEASE_WAIT_S * (attempt + 1))  # another chunk is signing them: let it finish
+            outcomes += [Outcome(e["citizen_id"], "lost_race") for e in waiting]
+        except BaseException:
+            self._let_go(holder, leased, now, quietly=True)
+            raise
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leases") as pool:
+            # Letting go of the leases needs nothing of what follows: it runs beside it.
+            letting_go = pool.submit(self._let_go, holder, leased, now)
+            self._finish(batch_id, chunk, entries, outcomes, index_of, forged=bool(forged), now=now)
+            letting_go.result()
+        return outcomes
 
+    def _finish(self, batch_id: str, chunk: int, entries: list[dict], outcomes: list[Outcome],
+                index_of: dict[str, tuple[int, list[tuple[str, str]]]], *, forged: bool, now: datetime) -> None:
         refused = [o for o in outcomes if o.status == "refused"]
         if refused:
             # Released, so they are offered again with the facility's next batch instead of waiting
@@ -183,7 +229,31 @@ class AttestedBatchCountersigner:
             self._chunks.finish_chunk(batch_id, chunk, first_index=min(int(e["index"]) for e in entries),
                                       size=len(entries), status=CHUNK_DEAD_LETTERED if refused else CHUNK_DONE,
                                       refused=sorted(index_of[o.citizen_id][0] for o in refused), now=now)
-        return outcomes
+
+    def _countersign(self, entries: list[dict], claimed_keys: set[tuple[str, str]], batch_id: str,
+                     att: CheckedAttestation) -> list[Outcome]:
+        outcomes, requests = [], []
+        for entry in entries:
+            mine = {(d["facility_id"], d["record_id"]) for d in entry["doses"]}
+            if not mine <= claimed_keys:
+                outcomes.append(Outcome(entry["citizen_id"], "stale", detail=sorted(r for _, r in mine - claimed_keys)))
+                continue
+            requests.append(CountersignRequest(entry["citizen_id"], entry["doses"], {
+                "batch_id": batch_id, "sequence": att.sequence, "entry_hash": att.entry_hash,
+                "facility_id": att.facility_id, "province_code": att.province_code,
+                "certificate_fingerprint": att.certificate_fingerprint, "merkle_root": att.merkle_root,
+                "entry_index": int(entry["index"])}))
+        return outcomes + (self._service.countersign(requests) if requests else [])
+
+    def _let_go(self, holder: str, leased: set[str], now: datetime, quietly: bool = False) -> None:
+        if not leased:
+            return
+        try:
+            self._claims.release_leases(holder, sorted(leased), now)
+        except errors.DependencyUnavailable:
+            if not quietly:
+                raise
+            # Already failing: the leases expire by themselves (LEASE_S), the first error is the one to report.
 
     # -- the attestation ----------------------------------------------------------------------
     def _checked_attestation(self, batch_id: str, claimed: dict, message: dict, cache: dict,

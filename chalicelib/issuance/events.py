@@ -56,4 +56,19 @@ def _dead_letter(record, error) -> None:
 @bp.on_sqs_message(queue=queue_name("countersign"), batch_size=5, maximum_concurrency=countersign_max_concurrency())
 def handle_countersign(event):
     cache: dict = {}  # per invocation: what the countersigner may reuse across this batch's messages
-    return process_batch(event.to_dict(), lambda record: _handle_record(record, cache), dead_letter=_dead_letter)
+    # A chunk waits on DynamoDB and KMS most of its time: the batch's chunks of different
+    # attestations run side by side, so one chunk's reads and stores overlap another's signatures
+    # (a person is leased to one chunk, so two chunks never sign one person; KMS stays under the
+    # consumer's token bucket). Chunks of one attestation book the same facility's counters: they
+    # run one after the other, as contending transactions would only be sent again.
+    return process_batch(event.to_dict(), lambda record: _handle_record(record, cache), dead_letter=_dead_letter,
+                         concurrent=_attestation_of)
+
+
+def _attestation_of(record: dict) -> str:
+    try:
+        body = json.loads(record.get("body") or "")
+        batch_id = body.get("batch_id") if isinstance(body, dict) else None
+    except ValueError:
+        batch_id = None
+    return batch_id if isinstance(batch_id, str) else f"message:{record.get('messageId')}"

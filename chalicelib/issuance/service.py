@@ -13,13 +13,15 @@ version is still the one this worker read (a conditional transaction in the adap
 person whose identity and doses did not change since the current passport gets nothing new.
 
 A chunk is worked as a whole, because on DynamoDB the requests, not the signatures, bounded it:
-one read of the chunk's passports (with holds and open claims), one of its attested doses, one of
-its registry identities, one KMS Sign per new version (all of them together, nothing else in
-between), and as few store transactions as DynamoDB's 100-item limit allows. The citizen index is
+one read of the chunk's passports (with holds and open claims), beside it one of the registry
+identities and one of the doses the chunk names (three requests at once), then only for
+re-issues one of the other doses their passports rest on, one KMS Sign per new version (all of
+them together, nothing else in between), and as few store transactions as DynamoDB's 100-item
+limit allows. The citizen index is
 queried only for people whose doses may lie outside what the chunk names and what their current
-passport rests on: a claim of another batch that their current passport does not cover (noted by
-`open_claims` before records are claimed; a passport names the batches its doses were attested
-in), or a passport stored before it named its doses.
+passport rests on: a claim of another batch that their current passport does not cover (noted
+with the claim of the records, in the same transaction: attested.py; a passport names the batches
+its doses were attested in), or a passport stored before it named its doses.
 
 A person a ministry revocation holds gets nothing until the ministry lifts the hold (their record
 claims stay as they are). A re-evaluation (`reevaluate`: a dose the passport rests on moved to
@@ -32,7 +34,7 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Collection, Protocol, Sequence
 
 from chalicelib import errors
@@ -45,6 +47,10 @@ from chalicelib.issuance.domain import (
     ISSUE, NO_ATTESTED_DOSE, REVOKE, DoseRecord, Identity, PassportState, attested_batches, content_digest,
     latest_dose, next_step, reevaluated_attestation, series_doses, stale_manifest_doses,
 )
+
+# A signing lease outlives any invocation that holds it (twice the countersign function's 60 s
+# timeout in infra/spec.py): a crashed holder's lease expires before its message is redelivered.
+SIGNING_LEASE_S = 120
 
 # The hashes a superseded or revoked version puts on the revocation list. COUNTRYCODEUCI hashes
 # the certificate's `co`, which is this deployment's country in every payload it issues.
@@ -135,6 +141,14 @@ class PassportStore(Protocol):
         person's current ACTIVE version; False if not."""
 
 
+class SigningLeases(Protocol):
+    def take_lease(self, holder: str, citizen_id: str, *, until: datetime, now: datetime) -> bool:
+        """The person's signing lease for `holder` if it is free or expired (the countersign
+        worker's chunks take it with their claims); False if another holds it."""
+
+    def release_leases(self, holder: str, citizen_ids: Sequence[str], now: datetime) -> None: ...
+
+
 class DoseSource(Protocol):
     def attested_doses(self, citizen_ids: Sequence[str], also: Sequence[tuple[str, str]] = (),
                        query: Collection[str] | None = None) -> dict[str, list[DoseRecord]]:
@@ -173,8 +187,9 @@ class CountersignService:
     def __init__(self, store: PassportStore, doses: DoseSource, identities: IdentitySource,
                  signer: Callable[[datetime], Signer], clock: Callable[[], datetime],
                  random_bytes: Callable[[int], bytes], *, country: str, issuer: str, authority: str,
-                 valid_days: int) -> None:
+                 valid_days: int, leases: SigningLeases | None = None) -> None:
         self._store = store
+        self._leases = leases
         self._doses = doses
         self._identities = identities
         self._signer = signer
@@ -185,12 +200,6 @@ class CountersignService:
         self._authority = authority
         self._valid_days = valid_days
 
-    def open_claims(self, batch_id: str, citizen_ids: Sequence[str]) -> None:
-        """Before a batch claims these people's records: until a passport includes them, the next
-        countersign of each person searches their records instead of trusting their passport."""
-        if citizen_ids:
-            self._store.open_claims(batch_id, sorted(set(citizen_ids)), self._now())
-
     def countersign(self, requests: Sequence[CountersignRequest]) -> list[Outcome]:
         now = self._now()
         signer = self._signer(now)
@@ -198,15 +207,21 @@ class CountersignService:
         for r in requests:
             first.setdefault(r.citizen_id, r)
         cids = sorted(first)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identities") as pool:
-            # The registry read needs nothing the others read: it runs while they do.
+        named = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chunk-reads") as pool:
+            # The registry and the request's own doses need nothing the passports tell: all three
+            # reads run at once. Only a re-issue's other doses (and a person whose doses may lie
+            # elsewhere: the citizen index) wait for the passports.
             identities_read = pool.submit(self._identities.identities, cids)
+            named_read = pool.submit(self._doses.attested_doses, cids, sorted(named), ())
             reads = self._store.current_many(cids)
-            also = {(d["facility_id"], d["record_id"]) for r in requests for d in r.manifest_doses}
+            more: set[tuple[str, str]] = set()
             for read in reads.values():
-                also.update(read.current.dose_keys or () if read.current is not None else ())
+                more.update(read.current.dose_keys or () if read.current is not None else ())
             query = [c for c in cids if _needs_index(reads[c], first[c].attestation.get("batch_id"))]
-            attested = self._doses.attested_doses(cids, sorted(also), query=query)
+            attested = named_read.result()
+            if more - named or query:
+                attested = _merged(attested, self._doses.attested_doses(cids, sorted(more - named), query=query))
             identities = identities_read.result()
         prepared: dict[str, Outcome | dict] = {}
         for cid, req in first.items():
@@ -297,8 +312,26 @@ class CountersignService:
         recomputation. Reads: the current version with its hold, then (unless held or without a
         passport) the attested doses and the registry identity, as a countersign of one person.
         Re-issue (one KMS Sign) when the content changed or the current version is revoked and the
-        hold lifted; revoke without a hold when no attested dose remains."""
+        hold lifted; revoke without a hold when no attested dose remains. It holds the person's
+        signing lease meanwhile, so a chunk signing them at the same time never signs too."""
         now = self._now()
+        if self._leases is None:
+            return self._reevaluate(citizen_id, now)
+        holder = f"reevaluate#{citizen_id}#{now.isoformat()}"
+        if not self._leases.take_lease(holder, citizen_id, until=now + timedelta(seconds=SIGNING_LEASE_S), now=now):
+            return Outcome(citizen_id, "lost_race")  # a chunk is signing them: the message is retried
+        try:
+            outcome = self._reevaluate(citizen_id, now)
+        except BaseException:
+            try:
+                self._leases.release_leases(holder, [citizen_id], now)
+            except errors.DependencyUnavailable:
+                pass  # already failing: the lease expires by itself, the first error is the one to report
+            raise
+        self._leases.release_leases(holder, [citizen_id], now)
+        return outcome
+
+    def _reevaluate(self, citizen_id: str, now: datetime) -> Outcome:
         current = self._store.current(citizen_id)
         if current is None:
             return Outcome(citizen_id, "no_passport")
@@ -327,6 +360,15 @@ class CountersignService:
         if not self._store.save_new(write.passport, write.previous, write.revocations, now):
             return Outcome(citizen_id, "lost_race")
         return Outcome(citizen_id, "issued", write.passport.version, write.passport.uvci)
+
+
+def _merged(a: dict[str, list[DoseRecord]], b: dict[str, list[DoseRecord]]) -> dict[str, list[DoseRecord]]:
+    """Two reads of attested doses as one (a record read twice counts once)."""
+    out = {cid: list(doses) for cid, doses in a.items()}
+    for cid, doses in b.items():
+        seen = {(d.facility_id, d.record_id) for d in out.setdefault(cid, [])}
+        out[cid] += [d for d in doses if (d.facility_id, d.record_id) not in seen]
+    return out
 
 
 def _needs_index(read: PassportRead, batch_id: object) -> bool:

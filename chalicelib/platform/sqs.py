@@ -6,9 +6,11 @@ ReportBatchItemFailures on the event source mapping (infra/ sets it; a test chec
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -16,10 +18,33 @@ from chalicelib.errors import DependencyUnavailable, DomainError
 
 
 def process_batch(event: dict, record_handler: Callable[[SQSRecord], None], context=None,
-                  dead_letter: Callable[[SQSRecord, Exception], None] | None = None) -> PartialItemFailureResponse:
+                  dead_letter: Callable[[SQSRecord, Exception], None] | None = None, *,
+                  concurrent: Callable[[dict], str] | None = None) -> PartialItemFailureResponse:
     """`dead_letter`, when given, receives records that failed with a permanent domain error
     (bad data, unknown person: retrying cannot help); they go straight to the DLQ with the
-    reason attached instead of being retried maxReceiveCount times."""
+    reason attached instead of being retried maxReceiveCount times. `concurrent`, when given, names
+    each record's lane: lanes run side by side, a lane's records one after the other, each as a
+    batch of its own (for handlers that mostly wait on the network, where records of one lane would
+    contend for the same items)."""
+    records = event.get("Records") or []
+    if concurrent is not None and len(records) > 1:
+        lanes: dict[str, list[dict]] = {}
+        for record in records:
+            lanes.setdefault(concurrent(record), []).append(record)
+
+        def lane(mine: list[dict]) -> list:
+            failed = []
+            for record in mine:
+                try:
+                    failed += process_batch({**event, "Records": [record]}, record_handler, context,
+                                            dead_letter)["batchItemFailures"]
+                except BatchProcessingError:  # its only record failed: retried, as in a batch
+                    failed.append({"itemIdentifier": record["messageId"]})
+            return failed
+
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="sqs-lanes") as pool:
+            return {"batchItemFailures": [f for failures in pool.map(lane, lanes.values()) for f in failures]}
+
     def logged(record: SQSRecord) -> None:
         try:
             record_handler(record)

@@ -275,3 +275,85 @@ class TestCitizenRecordsContract:
         assert [(r.facility_id, r.record_id, r.province_code) for r in records.find(CID, "R1")
                 if r.facility_id == facility] == [(facility, "R1", "001")]
         assert [r for r in records.find(CID, "R2") if r.facility_id == facility] == []
+
+
+def _cid(unique: str, n: int) -> str:
+    """A citizen id of this test only."""
+    return f"{int(unique, 16) % 10**9:09d}{n:03d}"
+
+
+@pytest.fixture(params=BOTH)
+def claiming(request):
+    """The records table, the passports table and the chunk claims that write both."""
+    if request.param == FAKE:
+        from tests.fakes import FakeChunkClaims, FakePassports
+
+        records, passports = FakeRecords(), FakePassports()
+        return records, passports, FakeChunkClaims(records, passports)
+    c = real(request)
+    return table_records(c), c.passports, c.chunk_claims
+
+
+class TestChunkClaimsContract:
+    def test_a_person_another_chunk_is_signing_keeps_nothing_of_this_claim(self, claiming, facility, unique):
+        records, passports, claims = claiming
+        a, b = _cid(unique, 1), _cid(unique, 2)
+        ka, kb = verified(records, facility, "RA", a), verified(records, facility, "RB", b)
+        for key in (ka, kb):
+            [c] = [c for c in records.candidates(facility, max_people=10, now=NOW) if c.key == key]
+            assert records.reserve("SB1", [c], until=NOW + timedelta(days=3), now=NOW) == {key}
+        until = NOW + timedelta(minutes=2)
+        # another chunk (of another batch) holds A's lease
+        assert claims.claim("SB9", "SB9#0", {a: []}, until=until, now=NOW).held == set()
+        got = claims.claim("SB1", "SB1#0", {a: [ka], b: [kb]}, until=until, now=NOW)
+        assert (got.keys, got.held) == ({kb}, {a})
+        reads = passports.current_many([a, b])
+        assert (reads[a].open_batches, reads[b].open_batches) == (frozenset({"SB9"}), frozenset({"SB1"}))
+        assert records.mark_signed("SB1", [ka], NOW) == {ka}  # A's record was not claimed: still SB1's to claim
+        # the holder takes its own lease back at once (a redelivery); the other chunk only once it
+        # is released or expired
+        assert claims.claim("SB1", "SB1#0", {b: [kb]}, until=until, now=NOW).held == set()
+        assert claims.claim("SB9", "SB9#0", {b: []}, until=until, now=NOW).held == {b}
+        claims.release_leases("SB1", [b], NOW)  # not the holder's name: nothing happens
+        assert claims.claim("SB9", "SB9#0", {b: []}, until=until, now=NOW).held == {b}
+        claims.release_leases("SB1#0", [b], NOW)
+        assert claims.claim("SB9", "SB9#0", {b: []}, until=until, now=NOW).held == set()
+        later = until + timedelta(seconds=1)
+        assert claims.claim("SB1", "SB1#0", {a: [ka], b: [kb]}, until=later + timedelta(minutes=2),
+                            now=later).held == set()
+
+    def test_a_single_lease_is_taken_only_when_free_or_expired(self, claiming, unique):
+        _, _, claims = claiming
+        a, until = _cid(unique, 1), NOW + timedelta(minutes=2)
+        assert claims.take_lease("reevaluate#1", a, until=until, now=NOW)
+        assert claims.take_lease("reevaluate#1", a, until=until, now=NOW)  # its own again
+        assert claims.claim("SB1", "SB1#0", {a: []}, until=until, now=NOW).held == {a}
+        assert not claims.take_lease("reevaluate#2", a, until=until, now=NOW)
+        claims.release_leases("reevaluate#1", [a], NOW)
+        assert claims.claim("SB1", "SB1#0", {a: []}, until=until, now=NOW).held == set()
+        assert not claims.take_lease("reevaluate#2", a, until=until, now=NOW)
+        assert claims.take_lease("reevaluate#2", a, until=until, now=until + timedelta(seconds=1))
+
+    def test_more_people_than_one_transaction_holds_are_all_claimed(self, claiming, facility, unique):
+        records, passports, claims = claiming
+        people = {_cid(unique, i): [verified(records, facility, f"R{i}a", _cid(unique, i)),
+                                    verified(records, facility, f"R{i}b", _cid(unique, i), dose=2)]
+                  for i in range(35)}  # 35 x 3 items: two transactions
+        chosen = records.candidates(facility, max_people=100, now=NOW)
+        assert len(records.reserve("SB1", chosen, until=NOW + timedelta(days=3), now=NOW)) == 70
+        got = claims.claim("SB1", "SB1#0", people, until=NOW + timedelta(minutes=2), now=NOW)
+        assert (len(got.keys), got.held) == (70, set())
+        assert all(r.open_batches == {"SB1"} for r in passports.current_many(sorted(people)).values())
+
+
+class TestBatchedReservationContract:
+    def test_records_held_or_changed_among_many_are_left_out_and_the_rest_reserved(self, records, facility, unique):
+        keys = [verified(records, facility, f"R{i:03d}", _cid(unique, i)) for i in range(120)]
+        chosen = records.candidates(facility, max_people=200, now=NOW)
+        until = NOW + timedelta(days=3)
+        # another open batch holds two records in the middle; one changed after it was offered
+        assert records.reserve("SB0", [c for c in chosen if c.key in (keys[50], keys[110])], until=until,
+                               now=NOW) == {keys[50], keys[110]}
+        v1 = records.get_many([keys[7]])[keys[7]]
+        records.put_many([NewRecord(record(facility, "R007", "L2", citizen=_cid(unique, 7)), "b2", 1, v1)], NOW)
+        assert records.reserve("SB1", chosen, until=until, now=NOW) == set(keys) - {keys[7], keys[50], keys[110]}

@@ -17,7 +17,8 @@ from chalicelib.cleaning.registry import InMemoryRegistry
 from tests.fakes.complaints import FakeComplaintStore, FakeCorrector, FakeFacilityHeads
 from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQueue, FakeContinuations, FakeRateWindows,
                                 FakeReportStore, FakeUploadSource)
-from tests.fakes.issuance import (FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
+from tests.fakes.issuance import (FakeChunkClaims, FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing,
+                                  FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
                                   FakeOperatorIdentity, FakeProbe)
 from tests.fakes.records import FakeRecords
@@ -30,7 +31,7 @@ from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQ
 
 __all__ = [
     "FakeAccessLog", "FakeApiCallStore", "FakeAuditAnchor", "FakeAuditLog", "FakeAuditSource", "FakeBatchStore",
-    "FakeCleaningQueue", "FakeComplaintStore", "FakeContinuations", "FakeCorrector", "FakeCounters",
+    "FakeChunkClaims", "FakeCleaningQueue", "FakeComplaintStore", "FakeContinuations", "FakeCorrector", "FakeCounters",
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
@@ -63,6 +64,7 @@ def fake_adapters() -> dict[str, object]:
         "facility_registry": FakeFacilityRegistry(), "manifests": manifests, "audit_chain": audit,
         "countersign_queue": queue, "reevaluations": queue, "audit_anchor": FakeAuditAnchor(),
         "security_events": FakeSecurityEvents(), "passports": passports, "passport_reader": passports,
+        "chunk_claims": FakeChunkClaims(records, passports),
         "revocation_list": passports, "dscs": FakeDscRepository(), "key_ring": FakeKeyRing(),
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from chalicelib import errors
+from chalicelib.issuance.attested import Claimed
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE, Identity
 from chalicelib.dcc.revocation_batches import ListedHash
 from chalicelib.issuance.revocation import ACTIVE, REVOKED, SUPERSEDED, Hold, RevocationTarget
@@ -257,6 +258,57 @@ class FakePassports:
         if not self.save_new(passport, self.current(citizen_id), [], datetime(2023, 11, 14, tzinfo=timezone.utc)):
             raise AssertionError("the fake refused the seeded version")
         return passport
+
+
+class FakeChunkClaims:
+    """ChunkClaims over the records and passports fakes: `leases[citizen_id] = (holder, until)`.
+    Per person all or nothing, with the adapter's conditions (tests/contracts/test_passports.py)."""
+
+    def __init__(self, records, passports: FakePassports) -> None:
+        self.records = records
+        self.passports = passports
+        self.leases: dict[str, tuple[str, datetime]] = {}
+        self.requests: Counter[str] = Counter()
+        self.before_next_claim = None  # run once, just before the next claim: another chunk getting in first
+
+    def claim(self, batch_id, holder, people, *, until, now):
+        if self.before_next_claim is not None:
+            race, self.before_next_claim = self.before_next_claim, None
+            race()
+        self.requests["claim"] += 1
+        now = now.replace(microsecond=0)  # the adapter compares times to the second
+        keys, held = set(), set()
+        with self.passports._lock, self.records._lock:
+            for cid, wanted in people.items():
+                if not self._take(holder, cid, until, now):
+                    held.add(cid)
+                    continue
+                self.passports.claims.setdefault(cid, set()).add(batch_id)
+                for k in wanted:
+                    i = self.records.items.get(k)
+                    if i is not None and i["signing_batch"] == batch_id:
+                        i["signed_batch"] = batch_id
+                        keys.add(k)
+        return Claimed(keys, held)
+
+    def _take(self, holder: str, cid: str, until: datetime, now: datetime) -> bool:
+        lease = self.leases.get(cid)
+        if lease is not None and lease[0] != holder and not lease[1] < now:
+            return False
+        self.leases[cid] = (holder, until.replace(microsecond=0))
+        return True
+
+    def take_lease(self, holder, citizen_id, *, until, now):
+        self.requests["take_lease"] += 1
+        with self.passports._lock:
+            return self._take(holder, citizen_id, until, now.replace(microsecond=0))
+
+    def release_leases(self, holder, citizen_ids, now):
+        self.requests["release_leases"] += 1
+        with self.passports._lock:
+            for cid in citizen_ids:
+                if self.leases.get(cid, ("",))[0] == holder:
+                    del self.leases[cid]
 
 
 class FakeIdentities:

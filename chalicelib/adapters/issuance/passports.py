@@ -11,7 +11,9 @@ passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (g
                                                          revocation_sequence (deleted when the ministry lifts it)
            pk P#<citizen_id>  sk CLAIMS                  `claims`: every batch that claimed records of the
                                                          person (open_claims; CURRENT's dose_batches say
-                                                         which of them its version covers)
+                                                         which of them its version covers); lease_holder and
+                                                         lease_until while a chunk is signing the person
+                                                         (adapters/issuance/claims.py)
            pk REVOKED         sk <type>#<hash>           revocation list entries (kid, gsi2: adapters.trust.trust_list)
            pk UVCI#<uvci>     sk UVCI                    reservation: a UVCI is issued once, ever
 """
@@ -96,6 +98,9 @@ class DynamoPassportStore:
             dose_batches = UnicodeSetAttribute(null=True)
             # On CLAIMS: every batch that claimed records of the person (a few per person, ever).
             claims = UnicodeSetAttribute(null=True)
+            # On CLAIMS: the chunk signing the person's next version, and until when (utc_stamp).
+            lease_holder = UnicodeAttribute(null=True)
+            lease_until = UnicodeAttribute(null=True)
 
         self.Item = PassportItem
 

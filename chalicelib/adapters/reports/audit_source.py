@@ -119,7 +119,7 @@ class DynamoAuditSource:
         from chalicelib.adapters.signing.records import DynamoSigningRecords
 
         if self._signing_records is None:
-            self._signing_records = DynamoSigningRecords(self._t, parallel=2)
+            self._signing_records = DynamoSigningRecords(self._t)
         Record = self._t.Record
         try:
             keys = [(i.facility_id, i.record_id) for i in Record.by_citizen.query(

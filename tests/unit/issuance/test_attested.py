@@ -4,12 +4,12 @@ SQS and the event runner is tested on LocalStack in tests/integration/test_attes
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from chalicelib.intake.records import RegistryPerson
-from chalicelib.issuance.attested import ChunkRefused
+from chalicelib.issuance.attested import LEASE_ROUNDS, ChunkRefused, PassportRaceLost
 from chalicelib.signing.audit import Checkpoint, chain_hash
 from chalicelib.signing.manifest import DoseRecord as ManifestDose
 from chalicelib.signing.manifest import MerkleTree, build_entries
@@ -22,14 +22,30 @@ CID, UNKNOWN = "001090012345", "079000000001"  # in the registry; not in it
 RECORD = {CID: "RA", UNKNOWN: "RB"}
 
 
+class CountingSigner:
+    """The chain's local DSC signer, counting its signatures."""
+
+    def __init__(self, signer) -> None:
+        self._signer = signer
+        self.signatures = 0
+
+    def __getattr__(self, name):
+        return getattr(self._signer, name)
+
+    def sign_many(self, messages):
+        self.signatures += len(messages)
+        return self._signer.sign_many(messages)
+
+
 @pytest.fixture
 def world():
     chain = Chain("ES256")
+    counting = CountingSigner(chain.signer)
     registry = FakeFacilityRegistry()
     registry.save_facility(Facility("F1", "TYT", "001", "BS"), SIGN_AT)
     c = fake_container(registry=InMemoryRegistry([RegistryPerson(CID, "Nguyễn Thị Đào", date(1990, 5, 1), "F",
                                                                   "001")]),
-                       facility_registry=registry, key_ring=lambda now: chain.signer, clock=lambda: SIGN_AT,
+                       facility_registry=registry, key_ring=lambda now: counting, clock=lambda: SIGN_AT,
                        random_bytes=seeded_bytes(3))
     records, audit, manifests = c.signing_records, c.audit_chain, c.manifests
     for cid in (CID, UNKNOWN):
@@ -52,7 +68,7 @@ def world():
                 for i, p in enumerate(people)]
     return {"worker": c.attested_countersign, "messages": messages, "passports": c.passports, "audit": audit,
             "records": records, "events": c.security_events.events, "counters": c.counters, "manifests": manifests,
-            "attestation": attestation}
+            "attestation": attestation, "claims": c.chunk_claims, "signer": counting, "countersign": c.countersign}
 
 
 def by_citizen(world, cid):
@@ -216,3 +232,66 @@ def test_attack_a_held_person_gets_nothing_from_a_replayed_chunk(world):
     world["records"].items[("F1", RECORD[CID])].update(signed_batch=None)  # a replay finds it claimed again
     [again] = world["worker"].handle(by_citizen(world, CID))
     assert (again.status, again.version) == ("held", 1) and len(world["passports"].versions(CID)) == 1
+
+
+def test_attack_a_person_another_chunk_keeps_signing_is_never_signed_here_and_the_message_retried(world):
+    # Given another chunk holds CID's signing lease and never lets go within the wait
+    worker, claims = world["worker"], world["claims"]
+    claims.leases[CID] = ("SB0#3", SIGN_AT + timedelta(minutes=2))
+    slept: list[float] = []
+    worker._sleep = slept.append
+    # When CID's chunk is handled, Then nothing is signed or claimed for CID and the message is retried
+    with pytest.raises(PassportRaceLost):
+        worker.handle(by_citizen(world, CID))
+    assert world["passports"].versions(CID) == [] and world["signer"].signatures == 0
+    assert world["records"].items[("F1", RECORD[CID])]["signed_batch"] is None
+    assert len(slept) == LEASE_ROUNDS - 1 and claims.leases[CID][0] == "SB0#3"
+
+
+def test_a_person_another_chunk_was_signing_is_claimed_once_it_lets_go_and_the_lease_released(world):
+    worker, claims = world["worker"], world["claims"]
+    claims.leases[CID] = ("SB0#3", SIGN_AT + timedelta(minutes=2))
+    worker._sleep = lambda s: claims.release_leases("SB0#3", [CID], SIGN_AT)  # it stores and lets go
+    [out] = worker.handle(by_citizen(world, CID))
+    assert out.status == "issued" and world["signer"].signatures == 1
+    assert CID not in claims.leases  # let go of, for the next chunk
+
+
+def test_a_signing_lease_outlives_any_invocation_that_holds_it():
+    from chalicelib.issuance.attested import LEASE_S
+    from infra import spec
+
+    countersign = next(f for f in spec.FUNCTIONS if f.name == "handle_countersign")
+    assert LEASE_S >= 2 * countersign.timeout_s
+    # and expires before the message of a crashed holder comes back
+    assert LEASE_S < spec.queue("countersign").visibility_timeout_s
+
+
+def test_attack_two_chunks_each_waiting_for_a_person_the_other_holds_do_not_deadlock(world):
+    # Given another chunk holds CID's lease and waits for UNKNOWN's, which this chunk is about to take
+    worker, claims = world["worker"], world["claims"]
+    claims.leases[CID] = ("SB0#3", SIGN_AT + timedelta(minutes=2))
+    both = {"batch_id": "SB1", "chunk": 0, "attestation": world["attestation"],
+            "entries": [e for m in world["messages"] for e in m["entries"]]}
+
+    def other_chunk(_seconds: float) -> None:
+        # it lets go of CID only once it could take UNKNOWN: this chunk must have let go of UNKNOWN
+        if UNKNOWN not in claims.leases:
+            claims.release_leases("SB0#3", [CID], SIGN_AT)
+
+    worker._sleep = other_chunk
+    outcomes = {o.citizen_id: o.status for o in worker.handle(both)}
+    assert outcomes == {UNKNOWN: "refused", CID: "issued"} and claims.leases == {}
+
+
+def test_attack_a_reevaluation_while_a_chunk_signs_the_person_signs_nothing_and_is_retried(world):
+    [out] = world["worker"].handle(by_citizen(world, CID))
+    assert out.status == "issued" and world["signer"].signatures == 1
+    world["records"].items[("F1", RECORD[CID])]["signed_batch"] = None  # its dose lost its attestation
+    # a chunk is signing CID right now
+    world["claims"].leases[CID] = ("SB7#0", SIGN_AT + timedelta(minutes=2))
+    assert world["countersign"].reevaluate(CID).status == "lost_race"
+    assert world["signer"].signatures == 1 and len(world["passports"].versions(CID)) == 1
+    # once it let go, the re-evaluation runs and lets go in turn
+    world["claims"].release_leases("SB7#0", [CID], SIGN_AT)
+    assert world["countersign"].reevaluate(CID).status == "revoked" and world["claims"].leases == {}
