@@ -11,7 +11,7 @@ TABLES = ("records", "batches", "registry", "facilities", "signing", "passports"
           "counters", "idempotency", "access")
 QUEUES = ("intake", "cleaning", "countersign")
 BUCKETS = ("intake", "reports", "audit")
-KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "data")
+KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "pseudonym", "data")
 
 
 def physical(prefix: str, logical: str) -> str:

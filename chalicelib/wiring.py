@@ -81,7 +81,21 @@ class Container:
     def tables(self):
         from chalicelib.adapters.dynamo import Tables
 
-        return Tables(self.settings)
+        return Tables(self.settings, pseudonyms=self.pseudonyms, sealer=self.sealer)
+
+    @cached_property
+    def pseudonyms(self):
+        """Citizen ids in keys become this keyed hash (issue 14 item 5)."""
+        from chalicelib.adapters.privacy import KmsPseudonyms
+
+        return KmsPseudonyms(self.client("kms"), self.settings.key_alias("pseudonym"))
+
+    @cached_property
+    def sealer(self):
+        """Personal fields of items, envelope-encrypted under the data key (issue 14 item 4)."""
+        from chalicelib.adapters.privacy import EsdkSealer
+
+        return EsdkSealer(self.client("kms"), self.settings.key_alias("data"))
 
     # -- values the services take besides adapters ---------------------------------------------
     @cached_property

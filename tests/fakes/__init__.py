@@ -20,6 +20,7 @@ from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQu
 from tests.fakes.issuance import (FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
                                   FakeProbe)
+from tests.fakes.privacy import FakePseudonyms, FakeSealer
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
@@ -31,7 +32,8 @@ __all__ = [
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
-    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
+    "FakePassports", "FakeProbe", "FakePseudonyms", "FakeSealer",
+    "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
 ]
 
@@ -61,6 +63,7 @@ def fake_adapters() -> dict[str, object]:
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(),
+        "pseudonyms": FakePseudonyms(), "sealer": FakeSealer(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
     }
 

@@ -136,7 +136,7 @@ def test_attack_revocation_put_out_of_force_in_dynamodb_is_reported_by_audit_ver
 
     for item in listed:
         item.save()
-    Item(f"P#{cid}", "V#000001").update(actions=[Item.status.set("ACTIVE")])
+    Item(Item.tables.person_pk(cid), "V#000001").update(actions=[Item.status.set("ACTIVE")])
     code, out = run_cli("audit", "verify")
     assert (code, out["first_bad_sequence"]) == (1, sequence) and "ACTIVE" in out["reason"], out
 

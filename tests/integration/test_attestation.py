@@ -273,7 +273,7 @@ def test_stranded_refused_person_is_released_listed_and_offered_again(app_client
     submit_verified(app_client, runner, bearer, world, fc, [record(fc["id"], kept, "K1", 1, date(2021, 9, 1)),
                                                             record(fc["id"], refused, "X1", 1, date(2021, 9, 1))])
     tables = world["tables"]
-    tables.Person(f"P#{refused.citizen_id}", "P").delete()
+    tables.Person(tables.person_pk(refused.citizen_id), "P").delete()
 
     # When the facility head signs both and the ministry countersigns
     first = open_batch(app_client, bearer, fc)
