@@ -256,7 +256,8 @@ class Container:
     def countersign_queue(self):
         from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
 
-        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
+        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"), pseudonyms=self.pseudonyms,
+                                   sealer=self.sealer)
 
     @cached_property
     def reevaluations(self):

@@ -74,8 +74,8 @@ class DynamoAuditSource:
         if queued_only:
             condition &= M.status == "QUEUED"
         try:
-            for item in M.scan(condition, attributes_to_get=["pk", "sk", "facility_id", "status", "first_index",
-                                                              "people", "refused", "pending_until"]):
+            for item in M.scan(condition, attributes_to_get=self._t.fields(M, [
+                    "pk", "sk", "facility_id", "status", "first_index", "people", "refused", "pending_until"])):
                 until = (datetime.fromisoformat(item.pending_until.replace("Z", "+00:00"))
                          if item.pending_until else None)
                 yield ChunkFact(item.pk.removeprefix("SBATCH#"), int(item.sk.removeprefix("CHUNK#")), item.facility_id,
