@@ -150,8 +150,9 @@ def test_attack_read_the_tables_and_queues_to_learn_who_was_vaccinated(stack, sq
     drain_until(runner, lambda: all(passport_versions(settings, c) for c in signed))
     citizen = bearer(dev_issuer.citizen(cid))
     assert app_client.http.get("/v1/passports/me", headers=citizen).status_code == 200
-    [record] = [r for r in Tables(settings).Record.by_citizen.query(Tables(settings).citizen_key(cid))
-                if r.facility_id == run["facility"]][:1]
+    Record = Tables(settings).Record
+    record = next(r for r in Record.scan(Record.facility_id == run["facility"])
+                  if json.loads(r.data)["citizen_id"] == cid)
     body = json.dumps({"record_id": record.record_id, "proposed": {"lot_number": "LOT-X"},
                        "text": "Số lô trên phiếu tiêm của tôi sai"})
     filed = app_client.http.post("/v1/complaints", body=body,
@@ -163,3 +164,54 @@ def test_attack_read_the_tables_and_queues_to_learn_who_was_vaccinated(stack, sq
     for leak in leaks:
         print("LEAK", leak)
     assert not leaks, leaks[:20]
+
+
+def test_attack_copy_one_citizens_passport_onto_another(stack, sqs, region, run, app_client, bearer):
+    """A writer of the passports table (no KMS) copies everything but the key of citizen A's
+    passport version onto citizen B's: B must not be served A's certificate, name and birth date."""
+    from app import app
+    from chalicelib.local.event_runner import EventRunner
+
+    settings, _ = stack
+    from chalicelib.signing.service import NothingToSign
+
+    try:  # (signed already when the scan test ran first)
+        signed = sign_a_batch(settings, run, limit=40)
+    except NothingToSign:
+        signed = []
+    runner = EventRunner(app, sqs, region=region, wait_time_s=0)
+    drain_until(runner, lambda: all(passport_versions(settings, c) for c in signed))
+    people = list(csv.DictReader(open(run["dir"] / "registry.csv", encoding="utf-8", newline="")))
+    holders = [p["citizen_id"] for p in people if passport_versions(settings, p["citizen_id"])]
+    a, b = holders[:2]
+    va, vb = passport_versions(settings, a)[0], passport_versions(settings, b)[0]
+    ddb = boto3.client("dynamodb", endpoint_url=settings.endpoint_url, region_name=settings.region)
+    table = settings.table("passports")
+    item_a = ddb.get_item(TableName=table, Key={"pk": {"S": va.pk}, "sk": {"S": va.sk}}, ConsistentRead=True)["Item"]
+    copied = {k: v for k, v in item_a.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk", "version")}
+    names = {f"#a{i}": k for i, k in enumerate(copied)}
+    ddb.update_item(TableName=table, Key={"pk": {"S": vb.pk}, "sk": {"S": vb.sk}},
+                    UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(copied))),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(copied.values())})
+
+    resp = app_client.http.get("/v1/passports/me", headers=bearer(dev_issuer.citizen(b)))
+    assert resp.status_code != 200 and va.hc1 not in resp.body.decode(), resp.status_code
+    assert a not in resp.body.decode()
+
+
+def test_attack_sealed_part_of_a_countersign_message_moved_to_another_chunk(stack):
+    """A sender on the countersign queue reuses a genuine chunk's sealed entries under another
+    batch id: the worker's queue refuses to open them."""
+    from chalicelib import errors
+    from chalicelib.wiring import Container
+
+    settings, _ = stack
+    queue = Container(settings).countersign_queue
+    body = queue._sealed({"kind": "facility-attested", "batch_id": "SB1", "chunk": 0, "chunks": 1,
+                          "attestation": {}, "entries": [{"citizen_id": "001090012345", "index": 0}]})
+    assert "001090012345" not in json.dumps(body)
+    assert queue.open(body)["entries"] == [{"citizen_id": "001090012345", "index": 0}]
+    for forged in (dict(body, batch_id="SB2"), dict(body, chunk=1)):
+        with pytest.raises(errors.ValidationError):
+            queue.open(forged)
