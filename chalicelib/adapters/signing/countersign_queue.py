@@ -39,7 +39,7 @@ class SqsCountersignQueue:
             return body
         hide = self._pseudonyms.pseudonym
         if body["kind"] == "reevaluate":
-            out = {"kind": "reevaluate", "citizen": hide(body["citizen_id"])}
+            out: dict = {"kind": "reevaluate", "citizen": hide(body["citizen_id"])}
             plain: object = {"citizen_id": body["citizen_id"]}
         else:
             out = {**body, "entries": [{"index": e.get("index"), "citizen": hide(str(e.get("citizen_id")))}
