@@ -27,13 +27,13 @@ from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQ
                                  FakeManifestStore, FakeSecurityEvents)
 
 __all__ = [
+    "FakePseudonyms", "FakeSealer",
     "FakeAccessLog", "FakeApiCallStore", "FakeAuditAnchor", "FakeAuditLog", "FakeAuditSource", "FakeBatchStore",
     "FakeCleaningQueue", "FakeComplaintStore", "FakeContinuations", "FakeCorrector", "FakeCounters",
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
-    "FakePassports", "FakeProbe", "FakePseudonyms", "FakeSealer",
-    "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
+    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
 ]
 
@@ -49,6 +49,7 @@ def fake_adapters() -> dict[str, object]:
     queue = FakeCountersignQueue()
     manifests, audit = FakeManifestStore(), FakeAuditLog()
     return {
+        "pseudonyms": FakePseudonyms(), "sealer": FakeSealer(),
         "counters": counters, "correction_counters": counters, "batches": batches,
         "record_store": records, "cleaning_repository": records, "record_reader": records,
         "pending_records": records, "signing_records": records, "dose_source": records, "citizen_records": records,
@@ -63,7 +64,6 @@ def fake_adapters() -> dict[str, object]:
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
         "dead_letters": FakeDeadLetters(),
-        "pseudonyms": FakePseudonyms(), "sealer": FakeSealer(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
     }
 
