@@ -202,7 +202,7 @@ def test_attack_copy_one_citizens_passport_onto_another(stack, sqs, region, run,
 
 def test_attack_sealed_part_of_a_countersign_message_moved_to_another_chunk(stack):
     """A sender on the countersign queue reuses a genuine chunk's sealed entries under another
-    batch id: the worker's queue refuses to open them."""
+    batch or chunk, or beside other entries: the worker's queue refuses to open them."""
     from chalicelib import errors
     from chalicelib.wiring import Container
 
@@ -212,6 +212,7 @@ def test_attack_sealed_part_of_a_countersign_message_moved_to_another_chunk(stac
                           "attestation": {}, "entries": [{"citizen_id": "001090012345", "index": 0}]})
     assert "001090012345" not in json.dumps(body)
     assert queue.open(body)["entries"] == [{"citizen_id": "001090012345", "index": 0}]
-    for forged in (dict(body, batch_id="SB2"), dict(body, chunk=1)):
+    other = dict(body, entries=[{"index": 0, "citizen": queue._pseudonyms.pseudonym("001090099999")}])
+    for forged in (dict(body, batch_id="SB2"), dict(body, chunk=1), other):
         with pytest.raises(errors.ValidationError):
             queue.open(forged)

@@ -92,7 +92,9 @@ class DynamoRegistry:
         members = self._members(missing)
         people = self._by_pseudonym(sorted({i for ids in members.values() for i in ids}))
         by_pseudonym = {self._t.citizen(cid): p for cid, p in people.items()}
-        found = {k: [by_pseudonym[i] for i in members.get(k, ()) if i in by_pseudonym] for k in missing}
+        # (the cap chose them in pseudonym order; callers get them in id order, like every Registry)
+        found = {k: sorted((by_pseudonym[i] for i in members.get(k, ()) if i in by_pseudonym),
+                           key=lambda p: p.citizen_id) for k in missing}
         with self._lock:
             for k, block in found.items():
                 self._cache[k] = block

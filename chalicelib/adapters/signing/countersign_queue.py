@@ -52,12 +52,23 @@ class SqsCountersignQueue:
         message's batch and chunk (copied from another message, or altered) is refused."""
         if not isinstance(body, dict) or "sealed" not in body:
             return body
-        if self._sealer is None or not isinstance(body["sealed"], str):
+        if self._sealer is None or self._pseudonyms is None or not isinstance(body["sealed"], str):
             raise errors.ValidationError("a countersign message's sealed part cannot be opened here")
         try:
             plain = json.loads(self._sealer.open(self._context(body), body["sealed"]))
         except (errors.SealBroken, ValueError) as e:
             raise errors.ValidationError("a countersign message's sealed part does not open: moved or altered") from e
+        # What is in clear must be what was sealed: a message that keeps a genuine sealed part and
+        # changes the entries or the person beside it is a forgery, not one or the other.
+        if body.get("kind") == "reevaluate":
+            clear: object = body.get("citizen")
+            sealed_view: object = self._pseudonyms.pseudonym(str(plain.get("citizen_id")))
+        else:
+            clear = body.get("entries")
+            sealed_view = [{"index": e.get("index"), "citizen": self._pseudonyms.pseudonym(str(e.get("citizen_id")))}
+                           for e in plain]
+        if clear != sealed_view:
+            raise errors.ValidationError("a countersign message's entries are not the ones it sealed")
         rest = {k: v for k, v in body.items() if k not in ("sealed", "citizen")}
         if body.get("kind") == "reevaluate":
             return {**rest, **plain}
