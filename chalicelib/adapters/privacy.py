@@ -1,6 +1,6 @@
 """KMS-held keys for the personal fields of the tables (ports in chalicelib/privacy.py).
 
-`KmsPseudonyms`: HMAC-SHA256 under a secret that never leaves KMS as such: at cold start one
+`KmsPseudonyms`: HMAC-SHA256 under a secret derived from a key that never leaves KMS: at cold start one
 `GenerateMac` with the project's HMAC_256 key over a fixed label derives it (the same in every
 process, for as long as that key lives), so a lookup by citizen id costs no KMS call, and whoever
 reads the tables without that key cannot hash the 10^12 possible citizen ids to go back.
