@@ -140,7 +140,7 @@ def main() -> int:
                     now=t0, valid_days=365, random_bytes=secrets.token_bytes)
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    TrustService(DynamoDscRepository(tables), None, "VN").register_dsc(
+    TrustService(DynamoDscRepository(tables), "VN").register_dsc(
         dsc.public_bytes(Encoding.PEM), key_ref=settings.key_alias("dsc-es256"), now=t0)
     print(f"setup: {args.people:,} people in the registry and verified records in {time.perf_counter() - t_setup:.0f}s")
 

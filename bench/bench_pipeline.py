@@ -44,6 +44,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from iocount import Figures, RequestCounter  # noqa: E402
 
 PROVINCE = "001"
+INTAKE_REQUESTS = 8
+BATCH_WRITE_CONCURRENT = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads) items/s"
+BATCH_WRITE_BEFORE_INTAKE = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads), just before intake"
+BATCH_WRITE_AFTER_INTAKE = f"BatchWriteItem (25 items, {INTAKE_REQUESTS} threads), just after intake"
+RECORD_TRANSACTIONS = (f"TransactWriteItems of record-shaped items (100 items, {INTAKE_REQUESTS} threads), "
+                       "after intake")
 RETRY_VISIBILITY_S = 30
 
 
@@ -130,6 +136,50 @@ def provision_dsc(c, settings, now) -> None:
     c.trust.register_dsc(dsc.public_bytes(Encoding.PEM), key_ref=settings.key_alias("dsc-es256"), now=now)
 
 
+def batch_write_rate(c, settings, n: int, threads: int = INTAKE_REQUESTS) -> float:
+    """Raw BatchWriteItem items/s (25 items a call) with `threads` calls in flight. Intake keeps up
+    to INTAKE_REQUESTS record requests in flight (two chunks of five transactions on the record
+    store's pool of 8), so its target is checked against the same concurrency."""
+    client = c.client("dynamodb")
+    table = settings.table("records")
+    run = uuid.uuid4().hex[:6]
+
+    def put(start: int) -> None:
+        client.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": {"pk": {"S": f"BASELINE#{run}#{i}"}, "sk": {"S": "REC"}, "data": {"S": "x" * 400}}}}
+            for i in range(start, min(n, start + 25))]})
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(put, range(0, n, 25)))
+    return n / (time.perf_counter() - t)
+
+
+def record_transaction_rate(c, settings, n: int, threads: int = INTAKE_REQUESTS) -> float:
+    """Raw conditional TransactWriteItems items/s of items shaped like intake's records (about
+    1 KB, both index keys, put only if absent), 100 a call, `threads` in flight: what intake's
+    writes cost the emulator with nothing else around them. For information, not a target."""
+    client = c.client("dynamodb")
+    table = settings.table("records")
+    run = uuid.uuid4().hex[:6]
+    row = "x" * 330  # the JSON of a record's fields, twice (`data` and `original`)
+
+    def item(i: int) -> dict:
+        return {"pk": {"S": f"BASELINE#{run}#{i}"}, "sk": {"S": "REC"}, "data": {"S": row}, "original": {"S": row},
+                "gsi1pk": {"S": f"CIT#{run}{i:08d}"}, "gsi1sk": {"S": "2021-08-20#01"},
+                "gsi2pk": {"S": f"FAC#{run}#{i % 20}#PENDING"}, "gsi2sk": {"S": f"R{i:09d}"},
+                "digest": {"S": "0" * 64}, "version": {"N": "1"}, "state": {"S": "PENDING"},
+                "batch_id": {"S": f"b-{run}"}, "row_number": {"N": str(i)}, "province_code": {"S": PROVINCE}}
+
+    def put(start: int) -> None:
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": item(i), "ConditionExpression": "attribute_not_exists(pk)"}}
+            for i in range(start, min(n, start + 100))])
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(put, range(0, n, 100)))
+    return n / (time.perf_counter() - t)
+
+
 def baselines(c, settings, n: int) -> dict[str, float]:
     """Raw emulator rates, for the ratios: items/s of the batch operations, signatures/s of KMS."""
     client = c.client("dynamodb")
@@ -148,6 +198,7 @@ def baselines(c, settings, n: int) -> dict[str, float]:
         client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item(i)}}
                                                       for i in range(start, min(n, start + 25))]})
     out["BatchWriteItem (25 items) items/s"] = n / (time.perf_counter() - t)
+    out[BATCH_WRITE_CONCURRENT] = batch_write_rate(c, settings, n)
     t = time.perf_counter()
     for start in range(0, n, 100):
         client.batch_get_item(RequestItems={table: {"Keys": [key(i) for i in range(start, min(n, start + 100))]}})
@@ -268,9 +319,14 @@ def run(args) -> int:
             return {}
 
     stages = []
+    with counter.paused():  # the machine's load moves: the intake baseline is taken beside the stage
+        base[BATCH_WRITE_BEFORE_INTAKE] = batch_write_rate(c, settings, n_base)
     stages.append(run_stage(counter, "intake", "row", runner_for, "handle_intake",
                             lambda: len(dirty) if batch().get("status") in ("COMPLETE", "FAILED") else 0,
                             len(dirty), args.stage_timeout))
+    with counter.paused():
+        base[BATCH_WRITE_AFTER_INTAKE] = batch_write_rate(c, settings, n_base)
+        base[RECORD_TRANSACTIONS] = record_transaction_rate(c, settings, n_base)
     b = batch()
     if b.get("status") != "COMPLETE":
         raise BenchFailed(f"intake: batch {b.get('status')}: {b.get('error_code')}")
@@ -331,7 +387,7 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
     print()
     print("raw emulator baselines (same run):")
     for name, rate in base.items():
-        print(f"  {name:<40} {rate:>9,.0f}")
+        print(f"  {name:<58} {rate:>9,.0f}")
     print()
     print(f"{'stage':<17} {'done':>7} {'time':>7} {'rate/s':>8}  requests per unit by service; "
           "hottest item and its share of the stage's DynamoDB item writes")
@@ -344,7 +400,12 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
         ops = ", ".join(f"{op} {n}" for (svc, op), n in sorted(s.figures.calls.items()))
         print(f"{'':<43}{ops}")
     intake, cleaning, countersign = by["intake"], by["cleaning"], by["countersigning"]
+    if RECORD_TRANSACTIONS in base:
+        print(f"intake: {intake.rate / base[RECORD_TRANSACTIONS]:.2f}x raw conditional TransactWriteItems of "
+              "record-shaped items at the same concurrency (for information)")
     kms_signs = countersign.calls("kms", "Sign")
+    intake_base = max(base[k] for k in (BATCH_WRITE_CONCURRENT, BATCH_WRITE_BEFORE_INTAKE, BATCH_WRITE_AFTER_INTAKE)
+                      if k in base)
     checks = [
         ("cleaning >= 500 records/s", cleaning.rate >= 500, f"{cleaning.rate:,.0f} records/s"),
         ("DynamoDB requests per cleaned record <= 0.15", cleaning.per_unit("dynamodb") <= 0.15,
@@ -356,9 +417,10 @@ def report(args, stages: list[Stage], base: dict[str, float]) -> int:
          f"{countersign.per_unit('dynamodb'):.2f}"),
         ("exactly one KMS Sign per passport", kms_signs == countersign.done,
          f"{kms_signs:,} Sign calls for {countersign.done:,} passports"),
-        ("intake >= 0.5x raw BatchWriteItem items/s",
-         intake.rate >= 0.5 * base["BatchWriteItem (25 items) items/s"],
-         f"{intake.rate / base['BatchWriteItem (25 items) items/s']:.2f}x"),
+        (f"intake >= 0.5x raw BatchWriteItem items/s at its concurrency ({INTAKE_REQUESTS} threads; the "
+         "fastest of the three measures)", intake.rate >= 0.5 * intake_base,
+         f"{intake.rate / intake_base:.2f}x ({intake.rate / base['BatchWriteItem (25 items) items/s']:.2f}x "
+         "the one-thread baseline)"),
     ]
     for s in stages:
         share = s.figures.hottest()[2]

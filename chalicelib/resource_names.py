@@ -10,8 +10,8 @@ from __future__ import annotations
 TABLES = ("records", "batches", "registry", "facilities", "signing", "passports", "complaints",
           "counters", "idempotency", "access")
 QUEUES = ("intake", "cleaning", "countersign")
-BUCKETS = ("intake", "reports", "audit")
-KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "pseudonym", "data")
+BUCKETS = ("intake", "reports", "audit", "revocation")
+KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "trust-anchor", "pseudonym", "data")
 
 
 def physical(prefix: str, logical: str) -> str:

@@ -22,6 +22,11 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
+# The stages where a token may be checked against a key set on local disk and minted by the dev
+# issuer: anywhere else, a file:// JWKS or a dev key means anyone with the file mints any role.
+DEV_STAGES = ("local", "test")
+
+
 def _bool(value: str) -> bool:
     v = value.strip().lower()
     if v in ("1", "true", "yes", "on"):
@@ -64,8 +69,11 @@ class Settings:
     # README's "Counters layout" says why 32). At most 100: a reconciliation fix conditions every
     # shard of a scope in one transaction. Raise it, never lower it: shards above it go unread.
     counter_shards: int = 32
-    # Days an access-log entry (who read which cleaning result) is kept.
+    # Retention (README, Personal data: retention). Days an access-log entry (who read whose
+    # data) is kept, and days an idempotency record (API calls, complaint filings) is kept: both
+    # expire by DynamoDB TTL. DLQ messages expire by the queues' retention (infra/spec.py).
     access_log_retention_days: int = 400
+    idempotency_retention_days: int = 7
     # Caps on what one stored record may take (chalicelib/intake/records.py::IntakeLimits).
     max_extra_columns: int = 20
     max_row_bytes: int = 8 * 1024
@@ -111,6 +119,22 @@ class Settings:
             raise SettingsError("VAXPASS_COUNTERSIGN_MAX_CONCURRENCY must be between 2 and 1000")
         if not 1 <= self.counter_shards <= 100:
             raise SettingsError(f"{ENV_NAMES['counter_shards']} must be a whole number from 1 to 100")
+        for name in ("access_log_retention_days", "idempotency_retention_days"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_NAMES[name]} must be at least 1 (day)")
+        self._refuse_dev_auth()
+
+    def _refuse_dev_auth(self) -> None:
+        """Outside the local and test stages, tokens are checked only against the identity
+        provider's key set over HTTPS: a cold start with a file:// key set or a dev issuer key fails."""
+        if self.stage in DEV_STAGES:
+            return
+        if (self.jwks_url or "").strip().lower().startswith("file:"):
+            raise SettingsError(f"{ENV_NAMES['jwks_url']}: a file:// key set is accepted only in the "
+                                f"{' and '.join(DEV_STAGES)} stages, not in {self.stage!r}")
+        if self.dev_jwt_key_file:
+            raise SettingsError(f"{ENV_NAMES['dev_jwt_key_file']}: the dev issuer is accepted only in the "
+                                f"{' and '.join(DEV_STAGES)} stages, not in {self.stage!r}")
 
     @property
     def signing_region_list(self) -> tuple[str, ...]:
@@ -185,6 +209,7 @@ ENV_NAMES = {
     "records_per_minute": "VAXPASS_RECORDS_PER_MINUTE",
     "counter_shards": "VAXPASS_COUNTER_SHARDS",
     "access_log_retention_days": "VAXPASS_ACCESS_LOG_RETENTION_DAYS",
+    "idempotency_retention_days": "VAXPASS_IDEMPOTENCY_RETENTION_DAYS",
     "max_extra_columns": "VAXPASS_MAX_EXTRA_COLUMNS",
     "max_row_bytes": "VAXPASS_MAX_ROW_BYTES",
     "xlsx_max_uncompressed_mb": "VAXPASS_XLSX_MAX_UNCOMPRESSED_MB",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Callable
 
@@ -155,7 +155,7 @@ class Container:
     def api_calls(self):
         from chalicelib.adapters.intake.batches import DynamoApiCallStore
 
-        return DynamoApiCallStore(self.tables)
+        return DynamoApiCallStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def pending_records(self):
@@ -186,6 +186,12 @@ class Container:
         from chalicelib.adapters.cleaning.access_log import DynamoAccessLog
 
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
+
+    @cached_property
+    def person_access(self):
+        from chalicelib.access.service import PersonAccessLog
+
+        return PersonAccessLog(self.access_log, self.pseudonyms, self.clock)
 
     @cached_property
     def registry(self):
@@ -278,6 +284,18 @@ class Container:
         return S3SecurityEvents(self.client("s3"), self.settings.bucket("audit"))
 
     @cached_property
+    def published_trust_list(self):
+        from chalicelib.adapters.trust.gateway_list import DynamoPublishedTrustList
+
+        return DynamoPublishedTrustList(self.tables)
+
+    @cached_property
+    def gateway_trust(self):
+        from chalicelib.trust.gateway import GatewayTrustService
+
+        return GatewayTrustService(self.dscs, self.published_trust_list, self.settings.country)
+
+    @cached_property
     def dscs(self):
         from chalicelib.adapters.trust.trust_list import DynamoDscRepository
 
@@ -288,6 +306,20 @@ class Container:
         from chalicelib.adapters.trust.trust_list import DynamoRevocationRepository
 
         return DynamoRevocationRepository(self.tables)
+
+    @cached_property
+    def trust_anchor(self):
+        """The national trust anchor's KMS key: signs every list published for verifiers
+        (`dcc.signed_document.sign_document`)."""
+        from chalicelib.adapters.trust.published import KmsTrustAnchor
+
+        return KmsTrustAnchor(self.client("kms"), self.settings.key_alias("trust-anchor"))
+
+    @cached_property
+    def published_objects(self):
+        from chalicelib.adapters.trust.published import S3PublishedObjects
+
+        return S3PublishedObjects(self.client("s3"), self.settings.bucket("revocation"))
 
     @cached_property
     def passports(self):
@@ -346,7 +378,7 @@ class Container:
     def complaint_store(self):
         from chalicelib.adapters.complaints.store import DynamoComplaintStore
 
-        return DynamoComplaintStore(self.tables)
+        return DynamoComplaintStore(self.tables, self.settings.idempotency_retention_days)
 
     @cached_property
     def facility_heads(self):
@@ -359,6 +391,18 @@ class Container:
         from chalicelib.adapters.sqs import DeadLetters
 
         return DeadLetters(self.client("sqs"), self.queue_urls, self.settings)
+
+    @cached_property
+    def operator_identity(self):
+        from chalicelib.adapters.access.operator import StsOperatorIdentity
+
+        return StsOperatorIdentity(self.client("sts"))
+
+    @cached_property
+    def dead_letter_inspection(self):
+        from chalicelib.access.dead_letters import DeadLetterInspection
+
+        return DeadLetterInspection(self.dead_letters, self.person_access, self.operator_identity)
 
     @cached_property
     def health_probes(self):
@@ -414,13 +458,34 @@ class Container:
         from chalicelib.cleaning.corrections import CorrectionService
 
         return CorrectionService(self.record_reader, self.intake, self.correction_counters, self.access_log,
-                                 self.clock)
+                                 self.clock, pseudonyms=self.pseudonyms)
 
     @cached_property
     def trust(self):
         from chalicelib.trust.service import TrustService
 
-        return TrustService(self.dscs, self.revocation_list, self.settings.country)
+        return TrustService(self.dscs, self.settings.country)
+
+    @cached_property
+    def revocation_publisher(self):
+        from chalicelib.trust.revocations import RevocationPublisher
+
+        s = self.settings
+        return RevocationPublisher(self.revocation_list, self.published_objects, self.trust_anchor, self.clock,
+                                   lambda: self.random_bytes(16).hex(), country=s.country,
+                                   validity=timedelta(days=s.dcc_validity_days))
+
+    @cached_property
+    def rule_store(self):
+        from chalicelib.adapters.rules.store import DynamoRuleStore
+
+        return DynamoRuleStore(self.tables)
+
+    @cached_property
+    def rules(self):
+        from chalicelib.rules.service import RulesService
+
+        return RulesService(self.rule_store, self.passport_reader, self.dscs, self.clock, self.settings.country)
 
     @cached_property
     def countersign(self):
@@ -478,7 +543,7 @@ class Container:
     def revocations(self):
         from chalicelib.issuance.revocation import RevocationService
 
-        return RevocationService(self.passports, self.audit_log, self.clock, issuer_country=self.settings.dcc_issuer,
+        return RevocationService(self.passports, self.audit_log, self.clock, country=self.settings.country,
                                  reevaluations=self.reevaluations)
 
     @cached_property

@@ -90,6 +90,10 @@ def package(stage: str, prefix: str, out: Path) -> Path:
     env = dict(os.environ)
     # chalice package needs a region only to fill ARNs; the template stays region-agnostic.
     env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION", "ap-southeast-1"))
+    # Chalice imports the app under the stage's VAXPASS_STAGE; a local dev issuer configured in
+    # this shell is refused outside local/test (settings.py) and is no part of a deployment.
+    for name in ("VAXPASS_JWKS_URL", "VAXPASS_DEV_JWT_KEY_FILE"):
+        env.pop(name, None)
     first = out / "first"
     subprocess.run(chalice + ["package", "--stage", stage, str(first)], check=True, env=env)
     sam = json.loads((first / "sam.json").read_text())

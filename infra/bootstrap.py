@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import resource_names as rn
 from infra import spec
+from infra.cloudformation import key_policy
 
 
 @dataclass
@@ -41,6 +42,9 @@ def bootstrap(prefix: str, *, region: str, endpoint_url: str | None, replica_reg
                 _ensure_replica(kms, _client("kms", replica_region, endpoint_url), prefix, k, keys[k.logical],
                                 replica_region)
     data_key = keys["data"]
+    account = _client("sts", region, endpoint_url).get_caller_identity()["Account"]
+    kms.put_key_policy(KeyId=data_key, PolicyName="default", Policy=json.dumps(
+        key_policy("data", f"arn:aws:iam::{account}:root", account)))
 
     ddb = _client("dynamodb", region, endpoint_url)
     tables = {t.logical: _ensure_table(ddb, prefix, t, data_key) for t in spec.TABLES}
@@ -48,7 +52,7 @@ def bootstrap(prefix: str, *, region: str, endpoint_url: str | None, replica_reg
     sqs = _client("sqs", region, endpoint_url)
     queues, dlqs = {}, {}
     for q in spec.QUEUES:
-        dlqs[q.logical], queues[q.logical] = _ensure_queue(sqs, prefix, q)
+        dlqs[q.logical], queues[q.logical] = _ensure_queue(sqs, prefix, q, data_key)
 
     s3 = _client("s3", region, endpoint_url)
     buckets = {b.logical: _ensure_bucket(s3, sqs, prefix, b, data_key, region) for b in spec.BUCKETS}
@@ -155,28 +159,35 @@ def _add_missing_indexes(ddb, name: str, kwargs: dict) -> None:
             time.sleep(0.2)
 
 
-def _ensure_queue(sqs, prefix: str, queue: spec.Queue) -> tuple[str, str]:
-    dlq_url = sqs.create_queue(QueueName=rn.dlq(prefix, queue.logical), Attributes={
-        "MessageRetentionPeriod": str(queue.dlq_retention_s), "SqsManagedSseEnabled": "true"})["QueueUrl"]
+def _ensure_queue(sqs, prefix: str, queue: spec.Queue, data_key: str) -> tuple[str, str]:
+    # The data key, as in the template (the data key's policy admits S3 for the intake queue).
+    # SQS-managed SSE off explicitly: a queue made before had it on, and the two exclude each other.
+    encryption = {"KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": str(spec.QUEUE_DATA_KEY_REUSE_S),
+                  "SqsManagedSseEnabled": "false"}
+    dlq_url = _create_queue(sqs, rn.dlq(prefix, queue.logical), {
+        "MessageRetentionPeriod": str(queue.dlq_retention_s), **encryption})
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     attrs = {
         "VisibilityTimeout": str(queue.visibility_timeout_s),
         "MessageRetentionPeriod": str(queue.retention_s),
-        # SQS-managed SSE: S3 event notifications cannot publish to a queue encrypted with a
-        # customer key unless the key policy admits S3; managed SSE keeps that simple.
-        "SqsManagedSseEnabled": "true",
+        **encryption,
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                      "maxReceiveCount": str(queue.max_receive_count)}),
     }
-    name = rn.physical(prefix, queue.logical)
+    return dlq_url, _create_queue(sqs, rn.physical(prefix, queue.logical), attrs)
+
+
+def _create_queue(sqs, name: str, attrs: dict) -> str:
+    """The queue's URL, created or brought to `attrs` (a queue made before it was encrypted with
+    the data key gets the key here)."""
     try:
-        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        return sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
     except ClientError as e:
         if e.response["Error"]["Code"] not in ("QueueAlreadyExists", "QueueNameExists"):
             raise
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
-    return dlq_url, url
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
+    return url
 
 
 def _ensure_bucket(s3, sqs, prefix: str, bucket: spec.Bucket, data_key: str, region: str) -> str:

@@ -13,11 +13,31 @@ def logical_id(*parts: str) -> str:
     return "".join(p[:1].upper() + p[1:] for part in parts for p in re.split(r"[-_]", part) if p)
 
 
+_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+_ACCOUNT = {"Ref": "AWS::AccountId"}
+
+# Stateful resources outlive their stack, whether it is deleted or a change replaces them: the
+# population's records and the signing keys are never deleted by a template edit.
+_RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
 def _key_policy() -> dict:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "AccountAdministers", "Effect": "Allow",
-        "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
-        "Action": "kms:*", "Resource": "*"}]}
+    return key_policy("", _ROOT, _ACCOUNT)
+
+
+def key_policy(logical: str, root_arn: object, account: object) -> dict:
+    """The key policy of one key (`root_arn`, `account`: strings for bootstrap, CloudFormation
+    expressions for the template). The account administers every key through IAM; the data key
+    also lets S3 encrypt the event notifications it sends to the intake queue (a queue encrypted
+    with a customer key refuses S3's messages unless the key policy admits S3)."""
+    statements: list[dict] = [{"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root_arn},
+                               "Action": "kms:*", "Resource": "*"}]
+    if logical == "data":
+        statements.append({"Sid": "S3NotifiesEncryptedQueues", "Effect": "Allow",
+                           "Principal": {"Service": "s3.amazonaws.com"},
+                           "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+                           "Condition": {"StringEquals": {"aws:SourceAccount": account}}})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def resources(prefix: str) -> dict:
@@ -26,10 +46,10 @@ def resources(prefix: str) -> dict:
     for k in spec.KEYS:
         kid = logical_id(k.logical, "key")
         props = {"Description": f"{prefix}: {k.purpose}", "KeySpec": k.spec, "KeyUsage": k.usage,
-                 "KeyPolicy": _key_policy(), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
+                 "KeyPolicy": key_policy(k.logical, _ROOT, _ACCOUNT), "EnableKeyRotation": k.usage == "ENCRYPT_DECRYPT"}
         if k.multi_region:
             props["MultiRegion"] = True
-        res[kid] = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": props}
+        res[kid] = {"Type": "AWS::KMS::Key", **_RETAIN, "Properties": props}
         res[logical_id(k.logical, "alias")] = {"Type": "AWS::KMS::Alias", "Properties": {
             "AliasName": rn.key_alias(prefix, k.logical), "TargetKeyId": {"Ref": kid}}}
     if spec.KEYS[-1].logical != "data":
@@ -56,19 +76,21 @@ def resources(prefix: str) -> dict:
                 "Projection": {"ProjectionType": "ALL"}} for ix in t.indexes]
         if t.ttl_attribute:
             props["TimeToLiveSpecification"] = {"AttributeName": t.ttl_attribute, "Enabled": True}
-        res[logical_id(t.logical, "table")] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+        res[logical_id(t.logical, "table")] = {"Type": "AWS::DynamoDB::Table", **_RETAIN,
                                                 "Properties": props}
 
     for q in spec.QUEUES:
         qid, did = logical_id(q.logical, "queue"), logical_id(q.logical, "dead-letter-queue")
+        # Queues and DLQs under the project's data key: reading a message needs kms:Decrypt on it,
+        # which only the functions and operators hold (SQS-managed SSE would let any sqs reader in).
         res[did] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": rn.dlq(prefix, q.logical), "MessageRetentionPeriod": q.dlq_retention_s,
-            "SqsManagedSseEnabled": True}}
+            "KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": spec.QUEUE_DATA_KEY_REUSE_S}}
         res[qid] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": rn.physical(prefix, q.logical),
             "VisibilityTimeout": q.visibility_timeout_s,
             "MessageRetentionPeriod": q.retention_s,
-            "SqsManagedSseEnabled": True,
+            "KmsMasterKeyId": data_key, "KmsDataKeyReusePeriodSeconds": spec.QUEUE_DATA_KEY_REUSE_S,
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [did, "Arn"]},
                               "maxReceiveCount": q.max_receive_count}}}
 
@@ -110,7 +132,7 @@ def resources(prefix: str) -> dict:
                         "Resource": {"Fn::GetAtt": [logical_id(n.queue, "queue"), "Arn"]},
                         "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{name}"},
                                       "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}}}
-        res[bid] = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": props}
+        res[bid] = {"Type": "AWS::S3::Bucket", **_RETAIN, "Properties": props}
         if depends:
             res[bid]["DependsOn"] = depends
     return res
@@ -136,7 +158,7 @@ def replica_template(prefix: str) -> dict:
             continue
         param, rid = logical_id(k.logical, "key-arn"), logical_id(k.logical, "replica-key")
         params[param] = {"Type": "String", "Description": f"ARN of the primary {k.logical} key"}
-        res[rid] = {"Type": "AWS::KMS::ReplicaKey", "DeletionPolicy": "Retain", "Properties": {
+        res[rid] = {"Type": "AWS::KMS::ReplicaKey", **_RETAIN, "Properties": {
             "PrimaryKeyArn": {"Ref": param}, "Description": f"{prefix}: {k.purpose}", "KeyPolicy": _key_policy()}}
         res[logical_id(k.logical, "alias")] = {"Type": "AWS::KMS::Alias", "Properties": {
             "AliasName": rn.key_alias(prefix, k.logical), "TargetKeyId": {"Ref": rid}}}
@@ -156,6 +178,10 @@ def _arns(grant: spec.Grant, prefix: str) -> tuple[list[str], dict | None]:
     if grant.kind == "bucket":
         name = rn.bucket(prefix, grant.logical)
         return [f"arn:aws:s3:::{name}/{grant.prefix}"], None
+    if grant.kind == "bucket-list":
+        # ListBucket is granted on the bucket, not its objects; a prefix narrows it by condition.
+        arn = f"arn:aws:s3:::{rn.bucket(prefix, grant.logical)}"
+        return [arn], None if grant.prefix == "*" else {"StringLike": {"s3:prefix": grant.prefix}}
     if grant.kind == "key":
         # Key ids are not known before deploy; the alias pins the grant to one key.
         return ["*"], {"ForAnyValue:StringEquals": {"kms:ResourceAliases": rn.key_alias(prefix, grant.logical)}}

@@ -79,10 +79,10 @@ class Key:
 class Grant:
     """What one function may do with one resource (least privilege per function)."""
 
-    kind: str  # table | queue | dlq | bucket | key
+    kind: str  # table | queue | dlq | bucket | bucket-list | key
     logical: str
     actions: tuple[str, ...]
-    prefix: str = "*"  # bucket object prefix
+    prefix: str = "*"  # bucket object prefix; for bucket-list, the s3:prefix a listing may name
 
 
 @dataclass(frozen=True)
@@ -115,15 +115,16 @@ TABLES: tuple[Table, ...] = (
           purpose="signing batches (manifests) and the hash-chained attestation log"),
     Table("passports", "pk", "sk", (_gsi(1), _gsi(2)),
           purpose="issued passports per person and version; gsi1 = by UVCI, gsi2 = revocations"),
-    Table("complaints", "pk", "sk", (_gsi(1), _gsi(2)),
-          purpose="citizen complaints; gsi1 = by facility and due date, gsi2 = by citizen"),
+    Table("complaints", "pk", "sk", (_gsi(1), _gsi(2)), ttl_attribute="ttl",
+          purpose="citizen complaints; gsi1 = by facility and due date, gsi2 = by citizen; filing "
+                  "idempotency items expire by ttl"),
     Table("counters", "pk", "sk", (_gsi(1),),
           purpose="incremental progress counters per province and facility; gsi1 = facilities of a province"),
     Table("idempotency", "id", ttl_attribute="expiration",
           purpose="Powertools idempotency records for handlers"),
-    Table("access", "pk", "sk", (_gsi(1),), ttl_attribute="ttl",
-          purpose="access log of cleaning-result reads (gsi1 = by reader) and per-caller submission "
-                  "rate windows; both expire by ttl"),
+    Table("access", "pk", "sk", (_gsi(1), _gsi(2)), ttl_attribute="ttl",
+          purpose="append-only access log of reads of a person's data (gsi1 = by reader, gsi2 = by "
+                  "the person's pseudonym) and per-caller submission rate windows; both expire by ttl"),
 )
 
 # Lambda's guidance for SQS event sources: the visibility timeout at least 6x the function timeout
@@ -138,10 +139,15 @@ QUEUES: tuple[Queue, ...] = (
           purpose="facility-attested people to countersign with the KMS DSC key"),
 )
 
+# Seconds SQS reuses a data key before asking KMS for a new one: one GenerateDataKey/Decrypt per
+# queue and caller per reuse period, not per message (the KMS request quota stays untouched).
+QUEUE_DATA_KEY_REUSE_S = 300
+
 # The audit anchor: where a DynamoDB writer cannot rewrite history. Ten years, like the records.
 AUDIT_RETENTION_DAYS = 3650
 AUDIT_CHECKPOINT_PREFIX = "checkpoints/"
 SECURITY_EVENT_PREFIX = "security-events/"
+REVOCATION_PREFIX = "revocation/"
 
 BUCKETS: tuple[Bucket, ...] = (
     Bucket("intake", (Notification("incoming/", "intake"),), expire_days=90,
@@ -151,6 +157,9 @@ BUCKETS: tuple[Bucket, ...] = (
     Bucket("audit", object_lock_days=AUDIT_RETENTION_DAYS,
            purpose=f"{AUDIT_CHECKPOINT_PREFIX} KMS-signed checkpoints of the audit log's head; "
                    f"{SECURITY_EVENT_PREFIX} countersign chunks and entries refused as forged"),
+    # No expiry: a batch stays listed in the index until a rebuild leaves it out.
+    Bucket("revocation", purpose=f"{REVOCATION_PREFIX} the revocation list verifiers download: signed "
+                                 "batches, index pages and root (`revocation publish` writes them)"),
 )
 
 KEYS: tuple[Key, ...] = (
@@ -158,6 +167,9 @@ KEYS: tuple[Key, ...] = (
     Key("dsc-ps256", "RSA_2048", "SIGN_VERIFY", purpose="DSC key for PS256 DCC signing"),
     Key("audit-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
         purpose="signs the audit log checkpoints (sequence, head hash, time) written to the audit bucket"),
+    Key("trust-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
+        purpose="the national trust anchor: signs the lists published for verifiers (revocation batches "
+                "and index, gateway-format trust list); used by operators' CLI runs, never by a function"),
     # Never used per lookup: one GenerateMac at cold start derives the pseudonym secret.
     Key("pseudonym", "HMAC_256", "GENERATE_VERIFY_MAC",
         purpose="derives the keyed hash that replaces citizen ids in keys (chalicelib/adapters/privacy.py)"),
@@ -171,6 +183,8 @@ _RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:
 _RO = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
 _SEND = ("sqs:SendMessage", "sqs:GetQueueUrl")
 _CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+# Every function both sends to and/or receives from queues encrypted with the data key (SQS asks
+# KMS for a data key on send and decrypts on receive), and reads and writes its tables and buckets.
 # DescribeKey: the field sealer resolves the key's ARN once per process (chalicelib/adapters/privacy.py).
 _DATA_KEY = Grant("key", "data", ("kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"))
 # Every function that keys an item by citizen id derives the pseudonym secret once per process.
@@ -183,14 +197,25 @@ _ANCHOR = (Grant("key", "audit-anchor", ("kms:Sign",)),
 FUNCTIONS: tuple[Function, ...] = (
     # API Gateway answers 504 after 29 s whatever the function does: 30 s is all a route can use.
     Function("api_handler", timeout_s=30, grants=(
-        Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "registry", _RO),
+        # No grant on the registry table: no route reads it (README, Personal data: who can read what).
+        Grant("table", "records", _RW), Grant("table", "batches", _RW),
         Grant("table", "facilities", _RW), Grant("table", "signing", _RW),
         Grant("table", "passports", _RW), Grant("table", "complaints", _RW),
         Grant("table", "counters", _RW), Grant("table", "idempotency", _RW),
-        Grant("table", "access", ("dynamodb:PutItem", "dynamodb:UpdateItem")),
+        # The access log is append-only for the API: conditional puts of new entries, Query for a
+        # citizen's own history (GET /v1/access-log/me); UpdateItem is for the RATE# windows only.
+        # No DeleteItem, no Scan.
+        Grant("table", "access", ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")),
         Grant("queue", "cleaning", _SEND), Grant("queue", "countersign", _SEND),
         Grant("bucket", "reports", ("s3:GetObject", "s3:PutObject")),
+        # Without ListBucket, S3 answers a GetObject of a missing key 403, not 404: a QR image not
+        # cached yet would be an error instead of a miss (S3ImageCache.get).
+        Grant("bucket-list", "reports", ("s3:ListBucket",)),
         Grant("bucket", "intake", ("s3:PutObject",), prefix="incoming/*"),
+        Grant("bucket", "revocation", ("s3:GetObject",), prefix=f"{REVOCATION_PREFIX}*"),
+        # /v1/health: DescribeTable of the records table, HeadBucket (ListBucket) of the intake bucket.
+        Grant("table", "records", ("dynamodb:DescribeTable",)),
+        Grant("bucket-list", "intake", ("s3:ListBucket",)),
         Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
         Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
         *_ANCHOR,
@@ -205,7 +230,9 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("queue", "intake", _CONSUME), Grant("queue", "intake", _SEND), Grant("dlq", "intake", _SEND),
         Grant("queue", "cleaning", _SEND),
         Grant("bucket", "intake", ("s3:GetObject",), prefix="incoming/*"),
-        Grant("bucket", "reports", ("s3:PutObject",), prefix="reports/*"),
+        # The rejected-rows report is written in parts, then composed: list and read the parts.
+        Grant("bucket", "reports", ("s3:PutObject", "s3:GetObject"), prefix="reports/*"),
+        Grant("bucket-list", "reports", ("s3:ListBucket",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
         Grant("table", "facilities", _RO),  # records only of registered facilities
         _DATA_KEY, _PSEUDONYM_KEY,
@@ -225,6 +252,8 @@ FUNCTIONS: tuple[Function, ...] = (
         # A chunk refused as forged, or with a person who cannot be issued, goes to the DLQ at once.
         Grant("queue", "countersign", _CONSUME), Grant("dlq", "countersign", _SEND),
         Grant("table", "records", _RW), Grant("table", "facilities", _RO),
+        # The identity on the passport: the person's registry entry, read by key (never queried).
+        Grant("table", "registry", ("dynamodb:GetItem", "dynamodb:BatchGetItem")),
         # Reads attestations and manifests; updates only the status items of dispatched chunks.
         Grant("table", "signing", _RO + ("dynamodb:UpdateItem",)),
         Grant("table", "passports", _RW), Grant("table", "counters", _RW),
@@ -232,6 +261,10 @@ FUNCTIONS: tuple[Function, ...] = (
         # Before issuing on an attestation: the anchor's checkpoint of its sequence, checked with
         # the anchor key's public key (never its Sign).
         Grant("bucket", "audit", ("s3:GetObject",), prefix=f"{AUDIT_CHECKPOINT_PREFIX}*"),
+        # A checkpoint not (yet) written must read as missing (404), which S3 answers only to a
+        # caller allowed to list the bucket; to anyone else it is a 403, and the chunk would fail
+        # as "audit unavailable" instead of being refused as unanchored. Names only, no content.
+        Grant("bucket-list", "audit", ("s3:ListBucket",)),
         Grant("key", "audit-anchor", ("kms:GetPublicKey",)),
         Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
         Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),

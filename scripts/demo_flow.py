@@ -122,6 +122,8 @@ def main() -> int:
     print(f"   {audit['head']['sequence']} entries, head {audit['head']['entry_hash'][:16]}..., anchored by "
           f"checkpoint #{audit['anchor']['sequence']} ({audit['anchor']['time']})")
 
+    summary["travel_checks"] = travel_checks(args.api, summary["issuing"]["citizen"])
+
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"== summary written to {out / 'summary.json'}")
     return 0
@@ -233,7 +235,23 @@ def sign_countersign_and_verify(api: str, out: Path, results: list[dict], synth:
     if valid != len(people) or from_images != hc1_lines:
         raise SystemExit("verification failed")
     return {"facility": facility, "batch_id": manifest["batch_id"], "people_signed": manifest["count"],
-            "passports_fetched": fetched, "passports_valid": valid, "qr_dir": str(qr_dir)}
+            "passports_fetched": fetched, "passports_valid": valid, "qr_dir": str(qr_dir), "citizen": people[0]}
+
+
+def travel_checks(api: str, citizen_id: str) -> dict:
+    print("== 13. travel checks: Austria's and Germany's rules imported, a citizen asks before each trip")
+    subprocess.run([sys.executable, "-m", "chalicelib.cli", "rules", "import", str(ROOT / "examples" / "rules")],
+                   cwd=ROOT, check=True)
+    token = citizen_tokens()(citizen_id)
+    checks = {}
+    for country in ("AT", "DE"):
+        check = get_json(f"{api}/v1/passports/me/travel-check?country={country}", token)
+        checks[country] = check
+        verdict = "passes" if check["passes"] else f"does not pass ({', '.join(check['failed'])})"
+        print(f"   {country}: the passport {verdict}")
+        for rule in check["rules"]:
+            print(f"      {rule['identifier']} {rule['result']}: {rule['description'][:90]}")
+    return checks
 
 
 def wait_for_passports(people: int, deadline: float) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -53,6 +54,33 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+# Every AWS call a Lambda function makes during the tests, checked against that function's IAM
+# policy by tests/integration/test_iam_recorded_calls.py (which runs last). Installed before any
+# client exists: clients get the hook when they are created.
+def _record_aws_calls() -> None:
+    from infra.aws_calls import install
+
+    install()
+
+
+_record_aws_calls()
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+SESSION_STARTED = time.time()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """The recorded-calls check runs after every test that records."""
+    last = [i for i in items if i.nodeid.startswith("tests/integration/test_iam_recorded_calls.py")]
+    items[:] = [i for i in items if i not in last] + last
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    report = ARTIFACTS / "iam-unused-grants.txt"
+    if report.exists() and report.stat().st_mtime >= SESSION_STARTED:
+        terminalreporter.write_sep("-", f"IAM grants no recorded call used ({report.relative_to(ARTIFACTS.parent)})")
+        terminalreporter.write_line(report.read_text(encoding="utf-8").rstrip())
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,10 @@ counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, A
 access     pk READ#<facility>#<record_id>  sk <at>#<nonce>   one read of a record's cleaning result (role,
                                                              subject, scope, facility_id, record_id, at);
                                                              gsi1 BY#<role>#<scope or subject> / <at>#<nonce>
+           pk WHO#<pseudonym>  sk <at>#<nonce>               any other read of a person's data (route,
+                                                             shown: JSON list of keys); every read that
+                                                             showed a person also has gsi2 WHO#<pseudonym>
+                                                             / <at>#<nonce>. Written only if new (append-only)
            pk RATE#<caller>  sk <window start, epoch s>      used: records counted in the window
            (every access item expires by `ttl`; adapters/cleaning/access_log.py, adapters/intake/rate_windows.py)
 """
@@ -372,11 +376,16 @@ class Tables:
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
             by_reader = gsi(1, s)
+            gsi2pk = UnicodeAttribute(null=True)
+            gsi2sk = UnicodeAttribute(null=True)
+            by_person = gsi(2, s)
             role = UnicodeAttribute(null=True)
             subject = UnicodeAttribute(null=True)
             scope = UnicodeAttribute(null=True)
             facility_id = UnicodeAttribute(null=True)
             record_id = UnicodeAttribute(null=True)
+            route = UnicodeAttribute(null=True)
+            shown = UnicodeAttribute(null=True)
             at = UnicodeAttribute(null=True)
             used = NumberAttribute(null=True)
             ttl = NumberAttribute(null=True)

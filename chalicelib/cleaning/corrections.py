@@ -20,8 +20,9 @@ from typing import Callable, Mapping, Protocol
 
 from chalicelib import errors
 from chalicelib.auth.principal import Principal
-from chalicelib.cleaning.access import AccessEntry, AccessLog, Reader
+from chalicelib.cleaning.access import AccessEntry, AccessLog, Disclosure, Reader
 from chalicelib.cleaning.disclosure import facility_view
+from chalicelib.identity.pseudonyms import PlainPseudonyms, Pseudonyms
 from chalicelib.intake.service import IntakeService, Writer
 
 # Not facility_id nor province_code: who owns a record never changes through a correction.
@@ -61,13 +62,14 @@ class CorrectionCounters(Protocol):
 class CorrectionService:
     def __init__(self, reader: RecordReader, intake: IntakeService, counters: CorrectionCounters,
                  access: AccessLog, clock: Callable[[], datetime],
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex, pseudonyms: Pseudonyms | None = None) -> None:
         self._reader = reader
         self._intake = intake
         self._counters = counters
         self._access = access
         self._now = clock
         self._new_id = new_id
+        self._pseudonyms = pseudonyms or PlainPseudonyms()
 
     def view(self, facility_id: str, record_id: str) -> dict:
         """The record and its (disclosed) result, for authorising a call; `show` it to a caller."""
@@ -75,7 +77,13 @@ class CorrectionService:
 
     def show(self, view: Mapping, reader: Reader) -> dict:
         """`view` is being returned to `reader`: logged first, so no read goes unlogged."""
-        self._access.record_read(AccessEntry(reader, str(view["facility_id"]), str(view["record_id"]), self._now()))
+        facility_id, record_id = str(view["facility_id"]), str(view["record_id"])
+        citizen_id = str((view.get("record") or {}).get("citizen_id") or "").strip()
+        # The person the record is about, by pseudonym, so it is in their history (access-log --citizen).
+        people = (Disclosure(self._pseudonyms.pseudonym(citizen_id), (f"{facility_id}#{record_id}",)),) \
+            if citizen_id else ()
+        self._access.record_read(AccessEntry(reader, facility_id, record_id, self._now(),
+                                             "GET /v1/vaccination-records/{record_id}", people))
         return dict(view)
 
     def _get(self, facility_id: str, record_id: str) -> RecordView:

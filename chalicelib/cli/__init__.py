@@ -23,12 +23,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "chalicelib.cli.registry_commands",
     "chalicelib.cli.upload_commands",
     "chalicelib.cli.dcc_commands",
+    "chalicelib.cli.trust_commands",
     "chalicelib.cli.dlq_commands",
     "chalicelib.cli.facility_commands",
     "chalicelib.cli.token_commands",
     "chalicelib.cli.reports_commands",
     "chalicelib.cli.access_commands",
     "chalicelib.cli.audit_commands",
+    "chalicelib.cli.revocation_commands",
+    "chalicelib.cli.rules_commands",
 )
 
 

@@ -1,5 +1,7 @@
-"""`access-log`: who was shown which record's cleaning result (operators, with read access to the
-access table; the API itself may only write it)."""
+"""`access-log`: who was shown whose data (operators, with read access to the access table; the API
+itself only appends to it, and reads a citizen's own history for GET /v1/access-log/me).
+`access-log --citizen CID`: every read of one citizen's data; `record`, `reader`: cleaning-result
+reads by record and any read by one caller."""
 from __future__ import annotations
 
 import json
@@ -13,7 +15,12 @@ ROLES = ("facility", "province", "ministry", "operator")
 
 
 def register(sub) -> None:
-    g = group(sub, "access-log", "who read which record's cleaning result, and when")
+    g = group(sub, "access-log", "who read whose data, and when (--citizen CID: one citizen's history)")
+    parser = sub.choices["access-log"]
+    parser.add_argument("--citizen", metavar="CID", help="every read of this citizen's data, oldest first "
+                                                          "(JSON lines)")
+    parser.add_argument("--since", type=t.iso_time, help="with --citizen: only reads at or after this time")
+    parser.set_defaults(func=_citizen_or_help)
     p = command(g, "record", "every read of one record's cleaning result, oldest first (JSON lines)", _record)
     p.add_argument("--facility-id", required=True, type=t.facility_id)
     p.add_argument("--record-id", required=True)
@@ -23,6 +30,18 @@ def register(sub) -> None:
     p.add_argument("--scope", help="the facility id (facility) or province code (province)")
     p.add_argument("--subject", help="the identity provider's subject (ministry, operator)")
     p.add_argument("--since", type=t.iso_time, help="only reads at or after this time (ISO 8601, UTC if no offset)")
+
+
+def _citizen_or_help(args) -> int:
+    from chalicelib.identity import parse_citizen_id
+    from chalicelib.wiring import container
+
+    if not args.citizen:
+        args._parser.print_help(sys.stderr)
+        return 2
+    if parse_citizen_id(args.citizen) is None:  # never echoed: a citizen id is personal data
+        raise CliError("--citizen", "not a 12-digit citizen id")
+    return _print(container().person_access.history(args.citizen, since=args.since))
 
 
 def _record(args) -> int:

@@ -16,6 +16,9 @@ from chalicelib.cli._errors import CliError, about
 from chalicelib.cli._util import (backup_stamp, command, force_option, group, refuse_to_overwrite, report_backups,
                                   write_new)
 from chalicelib.cli._util import utc_now as _now
+from chalicelib.cli.revocation_commands import add_verify_options as add_revocation_options
+from chalicelib.cli.revocation_commands import revocation_list_of
+from chalicelib.cli.rules_commands import apply_rules, load_rules_dir
 
 KEYS_INIT_FILES = ("csca.pem", "csca.key.pem", "dsc.pem", "dsc.key.pem")
 MAX_QR_SCALE = 32
@@ -61,14 +64,26 @@ def register(sub) -> None:
 
     p = command(sub, "verify", "Verify HC1 strings (one per line on stdin); one JSON result per line.",
                 _verify)
+    p.epilog = ("Output line N answers input line N, also when no trusted key is usable (error "
+                "NO_TRUSTED_KEY). Exit status: 0 every line valid, 1 some line invalid, 2 usage errors "
+                "only (bad options, unreadable files).")
     trust = p.add_mutually_exclusive_group(required=True)
     trust.add_argument("--trust-cert", action="extend", nargs="+", metavar="FILE", type=t.readable_path,
-                       help="trusted DSC certificates (PEM, PEM bundle or DER) or directories of them; "
-                            "CA certificates are not trusted as signers")
-    trust.add_argument("--trust-list", type=t.readable_file, help="trust list JSON (ours or a JWKS with x5c)")
+                       help="trusted DSC certificates (PEM, PEM bundle or DER) or folders of them; a file "
+                            "named here is a signer whatever its basic constraints, while in a folder a "
+                            "certificate that issued another one of the folder is an anchor, not a signer")
+    trust.add_argument("--trust-list", type=t.readable_file,
+                       help="trust list JSON (gateway form, ours, or a JWKS with x5c); DSC entries sign, "
+                            "CSCA entries are anchors")
+    p.add_argument("--trust-anchor", action="extend", nargs="+", metavar="FILE", type=t.readable_path,
+                   help="CSCA certificates (trust anchors): only signers they issued are used, and a "
+                        "signed trust list must be signed by one of them")
     p.add_argument("--at", type=t.iso_time, help="verification time, ISO-8601 (default: now; UTC if no offset)")
     p.add_argument("--no-expiry-check", action="store_true", help="do not fail expired certificates")
-    p.add_argument("--revocation-list", type=t.readable_file, help="revocation list JSON")
+    add_revocation_options(p)
+    p.add_argument("--rules", type=t.readable_path, metavar="DIR",
+                   help="business rules (gateway-format JSON files) to apply after the signature checks")
+    p.add_argument("--country", type=t.country, help="arrival country whose acceptance rules apply (with --rules)")
 
     p = command(sub, "qr", "Render the HC1 string read on stdin as a QR code.", _qr)
     p.add_argument("--format", choices=("png", "svg"), required=True)
@@ -316,37 +331,99 @@ def _json_file(path: Path, option: str):
         raise CliError(option, f"{path} is not valid JSON{where}") from e
 
 
+def _trust_anchors(args) -> tuple[list, list]:
+    """(CSCA certificates, public keys) given with --trust-anchor. A trust list is signed by one
+    of the keys: those of the certificates, and bare public keys (the national trust anchor's
+    key need not have a certificate)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from chalicelib.dcc.trust import CERTIFICATE_SUFFIXES, load_certificate_bundle
+
+    certs, keys = [], []
+    for path in args.trust_anchor or ():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CERTIFICATE_SUFFIXES
+                       and not p.name.endswith(".key.pem")) if path.is_dir() else [path]
+        for file in files:
+            with about("--trust-anchor"):
+                data = file.read_bytes()
+            if b"-----BEGIN PUBLIC KEY-----" in data:
+                try:
+                    keys.append(load_pem_public_key(data))
+                except ValueError as e:
+                    raise CliError("--trust-anchor", f"{file} is not a PEM public key") from e
+                continue
+            with about("--trust-anchor"):
+                found = load_certificate_bundle(data)
+            certs.extend(found)
+            keys.extend(c.public_key() for c in found)
+    return certs, keys
+
+
+def _trust_list_document(args, anchor_keys: list):
+    """The trust list's entries; a signed list only if one of the anchors signed it (a copy
+    changed on the way is refused, never half used)."""
+    from chalicelib.dcc.gateway_trust import is_signed, open_trust_list
+    from chalicelib.dcc.signed_document import SignedDocumentError
+
+    document = _json_file(args.trust_list, "--trust-list")
+    if not is_signed(document):
+        return document
+    if not anchor_keys:
+        raise CliError("--trust-list", f"{args.trust_list} is signed: give the key or certificate of the trust "
+                                       "anchor that signed it with --trust-anchor")
+    try:
+        return open_trust_list(document, anchor_keys)
+    except SignedDocumentError as e:
+        raise CliError("--trust-list", f"{args.trust_list}: {e}", code=e.code) from e
+
+
 def _trust_store(args):
-    from chalicelib.dcc.trust import load_certificates, trust_store_from_document
+    """The signers to verify against. An empty or unusable store is no usage error: every input
+    line still gets its answer (NO_TRUSTED_KEY), so output line N answers input line N."""
+    from chalicelib.dcc.trust import chained_to, load_certificates, trust_store_from_document
 
     skipped: list[str] = []
+    anchors, anchor_keys = _trust_anchors(args)
     if args.trust_list:
-        option, document = "--trust-list", _json_file(args.trust_list, "--trust-list")
+        option = "--trust-list"
+        document = _trust_list_document(args, anchor_keys)
         with about(option):
-            trust = trust_store_from_document(document, skipped)
+            # The list's CSCA entries are anchors too: its DSCs must chain to one of them.
+            trust = trust_store_from_document(document, skipped, anchors)
     else:
         option = "--trust-cert"
         with about(option):
             trust = load_certificates(args.trust_cert, skipped)
-    if not len(trust):
-        why = f" ({'; '.join(skipped)})" if skipped else ""
-        raise CliError(option, f"no usable document signer certificate to verify against{why}")
+    if anchors:
+        trust = chained_to(trust, anchors, skipped)
     for reason in skipped:
         print(f"trust: not used: {reason}", file=sys.stderr)
+    for key in trust.keys():
+        for note in key.notes:
+            print(f"trust: {key.certificate.subject.rfc4514_string()}: {note}", file=sys.stderr)
+    if not len(trust):
+        print(f"trust: {option}: no usable document signer certificate; every line answers NO_TRUSTED_KEY",
+              file=sys.stderr)
     return trust
 
 
+def _business_rules(args) -> list | None:
+    if args.rules is None:
+        if args.country:
+            raise CliError("--country", "is only used with --rules DIR")
+        return None
+    if not args.country:
+        raise CliError("--rules", "needs --country CC, the arrival country whose acceptance rules apply")
+    return load_rules_dir(args.rules)
+
+
 def _verify(args) -> int:
-    from chalicelib.dcc.revocation import RevocationList
     from chalicelib.dcc.verify import verify_hc1
 
     now = args.at or _now()
     trust = _trust_store(args)
-    revocation = None
-    if args.revocation_list:
-        document = _json_file(args.revocation_list, "--revocation-list")
-        with about("--revocation-list"):
-            revocation = RevocationList.from_json(document)
+    revocation = revocation_list_of(args, now)
+    rules = _business_rules(args)
     all_valid = True
     with about("stdin"):
         for _, line in _numbered_lines(sys.stdin):
@@ -354,8 +431,11 @@ def _verify(args) -> int:
             # N always answers input line N.
             result = verify_hc1(line, trust, now=now, revocation=revocation,
                                 check_expiry=not args.no_expiry_check)
-            all_valid = all_valid and result.valid
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            answer = result.to_json()
+            if rules is not None:
+                apply_rules(result, answer, rules, country=args.country, at=now)
+            all_valid = all_valid and answer["valid"]
+            sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
     return 0 if all_valid else 1
 
 

@@ -47,7 +47,12 @@ def _issuer():
     from chalicelib.auth.dev_issuer import DEFAULT_KEY_FILE, DevIssuer
     from chalicelib.wiring import container
 
+    from chalicelib.settings import DEV_STAGES
+
     s = container().settings
+    if s.stage not in DEV_STAGES:
+        raise CliError("VAXPASS_STAGE", f"the dev issuer mints tokens only in the {' and '.join(DEV_STAGES)} "
+                                        f"stages, not in {s.stage!r}")
     where = "VAXPASS_DEV_JWT_KEY_FILE" if s.dev_jwt_key_file else f"the dev issuer key {DEFAULT_KEY_FILE}"
     try:
         with about(where):

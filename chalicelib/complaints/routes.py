@@ -15,6 +15,8 @@ from typing import Mapping
 
 from chalice import Blueprint
 
+from chalicelib.access.routes import shown
+from chalicelib.access.service import people_of
 from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
 from chalicelib.auth.principal import NATIONAL_ROLES, Role
@@ -64,7 +66,10 @@ def file_complaint(body: dict):
 @route(bp, "/v1/complaints/mine", methods=["GET"], openapi={
     "summary": "My complaints, newest first, with their status and outcome", "tags": _TAGS})
 def my_complaints():
-    return container().complaints.mine(_citizen())
+    citizen_id = _citizen()
+    mine = container().complaints.mine(citizen_id)
+    shown("GET /v1/complaints/mine", {citizen_id: [c["complaint_id"] for c in mine["complaints"]]})
+    return mine
 
 
 def _readable(complaint_id: str):
@@ -80,7 +85,9 @@ def _readable(complaint_id: str):
 @route(bp, "/v1/complaints/{complaint_id}", methods=["GET"], openapi={
     "summary": "A complaint with its history and outcome", "tags": _TAGS})
 def get_complaint(complaint_id: str):
-    return container().complaints.view(_readable(complaint_id))
+    complaint = _readable(complaint_id)
+    shown("GET /v1/complaints/{complaint_id}", {complaint.citizen_id: [complaint.complaint_id]})
+    return container().complaints.view(complaint)
 
 
 @route(bp, "/v1/facilities/{facility_id}/complaints", methods=["GET"], openapi={
@@ -97,7 +104,9 @@ def facility_complaints(facility_id: str):
         province = facility.province if facility else None
     policy.require_facility(p, facility_id, province)
     params: Mapping[str, str] = bp.current_request.query_params or {}
-    return container().complaints.for_facility(facility_id, params.get("status"), params.get("order", "due"))
+    found = container().complaints.for_facility(facility_id, params.get("status"), params.get("order", "due"))
+    shown("GET /v1/facilities/{facility_id}/complaints", people_of(found["complaints"]))
+    return found
 
 
 @route(bp, "/v1/complaints/{complaint_id}/status", methods=["POST"], body=STATUS_CHANGE, openapi={
@@ -119,4 +128,6 @@ def change_status(complaint_id: str, body: dict):
     "tags": _TAGS})
 def overdue(code: str):
     policy.require_province(current_principal(), code)
-    return container().complaints.overdue_in_province(code)
+    found = container().complaints.overdue_in_province(code)
+    shown("GET /v1/provinces/{code}/complaints/overdue", people_of(found["complaints"]))
+    return found

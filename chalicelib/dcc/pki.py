@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from chalicelib.dcc import x509_lenient as lenient
 from chalicelib.dcc.errors import DccInputError
 
 EKU_TEST = x509.ObjectIdentifier("1.3.6.1.4.1.1847.2021.1.1")
@@ -94,12 +96,47 @@ def issue_dsc(dsc_public_key, *, csca_cert: x509.Certificate, csca_key, now: dat
 
 
 def allowed_types(cert: x509.Certificate) -> frozenset[str]:
-    """Certificate types ('v', 't', 'r') a DSC may sign. No DCC usage at all means all types."""
+    """Certificate types ('v', 't', 'r') a DSC may sign; see `key_usage`."""
+    return key_usage(cert)[0]
+
+
+def _types_from_eku(oids) -> frozenset[str]:
+    # Only the DCC purposes restrict; a DSC whose EKU names none of them (e.g. only clientAuth)
+    # is unrestricted, as in the reference verifier apps.
+    found = frozenset(t for t in EKU_BY_TYPE if EKU_BY_TYPE[t] in oids or LEGACY_EKU_BY_TYPE[t] in oids)
+    return found or frozenset(EKU_BY_TYPE)
+
+
+def key_usage(cert: x509.Certificate) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(certificate types the DSC may sign, notes on extensions that could not be read).
+
+    No DCC usage at all means all types. Extensions `cryptography` cannot parse (real national
+    DSCs carry non-DER encodings) never make the key unusable: the extended key usage is then
+    read leniently, and if it is itself unreadable the usage restriction is treated as absent.
+    The notes name each such extension, for the verifier to show."""
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
-        return frozenset(EKU_BY_TYPE)
-    oids = set(eku)
-    found = frozenset(t for t in EKU_BY_TYPE
-                      if EKU_BY_TYPE[t] in oids or LEGACY_EKU_BY_TYPE[t] in oids)
-    return found or frozenset(EKU_BY_TYPE)
+        return frozenset(EKU_BY_TYPE), ()
+    except (ValueError, x509.DuplicateExtension):
+        return _lenient_key_usage(cert)
+    return _types_from_eku(set(eku)), ()
+
+
+def _lenient_key_usage(cert: x509.Certificate) -> tuple[frozenset[str], tuple[str, ...]]:
+    der = cert.public_bytes(Encoding.DER)
+    everything = frozenset(EKU_BY_TYPE)
+    try:
+        bad = lenient.unparseable_extensions(der)
+        extensions = lenient.raw_extensions(der)
+    except lenient.DerError:
+        return everything, ("extensions unreadable; usage restriction ignored",)
+    notes = tuple(f"extension {lenient.extension_name(e.oid)} is malformed; ignored" for e in bad)
+    ekus = [e for e in extensions if e.oid == lenient.OID_EXTENDED_KEY_USAGE]
+    if len(ekus) != 1 or any(e.oid == lenient.OID_EXTENDED_KEY_USAGE for e in bad):
+        return everything, notes + ("usage restriction treated as absent",) if ekus else notes
+    try:
+        oids = {x509.ObjectIdentifier(o) for o in lenient.eku_oids(ekus[0].value)}
+    except (lenient.DerError, ValueError):
+        return everything, notes + ("extendedKeyUsage unreadable; usage restriction treated as absent",)
+    return _types_from_eku(oids), notes

@@ -2,11 +2,16 @@
 
 An entry is the first 128 bits of SHA-256 over one of:
 - UCI: the certificate identifier (`ci`) as written in the payload;
-- COUNTRYCODEUCI: the CWT issuer country (claim 1, e.g. "VN") followed by the UCI;
+- COUNTRYCODEUCI: the certificate's own country (`co` of its v/t/r entry, e.g. "VN") followed by
+  the UCI, as the reference verifier app computes it (not the CWT issuer, claim 1: a certificate
+  issued by one country's service for another's `co` is listed under its `co`);
 - SIGNATURE: the COSE signature; for ES256 only its first half, the r value, because s can be
   negated (r, n-s is an equally valid signature), so hashing s would let a copy evade the list.
-The list format here is a small JSON document: {"version": 1, "entries": [{"type", "hash"}]},
-hash in base64. Verifiers load it with `RevocationList.from_json`.
+
+Published as the EU design does (`revocation_batches` builds the documents): batches of at most
+1,000 hashes, each of one DSC kid and one hash type, signed by the national trust anchor, and an
+index of them. `RevocationList` is what a verifier holds: the hashes of the batches it loaded.
+The older single-document form {"version": 1, "entries": [{"type", "hash"}]} still loads.
 """
 from __future__ import annotations
 
@@ -28,20 +33,33 @@ def _h128(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:16]
 
 
-def revocation_hashes(*, uci: str, issuer_country: str, signature: bytes, alg: str) -> dict[str, bytes]:
+def revocation_hashes(*, uci: str, country: str, signature: bytes, alg: str) -> dict[str, bytes]:
+    """`country` is the certificate's own `co` (see `certificate_country`)."""
     signed_part = signature[: len(signature) // 2] if alg == "ES256" else signature
     return {
         "UCI": _h128(uci.encode("utf-8")),
-        "COUNTRYCODEUCI": _h128((issuer_country + uci).encode("utf-8")),
+        "COUNTRYCODEUCI": _h128((country + uci).encode("utf-8")),
         "SIGNATURE": _h128(signed_part),
     }
 
 
-def revocation_entries(*, uci: str, issuer_country: str, signature: bytes, alg: str,
-                       types: Iterable[str] = ("UCI",)) -> list[dict]:
-    """List entries that revoke one certificate (by default by its UCI)."""
-    hashes = revocation_hashes(uci=uci, issuer_country=issuer_country, signature=signature, alg=alg)
-    return [{"type": t, "hash": base64.b64encode(hashes[t]).decode("ascii")} for t in types]
+def certificate_country(payload) -> str:
+    """The `co` of the payload's certificate entry (v, t or r), "" if it has none."""
+    for group in ("v", "t", "r"):
+        entries = payload.get(group) if isinstance(payload, dict) else None
+        if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+            co = entries[0].get("co")
+            return co if isinstance(co, str) else ""
+    return ""
+
+
+def revocation_entries(*, uci: str, country: str, signature: bytes, alg: str,
+                       types: Iterable[str] = ("UCI",), kid: str | None = None) -> list[dict]:
+    """List entries that revoke one certificate (by default by its UCI); with `kid` (base64, of
+    the DSC that signed it) each entry names it, since the published batches are per kid."""
+    hashes = revocation_hashes(uci=uci, country=country, signature=signature, alg=alg)
+    extra = {"kid": kid} if kid is not None else {}
+    return [{"type": t, "hash": base64.b64encode(hashes[t]).decode("ascii"), **extra} for t in types]
 
 
 def revocation_list_json(entries: Iterable[Mapping]) -> dict:
@@ -69,8 +87,8 @@ class RevocationList:
             found.add((entry["type"], digest))
         return cls(frozenset(found))
 
-    def is_revoked(self, *, uci: str, issuer_country: str, signature: bytes, alg: str) -> bool:
+    def is_revoked(self, *, uci: str, country: str, signature: bytes, alg: str) -> bool:
         if not self.hashes:
             return False
-        hashes = revocation_hashes(uci=uci, issuer_country=issuer_country, signature=signature, alg=alg)
+        hashes = revocation_hashes(uci=uci, country=country, signature=signature, alg=alg)
         return any((t, h) in self.hashes for t, h in hashes.items())

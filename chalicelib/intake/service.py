@@ -12,6 +12,14 @@ stored checkpoint. Records are keyed on facility + the
 facility's record id, so re-uploads and redeliveries store nothing twice; a record written by the
 same batch and row before a crash is recognised as ours, not as a duplicate.
 
+Speed: a file's chunks are validated in file order and stored PIPELINE_CHUNKS at a time
+(checkpoints still in file order, each after its chunk is stored; a record also named by a chunk
+in flight waits for it, so a later row is always decided after an earlier one). A chunk is
+written without reading its records first while the chunk before found none of them stored (a new
+province file): every write of a record not read is conditional on its absence, so a stored one
+loses like a race and is read and decided on what is stored. Crash safety is unchanged: rows
+stored past the checkpoint are ours on redelivery.
+
 Authorisation is decided here, on what will be stored and what is stored, never on the raw row
 (chalicelib/auth/policy.py): every validated record must be within the writer's scope, name a
 registered facility under that facility's registered province, and a row that changes a stored
@@ -28,7 +36,8 @@ earlier values.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -47,6 +56,10 @@ if TYPE_CHECKING:  # uploads.py builds on this module
     from chalicelib.intake.uploads import Upload
 
 CHUNK_ROWS = 500
+# Chunks of a file stored at once: the next chunk is validated, read and written while the one
+# before is still being written, so the emulator (or DynamoDB) always has a chunk's requests in
+# flight instead of idling at each chunk's slowest transaction. Checkpoints stay in file order.
+PIPELINE_CHUNKS = 2
 # A chunk's checkpoint and its counter updates are one DynamoDB transaction (at most 100 items):
 # the batch item, NATIONAL, and one province and one facility counter per distinct pair.
 MAX_SCOPES_PER_CHUNK = 45
@@ -337,11 +350,47 @@ def _concurrent(row_number: int, rec: VaccinationRecord) -> FieldError:
                       rec.record_id)
 
 
+@dataclass
+class _Chunk:
+    """One chunk between its validation (pure, done in file order) and its storage (I/O, which for
+    a file may run beside the next chunk's validation and storage)."""
+
+    batch_id: str
+    rows: Sequence[tuple[int, Mapping[str, object] | FieldError]]
+    writer: Writer
+    seen: Mapping[tuple[str, str], int]
+    out: ChunkResult = field(init=False)
+    valid: dict[tuple[str, str], tuple[int, VaccinationRecord]] = field(default_factory=dict)
+    repeats: list[tuple[int, int]] = field(default_factory=list)  # (row, earlier row) repeating it
+    row_status: dict[int, dict] = field(default_factory=dict)
+    rejected_for: dict[int, list[FieldError]] = field(default_factory=dict)
+    to_clean: list[tuple[str, str, int]] = field(default_factory=list)
+    found_stored: int = 0  # records of the chunk already stored when it was written
+    known_facilities: dict[str, str] | None = None  # shared by a file's chunks: _check_registered
+
+    def __post_init__(self) -> None:
+        self.out = ChunkResult(received=len(self.rows))
+
+    def reject(self, row_number: int, errs: list[FieldError]) -> None:
+        self.out.rejections.extend(errs)
+        self.out.rejected += 1
+        self.rejected_for[row_number] = errs
+        self.row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    chunk: _Chunk
+    stored: Future[None]
+    started_ms: int | None  # the invocation's remaining time when it was submitted
+
+
 class IntakeService:
     def __init__(self, records: RecordStore, batches: BatchStore, queue: CleaningQueue,
                  reports: ReportStore, clock: Callable[[], datetime], *, facilities: FacilityDirectory,
                  chunk_rows: int = CHUNK_ROWS, limits: IntakeLimits = IntakeLimits(),
-                 uploads: UploadSource | None = None, deadline_margin_ms: int = 0) -> None:
+                 uploads: UploadSource | None = None, deadline_margin_ms: int = 0,
+                 pipeline_chunks: int = PIPELINE_CHUNKS, assume_new: bool = True) -> None:
         self._records = records
         self._batches = batches
         self._queue = queue
@@ -352,6 +401,8 @@ class IntakeService:
         self._limits = limits
         self._uploads = uploads
         self._margin_ms = deadline_margin_ms
+        self._pipeline = max(1, pipeline_chunks)
+        self._assume_new = assume_new
 
     # -- S3 batch files -------------------------------------------------------------------------
     def ingest_stored(self, upload: Upload, *, continuation: int = 0,
@@ -384,35 +435,74 @@ class IntakeService:
             return replace(state, superseded=True)
         if state.status in TERMINAL:
             return state
+        resumed_at = state.rows_done
         rows_done, chunk_no = state.rows_done, state.chunks_done
         writer = Writer.upload(province)
         file_error: BadFile | None = None
         # The longest chunk of this invocation: the next one is started only if it fits, with
         # the margin kept for the report, the hand-over and anything slower than seen so far.
         longest_ms: int | None = None
-        try:
-            for chunk in _chunks(read_rows(stream, filename=key, limits=self._limits), self._chunk_rows,
-                                 province):
-                chunk = [r for r in chunk if r[0] > rows_done]
-                if not chunk:
-                    continue  # finished before a crash and redelivery
-                if remaining_ms is not None:
-                    left = remaining_ms()
-                    # At least one chunk per invocation, so a batch always moves on.
-                    if longest_ms is not None and left < self._margin_ms + longest_ms:
-                        return replace(state, rows_done=rows_done, chunks_done=chunk_no, suspended=True,
-                                       continuation=max(continuation, state.continuation))
-                result = self.process_rows(batch_id, chunk, writer=writer, default_province=province)
-                if result.rejections:
-                    self._reports.put_part(batch_id, chunk_no, result.rejections)
-                last = chunk[-1][0]
-                self._batches.checkpoint(batch_id, expected_rows_done=rows_done, rows_done=last,
-                                         chunk=result, now=self._now())
-                rows_done, chunk_no = last, chunk_no + 1
-                if remaining_ms is not None:
-                    longest_ms = max(longest_ms or 0, left - remaining_ms())
-        except BadFile as e:
-            file_error = e
+        # Chunks being stored, oldest first; each is checkpointed in file order once stored.
+        window: deque[_InFlight] = deque()
+        # A new province file is mostly records never seen: their chunk is written without reading
+        # first, for as long as the chunks before it found none of their records stored (a
+        # corrected re-upload, or the chunk a crash interrupted, reads first again).
+        assume_new = self._assume_new
+        known_facilities: dict[str, str] = {}
+
+        def checkpoint_oldest() -> None:
+            nonlocal rows_done, chunk_no, longest_ms, assume_new
+            flight = window.popleft()
+            flight.stored.result()  # a chunk that failed to store fails this delivery
+            assume_new = self._assume_new and flight.chunk.found_stored == 0
+            result = self._queue_cleaning(flight.chunk)
+            if result.rejections:
+                self._reports.put_part(batch_id, chunk_no, result.rejections)
+            last = flight.chunk.rows[-1][0]
+            self._batches.checkpoint(batch_id, expected_rows_done=rows_done, rows_done=last, chunk=result,
+                                     now=self._now())
+            rows_done, chunk_no = last, chunk_no + 1
+            if remaining_ms is not None and flight.started_ms is not None:
+                # Submission to checkpoint: with chunks overlapping this overstates a chunk, never less.
+                longest_ms = max(longest_ms or 0, flight.started_ms - remaining_ms())
+
+        with ThreadPoolExecutor(max_workers=self._pipeline, thread_name_prefix="intake-chunk") as pool:
+            try:
+                for rows in _chunks(read_rows(stream, filename=key, limits=self._limits), self._chunk_rows,
+                                    province):
+                    rows = [r for r in rows if r[0] > resumed_at]
+                    if not rows:
+                        continue  # finished before a crash and redelivery
+                    chunk = self._prepare(batch_id, rows, writer=writer, default_province=province)
+                    chunk.known_facilities = known_facilities
+                    # A record also named by a chunk still being stored is read only once that one
+                    # is stored, so a file's later row is decided after its earlier one, as if the
+                    # chunks ran one at a time. An invocation's first chunk is timed on its own.
+                    while window and (len(window) >= self._pipeline
+                                      or (remaining_ms is not None and longest_ms is None)
+                                      or any(not flight.chunk.valid.keys().isdisjoint(chunk.valid)
+                                             for flight in window)):
+                        checkpoint_oldest()
+                    # Counted as if the chunks in flight and this one ran one after the other. At
+                    # least one chunk per invocation, so a batch always moves on.
+                    if (remaining_ms is not None and longest_ms is not None
+                            and remaining_ms() < self._margin_ms + longest_ms * (len(window) + 1)):
+                        while window:
+                            checkpoint_oldest()
+                        if remaining_ms() < self._margin_ms + longest_ms:
+                            return replace(state, rows_done=rows_done, chunks_done=chunk_no, suspended=True,
+                                           continuation=max(continuation, state.continuation))
+                    started = remaining_ms() if remaining_ms is not None else None
+                    window.append(_InFlight(chunk, pool.submit(self._store, chunk, assume_new=assume_new),
+                                            started))
+            except BadFile as e:
+                file_error = e
+            except BaseException:
+                for flight in window:
+                    flight.stored.cancel()  # not started: nothing of it is written
+                raise
+            while window:
+                checkpoint_oldest()
         report_key = self._reports.compose(batch_id, file_error)
         status = "FAILED" if file_error else "COMPLETE"
         self._batches.finish(batch_id, status=status, report_key=report_key, error=file_error, now=self._now())
@@ -427,69 +517,78 @@ class IntakeService:
         of the versions the caller read (see `_decide`). Requests: one BatchGet of the distinct
         facilities, one BatchGet per 100 records, one conditional transaction per 100 writes (a
         lost condition costs one conditional put per record of that transaction and a re-read)."""
-        out = ChunkResult(received=len(rows))
-        valid: dict[tuple[str, str], tuple[int, VaccinationRecord]] = {}
-        row_status: dict[int, dict] = {}
-        rejected_for: dict[int, list[FieldError]] = {}
-        repeats: list[tuple[int, int]] = []  # (row, earlier row) of rows repeating an earlier one
+        chunk = self._prepare(batch_id, rows, writer=writer, default_province=default_province,
+                              default_facility=default_facility, seen_versions=seen_versions, today=today)
+        self._store(chunk)
+        return self._queue_cleaning(chunk)
 
-        def reject(row_number: int, errs: list[FieldError]) -> None:
-            out.rejections.extend(errs)
-            out.rejected += 1
-            rejected_for[row_number] = errs
-            row_status[row_number] = {"status": "rejected", "errors": [_err(e) for e in errs]}
-
+    def _prepare(self, batch_id: str, rows: Sequence[tuple[int, Mapping[str, object] | FieldError]], *,
+                 writer: Writer, default_province: str | None = None, default_facility: str | None = None,
+                 seen_versions: Mapping[tuple[str, str], int] | None = None, today=None) -> _Chunk:
+        """The pure half of a chunk: every row validated and the records authorised as sent."""
+        chunk = _Chunk(batch_id, rows, writer, seen_versions or {})
+        valid = chunk.valid
         for row_number, row in rows:
             if isinstance(row, FieldError):
-                reject(row_number, [row])
+                chunk.reject(row_number, [row])
                 continue
             res = validate_row(row, row_number=row_number, default_province=default_province,
                                default_facility=default_facility, today=today, limits=self._limits)
             if isinstance(res, list):
-                reject(row_number, res)
+                chunk.reject(row_number, res)
                 continue
             key = res.business_key
             if key in valid:
                 first_row, first = valid[key]
                 if first.digest() == res.digest():
-                    repeats.append((row_number, first_row))  # its fate is the earlier row's
+                    chunk.repeats.append((row_number, first_row))  # its fate is the earlier row's
                 else:
-                    reject(row_number, [FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
-                                                   f"record_id also on row {first_row} with different values",
-                                                   res.record_id)])
+                    chunk.reject(row_number, [FieldError(row_number, "record_id", "CONFLICTING_DUPLICATE",
+                                                         f"record_id also on row {first_row} with different values",
+                                                         res.record_id)])
                 continue
             valid[key] = (row_number, res)
+        self._authorise_sent(writer, valid, chunk.reject)
+        return chunk
 
-        self._authorise_sent(writer, valid, reject)
-        self._check_registered(valid, reject)
-        existing = self._records.get_many(list(valid)) if valid else {}
+    def _store(self, chunk: _Chunk, *, assume_new: bool = False) -> None:
+        """The I/O half of a chunk: facilities checked, records read, decided and written
+        conditionally (re-read and decided again when a write loses a race). `assume_new` skips
+        the first read: every record is written as new, on the condition that it is absent, so a
+        record that is stored after all loses that write like a race, and is read and decided
+        again in a round of its own (it does not count against MAX_WRITE_ROUNDS)."""
+        valid, out, writer = chunk.valid, chunk.out, chunk.writer
+        self._check_registered(valid, chunk.reject, chunk.known_facilities)
+        assume_new = assume_new and not writer.refuse_call and not chunk.seen
+        existing = self._records.get_many(list(valid)) if valid and not assume_new else {}
+        chunk.found_stored = len(existing)
         if writer.refuse_call and any(not policy.record_in_scope(writer.principal, ex.facility_id, ex.province_code)
                                       for ex in existing.values()):
             raise policy.OutOfScope("a record in this call is stored under a facility or province outside your scope")
 
-        to_clean: list[tuple[str, str, int]] = []
-
         def settle(key: tuple[str, str], d: _Decision) -> None:
             row_number, rec = valid[key]
             if d.error is not None:
-                reject(row_number, [d.error])
+                chunk.reject(row_number, [d.error])
                 return
             if d.queue_version is not None:
-                to_clean.append((*key, d.queue_version))
+                chunk.to_clean.append((*key, d.queue_version))
             if d.counts_new:
                 out.new_by_scope[(rec.facility_id, rec.province_code)] += 1
             if d.status == "duplicate":
                 out.duplicates += 1
             out.accepted += 1
-            row_status[row_number] = {"status": d.status, "record_id": rec.record_id, "version": d.version}
+            chunk.row_status[row_number] = {"status": d.status, "record_id": rec.record_id, "version": d.version}
 
-        seen = seen_versions or {}
+        seen = chunk.seen
         pending = {key: existing.get(key) for key in valid}
-        for round_no in range(1, MAX_WRITE_ROUNDS + 1):
+        rounds = MAX_WRITE_ROUNDS + (1 if assume_new else 0)
+        for round_no in range(1, rounds + 1):
             writes: dict[tuple[str, str], _Decision] = {}
             for key, stored in pending.items():
                 row_number, rec = valid[key]
-                d = _decide(rec, stored, batch_id=batch_id, row_number=row_number, seen_version=seen.get(key))
+                d = _decide(rec, stored, batch_id=chunk.batch_id, row_number=row_number,
+                            seen_version=seen.get(key))
                 if d.write is None:
                     settle(key, d)
                 else:
@@ -503,25 +602,29 @@ class IntakeService:
             for key in [k for k in lost if k in seen]:
                 settle(key, _Decision("rejected", error=_concurrent(*valid[key])))
             lost = {k for k in lost if k not in seen}
+            if assume_new and round_no == 1:
+                chunk.found_stored = len(lost)
             if not lost:
                 break
-            if round_no == MAX_WRITE_ROUNDS:
+            if round_no == rounds:
                 for key in lost:
                     settle(key, _Decision("rejected", error=_concurrent(*valid[key])))
                 break
             pending = {key: None for key in lost}
             pending.update(self._records.get_many(list(lost)))
-        for row_number, first_row in repeats:
-            if first_row in rejected_for:
-                reject(row_number, [replace(e, row_number=row_number) for e in rejected_for[first_row]])
+        for row_number, first_row in chunk.repeats:
+            if first_row in chunk.rejected_for:
+                chunk.reject(row_number, [replace(e, row_number=row_number) for e in chunk.rejected_for[first_row]])
             else:
                 out.duplicates += 1
                 out.accepted += 1
-                row_status[row_number] = {**row_status[first_row], "status": "duplicate"}
-        if to_clean:
-            out.queued = self._queue.enqueue(batch_id, to_clean)
-        out.per_row = [dict(row=n, **row_status[n]) for n, _ in rows if n in row_status]
-        return out
+                chunk.row_status[row_number] = {**chunk.row_status[first_row], "status": "duplicate"}
+        out.per_row = [dict(row=n, **chunk.row_status[n]) for n, _ in chunk.rows if n in chunk.row_status]
+
+    def _queue_cleaning(self, chunk: _Chunk) -> ChunkResult:
+        if chunk.to_clean:
+            chunk.out.queued = self._queue.enqueue(chunk.batch_id, chunk.to_clean)
+        return chunk.out
 
     @staticmethod
     def _authorise_sent(writer: Writer, valid: dict, reject) -> None:
@@ -545,11 +648,21 @@ class IntakeService:
                 f"one call may carry records of at most {MAX_SCOPES_PER_CHUNK} facility/province pairs",
                 details={"field": "records", "pairs": len(pairs)})
 
-    def _check_registered(self, valid: dict, reject) -> None:
-        """Records only of registered facilities, under the facility's registered province."""
+    def _check_registered(self, valid: dict, reject, known: dict[str, str] | None = None) -> None:
+        """Records only of registered facilities, under the facility's registered province.
+        `known`: the provinces earlier chunks of the same file read, added to here. A facility's
+        registered province never changes (FACILITY_PROVINCE_FIXED) and no facility is removed,
+        so what one chunk read holds for the rest of the file; an unregistered one is asked again."""
         if not valid:
             return
-        registered = self._facilities.provinces({rec.facility_id for _, rec in valid.values()})
+        wanted = {rec.facility_id for _, rec in valid.values()}
+        if known is None:
+            registered = self._facilities.provinces(wanted)
+        else:
+            missing = wanted - known.keys()
+            if missing:
+                known.update(self._facilities.provinces(missing))
+            registered = known
         for key, (row_number, rec) in list(valid.items()):
             province = registered.get(rec.facility_id)
             if province is None:

@@ -101,6 +101,7 @@ class RevocationTarget:
     reason: str | None = None
     revoked_at: str | None = None
     revocation_sequence: int | None = None  # set when the ministry revoked it (not a re-issue)
+    kid_b64: str | None = None  # the DSC that signed it: the published batches are per kid
 
 
 @dataclass(frozen=True)
@@ -174,13 +175,14 @@ def parse_lift(uvci: object, body: object) -> tuple[str, str]:
 
 class RevocationService:
     def __init__(self, store: RevocationStore, audit: AuditLog, clock: Callable[[], datetime], *,
-                 issuer_country: str, reevaluations: Reevaluations) -> None:
+                 country: str, reevaluations: Reevaluations) -> None:
         self._store = store
         self._audit = audit
         self._now = clock
         self._reevaluations = reevaluations
-        # COUNTRYCODEUCI hashes the CWT issuer (claim 1), as the countersigning worker does.
-        self._issuer = issuer_country
+        # COUNTRYCODEUCI hashes the certificate's `co`: this deployment's country in every payload
+        # it issues (as the countersigning worker lists it).
+        self._country = country
 
     def revoke(self, body: object, actor: Actor) -> dict:
         uvci, reason = parse_request(body)
@@ -203,9 +205,9 @@ class RevocationService:
             if logged is None:
                 raise errors.DependencyUnavailable("audit log reported a duplicate it cannot show") from None
             entry, sequence, entry_hash, mine = logged.entry, logged.sequence, logged.entry_hash, False
-        hashes = revocation_entries(uci=uvci, issuer_country=self._issuer,
+        hashes = revocation_entries(uci=uvci, country=self._country,
                                     signature=base64.b64decode(target.signature_b64), alg=target.alg,
-                                    types=HASH_TYPES)
+                                    types=HASH_TYPES, kid=target.kid_b64)
         applied = self._store.revoke(target, entry=entry, sequence=sequence, entries=hashes)
         # Not applied by this call: a re-issue got there first, or a concurrent request applied
         # this very logged revocation (then it is still this request's to answer).
@@ -270,7 +272,7 @@ class RevocationService:
             return "no passport version holds this UVCI"
         if target.status != REVOKED:
             return f"the passport version is {target.status}"
-        hashes = revocation_entries(uci=target.uvci, issuer_country=self._issuer,
+        hashes = revocation_entries(uci=target.uvci, country=self._country,
                                     signature=base64.b64decode(target.signature_b64), alg=target.alg, types=HASH_TYPES)
         listed = self._store.listed(hashes)
         missing = [h["type"] for h in hashes if (h["type"], h["hash"]) not in listed]

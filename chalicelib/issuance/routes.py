@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib.access.routes import shown
 from chalicelib.auth import policy
 from chalicelib.auth.context import current_principal
 from chalicelib.auth.principal import NATIONAL_ROLES
@@ -25,11 +26,16 @@ def _me() -> str:
     "responses": {"200": {"description": "the passport (a revoked one: no hc1, its revocation's reason)"},
                   "404": {"description": "none issued yet"}}})
 def my_passport():
-    return container().passport_query.current(_me())
+    citizen_id = _me()
+    passport = container().passport_query.current(citizen_id)
+    shown("GET /v1/passports/me", {citizen_id: [str(passport.get("uvci") or "")]})
+    return passport
 
 
 def _qr(fmt: str) -> Response:
-    data, content_type = container().passport_query.qr(_me(), fmt)
+    citizen_id = _me()
+    data, content_type = container().passport_query.qr(citizen_id, fmt)
+    shown(f"GET /v1/passports/me/qr.{fmt}", {citizen_id: []})
     return Response(body=data, status_code=200,
                     headers={"Content-Type": content_type, "Cache-Control": "private, max-age=3600"})
 

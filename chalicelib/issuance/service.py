@@ -47,7 +47,7 @@ from chalicelib.issuance.domain import (
 )
 
 # The hashes a superseded or revoked version puts on the revocation list. COUNTRYCODEUCI hashes
-# the CWT issuer (claim 1), which is what verifiers read back.
+# the certificate's `co`, which is this deployment's country in every payload it issues.
 LISTED_HASHES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
 
 
@@ -69,6 +69,7 @@ class StoredPassport:
     # The dose records this version rests on; None for a version stored before it named them.
     dose_keys: tuple[tuple[str, str], ...] | None = None
     dose_batches: frozenset[str] = frozenset()  # the batches whose attestation those doses carry
+    kid_b64: str | None = None  # the DSC that signed it (None on a pointer stored before it named it)
 
     def state(self) -> PassportState:
         return PassportState(self.content_digest, self.revoked, self.held_by is not None)
@@ -285,9 +286,9 @@ class CountersignService:
         return PassportWrite(passport, current, revocations)
 
     def _listed(self, passport: StoredPassport) -> list[dict]:
-        return revocation_entries(uci=passport.uvci, issuer_country=self._issuer,
+        return revocation_entries(uci=passport.uvci, country=self._country,
                                   signature=base64.b64decode(passport.signature_b64), alg=passport.alg,
-                                  types=LISTED_HASHES)
+                                  types=LISTED_HASHES, kid=passport.kid_b64)
 
     # -- re-evaluation ------------------------------------------------------------------------
     def reevaluate(self, citizen_id: str) -> Outcome:

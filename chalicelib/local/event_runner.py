@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -26,6 +27,11 @@ from typing import Mapping
 from chalice.app import SQSEventConfig
 from chalice.config import Config
 from chalice.local import LambdaContext
+
+# The Lambda function whose work this thread is doing. Lambda gives each function its own role;
+# running them all in one process, the tests' AWS-call recorder (infra/aws_calls.py) reads this to
+# know whose role a call would use. The polling counts too: Lambda's SQS poller uses the function's role.
+current_function: ContextVar[str | None] = ContextVar("vaxpass_current_function", default=None)
 
 
 @dataclass
@@ -138,6 +144,13 @@ class EventRunner:
     def poll_once(self, source: Source, wait_time_s: int | None = None) -> int:
         """Receives one batch for `source` and invokes its handler. Returns messages received."""
         url, arn = self._queue(source.queue_name)
+        token = current_function.set(source.function_name)
+        try:
+            return self._poll_once(source, url, arn, wait_time_s)
+        finally:
+            current_function.reset(token)
+
+    def _poll_once(self, source: Source, url: str, arn: str, wait_time_s: int | None) -> int:
         messages = self._receive(url, source.batch_size, self._wait if wait_time_s is None else wait_time_s)
         if not messages:
             return 0

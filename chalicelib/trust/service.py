@@ -12,8 +12,8 @@ from typing import Protocol
 
 from cryptography import x509
 
-from chalicelib.dcc.revocation import revocation_list_json
-from chalicelib.dcc.trust import document_signer, jwks, load_certificate_bytes, trust_list_json
+from chalicelib.dcc.trust import (TrustListError, certificate_country, document_signer, is_ca, jwks,
+                                  load_certificate_bytes, trust_list_json)
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,9 @@ class DscRepository(Protocol):
     def put(self, entry: DscEntry) -> None: ...
 
 
-class RevocationRepository(Protocol):
-    def entries(self) -> list[dict]: ...
-
-
 class TrustService:
-    def __init__(self, dscs: DscRepository, revocations: RevocationRepository, country: str) -> None:
+    def __init__(self, dscs: DscRepository, country: str) -> None:
         self._dscs = dscs
-        self._revocations = revocations
         self._country = country
 
     def register_dsc(self, pem_or_der: bytes, *, key_ref: str | None, now: datetime) -> DscEntry:
@@ -45,16 +40,20 @@ class TrustService:
         # that cannot make DCC signatures.
         cert = load_certificate_bytes(pem_or_der)
         key = document_signer(cert)
+        if is_ca(cert):
+            # Verifiers trust what we publish as a DSC as a signer: a CSCA there would make
+            # anything its (offline) key signs directly a valid passport.
+            raise TrustListError("a CA certificate (CSCA), not a document signer certificate")
         entry = DscEntry(base64.b64encode(key.kid).decode(), cert, key_ref, now.isoformat(timespec="seconds"))
         self._dscs.put(entry)
         return entry
 
-    def trust_list(self) -> dict:
-        return {"country": self._country,
-                "certificates": trust_list_json(e.certificate for e in self._dscs.all())}
+    def trust_list(self, scope: str = "own") -> dict:
+        """Our DSCs; with scope `all`, also the foreign DSCs imported (`trust import`)."""
+        entries = self._dscs.all()
+        if scope != "all":
+            entries = [e for e in entries if certificate_country(e.certificate) == self._country]
+        return {"country": self._country, "certificates": trust_list_json(e.certificate for e in entries)}
 
     def jwks(self) -> dict:
         return jwks(e.certificate for e in self._dscs.all())
-
-    def revocation_list(self) -> dict:
-        return revocation_list_json(self._revocations.entries())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -80,6 +80,27 @@ class TestPassportStoreContract:
         first = {(h["type"], h["hash"]) for h in listed_hashes(v1)}
         assert store.listed(listed_hashes(v1) + listed_hashes(v2)) == first
         assert {(h["type"], h["hash"]) for h in listed_hashes(v1)} <= {(e["type"], e["hash"]) for e in store.entries()}
+
+    def test_listed_entries_are_read_back_by_time_window_with_the_kid_of_their_dsc(self, store, cid):
+        """What the revocation publisher reads: entries listed in [start, end), each with the kid
+        of the DSC that signed the version it revokes (the end is excluded: the next run's)."""
+        later = datetime(2031, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+        v1 = passport(cid, 1)
+        store.save_new(v1, None, [], NOW)
+        current = store.current(cid)
+        assert current.kid_b64 == "a2lk" and store.find_by_uvci(v1.uvci).kid_b64 == "a2lk"
+        mine = [{**h, "kid": current.kid_b64} for h in listed_hashes(v1)]
+        assert store.save_new(passport(cid, 2, sequence=2), current, mine, later)
+        wanted = {(e["kid"], e["type"], e["hash"], later.isoformat(timespec="seconds")) for e in mine}
+
+        def seen(start: datetime, end: datetime) -> set:
+            got = store.listed_between(start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds"))
+            return {(e.kid, e.hash_type, e.hash, e.revoked_at) for e in got} & wanted
+        second = timedelta(seconds=1)
+        assert seen(later, later + second) == wanted
+        assert seen(later - second, later) == set() and seen(later + second, later + 2 * second) == set()
+        with pytest.raises(ValueError):
+            list(store.listed_between(later.isoformat(), (later - second).isoformat()))
 
     def test_a_uvci_is_issued_once(self, store, cid):
         v1 = passport(cid, 1)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from chalicelib import errors
 from chalicelib.adapters.auth.jwks import FileJwksSource
 from chalicelib.auth.tokens import JwksUnavailable
-from chalicelib.cleaning.access import AccessEntry, Reader
+from chalicelib.cleaning.access import AccessEntry, Disclosure, Reader
 from chalicelib.cleaning.registry import blocking_keys
 from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
 from chalicelib.intake.records import RegistryPerson
@@ -23,7 +23,7 @@ from chalicelib.issuance.domain import Identity
 from chalicelib.trust.service import DscEntry
 from tests.contracts.conftest import BOTH, FAKE, real
 from tests.fakes import (FakeAccessLog, FakeDeadLetters, FakeDscRepository, FakeIdentities, FakeImageCache,
-                         FakeJwksSource, FakeKeyRing, FakeProbe, InMemoryRegistry)
+                         FakeJwksSource, FakeKeyRing, FakeOperatorIdentity, FakeProbe, InMemoryRegistry)
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
 
@@ -47,6 +47,22 @@ class TestAccessLogContract:
         assert [e.at for e in access_log.reads_by(staff.key(), since=NOW + timedelta(minutes=2))] == [
             NOW + timedelta(minutes=2), NOW + timedelta(minutes=3)]
         assert access_log.reads_of_record(facility, "R9") == []
+
+    def test_a_read_showing_several_people_is_found_under_each_person_with_their_keys(self, access_log, unique):
+        staff = Reader("facility", f"s-{unique}", f"F{unique}")
+        a, b = f"pa{unique}", f"pb{unique}"
+        access_log.record_read(AccessEntry(staff, "", "", NOW, "GET /v1/facilities/{facility_id}/complaints",
+                                           (Disclosure(a, ("C1", "C2")), Disclosure(b, ("C3",)))))
+        access_log.record_read(AccessEntry(staff, f"F{unique}", "R1", NOW + timedelta(minutes=1),
+                                           "GET /v1/vaccination-records/{record_id}", (Disclosure(a, ("F#R1",)),)))
+        [listed, viewed] = access_log.reads_of_person(a)
+        assert listed.people == (Disclosure(a, ("C1", "C2")),) and listed.reader == staff
+        assert listed.route == "GET /v1/facilities/{facility_id}/complaints"
+        assert (viewed.record_id, viewed.people) == ("R1", (Disclosure(a, ("F#R1",)),))
+        assert [e.people for e in access_log.reads_of_person(b)] == [(Disclosure(b, ("C3",)),)]
+        assert [e.at for e in access_log.reads_of_person(a, since=NOW + timedelta(seconds=30))] == [
+            NOW + timedelta(minutes=1)]
+        assert [e.record_id for e in access_log.reads_of_record(f"F{unique}", "R1")] == ["R1"]
 
 
 # -- the population registry and identities ------------------------------------------------------
@@ -189,7 +205,8 @@ def dead_letters(request):
     """(the dead letters, a function listing (body, code, message) of what was sent to a DLQ)"""
     if request.param == FAKE:
         fake = FakeDeadLetters()
-        return fake, lambda logical: [(b, c, m) for q, b, c, m in fake.sent if q == logical]
+        return fake, lambda logical: [(m["body"], m["error_code"], m["error_message"])
+                                      for m in fake.peek(logical, 100)]
     c = real(request)
     return c.dead_letters, lambda logical: [(m["body"], m["error_code"], m["error_message"])
                                             for m in c.dead_letters.peek(logical, 100)]
@@ -202,6 +219,18 @@ class TestDeadLettersContract:
         letters.send("countersign", body, "COUNTERSIGN_CHUNK_REFUSED", "refused: " + "x" * 2000)
         [(got, code, message)] = [m for m in listed("countersign") if m[0] == body]
         assert code == "COUNTERSIGN_CHUNK_REFUSED" and message == ("refused: " + "x" * 2000)[:1000]
+
+
+# -- the operator identity (who answers for a dlq reveal) -------------------------------------------
+@pytest.fixture(params=BOTH)
+def operator_identity(request):
+    return FakeOperatorIdentity() if request.param == FAKE else real(request).operator_identity
+
+
+class TestOperatorIdentityContract:
+    def test_the_operator_is_named_by_an_arn_the_same_every_time(self, operator_identity):
+        who = operator_identity.who()
+        assert who.startswith("arn:aws") and who == operator_identity.who()
 
 
 # -- the JWKS source (a file: both halves run without AWS) -----------------------------------------

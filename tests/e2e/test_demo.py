@@ -24,6 +24,14 @@ def _alive(pid: int) -> bool:
 def test_demo_reaches_its_end_and_stop_leaves_nothing_running(aws_endpoint):
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAXPASS_")}
     env["VAXPASS_API_PORT"] = "8765"
+    # The demo's processes record their functions' AWS calls: tests/integration/test_iam_recorded_calls.py
+    # checks them against the IAM policies with the rest of the session's.
+    calls = ROOT / "test-artifacts" / "iam-calls-demo.jsonl"
+    calls.parent.mkdir(exist_ok=True)
+    calls.write_text("")
+    env["IAM_CALLS_FILE"] = str(calls)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "iam_site"), str(ROOT)]
+                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     try:
         # 6 minutes measured on a loaded 2-core machine with 1,106 people signed (cleaning at about
         # 30 records/s and countersigning at about 20 passports/s today): the margin is for a busier one.

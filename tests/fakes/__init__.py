@@ -19,10 +19,13 @@ from tests.fakes.intake import (FakeApiCallStore, FakeBatchStore, FakeCleaningQu
                                 FakeReportStore, FakeUploadSource)
 from tests.fakes.issuance import (FakeDscRepository, FakeIdentities, FakeImageCache, FakeKeyRing, FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
-                                  FakeProbe)
+                                  FakeOperatorIdentity, FakeProbe)
 from tests.fakes.privacy import FakePseudonyms, FakeSealer
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
+from tests.fakes.rules import FakeRuleStore
+from tests.fakes.trust_gateway import FakePublishedTrustList
+from tests.fakes.trust import FakePublishedObjects, FakeTrustAnchor
 from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQueue, FakeFacilityRegistry,
                                  FakeManifestStore, FakeSecurityEvents)
 
@@ -33,8 +36,11 @@ __all__ = [
     "FakeCountersignQueue",
     "FakeDeadLetters", "FakeDscRepository", "FakeFacilityHeads", "FakeFacilityRegistry", "FakeIdentities",
     "FakeImageCache", "FakeJwksSource", "FakeKeyRing", "FakeLoggedRevocations", "FakeManifestStore",
-    "FakePassports", "FakeProbe", "FakeRateWindows", "FakeRecords", "FakeReportStore", "FakeSecurityEvents",
+    "FakeOperatorIdentity",
+    "FakePassports", "FakeProbe", "FakePublishedObjects", "FakeRateWindows", "FakeRecords", "FakeReportStore",
+    "FakeRuleStore", "FakeSecurityEvents", "FakeTrustAnchor",
     "FakeUploadSource", "InMemoryRegistry", "fake_adapters", "fake_container",
+    "FakePublishedTrustList",
 ]
 
 
@@ -63,8 +69,11 @@ def fake_adapters() -> dict[str, object]:
         "revocation_list": passports, "dscs": FakeDscRepository(), "key_ring": FakeKeyRing(),
         "image_cache": FakeImageCache(), "complaint_store": FakeComplaintStore(counters),
         "audit_source": FakeAuditSource(records, passports, counters, manifests, audit),
-        "dead_letters": FakeDeadLetters(),
+        "dead_letters": FakeDeadLetters(), "rule_store": FakeRuleStore(),
+        "operator_identity": FakeOperatorIdentity(),
+        "trust_anchor": FakeTrustAnchor(), "published_objects": FakePublishedObjects(),
         "health_probes": [FakeProbe(name) for name in ("dynamodb", "sqs", "s3", "kms")],
+        "published_trust_list": FakePublishedTrustList(),
     }
 
 

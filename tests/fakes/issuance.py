@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from chalicelib import errors
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE, Identity
+from chalicelib.dcc.revocation_batches import ListedHash
 from chalicelib.issuance.revocation import ACTIVE, REVOKED, SUPERSEDED, Hold, RevocationTarget
 from chalicelib.issuance.service import NewPassport, PassportRead, StoredPassport
 
@@ -31,6 +32,8 @@ class FakePassports:
         self.pointers: dict[str, dict] = {}
         self.holds: dict[str, Hold] = {}
         self.list_entries: dict[tuple[str, str], str] = {}
+        # (type, hash) -> ListedHash: what the revocation publisher reads (kid, listed at)
+        self.list_positions: dict[tuple[str, str], ListedHash] = {}
         self.uvcis: dict[str, tuple[str, int]] = {}
         self.claims: dict[str, set[str]] = {}
         self.counters = counters
@@ -54,7 +57,7 @@ class FakePassports:
                                   held_by=hold.revocation_sequence if hold is not None else None,
                                   attestation_sequence=p["attestation_sequence"], facility_id=p["facility_id"],
                                   province_code=p["province_code"], dose_keys=p.get("dose_keys"),
-                                  dose_batches=p.get("dose_batches", frozenset()))
+                                  dose_batches=p.get("dose_batches", frozenset()), kid_b64=p.get("kid"))
 
     def current_many(self, citizen_ids):
         self.requests["current_many"] += 1
@@ -121,11 +124,11 @@ class FakePassports:
                 "revocation_sequence": None, "attestation_sequence": sequence if isinstance(sequence, int) else None,
                 "facility_id": passport.attestation.get("facility_id"),
                 "province_code": passport.attestation.get("province_code"), "dose_keys": passport.dose_keys,
-                "dose_batches": frozenset(passport.dose_batches)}
+                "dose_batches": frozenset(passport.dose_batches), "kid": passport.kid_b64}
             supersedes = previous is not None and not over_revoked
             if supersedes:
                 self.version_items[(cid, previous.version)].update(status=REVOKED, revoked_at=stamp)
-                self._list(revocations, SUPERSEDED)
+                self._list(revocations, SUPERSEDED, stamp)
         if self.counters is not None:
             a = passport.attestation
             self.counters.add(a.get("facility_id"), a.get("province_code"), passports_issued=1,
@@ -133,9 +136,10 @@ class FakePassports:
             self.counters.issued_on(a.get("province_code"), now.date())
         return True
 
-    def _list(self, entries, reason: str) -> None:
+    def _list(self, entries, reason: str, stamp: str) -> None:
         for r in entries:
             self.list_entries[(r["type"], r["hash"])] = reason
+            self.list_positions[(r["type"], r["hash"])] = ListedHash(r.get("kid") or "", r["type"], r["hash"], stamp)
 
     def revoke_unattested(self, current: StoredPassport, revocations, now: datetime):
         cid = current.citizen_id
@@ -148,7 +152,7 @@ class FakePassports:
             version.update(status=REVOKED, revoked_at=now.isoformat(timespec="seconds"), reason=NO_ATTESTED_DOSE,
                            revoked_by=REEVALUATION_ACTOR)
             p["status"] = REVOKED
-            self._list(revocations, NO_ATTESTED_DOSE)
+            self._list(revocations, NO_ATTESTED_DOSE, now.isoformat(timespec="seconds"))
             a = version["attestation"]
         if self.counters is not None:
             self.counters.add(a.get("facility_id"), a.get("province_code"), passports_revoked=1)
@@ -164,7 +168,7 @@ class FakePassports:
             p: NewPassport = v["passport"]
             return RevocationTarget(p.citizen_id, p.version, p.uvci, v["status"], p.signature_b64, p.alg,
                                     v["attestation"].get("facility_id"), v["attestation"].get("province_code"),
-                                    v["reason"], v["revoked_at"], v["revocation_sequence"])
+                                    v["reason"], v["revoked_at"], v["revocation_sequence"], kid_b64=p.kid_b64)
 
     def current_version(self, citizen_id):
         p = self.pointers.get(citizen_id)
@@ -195,7 +199,7 @@ class FakePassports:
                            revoked_by=dict(entry["revoked_by"]), revocation_sequence=sequence)
             p.update(status=REVOKED, revocation_sequence=sequence)
             self.holds[cid] = Hold(cid, target.uvci, sequence)
-            self._list(entries, entry["reason"])
+            self._list(entries, entry["reason"], entry["revoked_at"])
         if self.counters is not None:
             self.counters.add(target.facility_id, target.province_code, passports_revoked=1)
         return True
@@ -213,6 +217,13 @@ class FakePassports:
 
     def entries(self):
         return [{"type": t, "hash": h} for t, h in sorted(self.list_entries)]
+
+    def listed_between(self, start: str, end: str):
+        if start and end < start:
+            raise ValueError("listed_between: end before start")
+        with self._lock:
+            return [e for e in sorted(self.list_positions.values(), key=lambda e: (e.revoked_at, e.hash_type, e.hash))
+                    if start <= e.revoked_at < end]
 
     # -- test helpers -------------------------------------------------------------------------
     def versions(self, citizen_id: str) -> list[NewPassport]:

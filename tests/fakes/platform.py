@@ -16,6 +16,8 @@ class FakeAccessLog:
     def record_read(self, entry):
         if self.down:
             raise errors.DependencyUnavailable("access log: write failed; the result is not shown")
+        if not entry.people and not entry.record_id:
+            raise ValueError("an access-log entry names a record or the people it showed")
         self.entries.append(entry)
 
     def reads_of_record(self, facility_id, record_id, *, since=None):
@@ -24,6 +26,13 @@ class FakeAccessLog:
 
     def reads_by(self, reader_key, *, since=None):
         return sorted((e for e in self.entries if e.reader.key() == reader_key and (since is None or e.at >= since)),
+                      key=lambda e: e.at)
+
+    def reads_of_person(self, person, *, since=None):
+        from dataclasses import replace
+
+        return sorted((replace(e, people=tuple(d for d in e.people if d.person == person)) for e in self.entries
+                       if any(d.person == person for d in e.people) and (since is None or e.at >= since)),
                       key=lambda e: e.at)
 
 
@@ -35,6 +44,20 @@ class FakeDeadLetters:
 
     def send(self, logical, body, code, message):
         self.sent.append((logical, body, code, message[:1000]))
+
+    def peek(self, logical, limit=10):
+        return [{"message_id": f"m{i}", "receive_count": "1", "error_code": c, "error_message": m, "body": b}
+                for i, (q, b, c, m) in enumerate(self.sent) if q == logical][:limit]
+
+
+class FakeOperatorIdentity:
+    """The ARN the CLI's credentials name (StsOperatorIdentity)."""
+
+    def __init__(self, arn: str = "arn:aws:iam::000000000000:user/operator-1") -> None:
+        self.arn = arn
+
+    def who(self) -> str:
+        return self.arn
 
 
 class FakeProbe:

@@ -105,3 +105,34 @@ def register_facilities(settings, *facilities: tuple[str, str]) -> None:
     now = datetime.now(timezone.utc)
     for facility_id, province in facilities:
         registry.save_facility(Facility(facility_id, f"Trạm Y tế {facility_id}", province, "BS. Test"), now)
+
+
+def published_revocations(c, app_client=None):
+    """The revocation list as a verifier holds it: publishes what is listed (no settling time:
+    the test's writes have committed), then reads the signed index and every batch back, through
+    the routes when given `app_client` (each response under 1 MB), each checked against the trust
+    anchor."""
+    from datetime import timedelta
+
+    from chalicelib.dcc.revocation_batches import load_published, revocation_list_from_batches
+
+    # Entries are stamped to the second and a run publishes those before its own second: start
+    # in the next one, so that everything the test listed is included.
+    time.sleep(1 - time.time() % 1 + 0.01)
+    c.revocation_publisher.publish(settle=timedelta(0))
+
+    def fetch(path: str, page: int | None = None, batch: str | None = None) -> bytes:
+        if app_client is None:
+            return c.revocation_publisher.batch(batch) if batch else c.revocation_publisher.index(page)
+        resp = app_client.http.get(path)
+        assert resp.status_code == 200 and len(resp.body) < 1_000_000, (path, resp.status_code)
+        return resp.body
+
+    root = json.loads(fetch("/v1/revocation-list"))
+    pages = {f"page-{p['hash']}": p["page"] for p in root["payload"]["pages"]}
+
+    def read(name: str) -> bytes:
+        if name in pages:
+            return fetch(f"/v1/revocation-list?page={pages[name]}", page=pages[name])
+        return fetch(f"/v1/revocation-list/{name}", batch=name)
+    return revocation_list_from_batches(load_published(root, read, c.trust_anchor.public_key()))

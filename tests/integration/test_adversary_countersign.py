@@ -125,7 +125,7 @@ def test_attack_revocation_put_out_of_force_in_dynamodb_is_reported_by_audit_ver
     assert run_cli("audit", "verify")[0] == 0
 
     Item = c.passports.Item
-    hashes = revocation_entries(uci=passport.uvci, issuer_country=c.settings.dcc_issuer,
+    hashes = revocation_entries(uci=passport.uvci, country=c.settings.country,
                                 signature=base64.b64decode(passport.signature_b64), alg="ES256", types=HASH_TYPES)
     listed = [Item.get("REVOKED", f"{h['type']}#{h['hash']}", consistent_read=True) for h in hashes]
     for item in listed:

@@ -138,7 +138,8 @@ def counter(world, pk: str, name: str) -> int:
 # -- 1. the DCC only from attested doses ----------------------------------------------------------
 def test_attack_unattested_dose_of_another_facility_is_not_on_the_passport(app_client, runner, bearer, world):
     from chalicelib.dcc import verify_hc1
-    from chalicelib.dcc.revocation import RevocationList
+    from chalicelib.wiring import container
+    from tests.integration.helpers import published_revocations
     from chalicelib.dcc.trust import trust_store_from_document
 
     # Given dose 1 at facility A and dose 3 at facility B, both verified
@@ -166,7 +167,7 @@ def test_attack_unattested_dose_of_another_facility_is_not_on_the_passport(app_c
     second = passport(app_client, bearer, person)
     assert (second["display"]["dose"], second["display"]["vaccination_date"]) == (3, "2022-03-01")
     assert second["uvci"] != first["uvci"] and second["display"]["doses_on_record"] == 2
-    revoked = RevocationList.from_json(json.loads(app_client.http.get("/v1/revocation-list").body))
+    revoked = published_revocations(container(), app_client)
     trust = trust_store_from_document(json.loads(app_client.http.get("/v1/trust-list").body))
     at = datetime.now(timezone.utc)
     old = verify_hc1(first["hc1"], trust, now=at, revocation=revoked)

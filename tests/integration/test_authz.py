@@ -41,7 +41,16 @@ RULES = {
     ("GET", "/v1/trust-list"): ALLOWED_EVERYONE,
     ("GET", "/v1/trust-list/jwks"): ALLOWED_EVERYONE,
     ("GET", "/v1/revocation-list"): ALLOWED_EVERYONE,
+    # Public; the world's batch id is not a revocation batch id (32 hex digits): 400 for everyone.
+    ("GET", "/v1/revocation-list/{batch_id}"): dict.fromkeys(ACTORS, 400),
     ("GET", "/v1/openapi.json"): ALLOWED_EVERYONE,
+    # Public; the gateway-form list exists only after the first `trust export` (none in this world).
+    ("GET", "/v1/trust-list/gateway"): dict.fromkeys(ACTORS, 404),
+    # Public business rules and value sets; a hash nothing has is 404 for everyone.
+    ("GET", "/v1/rules"): ALLOWED_EVERYONE,
+    ("GET", "/v1/rules/{country}/{digest}"): dict.fromkeys(ACTORS, 404),
+    ("GET", "/v1/valuesets"): ALLOWED_EVERYONE,
+    ("GET", "/v1/valuesets/{digest}"): dict.fromkeys(ACTORS, 404),
     ("POST", "/v1/vaccination-records"): STAFF_OF_FACILITY,
     ("GET", "/v1/batches/{batch_id}"): expect("province_own", "ministry", "operator"),
     ("GET", "/v1/vaccination-records/{record_id}"): STAFF_OF_FACILITY,
@@ -56,6 +65,7 @@ RULES = {
     ("GET", "/v1/passports/me"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.png"): expect_status(404, "citizen"),
     ("GET", "/v1/passports/me/qr.svg"): expect_status(404, "citizen"),
+    ("GET", "/v1/passports/me/travel-check"): expect_status(404, "citizen"),
     # Revocation is national: the allowed callers get past authorisation to 404 (no such UVCI).
     ("POST", "/v1/revocations"): expect_status(404, "ministry", "operator"),
     ("POST", "/v1/revocations/{uvci}/lift"): expect_status(404, "ministry", "operator"),
@@ -67,6 +77,7 @@ RULES = {
     # Complaints: a citizen files and reads their own; the facility (and its province) works them.
     ("POST", "/v1/complaints"): expect("citizen"),
     ("GET", "/v1/complaints/mine"): expect("citizen"),
+    ("GET", "/v1/access-log/me"): expect("citizen"),
     ("GET", "/v1/complaints/{complaint_id}"): expect("citizen", "facility_own", "province_own", "ministry",
                                                      "operator"),
     ("GET", "/v1/facilities/{facility_id}/complaints"): STAFF_OF_FACILITY,
@@ -105,6 +116,7 @@ def world(stack, issuer):
     signing_batch, agency = open_signing_batch(Container(settings), Tables(settings), fa, unique, now)
     complaint = Container(settings).complaints.file(CID, {"record_id": "R1", "fields": ["lot_number"]},
                                                     f"seed-{unique}")
+    Container(settings).revocation_publisher.publish()  # the revocation list's routes serve what is published
     principals = {
         "citizen": dev_issuer.citizen(CID),
         "facility_own": dev_issuer.staff(Role.FACILITY, facility_id=fa, province_code=PROVINCE),
@@ -159,6 +171,7 @@ def call(client, world, method: str, path: str, actor: str):
     url = path.replace("{record_id}", world["record"]["record_id"]).replace("{facility_id}", world["fa"])
     url = url.replace("{code}", PROVINCE).replace("{asset}", "dashboard.js")
     url = url.replace("{complaint_id}", world["complaint"])
+    url = url.replace("{country}", "VN").replace("{digest}", "0" * 64)
     url = url.replace("{uvci}", quote(make_uvci(lambda n: bytes(n)), safe=""))
     url = url.replace("{batch_id}", world["signing_batch"] if "/signing-batches/" in path else world["batch_id"])
     body = None
@@ -183,6 +196,8 @@ def call(client, world, method: str, path: str, actor: str):
         body = {"uvci": make_uvci(lambda n: bytes(n)), "reason": "authz"}
     elif path.endswith("/lift"):
         body = {"reason": "authz"}
+    elif path.endswith("/travel-check"):
+        url += "?country=DE"
     return client.http.request(method, url, headers=headers,
                                body=json.dumps(body).encode() if body is not None else b"")
 

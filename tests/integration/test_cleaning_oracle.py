@@ -230,7 +230,8 @@ def test_each_read_of_a_cleaning_result_writes_an_access_log_entry(app_client, r
     capsys.readouterr()
     assert cli(["access-log", "record", "--facility-id", facility, "--record-id", "AL-1"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(lines) == 3 and {"at", "role", "subject", "scope", "facility_id", "record_id"} == set(lines[0])
+    assert len(lines) == 3 and {"at", "role", "subject", "scope", "facility_id", "record_id", "route",
+                                "people"} == set(lines[0])  # people: the record's citizen, by pseudonym
     assert diep.citizen_id not in json.dumps(lines) and "Diệp" not in json.dumps(lines, ensure_ascii=False)
     assert cli(["access-log", "reader", "--role", "facility", "--scope", facility,
                 "--since", before.isoformat()]) == 0

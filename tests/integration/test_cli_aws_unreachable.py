@@ -36,7 +36,27 @@ def files(tmp_path_factory):
                                        "001090123456,Lê Văn A,1990-01-01,M,001\n", encoding="utf-8")
     (root / "facilities.csv").write_text("facility_id,name,province_code\nFAC-1,Trạm 1,079\n", encoding="utf-8")
     (root / "records.csv").write_text("record_id,facility_id\nR1,FAC-1\n", encoding="utf-8")
+    _foreign_trust_list(root)
     return root
+
+
+def _foreign_trust_list(root) -> None:
+    """A DE CSCA (onboarded in de-anchors/) and a list with one DSC it issued: importing it writes."""
+    import secrets
+    from datetime import datetime, timezone
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from chalicelib.dcc.gateway_trust import LocalAnchor, gateway_entry
+    from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
+
+    now, key = datetime.now(timezone.utc), generate_key("ES256")
+    csca = issue_csca(key, now=now, valid_days=30, random_bytes=secrets.token_bytes, country="DE")
+    dsc = issue_dsc(generate_key("ES256").public_key(), csca_cert=csca, csca_key=key, now=now, valid_days=10,
+                    random_bytes=secrets.token_bytes, country="DE")
+    (root / "de-anchors").mkdir()
+    (root / "de-anchors" / "csca.pem").write_bytes(csca.public_bytes(Encoding.PEM))
+    (root / "de-list.json").write_text(json.dumps([gateway_entry(dsc, "DSC", now.isoformat(), LocalAnchor(key))]))
 
 
 def commands(f) -> list[tuple[list, str]]:
@@ -58,6 +78,8 @@ def commands(f) -> list[tuple[list, str]]:
         (["keys", "provision-kms", "--dir", f / "pki"], ""),
         (["issue", "--kms-key-id", "alias/x", "--cert", f / "keys" / "dsc.pem"], json.dumps(dcc_payload()) + "\n"),
         (["facility", "ca", "register", "--cert", f / "ca" / "ca.pem"], ""),
+        (["trust", "export", "--csca", f / "keys" / "csca.pem", "--anchor-key", f / "keys" / "csca.key.pem"], ""),
+        (["trust", "import", f / "de-list.json", "--anchors", f / "de-anchors"], ""),
         (["facility", "register", "--facility-id", "FAC-1", "--name", "Trạm 1", "--province", "079", "--head", "H",
           "--cert", f / "fac" / "FAC-1.pem"], ""),
         (["facility", "import", f / "facilities.csv"], ""),

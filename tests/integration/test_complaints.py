@@ -41,7 +41,8 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
                                                                         bearer):
     from app import app
     from chalicelib.adapters.dynamo import Tables
-    from chalicelib.dcc.revocation import RevocationList
+    from chalicelib.wiring import container
+    from tests.integration.helpers import published_revocations
     from chalicelib.local.event_runner import EventRunner
 
     settings, _ = stack
@@ -100,8 +101,8 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
     drain_until(runner, lambda: len(passport_versions(settings, cid)) == 2)
     me = json.loads(app_client.http.get("/v1/passports/me", headers=bearer(dev_issuer.citizen(cid))).body)
     assert me["version"] == 2 and me["status"] == "VALID"
-    revoked = RevocationList.from_json(json.loads(app_client.http.get("/v1/revocation-list").body))
-    assert revoked.is_revoked(uci=v1.uvci, issuer_country=settings.country,
+    revoked = published_revocations(container(), app_client)
+    assert revoked.is_revoked(uci=v1.uvci, country=settings.country,
                               signature=base64.b64decode(v1.signature), alg=v1.alg)
 
     # the citizen sees the outcome

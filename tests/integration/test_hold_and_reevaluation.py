@@ -79,10 +79,11 @@ def drifts(world, *facilities) -> list:
 def revoked_listed(app_client, world, item) -> bool:
     import base64
 
-    from chalicelib.dcc.revocation import RevocationList
+    from chalicelib.wiring import container
+    from tests.integration.helpers import published_revocations
 
-    listed = RevocationList.from_json(json.loads(app_client.http.get("/v1/revocation-list").body))
-    return listed.is_revoked(uci=item.uvci, issuer_country=world["settings"].dcc_issuer,
+    listed = published_revocations(container(), app_client)
+    return listed.is_revoked(uci=item.uvci, country=world["settings"].country,
                              signature=base64.b64decode(item.signature), alg=item.alg)
 
 

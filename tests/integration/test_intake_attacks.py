@@ -311,6 +311,68 @@ def test_writes_half_done_when_a_transaction_failed_complete_on_redelivery(world
     assert Tables(settings).Counter.get(f"FAC#{fa}", "TOTAL").received == 250
 
 
+def test_attack_two_files_racing_on_the_same_new_records_lose_no_version(world, s3, region):
+    """Intake writes a new province file's records without reading them first (chalicelib/intake/
+    service.py): two files creating the same records at once must still never both store version 1."""
+    from app import app
+    from chalicelib.adapters.dynamo import Tables
+    from chalicelib.adapters.intake.records import DynamoRecordStore
+    from chalicelib.wiring import Container, set_container
+
+    fa, settings = world["fa"], world["settings"]
+    bucket = settings.bucket("intake")
+
+    def lot(rows, value):
+        return [[*r[:9], value, *r[10:]] for r in rows]
+
+    # Given two files: A creates R00000..R00149; B creates R00075..R00224, half of them A's too
+    files = {"a": lot([good_row(i, fa) for i in range(150)], "LOT-A"),
+             "b": lot([good_row(i, fa) for i in range(75, 225)], "LOT-B")}
+    events = {}
+    for name, rows in files.items():
+        key = f"incoming/001/race-{name}-{world['unique']}.csv"
+        s3.put_object(Bucket=bucket, Key=key, Body=csv_bytes(rows))
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+        events[name] = {"Records": [{"messageId": name, "receiptHandle": "r", "eventSource": "aws:sqs",
+                                     "awsRegion": region, "attributes": {}, "messageAttributes": {},
+                                     "body": json.dumps({"Records": [{"eventName": "ObjectCreated:Put", "s3": {
+                                         "bucket": {"name": bucket}, "object": {"key": key, "eTag": etag}}}]})}]}
+    barrier = threading.Barrier(2, timeout=30)
+    first_writes = iter(range(2))
+
+    class BothDecideFirst(DynamoRecordStore):
+        def put_many(self, records, now):
+            # both files have decided "new" (nothing read) before either writes: a real race
+            if next(first_writes, None) is not None:
+                barrier.wait()
+            return super().put_many(records, now)
+
+    set_container(Container(settings, record_store=BothDecideFirst(Tables(settings)), intake_chunk_rows=150))
+    answers = {}
+    try:
+        threads = [threading.Thread(target=lambda n=n: answers.__setitem__(n, app.handler_map["handle_intake"](
+            events[n], None))) for n in events]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        set_container(None)
+    assert answers == {"a": {"batchItemFailures": []}, "b": {"batchItemFailures": []}}
+    # Then each shared record has two versions, one per file, none overwritten
+    stored_versions = versions(settings, fa, 225)
+    assert stored_versions == {f"R{i:05d}": 2 if 75 <= i < 150 else 1 for i in range(225)}
+    item = stored(settings, fa, "R00100")
+    assert len(item.earlier_digests) == 1 and lot_of(item) in ("LOT-A", "LOT-B")
+    # and each record is counted once, every row of both files accepted
+    assert Tables(settings).Counter.get(f"FAC#{fa}", "TOTAL").received == 225
+    for name in events:
+        key = f"incoming/001/race-{name}-{world['unique']}.csv"
+        batch = batch_of(s3, settings, key)
+        assert (batch["status"], batch["received"], batch["accepted"], batch["duplicates"]) == (
+            "COMPLETE", 150, 150, 0), batch
+
+
 # -- 6. the authorisation property, through the real routes --------------------------------------
 def _translate(value, ids: dict):
     if isinstance(value, dict):

@@ -192,10 +192,14 @@ def test_attack_a_batch_whose_message_goes_to_the_dlq_is_failed_and_a_replay_fin
     from chalicelib.adapters.intake.records import DynamoRecordStore
 
     class RecordsDown(DynamoRecordStore):
-        """DynamoDB refuses every record read: a failure that retrying may fix, but not today."""
+        """DynamoDB refuses every record read and write: a failure that retrying may fix, but not
+        today (a new file's records are written without being read first)."""
 
         def get_many(self, keys):
             raise errors.DependencyUnavailable("records: read failed")
+
+        def put_many(self, records, now):
+            raise errors.DependencyUnavailable("records: write failed")
 
     key = f"incoming/001/{unique}-dlq.csv"
     rows = [good_row(i, facility) for i in range(12)]

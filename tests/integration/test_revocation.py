@@ -65,11 +65,12 @@ def _drifts(settings, facility: str) -> list:
     return [d for d in Container(settings).reconciler.run() if d.pk == f"FAC#{facility}"]
 
 
-def _verify_cli(hc1_lines, trust_file, revocation_file, monkeypatch) -> tuple[int, list[dict]]:
+def _verify_cli(hc1_lines, trust_file, revocation_dir, anchor, monkeypatch) -> tuple[int, list[dict]]:
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(hc1_lines) + "\n"))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cli(["verify", "--trust-list", str(trust_file), "--revocation-list", str(revocation_file)])
+        code = cli(["verify", "--trust-list", str(trust_file), "--revocation-list", str(revocation_dir),
+                    "--revocation-anchor", str(anchor)])
     return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -146,10 +147,16 @@ def test_revocation_by_the_ministry_withdraws_the_passport_everywhere(stack, sqs
     assert _qr(app_client, other, "png").status_code == 200
 
     # and the revocation list has it: the CLI verifier reports the HC1 revoked, the other valid
-    trust, revocations = tmp_path / "trust.json", tmp_path / "revocations.json"
+    # (once `revocation publish` has run, downloaded with the trust anchor's public key)
+    from chalicelib.wiring import container
+    from tests.integration.helpers import published_revocations
+
+    published_revocations(container(), app_client)
+    trust, revocations, anchor = tmp_path / "trust.json", tmp_path / "revocations", tmp_path / "anchor.pem"
     trust.write_bytes(app_client.http.get("/v1/trust-list").body)
-    revocations.write_bytes(app_client.http.get("/v1/revocation-list").body)
-    code, results = _verify_cli([hc1, other_hc1], trust, revocations, monkeypatch)
+    assert cli(["revocation", "download", "--out", str(revocations)]) == 0
+    assert cli(["revocation", "anchor-key", "--out", str(anchor)]) == 0
+    code, results = _verify_cli([hc1, other_hc1], trust, revocations, anchor, monkeypatch)
     assert code == 1 and results[0]["errors"] == ["REVOKED"] and results[1]["valid"] is True, results
 
     # and the audit log holds the revocation in the same chain as the attestations
@@ -309,9 +316,9 @@ def test_a_held_person_is_issued_nothing_until_the_lift_and_counts_stay_exact(st
     logged before or after the revocation (the hold is checked in the write itself). Once the
     ministry lifts the hold, a new version follows; the revoked one stays revoked, listed with the
     ministry's reason, and is not counted as revoked a second time."""
-    from chalicelib.dcc.revocation import RevocationList
     from chalicelib.issuance.revocation import Actor
     from chalicelib.wiring import Container
+    from tests.integration.helpers import published_revocations
 
     settings, _ = stack
     facility = f"RA{secrets.token_hex(4)}"
@@ -334,8 +341,8 @@ def test_a_held_person_is_issued_nothing_until_the_lift_and_counts_stay_exact(st
     assert c.passports.current(cid).version == 2 and c.passports.current(cid).revocation_sequence is None
     v1_item = c.passports.get_version(cid, 1)
     assert (v1_item.status, v1_item.reason) == ("REVOKED", "wrong dose")
-    listed = RevocationList.from_json(c.trust.revocation_list())
-    assert listed.is_revoked(uci=v1.uvci, issuer_country=settings.dcc_issuer,
+    listed = published_revocations(c)
+    assert listed.is_revoked(uci=v1.uvci, country=settings.country,
                              signature=base64.b64decode(v1.signature_b64), alg="ES256")
     assert _counter(settings, f"FAC#{facility}", "passports_issued") == 2
     assert _counter(settings, f"FAC#{facility}", "passports_revoked") == 1

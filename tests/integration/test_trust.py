@@ -1,11 +1,11 @@
-"""Trust list and revocation list on LocalStack: DSCs for the stage's KMS keys are published,
-and a passport signed with KMS verifies with the verifier CLI against the downloaded trust list."""
+"""Trust list on LocalStack: DSCs for the stage's KMS keys are published, and a passport signed
+with KMS verifies with the verifier CLI against the downloaded trust list. (The revocation list:
+test_revocation_batches.py.)"""
 from __future__ import annotations
 
 import io
 import json
 from contextlib import redirect_stdout
-from datetime import datetime, timezone
 
 import pytest
 
@@ -57,20 +57,3 @@ def test_kms_dscs_are_published_and_kms_signed_passports_verify_against_them(sta
         result = json.loads(out)
         assert code == 0 and result["valid"] is True, result
         assert result["payload"]["nam"]["fnt"] == "NGUYEN" and result["payload"]["nam"]["gnt"] == "THI<DAO"
-
-
-def test_revocation_list_is_published_in_the_verifier_format(stack, app_client):
-    from chalicelib.adapters.trust.trust_list import DynamoRevocationRepository
-    from chalicelib.dcc.revocation import RevocationList, revocation_entries
-
-    settings, _ = stack
-    entries = revocation_entries(uci="URN:UVCI:01:VN:TESTREVOKED#X", issuer_country="VN", signature=b"\x01" * 64,
-                                 alg="ES256", types=("UCI", "COUNTRYCODEUCI"))
-    from chalicelib.wiring import container
-
-    DynamoRevocationRepository(container().tables).add(
-        entries, reason="test", revoked_at=datetime.now(timezone.utc).isoformat())
-    doc = json.loads(app_client.http.get("/v1/revocation-list").body)
-    parsed = RevocationList.from_json(doc)
-    assert parsed.is_revoked(uci="URN:UVCI:01:VN:TESTREVOKED#X", issuer_country="VN", signature=b"\x02" * 64,
-                             alg="ES256")

@@ -49,8 +49,9 @@ def open_pk(province_code: str) -> str:
 
 
 class DynamoComplaintStore:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, idempotency_retention_days: int = 7) -> None:
         self._t = tables
+        self._idempotency_keep_s = idempotency_retention_days * 86400
 
     @cached_property
     def Item(self):
@@ -76,6 +77,7 @@ class DynamoComplaintStore:
             doc = UnicodeAttribute(null=True)
             claim_token = UnicodeAttribute(null=True)
             claimed_until = UnicodeAttribute(null=True)
+            ttl = NumberAttribute(null=True)  # IDEMP items only: the table's TTL attribute
 
         return ComplaintItem
 
@@ -97,8 +99,10 @@ class DynamoComplaintStore:
         # are unique per facility only.
         # Keyed (a plain hash of a citizen id can be reversed by trying the 10^12 ids).
         raw = json.dumps([c.citizen_id, c.facility_id, c.record_id, key], ensure_ascii=False)
+        # Expires by TTL (VAXPASS_IDEMPOTENCY_RETENTION_DAYS): a retry comes within minutes, and a
+        # kept key would keep saying that this citizen filed about this record.
         return self.Item(f"IDEMP#{self._t.pseudonyms.pseudonym(raw, kind='complaint-filing')}", "IDEMP",
-                         complaint_id=c.complaint_id)
+                         complaint_id=c.complaint_id, ttl=int(c.filed_at.timestamp()) + self._idempotency_keep_s)
 
     # -- writes -------------------------------------------------------------------------------
     def create(self, complaint: Complaint, idempotency_key: str) -> Complaint:

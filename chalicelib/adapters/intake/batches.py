@@ -134,12 +134,12 @@ def _received_updates(Counter, new_by_scope) -> list[tuple[Model, list[Action]]]
 
 
 class DynamoApiCallStore:
-    """Idempotency records of API calls (batches table, IDEMP items with a 7-day TTL)."""
+    """Idempotency records of API calls (batches table, IDEMP items expiring by TTL after
+    VAXPASS_IDEMPOTENCY_RETENTION_DAYS)."""
 
-    TTL_S = 7 * 24 * 3600
-
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, retention_days: int = 7) -> None:
         self._t = tables
+        self._ttl_s = retention_days * 86400
 
     def _pk(self, namespace: str, key: str) -> str:
         return f"IDEMP#{namespace}#{key}"
@@ -160,7 +160,7 @@ class DynamoApiCallStore:
             with TransactWrite(connection=self._t.connection) as tx:
                 tx.save(Batch(self._pk(namespace, key), "IDEMP", batch_id=batch_id, kind="api-call",
                               etag=request_hash, response=json.dumps(response, ensure_ascii=False),
-                              created_at=iso_seconds(now), ttl=int(now.timestamp()) + self.TTL_S),
+                              created_at=iso_seconds(now), ttl=int(now.timestamp()) + self._ttl_s),
                         condition=Batch.response.does_not_exist())
                 tx.update(Batch(batch_pk(batch_id), "BATCH"), actions=[
                     Batch.batch_id.set(batch_id), Batch.kind.set("api"), Batch.source.set("api"),

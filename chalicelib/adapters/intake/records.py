@@ -20,8 +20,10 @@ class DynamoRecordStore:
     transactions (TransactWriteItems: up to 100 items and TX_BYTES a call), several calls in
     flight: a chunk of 500 rows is 5 reads and 5 writes. Each item is put only if the version it
     was decided on is still the stored one. When a transaction is cancelled because a condition
-    failed, the rest of its items are put one by one with the same conditions, in parallel: a lost
-    race costs its transaction one request per item, never the whole chunk."""
+    failed, the rest of its items are written again in one transaction (the cancellation names
+    each failed item); if a race cancels that one too, its items are put one by one with the same
+    conditions, in parallel: a lost race costs its transaction at most one request per item, never
+    the whole chunk."""
 
     TX_ITEMS = 100
     TX_BYTES = 3_000_000  # under the 4 MB a transaction may carry, with room for attribute names
@@ -86,7 +88,20 @@ class DynamoRecordStore:
         return [g for g in groups if g]
 
     def _put_group(self, records: Sequence[NewRecord], stamp: str) -> set[tuple[str, str]]:
-        items = [(n, self._item(n, stamp)) for n in records]
+        lost, rest = self._transact([(n, self._item(n, stamp)) for n in records])
+        if rest:
+            # The cancellation names every item whose condition failed, so the others go again in
+            # one transaction; one by one only if a race cancels that one too.
+            again, rest = self._transact(rest)
+            lost |= again
+            for key in self._single.map(self._put_one, rest):
+                if key is not None:
+                    lost.add(key)
+        return lost
+
+    def _transact(self, items: list) -> tuple[set[tuple[str, str]], list]:
+        """One conditional transaction of (record, item) pairs: the keys whose condition failed,
+        and the pairs still to write when it was cancelled (none when it committed)."""
         try:
             with TransactWrite(connection=self._t.connection) as tx:
                 for n, item in items:
@@ -95,15 +110,11 @@ class DynamoRecordStore:
             if not getattr(e, "cancellation_reasons", None):
                 raise errors.DependencyUnavailable("records: write failed") from e
             failed = cancelled_items(e, "ConditionalCheckFailed")
-            lost = {records[i].record.business_key for i in failed}
-            rest = [pair for i, pair in enumerate(items) if i not in failed]
-            for key in self._single.map(self._put_one, rest):
-                if key is not None:
-                    lost.add(key)
-            return lost
+            return ({items[i][0].record.business_key for i in failed},
+                    [pair for i, pair in enumerate(items) if i not in failed])
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: write failed") from e
-        return set()
+        return set(), []
 
     def _put_one(self, pair) -> tuple[str, str] | None:
         """One conditional put; the record's key if its condition failed."""

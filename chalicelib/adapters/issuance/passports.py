@@ -14,7 +14,7 @@ passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (g
            pk P#<citizen_id>  sk CLAIMS                  `claims`: every batch that claimed records of the
                                                          person (open_claims; CURRENT's dose_batches say
                                                          which of them its version covers)
-           pk REVOKED         sk <type>#<hash>           revocation list entries
+           pk REVOKED         sk <type>#<hash>           revocation list entries (kid, gsi2: adapters.trust.trust_list)
            pk UVCI#<uvci>     sk UVCI                    reservation: a UVCI is issued once, ever
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ from chalicelib import errors
 from chalicelib.adapters.counters import aggregate_counter_updates, counter_updates, issued_per_day_updates
 from chalicelib.adapters.dynamo import (SealedFields, Tables, cancelled_by_condition, cancelled_items, gsi,
                                        is_conditional, model_meta)
+from chalicelib.adapters.trust.trust_list import listing_attributes
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
 from chalicelib.issuance.service import NewPassport, PassportRead, PassportWrite, StoredPassport
@@ -70,6 +71,8 @@ class DynamoPassportStore:
             gsi1pk = UnicodeAttribute(null=True)
             gsi1sk = UnicodeAttribute(null=True)
             by_uvci = gsi(1, s)
+            gsi2pk = UnicodeAttribute(null=True)
+            gsi2sk = UnicodeAttribute(null=True)
             citizen_id = UnicodeAttribute(null=True)
             version = NumberAttribute(null=True)
             uvci = UnicodeAttribute(null=True)
@@ -254,7 +257,8 @@ class DynamoPassportStore:
                                      & (Item.status.does_not_exist() | (Item.status != REVOKED))),
                           actions=[Item.status.set(REVOKED)])
                 for r in revocations:
-                    tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp, reason=NO_ATTESTED_DOSE))
+                    tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", reason=NO_ATTESTED_DOSE,
+                                 **listing_attributes(r, stamp)))
                 for item, actions in counter_updates(Counter, facility, province, {"passports_revoked": 1}):
                     tx.update(item, actions=actions)
         except TransactWriteError as e:
@@ -277,7 +281,7 @@ class DynamoPassportStore:
         attestation = json.loads(item.attestation or "{}")
         return RevocationTarget(item.citizen_id, int(item.version), item.uvci, item.status, item.signature, item.alg,
                                 attestation.get("facility_id"), attestation.get("province_code"), item.reason,
-                                item.revoked_at, _int_or_none(item.revocation_sequence))
+                                item.revoked_at, _int_or_none(item.revocation_sequence), kid_b64=item.kid)
 
     def current_version(self, citizen_id: str) -> tuple[int, int | None] | None:
         current = self.current(citizen_id)
@@ -335,7 +339,8 @@ class DynamoPassportStore:
                     # (there should be none while a version is ACTIVE) must never stop a revocation.
                     tx.save(Item(pk, "HOLD", uvci=target.uvci, revocation_sequence=sequence, created_at=stamp))
                     for r in entries:
-                        tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp, reason=reason))
+                        tx.save(Item("REVOKED", f"{r['type']}#{r['hash']}", reason=reason,
+                                     **listing_attributes(r, stamp)))
                     for item, actions in counter_updates(Counter, target.facility_id, target.province_code,
                                                          {"passports_revoked": 1}):
                         tx.update(item, actions=actions)
@@ -363,7 +368,7 @@ def _stored(citizen_id: str, item, hold) -> StoredPassport | None:
                           attestation_sequence=_int_or_none(item.attestation_sequence),
                           facility_id=item.facility_id, province_code=item.province_code,
                           dose_keys=tuple((f, r) for f, r in keys) if keys is not None else None,
-                          dose_batches=frozenset(item.dose_batches or ()))
+                          dose_batches=frozenset(item.dose_batches or ()), kid_b64=item.kid)
 
 
 class _Group:
@@ -433,7 +438,7 @@ def _person_items(Item, w: PassportWrite, stamp: str) -> tuple[list, list, list]
     pk = Item.tables.person_pk(passport.citizen_id)
     common: dict[str, Any] = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
                                   alg=passport.alg, signature=passport.signature_b64,
-                                  content_digest=passport.content_digest)
+                                  content_digest=passport.content_digest, kid=passport.kid_b64)
     # A previous version revoked in place (by the ministry, or for lack of an attested dose) is
     # already REVOKED, listed and counted: the new version leaves it as it is.
     over_revoked = previous is not None and previous.revoked
@@ -449,7 +454,7 @@ def _person_items(Item, w: PassportWrite, stamp: str) -> tuple[list, list, list]
     puts.append((Item(f"UVCI#{passport.uvci}", "UVCI", citizen_id=passport.citizen_id, version=passport.version,
                       created_at=stamp), Item.pk.does_not_exist()))
     puts.append((Item(pk, _version_sk(passport.version), gsi1pk=f"UVCI#{passport.uvci}", gsi1sk="V",
-                      kid=passport.kid_b64, iat=passport.iat, exp=passport.exp, hc1=passport.hc1,
+                      iat=passport.iat, exp=passport.exp, hc1=passport.hc1,
                       attestation=json.dumps(passport.attestation, ensure_ascii=False),
                       display=json.dumps(passport.display, ensure_ascii=False), status="ACTIVE",
                       created_at=stamp, issued_over_revocation=over, **common), Item.pk.does_not_exist()))
@@ -475,7 +480,8 @@ def _person_items(Item, w: PassportWrite, stamp: str) -> tuple[list, list, list]
         updates.append((Item(pk, _version_sk(previous.version)),
                         [Item.status.set("REVOKED"), Item.revoked_at.set(stamp)], None))
         for r in w.revocations:
-            puts.append((Item("REVOKED", f"{r['type']}#{r['hash']}", revoked_at=stamp, reason=SUPERSEDED), None))
+            puts.append((Item("REVOKED", f"{r['type']}#{r['hash']}", reason=SUPERSEDED,
+                              **listing_attributes(r, stamp)), None))
     return checks, puts, updates
 
 

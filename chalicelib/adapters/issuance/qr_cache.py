@@ -1,8 +1,6 @@
 """S3 adapter of the passport QR image cache (reports bucket), read by the passport routes."""
 from __future__ import annotations
 
-from chalicelib import errors
-
 
 class S3ImageCache:
     def __init__(self, s3, bucket: str) -> None:
@@ -10,14 +8,9 @@ class S3ImageCache:
         self._bucket = bucket
 
     def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+        from chalicelib.adapters.aws_errors import s3_get_or_none
 
-        try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise errors.DependencyUnavailable("qr cache: read failed") from e
+        return s3_get_or_none(self._s3, self._bucket, key, "qr cache")
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         from chalicelib.adapters.aws_errors import aws_call

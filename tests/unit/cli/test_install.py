@@ -63,6 +63,7 @@ GROUPS = {
     "keys": (["keys", "init", "--out", "k", "--valid-days", "-3"], "--valid-days"),
     "issue": (["issue", "--key", "absent.pem", "--cert", "absent.pem"], "--key"),
     "verify": (["verify", "--trust-list", "absent.json"], "--trust-list"),
+    "trust": (["trust", "import", "absent.json", "--anchors", "."], "absent.json"),
     "qr": (["qr", "--format", "png", "--out", "q.png"], "HC1:"),
     "dlq": (["dlq", "list", "cleaning", "--max", "0"], "--max"),
     "facility": (["facility", "cert", "--ca-dir", ".", "--facility-id", "../evil", "--out", "o"], "--ca-dir"),
@@ -70,6 +71,8 @@ GROUPS = {
     "reports": (["reports", "reconcile", "--grace-minutes", "soon"], "--grace-minutes"),
     "access-log": (["access-log", "record", "--facility-id", "a/b", "--record-id", "R"], "--facility-id"),
     "audit": (["audit", "events", "--max", "-1"], "--max"),
+    "revocation": (["revocation", "anchor-key", "--out", "no/anchor.pem"], "--out"),
+    "rules": (["rules", "evaluate", "--rule", "absent.json"], "--rule"),
 }
 
 

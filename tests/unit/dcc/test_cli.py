@@ -84,11 +84,14 @@ def test_verify_with_trust_list_time_and_revocation(tmp_path, keys, capsys, monk
     assert late["errors"] == ["EXPIRED", "DSC_VALIDITY"] or "EXPIRED" in late["errors"]
     code, (late, _) = verify("--at", "2099-01-01T00:00:00", "--no-expiry-check")
     assert "EXPIRED" not in late["errors"] and late["expired"] is True
-    entries = revocation_entries(uci=make_payload()["v"][0]["ci"], issuer_country="VN",
+    # An unsigned list is refused (the signed one: tests/unit/trust/test_revocation_cli.py).
+    entries = revocation_entries(uci=make_payload()["v"][0]["ci"], country="VN",
                                  signature=b"", alg="ES256")
     (tmp_path / "revoked.json").write_text(json.dumps(revocation_list_json(entries)))
-    code, (revoked, _) = verify("--revocation-list", str(tmp_path / "revoked.json"))
-    assert revoked["errors"] == ["REVOKED"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(hc1 + "\n"))
+    assert main(["verify", "--trust-list", str(tmp_path / "trust.json"), "--revocation-list",
+                 str(tmp_path / "revoked.json"), "--revocation-anchor", str(made / "dsc.pem")]) == 2
+    assert "not a signed document" in capsys.readouterr().err
 
 
 def test_every_command_has_help(capsys):
@@ -133,12 +136,14 @@ def test_verify_cli_takes_several_certificates_keeps_lines_aligned_and_reports_b
 
     result = cli("verify", "--trust-cert", str(es / "dsc.pem"), "--at", "yesterday", stdin=hc1[es])
     assert result.code == 2 and "--at" in result.err and "Traceback" not in result.err
-    # The CSCA alone is no signer to trust: refused with a reason, not silently accepted.
+    # A CSCA named explicitly is trusted as a signer (the user's word), so the DSC's signature has
+    # no trusted key: an answer line, exit 1, not a usage error.
     result = cli("verify", "--trust-cert", str(es / "csca.pem"), stdin=hc1[es])
-    assert result.code == 2 and "CA certificate" in result.err
-    # A directory with keys init output: the DSC is used, the CSCA left out with a note.
+    assert result.code == 1 and json.loads(result.out)["errors"] == ["UNKNOWN_KID"]
+    # A directory with keys init output: the DSC is used, the CSCA (it issued the DSC) is an anchor.
     result = cli("verify", "--trust-cert", str(es), stdin=hc1[es])
-    assert result.code == 0 and json.loads(result.out)["valid"] and "csca.pem" in result.err
+    assert result.code == 0 and json.loads(result.out)["valid"]
+    assert "csca.pem" in result.err and "trust anchor" in result.err
 
 
 def test_issue_refuses_a_blank_line_between_payloads(keys):

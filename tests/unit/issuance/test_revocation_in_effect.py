@@ -79,7 +79,7 @@ def test_a_logged_revocation_that_lost_its_race_to_a_reissue_holds_nobody():
                   "revoked_by": {"role": "ministry", "id": "m-1"}, "revoked_at": "2026-11-01T08:00:00+00:00"},
                  unique_key=revocation_key(UVCI))
     target = store.find_by_uvci(UVCI)
-    for e in revocation_entries(uci=UVCI, issuer_country="VN", signature=base64.b64decode(target.signature_b64),
+    for e in revocation_entries(uci=UVCI, country="VN", signature=base64.b64decode(target.signature_b64),
                                 alg=target.alg, types=HASH_TYPES):
         store.list_entries[(e["type"], e["hash"])] = "superseded by a new passport version"  # listed by the re-issue
     svc = service(store, audit)

@@ -3,6 +3,8 @@ on every SQS event source, every queue's DLQ, and our least-privilege policies."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -10,22 +12,38 @@ import pytest
 
 from infra import spec
 from infra.__main__ import package
-from infra.cloudformation import logical_id
+from infra.cloudformation import dumps, logical_id, replica_template, template
 from tests.unit import background
 
 
-def _package() -> dict:
+def _package() -> tuple[dict, subprocess.CompletedProcess]:
+    """The merged SAM template, and cfn-lint's verdict on it and on the templates an operator
+    deploys on their own (the resources, the signing-key replicas)."""
     with tempfile.TemporaryDirectory() as out:
-        return json.loads(package("dev", "vaxpass-dev", Path(out)).read_text())
+        sam = package("dev", "vaxpass-dev", Path(out))
+        alone = []
+        for name, doc in (("resources", template("vaxpass-dev")), ("replicas", replica_template("vaxpass-dev"))):
+            alone.append(Path(out) / f"{name}.json")
+            alone[-1].write_text(dumps(doc))
+        lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(sam), *map(str, alone)],
+                              capture_output=True, text=True, timeout=300)
+        return json.loads(sam.read_text()), lint
 
 
-# Two `chalice package` processes: started as soon as the tests are collected (tests/unit/background.py).
+# Two `chalice package` processes and cfn-lint: started as soon as the tests are collected
+# (tests/unit/background.py).
 background.register(__name__, "chalice-package", _package, priority=1)
 
 
 @pytest.fixture(scope="module")
 def sam():
-    return background.result("chalice-package")
+    return background.result("chalice-package")[0]
+
+
+def test_cfn_lint_passes_on_the_package_and_the_templates_deployed_alone():
+    """cfn-lint with its default rules (errors and warnings), as `cfn-lint <template>` runs."""
+    lint = background.result("chalice-package")[1]
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def functions(sam):

@@ -55,7 +55,7 @@ def test_signing_keys_have_the_right_specs():
     keys = by_type(template("vaxpass-dev"), "AWS::KMS::Key")
     assert {k: v["Properties"]["KeySpec"] for k, v in keys.items()} == {
         "DscEs256Key": "ECC_NIST_P256", "DscPs256Key": "RSA_2048", "AuditAnchorKey": "ECC_NIST_P256",
-        "PseudonymKey": "HMAC_256", "DataKey": "SYMMETRIC_DEFAULT"}
+        "TrustAnchorKey": "ECC_NIST_P256", "PseudonymKey": "HMAC_256", "DataKey": "SYMMETRIC_DEFAULT"}
     assert keys["AuditAnchorKey"]["Properties"]["KeyUsage"] == "SIGN_VERIFY"
 
 
@@ -82,12 +82,15 @@ def test_policies_are_least_privilege():
     assert signers("dsc-es256") == signers("dsc-ps256") == {"handle_countersign"}
     assert signers("audit-anchor") == {"api_handler"}
     # Checkpoints are created by the API, read only by the countersign worker (it checks an
-    # attestation is anchored before issuing on it), never listed or deleted by a function.
+    # attestation is anchored before issuing on it), never deleted by a function.
     audit_bucket = f"arn:aws:s3:::{rn.bucket('vaxpass-dev', 'audit')}/"
     audit = {(n, a, r) for n, pairs in flat.items() for a, r in pairs if r.startswith(audit_bucket)}
     assert audit == {("api_handler", "s3:PutObject", audit_bucket + "checkpoints/*"),
                      ("handle_countersign", "s3:GetObject", audit_bucket + "checkpoints/*"),
                      ("handle_countersign", "s3:PutObject", audit_bucket + "security-events/*")}
+    # ...and listed (names only) by the countersign worker alone: a missing checkpoint is a 404 to it.
+    assert {(n, a) for n, pairs in flat.items() for a, r in pairs if r == audit_bucket.rstrip("/")} == {
+        ("handle_countersign", "s3:ListBucket")}
     assert not any(a.endswith("*") for pairs in flat.values() for a, _ in pairs)
     # Intake reads the facility registry (records only of registered facilities), never writes it.
     intake_facilities = {a for a, r in flat["handle_intake"] if r.endswith("table/vaxpass-dev-facilities")}

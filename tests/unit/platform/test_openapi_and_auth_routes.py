@@ -14,8 +14,13 @@ from chalicelib.auth.principal import Role
 from chalicelib.platform.openapi import build_openapi
 
 PUBLIC = {("GET", "/v1/health"), ("GET", "/v1/trust-list"), ("GET", "/v1/trust-list/jwks"),
-          ("GET", "/v1/revocation-list"), ("GET", "/v1/openapi.json"), ("GET", "/dashboard"),
+          ("GET", "/v1/trust-list/gateway"),
+          ("GET", "/v1/revocation-list"), ("GET", "/v1/revocation-list/{batch_id}"),
+          ("GET", "/v1/openapi.json"), ("GET", "/dashboard"),
           ("GET", "/dashboard/{asset}")}
+# Business rules and value sets are published for every verifier app, like the trust list.
+PUBLIC |= {("GET", "/v1/rules"), ("GET", "/v1/rules/{country}/{digest}"), ("GET", "/v1/valuesets"),
+           ("GET", "/v1/valuesets/{digest}")}
 
 
 def app_routes() -> set[tuple[str, str]]:

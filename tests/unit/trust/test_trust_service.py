@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from chalicelib import errors
 from chalicelib.dcc.pki import generate_key, issue_csca, issue_dsc
-from chalicelib.dcc.revocation import RevocationList
 from chalicelib.dcc.uvci import make_uvci
 from tests.fakes import fake_container
 
@@ -57,14 +56,13 @@ def test_attack_a_ca_a_key_no_dcc_algorithm_uses_or_no_certificate_is_never_publ
     assert c.trust.trust_list()["certificates"] == [] and c.dscs.all() == []
 
 
-def test_the_revocation_list_is_what_the_passport_store_listed():
+def test_a_revocation_lists_its_three_hashes_for_the_publisher():
     from chalicelib.issuance.revocation import Actor
 
     c = fake_container(clock=lambda: NOW)
     uvci = make_uvci(lambda n: bytes([1] * n))
     c.passports.issue("001090012345", 1, uvci)
-    assert c.trust.revocation_list() == {"version": 1, "entries": []}
+    assert list(c.passports.listed_between("", "9999")) == []
     c.revocations.revoke({"uvci": uvci, "reason": "forged"}, Actor("ministry", "m-1"))
-    listed = c.trust.revocation_list()
-    assert sorted(e["type"] for e in listed["entries"]) == ["COUNTRYCODEUCI", "SIGNATURE", "UCI"]
-    assert len(RevocationList.from_json(listed).hashes) == 3
+    listed = list(c.passports.listed_between("", "9999"))
+    assert sorted(e.hash_type for e in listed) == ["COUNTRYCODEUCI", "SIGNATURE", "UCI"]

@@ -1,0 +1,1 @@
+"""DynamoDB adapter of the business rule store."""

@@ -1,0 +1,46 @@
+"""`RulesService.import_rules` over the fake store: what is stored and what is refused, and why."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from tests.fakes import fake_container
+
+TESTDATA = Path(__file__).resolve().parents[2] / "fixtures" / "business-rules"
+AT_RULE = json.loads((TESTDATA / "AT" / "VR-AT-0004" / "rule.json").read_text())
+
+
+def _rule(**changes):
+    document = copy.deepcopy(AT_RULE)
+    document.update(changes)
+    return document
+
+
+def test_valid_foreign_rules_are_stored_and_listed_with_their_hash():
+    c = fake_container()
+    report = c.rules.import_rules([("a.json", _rule()), ("b.json", _rule(Version="1.0.1"))])
+    assert report.stored == ["VR-AT-0004 1.0.0", "VR-AT-0004 1.0.1"] and report.refused == []
+    listed = [entry for entry in c.rules.rule_list() if entry["country"] == "AT"]
+    assert [entry["version"] for entry in listed] == ["1.0.0", "1.0.1"]
+    assert json.loads(c.rules.rule_bytes("at", listed[0]["hash"])) == _rule()
+
+
+def test_attack_import_refuses_each_bad_rule_with_its_reason_and_stores_the_rest():
+    c = fake_container()
+    report = c.rules.import_rules([
+        ("no-type.json", {k: v for k, v in _rule().items() if k != "Type"}),
+        ("ours.json", _rule(Country="VN", Identifier="VR-VN-0001")),
+        ("bad-logic.json", _rule(Logic={"or": [True]})),
+        ("huge.json", _rule(Description=[{"lang": "en", "desc": "x" * 200_000}])),
+        ("not-an-object.json", ["VR-AT-0004"]),
+        ("good.json", _rule()),
+    ])
+    reasons = dict(report.refused)
+    assert set(reasons) == {"no-type.json", "ours.json", "bad-logic.json", "huge.json", "not-an-object.json"}
+    assert "Type" in reasons["no-type.json"] and "our own rules" in reasons["ours.json"]
+    assert 'unrecognised operator: "or"' in reasons["bad-logic.json"] and "KB" in reasons["huge.json"]
+    assert report.stored == ["VR-AT-0004 1.0.0"]
+    # Our own published rule was not replaced by the imported one of the same identifier.
+    ours = [entry for entry in c.rules.rule_list() if entry["identifier"] == "VR-VN-0001"]
+    assert len(ours) == 1 and json.loads(c.rules.rule_bytes("VN", ours[0]["hash"]))["Country"] == "VN"
