@@ -266,6 +266,13 @@ class Container:
                                    sealer=self.sealer)
 
     @cached_property
+    def countersign_messages(self):
+        """Opens countersign messages for the worker (no queue URL: the worker only reads them)."""
+        from chalicelib.adapters.signing.countersign_queue import CountersignSealing
+
+        return CountersignSealing(pseudonyms=self.pseudonyms, sealer=self.sealer)
+
+    @cached_property
     def reevaluations(self):
         """Queues people for re-evaluation on the countersign queue (a dose moved away, a lifted hold)."""
         return self.countersign_queue

@@ -12,20 +12,11 @@ from chalicelib.adapters.sqs import MAX_BATCH_BYTES, QueueSender
 from chalicelib.privacy import Pseudonyms, Sealer
 
 
-class SqsCountersignQueue:
-    """Message bodies: {"kind": "facility-attested", "batch_id", "chunk", "chunks",
-    "attestation": {sequence, entry_hash, facility_id, merkle_root, count, certificate_fingerprint}
-    (claims the worker checks against the audit log),
-    "entries": [{citizen_id, doses, entry_digest, index, proof: [hex]}]}; and
-    {"kind": "reevaluate", "citizen_id"} (one per person, sent 10 to a SendMessageBatch).
+class CountersignSealing:
+    """The wire form of countersign messages (see SqsCountersignQueue). On its own, without the
+    queue, for the worker: opening a message needs no SQS request (nor a grant to send)."""
 
-    That is what the worker reads (`open`). On the wire, with a sealer and pseudonyms, a queue or
-    dead-letter reader sees no citizen id and no dose: each entry is {index, citizen: pseudonym},
-    a re-evaluation {kind, citizen}, and the personal part is one `sealed` blob bound to the
-    queue, the batch and chunk (or the pseudonym), which `open` puts back."""
-
-    def __init__(self, sqs, url: str, *, pseudonyms: Pseudonyms | None = None, sealer: Sealer | None = None) -> None:
-        self._sender = QueueSender(sqs, url)
+    def __init__(self, *, pseudonyms: Pseudonyms | None = None, sealer: Sealer | None = None) -> None:
         self._pseudonyms, self._sealer = pseudonyms, sealer
 
     @staticmethod
@@ -73,6 +64,22 @@ class SqsCountersignQueue:
         if body.get("kind") == "reevaluate":
             return {**rest, **plain}
         return {**rest, "entries": plain}
+
+class SqsCountersignQueue(CountersignSealing):
+    """Message bodies: {"kind": "facility-attested", "batch_id", "chunk", "chunks",
+    "attestation": {sequence, entry_hash, facility_id, merkle_root, count, certificate_fingerprint}
+    (claims the worker checks against the audit log),
+    "entries": [{citizen_id, doses, entry_digest, index, proof: [hex]}]}; and
+    {"kind": "reevaluate", "citizen_id"} (one per person, sent 10 to a SendMessageBatch).
+
+    That is what the worker reads (`open`). On the wire, with a sealer and pseudonyms, a queue or
+    dead-letter reader sees no citizen id and no dose: each entry is {index, citizen: pseudonym},
+    a re-evaluation {kind, citizen}, and the personal part is one `sealed` blob bound to the
+    queue, the batch and chunk (or the pseudonym), which `open` puts back."""
+
+    def __init__(self, sqs, url: str, *, pseudonyms: Pseudonyms | None = None, sealer: Sealer | None = None) -> None:
+        super().__init__(pseudonyms=pseudonyms, sealer=sealer)
+        self._sender = QueueSender(sqs, url)
 
     def enqueue(self, batch_id: str, attestation_ref: dict, people_chunks: Sequence[Sequence[dict]]) -> int:
         bodies = [{"kind": "facility-attested", "batch_id": batch_id, "chunk": i, "chunks": len(people_chunks),
