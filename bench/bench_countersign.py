@@ -125,8 +125,9 @@ def main() -> int:
                     "phone": "", "province_code": "001", "vaccine_product": "EU/1/21/1529", "lot_number": "L1",
                     "dose_number": "2", "vaccination_date": "2021-09-01", "country": "VN"}
             digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-            batch.save(Record(record_pk("001-F001", data["record_id"]), "REC", gsi1pk=f"CIT#{p.citizen_id}",
-                              gsi1sk="2021-09-01#02", gsi2pk="FAC#001-F001#VERIFIED", gsi2sk=data["record_id"],
+            batch.save(Record(record_pk("001-F001", data["record_id"]), "REC",
+                              gsi1pk=Record.tables.citizen_key(p.citizen_id), gsi1sk="2021-09-01#02",
+                              gsi2pk="FAC#001-F001#VERIFIED", gsi2sk=data["record_id"],
                               facility_id="001-F001", record_id=data["record_id"],
                               province_code="001", digest=digest, version=1, data=json.dumps(data),
                               state="VERIFIED", cleaned_version=1, matched_citizen_id=p.citizen_id,

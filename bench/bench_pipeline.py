@@ -4,6 +4,7 @@ Prints figures and the targets of issue 13; not a test. Needs LocalStack (AWS_EN
 
     bash scripts/with-localstack.sh .venv/bin/python bench/bench_pipeline.py            # full: 4,000 people
     bash scripts/with-localstack.sh .venv/bin/python bench/bench_pipeline.py --smoke    # tiny, for CI
+    ... bench/bench_pipeline.py --no-encryption   # personal fields in clear: the cost of field encryption
 
 A synthetic province file (chalicelib/synth, every dose given in province 001) is uploaded to S3
 and goes through the real handlers, run by the local event runner (chalicelib/local/event_runner.py,
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=4, help="concurrent invocations per function")
     ap.add_argument("--stage-timeout", type=float, default=900, help="seconds a stage may take before it fails")
     ap.add_argument("--smoke", action="store_true", help="tiny size; checks every stage reaches its end")
+    ap.add_argument("--no-encryption", action="store_true",
+                    help="personal fields stored in clear (bench only): what field encryption costs")
     ap.add_argument("--kms-quota", type=float, default=1000, help="projection: KMS Sign quota per Region (/s)")
     ap.add_argument("--regions", type=int, default=1, help="projection: signing Regions")
     ap.add_argument("--lambda-concurrency", type=int, default=1000, help="projection: account concurrency")
@@ -282,8 +285,10 @@ def run(args) -> int:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(RETRY_VISIBILITY_S)})
     counter = RequestCounter()
     counter.watch_pynamodb()  # before any pynamodb client exists
-    c = Container(settings)
+    # Without encryption: the same items, their groups stored as the plain JSON (keys stay pseudonyms).
+    c = Container(settings, sealer=PlainSealer()) if args.no_encryption else Container(settings)
     counter.watch_container(c)
+    print(f"field encryption: {'off (bench only)' if args.no_encryption else 'AWS Encryption SDK, data keys cached'}")
     set_container(c)
     # The event runner's polling (`sqs`, made before the hooks) is Lambda's work, not the function's.
 
@@ -372,6 +377,16 @@ def run(args) -> int:
     stages[-1].done = issued()
     print(f"countersigning: {people_signed:,} people signed, {stages[-1].done:,} passport versions issued", flush=True)
     return report(args, stages, base)
+
+
+class PlainSealer:
+    """The Sealer port without encryption, to measure what EsdkSealer costs. Never in the app."""
+
+    def seal(self, context, plaintext: bytes) -> str:
+        return plaintext.decode()
+
+    def open(self, context, sealed: str) -> bytes:
+        return sealed.encode()
 
 
 TARGETS_NOTE = "targets of issue 13 (on these 2-core machines, LocalStack)"

@@ -57,3 +57,10 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after_s: int, details: dict | None = None) -> None:
         super().__init__(message, details={**(details or {}), "retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
+
+
+class SealBroken(DomainError):
+    """An encrypted field did not open under its item's context: copied from another item or
+    altered. Never retried (the data itself is wrong); the item's key is logged, not its content."""
+
+    code = "SEAL_BROKEN"

@@ -11,7 +11,7 @@ TABLES = ("records", "batches", "registry", "facilities", "signing", "passports"
           "counters", "idempotency", "access")
 QUEUES = ("intake", "cleaning", "countersign")
 BUCKETS = ("intake", "reports", "audit", "revocation")
-KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "trust-anchor", "data")
+KEYS = ("dsc-es256", "dsc-ps256", "audit-anchor", "trust-anchor", "pseudonym", "data")
 
 
 def physical(prefix: str, logical: str) -> str:

@@ -81,7 +81,21 @@ class Container:
     def tables(self):
         from chalicelib.adapters.dynamo import Tables
 
-        return Tables(self.settings)
+        return Tables(self.settings, pseudonyms=self.pseudonyms, sealer=self.sealer)
+
+    @cached_property
+    def pseudonyms(self):
+        """Citizen ids in keys become this keyed hash (issue 14 item 5)."""
+        from chalicelib.adapters.privacy import KmsPseudonyms
+
+        return KmsPseudonyms(self.client("kms"), self.settings.key_alias("pseudonym"))
+
+    @cached_property
+    def sealer(self):
+        """Personal fields of items, envelope-encrypted under the data key (issue 14 item 4)."""
+        from chalicelib.adapters.privacy import EsdkSealer
+
+        return EsdkSealer(self.client("kms"), self.settings.key_alias("data"))
 
     # -- values the services take besides adapters ---------------------------------------------
     @cached_property
@@ -174,13 +188,6 @@ class Container:
         return DynamoAccessLog(self.tables, self.settings.access_log_retention_days)
 
     @cached_property
-    def pseudonyms(self):
-        """Citizen id -> pseudonym (PlainPseudonyms until the keyed HMAC of branch i14-pii)."""
-        from chalicelib.identity.pseudonyms import PlainPseudonyms
-
-        return PlainPseudonyms()
-
-    @cached_property
     def person_access(self):
         from chalicelib.access.service import PersonAccessLog
 
@@ -255,7 +262,15 @@ class Container:
     def countersign_queue(self):
         from chalicelib.adapters.signing.countersign_queue import SqsCountersignQueue
 
-        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"))
+        return SqsCountersignQueue(self.client("sqs"), self.queue_urls("countersign"), pseudonyms=self.pseudonyms,
+                                   sealer=self.sealer)
+
+    @cached_property
+    def countersign_messages(self):
+        """Opens countersign messages for the worker (no queue URL: the worker only reads them)."""
+        from chalicelib.adapters.signing.countersign_queue import CountersignSealing
+
+        return CountersignSealing(pseudonyms=self.pseudonyms, sealer=self.sealer)
 
     @cached_property
     def reevaluations(self):

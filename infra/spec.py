@@ -170,7 +170,11 @@ KEYS: tuple[Key, ...] = (
     Key("trust-anchor", "ECC_NIST_P256", "SIGN_VERIFY",
         purpose="the national trust anchor: signs the lists published for verifiers (revocation batches "
                 "and index, gateway-format trust list); used by operators' CLI runs, never by a function"),
-    Key("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", purpose="encrypts tables, queues, buckets"),
+    # Never used per lookup: one GenerateMac at cold start derives the pseudonym secret.
+    Key("pseudonym", "HMAC_256", "GENERATE_VERIFY_MAC",
+        purpose="derives the keyed hash that replaces citizen ids in keys (chalicelib/adapters/privacy.py)"),
+    Key("data", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT",
+        purpose="encrypts tables, queues, buckets, and the personal fields of items (chalicelib/adapters/privacy.py)"),
 )
 
 _RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
@@ -181,7 +185,10 @@ _SEND = ("sqs:SendMessage", "sqs:GetQueueUrl")
 _CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
 # Every function both sends to and/or receives from queues encrypted with the data key (SQS asks
 # KMS for a data key on send and decrypts on receive), and reads and writes its tables and buckets.
-_DATA_KEY = Grant("key", "data", ("kms:Decrypt", "kms:GenerateDataKey"))
+# DescribeKey: the field sealer resolves the key's ARN once per process (chalicelib/adapters/privacy.py).
+_DATA_KEY = Grant("key", "data", ("kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"))
+# Every function that keys an item by citizen id derives the pseudonym secret once per process.
+_PSEUDONYM_KEY = Grant("key", "pseudonym", ("kms:GenerateMac",))
 # Whoever appends to the audit log (attestations, ministry revocations) anchors the new head: sign
 # with the anchor key and create the checkpoint object (never read, list or delete it).
 _ANCHOR = (Grant("key", "audit-anchor", ("kms:Sign",)),
@@ -212,7 +219,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("key", "dsc-es256", ("kms:GetPublicKey", "kms:DescribeKey")),
         Grant("key", "dsc-ps256", ("kms:GetPublicKey", "kms:DescribeKey")),
         *_ANCHOR,
-        _DATA_KEY,
+        _DATA_KEY, _PSEUDONYM_KEY,
     )),
     # A file of any length is worked through in 2-minute invocations: each stops at a checkpoint
     # before its time runs out and sends the batch on in a continuation message (intake/uploads.py),
@@ -228,7 +235,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("bucket-list", "reports", ("s3:ListBucket",), prefix="reports/*"),
         Grant("table", "records", _RW), Grant("table", "batches", _RW), Grant("table", "counters", _RW),
         Grant("table", "facilities", _RO),  # records only of registered facilities
-        _DATA_KEY,
+        _DATA_KEY, _PSEUDONYM_KEY,
     )),
     # A message's work is bounded (batch_size 5 x VAXPASS_CLEANING_CHUNK_SIZE records): seconds.
     Function("handle_cleaning", timeout_s=60, queue="cleaning", grants=(
@@ -237,7 +244,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("queue", "cleaning", _CONSUME), Grant("queue", "countersign", _SEND),
         Grant("table", "records", _RW), Grant("table", "registry", _RO),
         Grant("table", "batches", _RW), Grant("table", "counters", _RW),
-        _DATA_KEY,
+        _DATA_KEY, _PSEUDONYM_KEY,
     )),
     # A message's work is bounded (batch_size 5 x 25 people, KMS signing in parallel, throttling
     # retried for at most a few seconds per signature): well under a minute.
@@ -261,7 +268,7 @@ FUNCTIONS: tuple[Function, ...] = (
         Grant("key", "audit-anchor", ("kms:GetPublicKey",)),
         Grant("key", "dsc-es256", ("kms:Sign", "kms:GetPublicKey")),
         Grant("key", "dsc-ps256", ("kms:Sign", "kms:GetPublicKey")),
-        _DATA_KEY,
+        _DATA_KEY, _PSEUDONYM_KEY,
     )),
 )
 

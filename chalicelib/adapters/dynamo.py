@@ -3,14 +3,20 @@
 Table names depend on the stage prefix (and on the unique prefix of a test run), so the model
 classes are built per Settings by `Tables(settings)`, never at import. Item layouts:
 
+Citizen ids never appear in keys: <citizen> below is its pseudonym (`Tables.citizen`, a keyed hash,
+chalicelib/adapters/privacy.py), and the personal fields of an item are sealed (`SealedFields`):
+records `data`, `original` (attribute `sealed`) and `cleaning`, `matched_citizen_id`,
+`moved_from_citizen_id` (attribute `sealed_match`); registry people `citizen_id`, `full_name`,
+`date_of_birth`; passports and complaints, see their adapters.
+
 records    pk REC#<facility>#<record_id>  sk REC      gsi1 CIT#<citizen> / <vacc date>#<dose>
                                                         gsi2 FAC#<facility>#<state> / <record_id>
            (the latest version only, with earlier_digests: the digests of every earlier one)
 batches    pk BATCH#<id>                  sk BATCH    (progress counts, checkpoint)
            pk IDEMP#<caller>#<key>        sk IDEMP    (API idempotency; caller = hash of role,
                                                        scope and subject; ttl)
-registry   pk P#<citizen_id>              sk P        (a person)
-           pk BK#<blocking key>           sk BLOCK    members: string set of the citizen ids indexed
+registry   pk P#<citizen>                 sk P        (a person)
+           pk BK#<blocking key's pseudonym> sk BLOCK  members: string set of the pseudonyms of the citizens indexed
                                                        under that key (candidate search is a BatchGet)
 counters   pk NATIONAL | PROV#<code> | FAC#<id>  sk TOTAL   (numeric counters, ADD only)
            pk NATIONAL | PROV#<code>          sk DAY#<yyyy-mm-dd>  (passports_issued that day, UTC)
@@ -30,7 +36,9 @@ access     pk READ#<facility>#<record_id>  sk <at>#<nonce>   one read of a recor
 """
 from __future__ import annotations
 
+import json
 from functools import cached_property
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.connection import Connection
@@ -39,6 +47,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import errors
+from chalicelib.privacy import Pseudonyms, Sealer
 from chalicelib.settings import Settings
 
 
@@ -65,6 +74,63 @@ def cancelled_by_condition(e: TransactWriteError) -> bool:
 def is_conditional(e: PynamoDBException) -> bool:
     """A single-item write refused because its condition failed."""
     return getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+SEAL_PURPOSE = "vaxpass-personal-fields"
+
+
+class SealedFields:
+    """Mixin (before `Model`) that stores named groups of attributes as one sealed attribute each.
+
+    Why at the model: every write path (save, batch_write, TransactWrite) serialises the item, and
+    every read path (get, batch_get, query, scan, update's answer) deserialises it, so the adapters
+    keep reading and writing `item.data` as before. Each group is bound to the table, the item's pk
+    and sk and the group's name; an update action that changes a group writes it whole
+    (`seal_action`). A projection must name the group, pk and sk (`Tables.fields`)."""
+
+    seal_groups: dict[str, tuple[str, ...]] = {}
+    logical: str = ""
+    tables: Any = None
+
+    @classmethod
+    def _seal_context(cls, group: str, pk: str, sk: str) -> dict[str, str]:
+        return {"purpose": SEAL_PURPOSE, "table": cls.logical, "pk": pk, "sk": sk, "attr": group}
+
+    def serialize(self, null_check: bool = True):
+        values = super().serialize(null_check)  # type: ignore[misc]
+        for group, names in self.seal_groups.items():
+            plain = {n: values.pop(n) for n in names if n in values}
+            values.pop(group, None)
+            if plain:
+                ctx = self._seal_context(group, values["pk"]["S"], values["sk"]["S"])
+                values[group] = {"S": self.tables.sealer.seal(ctx, json.dumps(plain).encode())}
+        return values
+
+    @classmethod
+    def _unseal(cls, values: dict) -> dict:
+        if not any(g in values for g in cls.seal_groups):
+            return values
+        values = dict(values)
+        for group in cls.seal_groups:
+            blob = values.pop(group, None)
+            if blob is not None:
+                ctx = cls._seal_context(group, values["pk"]["S"], values["sk"]["S"])
+                values.update(json.loads(cls.tables.sealer.open(ctx, blob["S"])))
+        return values
+
+    @classmethod
+    def _instantiate(cls, attribute_values):
+        return super()._instantiate(cls._unseal(attribute_values))  # type: ignore[misc]
+
+    def deserialize(self, attribute_values) -> None:
+        return super().deserialize(self._unseal(attribute_values))  # type: ignore[misc]
+
+    @classmethod
+    def seal_action(cls, group: str, pk: str, sk: str, **values: Any):
+        """The update action that sets `group` to `values` (None: absent), sealed for item (pk, sk)."""
+        attrs = cls.get_attributes()  # type: ignore[attr-defined]
+        plain = {n: {attrs[n].attr_type: attrs[n].serialize(v)} for n, v in values.items() if v is not None}
+        return attrs[group].set(cls.tables.sealer.seal(cls._seal_context(group, pk, sk), json.dumps(plain).encode()))
 
 
 def read_failed(what: str) -> errors.DependencyUnavailable:
@@ -94,8 +160,50 @@ def gsi(n: int, settings: Settings):
 class Tables:
     """The model classes of one deployment (one Settings)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, pseudonyms: Pseudonyms | None = None,
+                 sealer: Sealer | None = None) -> None:
         self.settings = settings
+        # The container passes its own (one KMS client per process); tests reading the tables
+        # directly get the real ones built here.
+        if pseudonyms is not None:
+            self.pseudonyms = pseudonyms
+        if sealer is not None:
+            self.sealer = sealer
+
+    @cached_property
+    def _kms(self):
+        import boto3
+
+        return boto3.client("kms", region_name=self.settings.region, endpoint_url=self.settings.endpoint_url)
+
+    @cached_property
+    def pseudonyms(self) -> Pseudonyms:
+        from chalicelib.adapters.privacy import KmsPseudonyms
+
+        return KmsPseudonyms(self._kms, self.settings.key_alias("pseudonym"))
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        from chalicelib.adapters.privacy import EsdkSealer
+
+        return EsdkSealer(self._kms, self.settings.key_alias("data"))
+
+    def citizen(self, citizen_id: str) -> str:
+        """The pseudonym that stands for a citizen id in every key."""
+        return self.pseudonyms.pseudonym(citizen_id)
+
+    def citizen_key(self, citizen_id: str) -> str:
+        return f"CIT#{self.citizen(citizen_id)}"
+
+    def person_pk(self, citizen_id: str) -> str:
+        return f"P#{self.citizen(citizen_id)}"
+
+    @staticmethod
+    def fields(model, names) -> list[str]:
+        """A projection naming sealed attributes: their group instead, and the key they are bound to."""
+        groups = getattr(model, "seal_groups", {})
+        out = [next((g for g, members in groups.items() if n in members), n) for n in names]
+        return list(dict.fromkeys(out + (["pk", "sk"] if groups else [])))
 
     @cached_property
     def connection(self) -> Connection:
@@ -106,8 +214,13 @@ class Tables:
     def Record(self):
         s = self.settings
 
-        class RecordItem(Model):
+        class RecordItem(SealedFields, Model):
             Meta = model_meta(s, "records")
+            seal_groups = {"sealed": ("data", "original"),
+                           "sealed_match": ("cleaning", "matched_citizen_id", "moved_from_citizen_id")}
+            logical, tables = "records", self
+            sealed = UnicodeAttribute(null=True)
+            sealed_match = UnicodeAttribute(null=True)
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
@@ -190,8 +303,11 @@ class Tables:
     def Person(self):
         s = self.settings
 
-        class PersonItem(Model):
+        class PersonItem(SealedFields, Model):
             Meta = model_meta(s, "registry")
+            seal_groups = {"sealed": ("citizen_id", "full_name", "date_of_birth")}
+            logical, tables = "registry", self
+            sealed = UnicodeAttribute(null=True)
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             citizen_id = UnicodeAttribute()

@@ -3,9 +3,10 @@
 A log of who read whose data must not itself be a list of citizen ids. Code that keys anything by
 a person asks this port for the person's pseudonym; the id never reaches the store. Pure module.
 
-`PlainPseudonyms` is a stand-in until the keyed pseudonym of issue 14 item 5 (an HMAC under a key
-held in KMS, branch i14-pii) is wired in its place: an unkeyed hash of a 12-digit id can be
-reversed by hashing every possible id, so it hides ids from a casual reader of the table only.
+The container wires the keyed pseudonym (`KmsPseudonyms`, chalicelib/adapters/privacy.py: an
+HMAC under a secret derived from a KMS key), the one every table key uses. `PlainPseudonyms` is
+left for code built without the container: an unkeyed hash of a 12-digit id can be reversed by
+hashing every possible id, so it hides ids from a casual reader only.
 """
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ def _handle_record(record, cache: dict | None = None) -> None:
         body = json.loads(record.body)
     except ValueError:
         body = None  # refused (and kept) by the countersigner like any other malformed message
+    body = container().countersign_messages.open(body)  # personal part sealed on the wire
     if isinstance(body, dict) and body.get("kind") == "reevaluate":
         _reevaluate(body)
         return

@@ -45,6 +45,8 @@ STATUS = {
     errors.Throttled: 429,
     errors.TooManyRequests: 429,
     errors.DependencyUnavailable: 503,
+    # Stored data that does not open where it is: nothing the caller did, nothing a retry fixes.
+    errors.SealBroken: 500,
 }
 
 

@@ -159,7 +159,8 @@ def countersign_queue(request, unique):
 
     c = real(request)
     url = own_queue(c, unique)
-    return SqsCountersignQueue(c.client("sqs"), url), lambda: drain_queue(c.client("sqs"), url)
+    queue = SqsCountersignQueue(c.client("sqs"), url, pseudonyms=c.pseudonyms, sealer=c.sealer)
+    return queue, lambda: [queue.open(m) for m in drain_queue(c.client("sqs"), url)]
 
 
 class TestCountersignQueueContract:

@@ -21,6 +21,7 @@ from tests.fakes.issuance import (FakeChunkClaims, FakeDscRepository, FakeIdenti
                                   FakePassports)
 from tests.fakes.platform import (FakeAccessLog, FakeDeadLetters, FakeJwksSource, FakeLoggedRevocations,
                                   FakeOperatorIdentity, FakeProbe)
+from tests.fakes.privacy import FakePseudonyms, FakeSealer
 from tests.fakes.records import FakeRecords
 from tests.fakes.reports import FakeAuditSource, FakeCounters
 from tests.fakes.rules import FakeRuleStore
@@ -30,6 +31,7 @@ from tests.fakes.signing import (FakeAuditAnchor, FakeAuditLog, FakeCountersignQ
                                  FakeManifestStore, FakeSecurityEvents)
 
 __all__ = [
+    "FakePseudonyms", "FakeSealer",
     "FakeAccessLog", "FakeApiCallStore", "FakeAuditAnchor", "FakeAuditLog", "FakeAuditSource", "FakeBatchStore",
     "FakeChunkClaims", "FakeCleaningQueue", "FakeComplaintStore", "FakeContinuations", "FakeCorrector", "FakeCounters",
     "FakeCountersignQueue",
@@ -54,6 +56,7 @@ def fake_adapters() -> dict[str, object]:
     queue = FakeCountersignQueue()
     manifests, audit = FakeManifestStore(), FakeAuditLog()
     return {
+        "pseudonyms": FakePseudonyms(), "sealer": FakeSealer(),
         "counters": counters, "correction_counters": counters, "batches": batches,
         "record_store": records, "cleaning_repository": records, "record_reader": records,
         "pending_records": records, "signing_records": records, "dose_source": records, "citizen_records": records,

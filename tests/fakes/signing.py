@@ -175,6 +175,10 @@ class FakeCountersignQueue:
         self.messages += [{"kind": "reevaluate", "citizen_id": cid} for cid in citizen_ids]
         return len(citizen_ids)
 
+    def open(self, body):
+        """Messages are kept as the worker reads them (SqsCountersignQueue.open's answer)."""
+        return body
+
     @property
     def reevaluated(self) -> list[str]:
         return [m["citizen_id"] for m in self.messages if m["kind"] == "reevaluate"]

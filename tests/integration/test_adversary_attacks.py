@@ -107,7 +107,7 @@ def test_attack_complaint_idempotency_key_aliases_across_records(world, app_clie
     assert body["accepted"] == 2, body
     Record = Tables(settings).Record
     for rid in ("R", "R#x"):  # the citizen index (the cleaning worker sets it too)
-        Record(record_pk(fa, rid), "REC").update(actions=[Record.gsi1pk.set(f"CIT#{citizen}")])
+        Record(record_pk(fa, rid), "REC").update(actions=[Record.gsi1pk.set(Record.tables.citizen_key(citizen))])
     headers = {"Content-Type": "application/json", **bearer(dev_issuer.citizen(citizen))}
 
     def complain(record_id: str, key: str) -> dict:
@@ -132,7 +132,7 @@ def test_attack_two_resolutions_at_once_leave_the_record_as_the_complaint_says(w
     citizen = "001090" + uuid.uuid4().hex[:6].translate(str.maketrans("abcdef", "123456"))
     assert post(app_client, world["fa_token"], [record(fa, "R1", citizen_id=citizen)], f"r-{unique}")[0] == 200
     Record = Tables(settings).Record
-    Record(record_pk(fa, "R1"), "REC").update(actions=[Record.gsi1pk.set(f"CIT#{citizen}")])
+    Record(record_pk(fa, "R1"), "REC").update(actions=[Record.gsi1pk.set(Record.tables.citizen_key(citizen))])
     resp = app_client.http.post("/v1/complaints", body=json.dumps({"record_id": "R1", "fields": ["lot_number"]}),
                                 headers={"Content-Type": "application/json", "Idempotency-Key": f"c-{unique}",
                                          **bearer(dev_issuer.citizen(citizen))})

@@ -55,7 +55,7 @@ def test_a_complaint_resolved_with_a_correction_reissues_the_passport(stack, sqs
     v1 = passport_versions(settings, cid)[0]
     assert int(v1.version) == 1
     Record = Tables(settings).Record
-    record = next(r for r in Record.by_citizen.query(f"CIT#{cid}") if r.facility_id == facility)
+    record = next(r for r in Record.by_citizen.query(Tables(settings).citizen_key(cid)) if r.facility_id == facility)
     received0, resolved0 = _counts(settings, facility)
 
     # When the citizen files a complaint about the record (twice: a retry with the same key)

@@ -119,8 +119,9 @@ def passport_versions(settings, cid):
     from chalicelib.adapters.issuance.passports import DynamoPassportStore
     from chalicelib.adapters.dynamo import Tables
 
-    Item = DynamoPassportStore(Tables(settings)).Item
-    return [i for i in Item.query(f"P#{cid}") if i.sk.startswith("V#")]
+    tables = Tables(settings)
+    Item = DynamoPassportStore(tables).Item
+    return [i for i in Item.query(tables.person_pk(cid)) if i.sk.startswith("V#")]
 
 
 def test_faults_leave_no_passport_missing_and_none_issued_twice(stack, sqs, verified_people, region, app_client,

@@ -75,7 +75,7 @@ def citizen_with_passport(stack, sqs, region, tmp_path_factory):
     people = make_verified_people(stack, tmp_path_factory, seed=31)
     [cid] = set(sign_a_batch(settings, people, limit=1))
     drain_until(EventRunner(app, sqs, region=region, wait_time_s=0), lambda: passport_versions(settings, cid))
-    record = next(r for r in Tables(settings).Record.by_citizen.query(f"CIT#{cid}")
+    record = next(r for r in Tables(settings).Record.by_citizen.query(Tables(settings).citizen_key(cid))
                   if r.facility_id == people["facility"])
     return {"cid": cid, "facility": people["facility"], "record": record}
 

@@ -51,7 +51,7 @@ def error(resp) -> dict:
 
 def versions(world, person) -> list:
     Item = _passports(world).Item
-    return sorted(Item.query(f"P#{person.citizen_id}", Item.sk.startswith("V#"), consistent_read=True),
+    return sorted(Item.query(Item.tables.person_pk(person.citizen_id), Item.sk.startswith("V#"), consistent_read=True),
                   key=lambda i: int(i.version))
 
 
@@ -240,7 +240,7 @@ def test_audit_verify_accepts_a_lifted_revocation_and_reports_a_hold_deleted_wit
     assert code == 0 and out["ok"] is True, out
 
     # A writer of the passports table deletes the other person's hold: reported
-    c.passports.Item(f"P#{held_cid}", "HOLD").delete()
+    c.passports.Item(c.tables.person_pk(held_cid), "HOLD").delete()
     code, out = run_cli("audit", "verify")
     assert code == 1 and "not held by it" in out["reason"] and held.uvci in out["reason"], out
 

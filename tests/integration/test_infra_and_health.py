@@ -34,7 +34,7 @@ def test_bootstrap_creates_every_resource_with_its_settings(stack, aws_endpoint,
     specs = {k.logical: kms.describe_key(KeyId=settings.key_alias(k.logical))["KeyMetadata"]["KeySpec"]
              for k in spec.KEYS}
     assert specs == {"dsc-es256": "ECC_NIST_P256", "dsc-ps256": "RSA_2048", "audit-anchor": "ECC_NIST_P256",
-                     "data": "SYMMETRIC_DEFAULT"}
+                     "trust-anchor": "ECC_NIST_P256", "pseudonym": "HMAC_256", "data": "SYMMETRIC_DEFAULT"}
 
 
 def test_the_audit_bucket_keeps_every_checkpoint_version(stack, aws_endpoint, region):

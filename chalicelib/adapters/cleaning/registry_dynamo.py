@@ -1,6 +1,7 @@
 """Population registry held in DynamoDB (the registry table), loaded from a registry file.
 
-Each person is stored once under P#<citizen_id>. Each blocking key is one item, BK#<key> / BLOCK,
+Each person is stored once under P#<pseudonym of the citizen id>, its citizen id, name and birth date
+sealed (chalicelib/adapters/dynamo.py). Each blocking key is one item, BK#<pseudonym of the key> / BLOCK,
 holding the string set of the citizen ids indexed under it: a person's data lives in one place,
 so a re-imported or corrected person is read as they are now, and the block only says who shares
 the key. A chunk's candidate search (`candidates_many`) is then two batched reads: a BatchGet of
@@ -61,16 +62,20 @@ class DynamoRegistry:
     def get(self, citizen_id: str) -> RegistryPerson | None:
         Person = self._t.Person
         try:
-            return self._person(Person.get(f"P#{citizen_id}", "P"))
+            return self._person(Person.get(self._t.person_pk(citizen_id), "P"))
         except Person.DoesNotExist:
             return None
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("registry: read failed") from e
 
     def get_many(self, citizen_ids: Sequence[str]) -> dict[str, RegistryPerson]:
+        return self._by_pseudonym([self._t.citizen(i) for i in dict.fromkeys(citizen_ids) if i])
+
+    def _by_pseudonym(self, pseudonyms: Sequence[str]) -> dict[str, RegistryPerson]:
+        """People by the pseudonyms their items are keyed by (blocks list pseudonyms), by citizen id."""
         try:
             return {item.citizen_id: self._person(item) for item in
-                    self._t.Person.batch_get([(f"P#{i}", "P") for i in dict.fromkeys(citizen_ids) if i])}
+                    self._t.Person.batch_get([(f"P#{p}", "P") for p in dict.fromkeys(pseudonyms)])}
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("registry: read failed") from e
 
@@ -85,8 +90,11 @@ class DynamoRegistry:
         if not missing:
             return out
         members = self._members(missing)
-        people = self.get_many(sorted({i for ids in members.values() for i in ids}))
-        found = {k: [people[i] for i in members.get(k, ()) if i in people] for k in missing}
+        people = self._by_pseudonym(sorted({i for ids in members.values() for i in ids}))
+        by_pseudonym = {self._t.citizen(cid): p for cid, p in people.items()}
+        # (the cap chose them in pseudonym order; callers get them in id order, like every Registry)
+        found = {k: sorted((by_pseudonym[i] for i in members.get(k, ()) if i in by_pseudonym),
+                           key=lambda p: p.citizen_id) for k in missing}
         with self._lock:
             for k, block in found.items():
                 self._cache[k] = block
@@ -96,9 +104,10 @@ class DynamoRegistry:
         return out
 
     def _members(self, keys: list[str]) -> dict[str, list[str]]:
-        """The first CANDIDATE_CAP member ids of each block that exists, in id order."""
+        """The first CANDIDATE_CAP members (pseudonyms) of each block that exists, in their order."""
+        block_of = {self._block_pk(k): k for k in keys}
         try:
-            items = list(self._t.Block.batch_get([(f"BK#{k}", BLOCK_SK) for k in keys],
+            items = list(self._t.Block.batch_get([(pk, BLOCK_SK) for pk in block_of],
                                                  attributes_to_get=["pk", "members"]))
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("registry: read failed") from e
@@ -107,8 +116,12 @@ class DynamoRegistry:
             ids = sorted(item.members or ())
             if len(ids) > CANDIDATE_CAP:
                 _warn_oversized("registry block over the candidate cap: searched its first ids only", len(ids))
-            out[item.pk[3:]] = ids[:CANDIDATE_CAP]
+            out[block_of[item.pk]] = ids[:CANDIDATE_CAP]
         return out
+
+    def _block_pk(self, key: str) -> str:
+        # Blocking keys are made of name parts and birth dates: hashed like citizen ids.
+        return f"BK#{self._t.pseudonyms.pseudonym(key, kind='block')}"
 
     def import_people(self, people: Iterable[RegistryPerson], progress=None) -> int:
         """Stores the people, then adds them to their blocks: each distinct block of a chunk is one
@@ -124,11 +137,11 @@ class DynamoRegistry:
                 # People first: a block never names someone who cannot be read.
                 with Person.batch_write() as batch:
                     for p in chunk:
-                        batch.save(Person(f"P#{p.citizen_id}", "P", citizen_id=p.citizen_id,
+                        batch.save(Person(self._t.person_pk(p.citizen_id), "P", citizen_id=p.citizen_id,
                                           full_name=p.full_name, date_of_birth=p.date_of_birth.isoformat(),
                                           sex=p.sex, province_code=p.province_code))
                         for key in person_keys(p):
-                            blocks.setdefault(key, set()).add(p.citizen_id)
+                            blocks.setdefault(key, set()).add(self._t.citizen(p.citizen_id))
             except PynamoDBException as e:
                 raise errors.DependencyUnavailable("registry: write failed") from e
             # (a chunk that alone fills a block past the cap: no condition lets it through)
@@ -162,7 +175,7 @@ class DynamoRegistry:
             try:
                 with TransactWrite(connection=self._t.connection) as tx:
                     for key, ids in group:
-                        tx.update(Block(f"BK#{key}", BLOCK_SK), actions=[Block.members.add(ids)],
+                        tx.update(Block(self._block_pk(key), BLOCK_SK), actions=[Block.members.add(ids)],
                                   condition=Block.members.does_not_exist()
                                   | (size(Block.members) <= CANDIDATE_CAP - len(ids)))
                 return 0
@@ -181,7 +194,7 @@ class DynamoRegistry:
 
     def _add_one(self, key: str, ids: set[str]) -> int:
         Block = self._t.Block
-        item = Block(f"BK#{key}", BLOCK_SK)
+        item = Block(self._block_pk(key), BLOCK_SK)
         try:
             item.update(actions=[Block.members.add(ids)])  # answers with the block as updated
         except PynamoDBException as e:

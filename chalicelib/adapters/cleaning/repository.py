@@ -65,7 +65,7 @@ class DynamoCleaningRepository:
         out = {}
         try:
             for item in self._t.Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
-                                                 attributes_to_get=list(LOADED)):  # (a tuple is one path)
+                                                 attributes_to_get=self._t.fields(self._t.Record, LOADED)):
                 out[(item.facility_id, item.record_id)] = RecordForCleaning(
                     item.facility_id, item.record_id, item.province_code, int(item.version),
                     int(item.cleaned_version or 0), item.counted_state, item.batch_id, json.loads(item.data),
@@ -117,18 +117,19 @@ class DynamoCleaningRepository:
         actions = [
             Record.state.set(outcome), Record.counted_state.set(outcome),
             Record.cleaned_version.set(record.version),
-            Record.cleaning.set(json.dumps(c.view, ensure_ascii=False)),
             Record.gsi2pk.set(f"FAC#{record.facility_id}#{outcome}"),
             Record.updated_at.set(stamp),
         ]
         # The match of this version replaces the one carried over from the last cleaned version;
-        # whom the dose moved away from stays on the record for a redelivery to queue again.
-        actions.append(Record.matched_citizen_id.set(result.matched_citizen_id) if result.matched_citizen_id
-                       else Record.matched_citizen_id.remove())
+        # whom the dose moved away from stays on the record for a redelivery to queue again. The
+        # three are one sealed attribute, written whole (the condition holds the version it read).
         away = moved_away_from(record.matched_citizen_id, result.matched_citizen_id)
-        actions.append(Record.moved_from_citizen_id.set(away) if away else Record.moved_from_citizen_id.remove())
+        actions.append(Record.seal_action("sealed_match", record_pk(record.facility_id, record.record_id), "REC",
+                                          cleaning=json.dumps(c.view, ensure_ascii=False),
+                                          matched_citizen_id=result.matched_citizen_id or None,
+                                          moved_from_citizen_id=away or None))
         if citizen:
-            actions += [Record.gsi1pk.set(f"CIT#{citizen}"),
+            actions += [Record.gsi1pk.set(self._t.citizen_key(citizen)),
                         Record.gsi1sk.set(f"{record.data.get('vaccination_date', '')}#"
                                           f"{int(record.data.get('dose_number') or 0):02d}")]
         return actions

@@ -18,7 +18,7 @@ class DynamoCitizenRecords:
         Record = self._t.Record
         try:
             return [CitizenRecord(i.facility_id, i.record_id, i.province_code)
-                    for i in Record.by_citizen.query(f"CIT#{citizen_id}",
+                    for i in Record.by_citizen.query(self._t.citizen_key(citizen_id),
                                                      filter_condition=Record.record_id == record_id)]
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e

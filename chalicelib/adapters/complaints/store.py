@@ -6,7 +6,7 @@ Item layout of the complaints table (overloaded keys, see infra/spec.py):
                                                 claim_token, claimed_until (while a resolution corrects the record),
                                                 gsi1 FAC#<facility_id> / <status>#<due_at>#<id>  (a facility's
                                                      complaints by status, due first)
-                                                gsi2 CIT#<citizen_id> / <filed_at>#<id>          (a citizen's, newest
+                                                gsi2 CIT#<pseudonym> / <filed_at>#<id>           (a citizen's, newest
                                                      first with a descending Query)
   pk PROV#<province>#OPEN            sk <due_at>#<complaint_id>
                                                 a copy of an OPEN complaint (doc, facility_id), written in the same
@@ -14,7 +14,7 @@ Item layout of the complaints table (overloaded keys, see infra/spec.py):
                                                 closes: "overdue in a province" is one Query on the base table,
                                                 pk = PROV#<code>#OPEN and sk < now, never a Scan, and needs no
                                                 third index
-  pk IDEMP#<sha256 of citizen, facility, record, key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
+  pk IDEMP#<keyed hash of citizen, facility, record, key>  sk IDEMP   complaint_id: the Idempotency-Key of a filing
 
 Times in keys are UTC ISO-8601 to the second, so their string order is time order.
 
@@ -24,7 +24,6 @@ on the stored version) adds complaints_resolved. A retried call fails its condit
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from functools import cached_property
@@ -36,7 +35,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.adapters.counters import counter_updates
-from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, gsi, is_conditional, model_meta
+from chalicelib.adapters.dynamo import SealedFields, Tables, cancelled_by_condition, gsi, is_conditional, model_meta
 from chalicelib.complaints.domain import Complaint
 from chalicelib.timestamps import utc_iso
 
@@ -58,8 +57,11 @@ class DynamoComplaintStore:
     def Item(self):
         s = self._t.settings
 
-        class ComplaintItem(Model):
+        class ComplaintItem(SealedFields, Model):
             Meta = model_meta(s, "complaints")
+            seal_groups = {"sealed": ("doc",)}  # the complaint names its citizen and what they wrote
+            logical, tables = "complaints", self._t
+            sealed = UnicodeAttribute(null=True)
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
@@ -84,7 +86,7 @@ class DynamoComplaintStore:
         return self.Item(cmp_pk(c.complaint_id), "CMP", complaint_id=c.complaint_id, facility_id=c.facility_id,
                          status=c.status, version=c.version, doc=_doc(c),
                          gsi1pk=f"FAC#{c.facility_id}", gsi1sk=f"{c.status}#{utc_iso(c.due_at)}#{c.complaint_id}",
-                         gsi2pk=f"CIT#{c.citizen_id}", gsi2sk=f"{utc_iso(c.filed_at)}#{c.complaint_id}")
+                         gsi2pk=self._t.citizen_key(c.citizen_id), gsi2sk=f"{utc_iso(c.filed_at)}#{c.complaint_id}")
 
     def _open_copy(self, c: Complaint):
         return self.Item(open_pk(c.province_code), f"{utc_iso(c.due_at)}#{c.complaint_id}",
@@ -95,11 +97,12 @@ class DynamoComplaintStore:
         # Hashed, so no record id or key holding '#' can spell another filing's item (record "R#x"
         # with key "k" was record "R" with key "x#k"), and the facility is part of it: record ids
         # are unique per facility only.
+        # Keyed (a plain hash of a citizen id can be reversed by trying the 10^12 ids).
         raw = json.dumps([c.citizen_id, c.facility_id, c.record_id, key], ensure_ascii=False)
         # Expires by TTL (VAXPASS_IDEMPOTENCY_RETENTION_DAYS): a retry comes within minutes, and a
         # kept key would keep saying that this citizen filed about this record.
-        return self.Item(f"IDEMP#{hashlib.sha256(raw.encode()).hexdigest()}", "IDEMP", complaint_id=c.complaint_id,
-                         ttl=int(c.filed_at.timestamp()) + self._idempotency_keep_s)
+        return self.Item(f"IDEMP#{self._t.pseudonyms.pseudonym(raw, kind='complaint-filing')}", "IDEMP",
+                         complaint_id=c.complaint_id, ttl=int(c.filed_at.timestamp()) + self._idempotency_keep_s)
 
     # -- writes -------------------------------------------------------------------------------
     def create(self, complaint: Complaint, idempotency_key: str) -> Complaint:
@@ -194,7 +197,8 @@ class DynamoComplaintStore:
         return self._query(lambda: Item.by_facility.query(f"FAC#{facility_id}", condition))
 
     def for_citizen(self, citizen_id: str) -> list[Complaint]:
-        return self._query(lambda: self.Item.by_citizen.query(f"CIT#{citizen_id}", scan_index_forward=False))
+        key = self._t.citizen_key(citizen_id)
+        return self._query(lambda: self.Item.by_citizen.query(key, scan_index_forward=False))
 
     def open_due_before(self, province_code: str, before: datetime) -> list[Complaint]:
         Item = self.Item

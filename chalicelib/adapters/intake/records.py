@@ -46,10 +46,10 @@ class DynamoRecordStore:
         out = {}
         try:
             for item in Record.batch_get([(record_pk(f, r), "REC") for f, r in keys],
-                                         attributes_to_get=["facility_id", "record_id", "province_code", "digest",
-                                                            "version", "batch_id", "row_number", "counted_state",
-                                                            "cleaned_version", "earlier_digests",
-                                                            "matched_citizen_id"]):
+                                         attributes_to_get=self._t.fields(Record, [
+                                             "facility_id", "record_id", "province_code", "digest",
+                                             "version", "batch_id", "row_number", "counted_state",
+                                             "cleaned_version", "earlier_digests", "matched_citizen_id"])):
                 out[(item.facility_id, item.record_id)] = StoredRecord(
                     facility_id=item.facility_id, record_id=item.record_id, digest=item.digest,
                     version=int(item.version), batch_id=item.batch_id,
@@ -145,7 +145,7 @@ class DynamoRecordStore:
         r = n.record
         return self._t.Record(
             record_pk(r.facility_id, r.record_id), "REC",
-            gsi1pk=f"CIT#{r.citizen_id}" if r.citizen_id else None,
+            gsi1pk=self._t.citizen_key(r.citizen_id) if r.citizen_id else None,
             gsi1sk=f"{r.vaccination_date.isoformat()}#{r.dose_number:02d}" if r.citizen_id else None,
             gsi2pk=f"FAC#{r.facility_id}#PENDING", gsi2sk=r.record_id,
             facility_id=r.facility_id, record_id=r.record_id, province_code=r.province_code,

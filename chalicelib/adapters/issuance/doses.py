@@ -28,7 +28,7 @@ class DynamoDoseSource:
         Record = self._t.Record
         try:
             return [(i.facility_id, i.record_id) for i in Record.by_citizen.query(
-                f"CIT#{citizen_id}", attributes_to_get=["facility_id", "record_id"])]
+                self._t.citizen_key(citizen_id), attributes_to_get=["facility_id", "record_id"])]
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
 

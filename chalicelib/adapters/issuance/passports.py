@@ -1,6 +1,8 @@
 """The passports table: the passport store (countersigning, re-evaluation, ministry revocations)
 and the reader behind the passport routes.
 
+<citizen_id> is its pseudonym (Tables.person_pk); citizen_id, hc1 and display are sealed (SealedFields).
+
 passports  pk P#<citizen_id>  sk V#<version, 6 digits>   one passport version (gsi1 UVCI#<uvci>); a ministry
                                                          revocation adds reason, revoked_by, revocation_sequence
            pk P#<citizen_id>  sk CURRENT                 pointer to the current version (status REVOKED and,
@@ -31,7 +33,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import errors
 from chalicelib.adapters.counters import aggregate_counter_updates, counter_updates, issued_per_day_updates
-from chalicelib.adapters.dynamo import Tables, cancelled_by_condition, cancelled_items, gsi, is_conditional, model_meta
+from chalicelib.adapters.dynamo import (SealedFields, Tables, cancelled_by_condition, cancelled_items, gsi,
+                                       is_conditional, model_meta)
 from chalicelib.adapters.trust.trust_list import listing_attributes
 from chalicelib.issuance.domain import NO_ATTESTED_DOSE
 from chalicelib.issuance.revocation import REVOKED, SUPERSEDED, Hold, RevocationTarget
@@ -56,9 +59,15 @@ class DynamoPassportStore:
     def __init__(self, tables: Tables) -> None:
         s = tables.settings
         self._t = tables
+        sealing_tables = tables
 
-        class PassportItem(Model):
+        class PassportItem(SealedFields, Model):
             Meta = model_meta(s, "passports")
+            # The citizen id, and the certificate and its display, which carry name and birth date.
+            seal_groups = {"sealed": ("citizen_id", "hc1", "display")}
+            logical = "passports"
+            sealed = UnicodeAttribute(null=True)
+            tables = sealing_tables
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)
@@ -109,7 +118,7 @@ class DynamoPassportStore:
         each other: "CURRENT" < "HOLD" < "V#..."), so the hold costs no extra request."""
         Item = self.Item
         try:
-            found = {i.sk: i for i in Item.query(f"P#{citizen_id}", Item.sk.between("CURRENT", "HOLD"),
+            found = {i.sk: i for i in Item.query(self._t.person_pk(citizen_id), Item.sk.between("CURRENT", "HOLD"),
                                                  consistent_read=True)}
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("passports: read failed") from e
@@ -119,7 +128,7 @@ class DynamoPassportStore:
         """Consistent BatchGets of each person's CURRENT, HOLD and CLAIMS items (33 people per
         request)."""
         Item = self.Item
-        keys = [(f"P#{cid}", sk) for cid in citizen_ids for sk in ("CURRENT", "HOLD", "CLAIMS")]
+        keys = [(self._t.person_pk(cid), sk) for cid in citizen_ids for sk in ("CURRENT", "HOLD", "CLAIMS")]
         found: dict[tuple[str, str], Any] = {}
         try:
             for i in range(0, len(keys), MAX_BATCH_GET - MAX_BATCH_GET % 3):
@@ -129,7 +138,7 @@ class DynamoPassportStore:
             raise errors.DependencyUnavailable("passports: read failed") from e
         out = {}
         for cid in citizen_ids:
-            pk = f"P#{cid}"
+            pk = self._t.person_pk(cid)
             claims = found.get((pk, "CLAIMS"))
             out[cid] = PassportRead(_stored(cid, found.get((pk, "CURRENT")), found.get((pk, "HOLD"))),
                                     frozenset(claims.claims or ()) if claims is not None else frozenset())
@@ -143,7 +152,7 @@ class DynamoPassportStore:
                 try:
                     with TransactWrite(connection=self._t.connection) as tx:
                         for cid in citizen_ids[i:i + MAX_TRANSACTION_ITEMS]:
-                            tx.update(Item(f"P#{cid}", "CLAIMS"), actions=[Item.claims.add({batch_id})])
+                            tx.update(Item(self._t.person_pk(cid), "CLAIMS"), actions=[Item.claims.add({batch_id})])
                     break
                 except TransactWriteError as e:
                     if not cancelled_items(e, "TransactionConflict") or attempt == SAVE_ROUNDS - 1:
@@ -152,7 +161,7 @@ class DynamoPassportStore:
 
     def get_version(self, citizen_id: str, version: int):
         try:
-            return self.Item.get(f"P#{citizen_id}", _version_sk(version), consistent_read=True)
+            return self.Item.get(self._t.person_pk(citizen_id), _version_sk(version), consistent_read=True)
         except self.Item.DoesNotExist:
             return None
 
@@ -236,7 +245,7 @@ class DynamoPassportStore:
         `passports_revoked` on the version's facility and province; only while the version is
         still the current ACTIVE one."""
         Item, Counter = self.Item, self._t.Counter
-        pk, stamp = f"P#{current.citizen_id}", now.isoformat(timespec="seconds")
+        pk, stamp = self._t.person_pk(current.citizen_id), now.isoformat(timespec="seconds")
         facility, province = current.facility_id, current.province_code
         if facility is None:
             # A pointer written before it carried the scopes: read them from the version.
@@ -269,7 +278,7 @@ class DynamoPassportStore:
         Item = self.Item
         try:
             ref = Item.get(f"UVCI#{uvci}", "UVCI", consistent_read=True)
-            item = Item.get(f"P#{ref.citizen_id}", _version_sk(int(ref.version)), consistent_read=True)
+            item = Item.get(self._t.person_pk(ref.citizen_id), _version_sk(int(ref.version)), consistent_read=True)
         except Item.DoesNotExist:
             return None
         except PynamoDBException as e:
@@ -285,7 +294,7 @@ class DynamoPassportStore:
 
     def hold(self, citizen_id: str) -> Hold | None:
         try:
-            item = self.Item.get(f"P#{citizen_id}", "HOLD", consistent_read=True)
+            item = self.Item.get(self._t.person_pk(citizen_id), "HOLD", consistent_read=True)
         except self.Item.DoesNotExist:
             return None
         except PynamoDBException as e:
@@ -297,7 +306,7 @@ class DynamoPassportStore:
         replayed never removes a later revocation's hold."""
         Item = self.Item
         try:
-            Item(f"P#{hold.citizen_id}", "HOLD").delete(
+            Item(self._t.person_pk(hold.citizen_id), "HOLD").delete(
                 condition=(Item.uvci == hold.uvci) & (Item.revocation_sequence == hold.revocation_sequence))
         except PynamoDBException as e:
             if is_conditional(e):
@@ -318,7 +327,7 @@ class DynamoPassportStore:
         """One transaction (9 items): the version, the CURRENT pointer, the person's hold, the list
         entries and the counters move together, or nothing does."""
         Item, Counter = self.Item, self._t.Counter
-        pk, stamp, reason = f"P#{target.citizen_id}", entry["revoked_at"], entry["reason"]
+        pk, stamp, reason = self._t.person_pk(target.citizen_id), entry["revoked_at"], entry["reason"]
         for _attempt in range(REVOKE_ATTEMPTS):
             try:
                 with TransactWrite(connection=self._t.connection) as tx:
@@ -431,7 +440,7 @@ def _person_items(Item, w: PassportWrite, stamp: str) -> tuple[list, list, list]
     """One person's condition checks, puts (the UVCI reservation first, then the version) and
     updates of a store transaction."""
     passport, previous = w.passport, w.previous
-    pk = f"P#{passport.citizen_id}"
+    pk = Item.tables.person_pk(passport.citizen_id)
     common: dict[str, Any] = dict(citizen_id=passport.citizen_id, version=passport.version, uvci=passport.uvci,
                                   alg=passport.alg, signature=passport.signature_b64,
                                   content_digest=passport.content_digest, kid=passport.kid_b64)

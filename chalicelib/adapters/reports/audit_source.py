@@ -74,8 +74,8 @@ class DynamoAuditSource:
         if queued_only:
             condition &= M.status == "QUEUED"
         try:
-            for item in M.scan(condition, attributes_to_get=["pk", "sk", "facility_id", "status", "first_index",
-                                                              "people", "refused", "pending_until"]):
+            for item in M.scan(condition, attributes_to_get=self._t.fields(M, [
+                    "pk", "sk", "facility_id", "status", "first_index", "people", "refused", "pending_until"])):
                 until = (datetime.fromisoformat(item.pending_until.replace("Z", "+00:00"))
                          if item.pending_until else None)
                 yield ChunkFact(item.pk.removeprefix("SBATCH#"), int(item.sk.removeprefix("CHUNK#")), item.facility_id,
@@ -92,8 +92,9 @@ class DynamoAuditSource:
         from chalicelib.reports.reconcile import holder_of
 
         Item = self._passport
+        citizen_of = {self._t.person_pk(cid): cid for cid in citizen_ids}
         try:
-            found = list(Item.batch_get([(f"P#{cid}", sk) for cid in citizen_ids for sk in ("CURRENT", "HOLD")],
+            found = list(Item.batch_get([(pk, sk) for pk in citizen_of for sk in ("CURRENT", "HOLD")],
                                         attributes_to_get=["pk", "sk", "version", "revocation_sequence"]))
             current = {item.pk: item for item in found if item.sk == "CURRENT"}
             holds = {item.pk: int(item.revocation_sequence) for item in found if item.sk == "HOLD"}
@@ -105,7 +106,7 @@ class DynamoAuditSource:
         out = {}
         for pk in current:
             attestation = json.loads(getattr(versions.get(pk), "attestation", None) or "{}")
-            out[pk.removeprefix("P#")] = holder_of(attestation, holds.get(pk))
+            out[citizen_of[pk]] = holder_of(attestation, holds.get(pk))
         return out
 
     def attestation_sequence(self, batch_id: str) -> int | None:
@@ -123,7 +124,7 @@ class DynamoAuditSource:
         Record = self._t.Record
         try:
             keys = [(i.facility_id, i.record_id) for i in Record.by_citizen.query(
-                f"CIT#{citizen_id}", attributes_to_get=["facility_id", "record_id"])]
+                self._t.citizen_key(citizen_id), attributes_to_get=["facility_id", "record_id"])]
         except PynamoDBException as e:
             raise errors.DependencyUnavailable("records: read failed") from e
         return len(self._signing_records.release(batch_id, keys, now)) if keys else 0

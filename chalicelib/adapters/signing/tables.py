@@ -10,10 +10,11 @@ facilities  pk FAC#<facility_id>     sk PROFILE        name, province, head; gsi
 signing     pk SBATCH#<batch_id>     sk HEADER         facility_id, created_at, expires_at, merkle_root, count,
                                                        pages, status (OPEN/ATTESTED/DISPATCHED);
                                                        gsi1 SFAC#<facility_id> / <created_at>#<batch_id>
-            pk SBATCH#<batch_id>     sk PAGE#<00000>   entries (JSON list, up to 200: items stay < 400 KB)
+            pk SBATCH#<batch_id>     sk PAGE#<00000>   entries (JSON list, up to 200: items stay < 400 KB; sealed)
             pk SBATCH#<batch_id>     sk CHUNK#<00000>  a dispatched countersign message: status (QUEUED/DONE/
                                                        DEAD_LETTERED), facility_id, first_index, size, people
-                                                       (citizen ids, JSON), refused (entry indexes), pending_until
+                                                       (citizen ids, JSON, sealed), refused (entry indexes),
+                                                       pending_until
             pk AUDIT                 sk HEAD           sequence, entry_hash of the chain's last entry
             pk AUDIT                 sk SEQ#<000000000001>  sequence, prev_hash, entry_hash, entry (JSON), unique_key
             pk AUDITKEY#<unique_key> sk AUDITKEY       sequence (one entry per key: one attestation per batch)
@@ -27,7 +28,7 @@ from functools import cached_property
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamo import Tables, gsi, model_meta
+from chalicelib.adapters.dynamo import SealedFields, Tables, gsi, model_meta
 
 
 class SigningTables:
@@ -62,8 +63,12 @@ class SigningTables:
     def Signing(self):
         s = self.settings
 
-        class SigningItem(Model):
+        class SigningItem(SealedFields, Model):
             Meta = model_meta(s, "signing")
+            # A manifest's entries and a chunk's people name citizens: sealed (adapters/dynamo.py).
+            seal_groups = {"sealed": ("entries", "people")}
+            logical, tables = "signing", self.tables
+            sealed = UnicodeAttribute(null=True)
             pk = UnicodeAttribute(hash_key=True)
             sk = UnicodeAttribute(range_key=True)
             gsi1pk = UnicodeAttribute(null=True)

@@ -55,7 +55,7 @@ def test_signing_keys_have_the_right_specs():
     keys = by_type(template("vaxpass-dev"), "AWS::KMS::Key")
     assert {k: v["Properties"]["KeySpec"] for k, v in keys.items()} == {
         "DscEs256Key": "ECC_NIST_P256", "DscPs256Key": "RSA_2048", "AuditAnchorKey": "ECC_NIST_P256",
-        "TrustAnchorKey": "ECC_NIST_P256", "DataKey": "SYMMETRIC_DEFAULT"}
+        "TrustAnchorKey": "ECC_NIST_P256", "PseudonymKey": "HMAC_256", "DataKey": "SYMMETRIC_DEFAULT"}
     assert keys["AuditAnchorKey"]["Properties"]["KeyUsage"] == "SIGN_VERIFY"
 
 

@@ -8,7 +8,7 @@ from chalicelib.wiring import Container
 from tests.fakes import FakeRecords, fake_adapters, fake_container
 
 # Adapters that wrap another port and hold no I/O of their own: over fakes, they stay real.
-PURE_ADAPTERS = {"identities", "facility_heads"}
+PURE_ADAPTERS = {"identities", "facility_heads", "countersign_messages"}  # built over the fakes they take
 # How the root reaches AWS at all (clients are made on demand, never by a container over fakes).
 INFRASTRUCTURE = {"tables", "queue_urls", "token_verifier", "signing_kms"}
 
