@@ -13,8 +13,8 @@ records    pk REC#<facility>#<record_id>  sk REC      gsi1 CIT#<citizen> / <vacc
                                                         gsi2 FAC#<facility>#<state> / <record_id>
            (the latest version only, with earlier_digests: the digests of every earlier one)
 batches    pk BATCH#<id>                  sk BATCH    (progress counts, checkpoint)
-           pk IDEMP#<caller>#<key>        sk IDEMP    (API idempotency; caller = hash of role,
-                                                       scope and subject; ttl)
+           pk IDEMP#<keyed hash of caller and key> sk IDEMP (API idempotency; caller = hash of
+                                                       role, scope and subject; ttl)
 registry   pk P#<citizen>                 sk P        (a person)
            pk BK#<blocking key's pseudonym> sk BLOCK  members: string set of the pseudonyms of the citizens indexed
                                                        under that key (candidate search is a BatchGet)

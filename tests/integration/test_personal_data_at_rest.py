@@ -216,3 +216,33 @@ def test_attack_sealed_part_of_a_countersign_message_moved_to_another_chunk(stac
     for forged in (dict(body, batch_id="SB2"), dict(body, chunk=1), other):
         with pytest.raises(errors.ValidationError):
             queue.open(forged)
+
+
+def test_attack_read_the_api_idempotency_keys_to_learn_who_called(stack, app_client, bearer):
+    """An API idempotency item's key is a keyed hash of the caller and the Idempotency-Key the
+    client chose (which may carry anything), and the call is still answered once."""
+    import uuid
+
+    from chalicelib.auth.principal import Role
+    from tests.integration.helpers import register_facilities
+
+    settings, _ = stack
+    facility, chosen = f"FI{uuid.uuid4().hex[:8]}", f"client-chosen-{uuid.uuid4().hex}"
+    register_facilities(settings, (facility, "001"))
+    headers = {"Content-Type": "application/json", "Idempotency-Key": chosen,
+               **bearer(dev_issuer.staff(Role.FACILITY, facility_id=facility, province_code="001"))}
+    record = {"record_id": "K1", "facility_id": facility, "citizen_id": "001090123457",
+              "full_name": "Trần Thị Bình", "date_of_birth": "1991-02-03", "sex": "F", "phone": "0912345670",
+              "province_code": "001", "vaccine_product": "AstraZeneca", "lot_number": "AZ1", "dose_number": "1",
+              "vaccination_date": "2021-08-20"}
+    body = json.dumps({"records": [record]}).encode()
+    first = app_client.http.post("/v1/vaccination-records", headers=headers, body=body)
+    again = app_client.http.post("/v1/vaccination-records", headers=headers, body=body)
+    assert first.status_code == again.status_code == 200
+    assert json.loads(again.body)["replayed"] is True
+    assert json.loads(again.body)["batch_id"] == json.loads(first.body)["batch_id"]
+
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=settings.table("batches"),
+                                                                    ProjectionExpression="pk")
+    keys = [i["pk"]["S"] for page in pages for i in page["Items"] if i["pk"]["S"].startswith("IDEMP#")]
+    assert keys and not [k for k in keys if chosen in k or facility in k]

@@ -142,7 +142,9 @@ class DynamoApiCallStore:
         self._ttl_s = retention_days * 86400
 
     def _pk(self, namespace: str, key: str) -> str:
-        return f"IDEMP#{namespace}#{key}"
+        # Keyed, like every key that could name a person: the namespace hashes the caller's subject
+        # and the Idempotency-Key is whatever the client chose to send.
+        return f"IDEMP#{self._t.pseudonyms.pseudonym(f'{namespace}#{key}', kind='api-call')}"
 
     def lookup(self, namespace: str, key: str):
         from chalicelib.intake.submission import IdempotentCall
