@@ -37,7 +37,7 @@ class DynamoChunkClaims:
         free = P.lease_holder.does_not_exist() | (P.lease_holder == holder) | (P.lease_until < stamp)
         cids = sorted(people)
         keys = {cid: sorted(set(people[cid])) for cid in cids}
-        units = [[Update(P(f"P#{cid}", "CLAIMS"), [P.claims.add({batch_id}), P.lease_holder.set(holder),
+        units = [[Update(P(self._t.person_pk(cid), "CLAIMS"), [P.claims.add({batch_id}), P.lease_holder.set(holder),
                                                    P.lease_until.set(utc_stamp(until))], free, binding=True),
                   # A record changed since, or taken by another batch after this one expired, stays as it is.
                   *(Update(R(record_pk(*k), "REC"), [R.signed_batch.set(batch_id)], R.signing_batch == batch_id)
@@ -52,7 +52,7 @@ class DynamoChunkClaims:
         P = self._passports.Item
         free = P.lease_holder.does_not_exist() | (P.lease_holder == holder) | (P.lease_until < utc_stamp(now))
         try:
-            P(f"P#{citizen_id}", "CLAIMS").update(
+            P(self._t.person_pk(citizen_id), "CLAIMS").update(
                 actions=[P.lease_holder.set(holder), P.lease_until.set(utc_stamp(until))], condition=free)
         except PynamoDBException as e:
             if is_conditional(e):
@@ -64,7 +64,7 @@ class DynamoChunkClaims:
         """Lets go of the holder's leases (one transaction per 100 people); a lease that expired and
         was taken by another chunk stays that chunk's."""
         P = self._passports.Item
-        units = [[Update(P(f"P#{cid}", "CLAIMS"), [P.lease_holder.remove(), P.lease_until.remove()],
+        units = [[Update(P(self._t.person_pk(cid), "CLAIMS"), [P.lease_holder.remove(), P.lease_until.remove()],
                          P.lease_holder == holder)] for cid in sorted(set(citizen_ids))]
         if units:
             apply_updates(self._t.connection, units, "countersign: releasing the leases")
