@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Callable, Iterable, Mapping
 
 from chalicelib.cleaning.access import AccessEntry, AccessLog, Disclosure, Reader
-from chalicelib.identity.pseudonyms import Pseudonyms
+from chalicelib.privacy import Pseudonyms
 
 
 class PersonAccessLog:

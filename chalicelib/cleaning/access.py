@@ -7,7 +7,7 @@ returned (a read whose entry cannot be written fails), one entry per read, keepi
 role, identity-provider subject and scope and the record's key, nothing else: no citizen data.
 Operators query it by record, by reader or by citizen (`python -m chalicelib.cli access-log ...`);
 a citizen reads their own history (`GET /v1/access-log/me`). People are named by their pseudonym
-(chalicelib/identity/pseudonyms.py), never by citizen id, so the log does not itself leak.
+(the keyed `Pseudonyms` of chalicelib/privacy.py), never by citizen id, so the log does not itself leak.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from chalicelib import errors
 from chalicelib.auth.principal import Principal
 from chalicelib.cleaning.access import AccessEntry, AccessLog, Disclosure, Reader
 from chalicelib.cleaning.disclosure import facility_view
-from chalicelib.identity.pseudonyms import PlainPseudonyms, Pseudonyms
+from chalicelib.privacy import Pseudonyms
 from chalicelib.intake.service import IntakeService, Writer
 
 # Not facility_id nor province_code: who owns a record never changes through a correction.
@@ -62,14 +62,14 @@ class CorrectionCounters(Protocol):
 class CorrectionService:
     def __init__(self, reader: RecordReader, intake: IntakeService, counters: CorrectionCounters,
                  access: AccessLog, clock: Callable[[], datetime],
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex, pseudonyms: Pseudonyms | None = None) -> None:
+                 pseudonyms: Pseudonyms, new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self._reader = reader
         self._intake = intake
         self._counters = counters
         self._access = access
         self._now = clock
         self._new_id = new_id
-        self._pseudonyms = pseudonyms or PlainPseudonyms()
+        self._pseudonyms = pseudonyms
 
     def view(self, facility_id: str, record_id: str) -> dict:
         """The record and its (disclosed) result, for authorising a call; `show` it to a caller."""

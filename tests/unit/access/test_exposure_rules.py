@@ -13,7 +13,7 @@ from chalicelib.access.dead_letters import DeadLetterInspection
 from chalicelib.access.masking import MASK, mask_body, mask_message
 from chalicelib.access.service import PersonAccessLog
 from chalicelib.cleaning.access import Reader
-from chalicelib.identity.pseudonyms import PlainPseudonyms
+from tests.fakes.privacy import FakePseudonyms
 from chalicelib.settings import Settings, SettingsError
 from infra import cloudformation, spec
 from tests.fakes import FakeAccessLog, FakeDeadLetters, FakeOperatorIdentity
@@ -53,7 +53,7 @@ def test_attack_citizen_id_and_phone_in_free_text():
 def test_dlq_list_is_masked_by_default_and_logs_nothing():
     letters, log = FakeDeadLetters(), FakeAccessLog()
     letters.send("countersign", json.dumps({"citizen_id": CID}), "E", "failed")
-    inspection = DeadLetterInspection(letters, PersonAccessLog(log, PlainPseudonyms(), lambda: T0),
+    inspection = DeadLetterInspection(letters, PersonAccessLog(log, FakePseudonyms(), lambda: T0),
                                       FakeOperatorIdentity())
     [shown] = inspection.list("countersign", 10)
     assert CID not in json.dumps(shown) and log.entries == []
@@ -62,7 +62,7 @@ def test_dlq_list_is_masked_by_default_and_logs_nothing():
 def test_dlq_reveal_is_logged_under_the_operator_and_each_citizen_before_it_is_shown():
     letters, log = FakeDeadLetters(), FakeAccessLog()
     letters.send("countersign", json.dumps({"citizen_id": CID}), "E", "failed")
-    access = PersonAccessLog(log, PlainPseudonyms(), lambda: T0)
+    access = PersonAccessLog(log, FakePseudonyms(), lambda: T0)
     inspection = DeadLetterInspection(letters, access, FakeOperatorIdentity("arn:aws:iam::1:user/op"))
     [shown] = inspection.list("countersign", 10, reveal=True)
     assert CID in shown["body"]
@@ -77,7 +77,7 @@ def test_dlq_reveal_is_logged_under_the_operator_and_each_citizen_before_it_is_s
 # -- the access-log service -----------------------------------------------------------------------
 def test_a_read_is_logged_by_pseudonym_never_by_citizen_id():
     log = FakeAccessLog()
-    access = PersonAccessLog(log, PlainPseudonyms(), lambda: T0)
+    access = PersonAccessLog(log, FakePseudonyms(), lambda: T0)
     access.shown(Reader("facility", "s1", "F1"), "GET /v1/facilities/{facility_id}/complaints",
                  {CID: ["C1", "C2"], "001090099999": ["C3"]})
     assert len(log.entries) == 1  # one write request per read, whatever the number of people
