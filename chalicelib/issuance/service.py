@@ -32,6 +32,7 @@ attested dose remains (`issuance.domain.next_step`).
 from __future__ import annotations
 
 import base64
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -317,7 +318,9 @@ class CountersignService:
         now = self._now()
         if self._leases is None:
             return self._reevaluate(citizen_id, now)
-        holder = f"reevaluate#{citizen_id}#{now.isoformat()}"
+        # The holder is stored on the person's item in clear: a random id, never the citizen id
+        # (the item's key is a pseudonym, and the holder must not undo it).
+        holder = f"reevaluate#{uuid.uuid4().hex}"
         if not self._leases.take_lease(holder, citizen_id, until=now + timedelta(seconds=SIGNING_LEASE_S), now=now):
             return Outcome(citizen_id, "lost_race")  # a chunk is signing them: the message is retried
         try:

@@ -295,3 +295,14 @@ def test_attack_a_reevaluation_while_a_chunk_signs_the_person_signs_nothing_and_
     # once it let go, the re-evaluation runs and lets go in turn
     world["claims"].release_leases("SB7#0", [CID], SIGN_AT)
     assert world["countersign"].reevaluate(CID).status == "revoked" and world["claims"].leases == {}
+
+
+def test_attack_a_reevaluation_lease_holder_names_no_citizen(world):
+    """The lease holder is an attribute in clear on an item keyed by the person's pseudonym."""
+    [out] = world["worker"].handle(by_citizen(world, CID))
+    assert out.status == "issued"
+    taken = []
+    take = world["claims"].take_lease
+    world["claims"].take_lease = lambda holder, cid, **kw: taken.append(holder) or take(holder, cid, **kw)
+    world["countersign"].reevaluate(CID)
+    assert taken and not [h for h in taken if CID in h]
