@@ -153,6 +153,10 @@ def _judge(entry, cscas, now, own_country) -> tuple[str | None, x509.Certificate
     same_country = [c for c in cscas if certificate_country(c) == country]
     if not same_country:
         return f"no onboarded CSCA of {country}", None
+    if cert.issuer == cert.subject or any(c == cert for c in cscas):
+        # A CSCA (or any self-issued root) listed as a DSC "chains" to itself: served as a signer,
+        # the country's anchor key would sign passports directly.
+        return "a CA certificate (a CSCA or self-issued root), not a document signer", None
     issuers = [c for c in same_country if issued(c, cert)]
     if not issuers:
         return f"does not chain to an onboarded CSCA of {country}", None

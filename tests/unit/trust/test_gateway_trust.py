@@ -244,3 +244,14 @@ def test_attack_foreign_csca_cannot_slip_a_dsc_into_our_own_list(vn, de):
                                                   NOW + timedelta(days=1))
     assert stored == [] and [r.reason for r in refused] == ["a VN certificate: ours are registered, not imported"]
     assert c.trust.trust_list()["certificates"] == [] and c.trust.trust_list(scope="all")["certificates"] == []
+
+
+def test_attack_foreign_csca_listed_as_a_dsc_is_not_imported_as_a_signer(de):
+    """The onboarded CSCA itself, sent as a DSC entry, would chain to itself."""
+    csca_de, key_de, dsc_de, _ = de
+    doc = _foreign_list((csca_de, "DSC", key_de), (dsc_de, "DSC", key_de))
+    accepted, refused = check_foreign_entries(doc["entries"], [csca_de], now=NOW + timedelta(days=1),
+                                              own_country="VN")
+    assert [cert for cert, _ in accepted] == [dsc_de]
+    assert [(r.entry, r.reason) for r in refused] == [
+        (1, "a CA certificate (a CSCA or self-issued root), not a document signer")]
