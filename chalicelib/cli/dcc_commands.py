@@ -382,14 +382,25 @@ def _trust_store(args):
     line still gets its answer (NO_TRUSTED_KEY), so output line N answers input line N."""
     from chalicelib.dcc.trust import chained_to, load_certificates, trust_store_from_document
 
+    from chalicelib.dcc.gateway_trust import is_signed
+
     skipped: list[str] = []
     anchors, anchor_keys = _trust_anchors(args)
     if args.trust_list:
         option = "--trust-list"
         document = _trust_list_document(args, anchor_keys)
+        signed = is_signed(_json_file(args.trust_list, option))
+        listed: list = []
         with about(option):
-            # The list's CSCA entries are anchors too: its DSCs must chain to one of them.
-            trust = trust_store_from_document(document, skipped, anchors)
+            trust = trust_store_from_document(document, skipped, listed)
+        # The list's CSCA entries restrict its DSCs to those they issued. They add to the anchors
+        # the user pinned only when one of those anchors signed the list: an unsigned list could
+        # otherwise bring its own root along to vouch for a forged signer.
+        if not (anchors or anchor_keys) or signed:
+            anchors = anchors + listed
+        elif listed:
+            skipped.append(f"{len(listed)} CSCA entr{'y' if len(listed) == 1 else 'ies'} of the unsigned list: "
+                           "not anchors (only --trust-anchor is)")
     else:
         option = "--trust-cert"
         with about(option):

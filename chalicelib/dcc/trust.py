@@ -339,11 +339,15 @@ def chained_to(store: TrustStore, anchors: list[x509.Certificate], skipped: list
     the others are noted in `skipped`."""
     kept = []
     for key in store.keys():
-        if any(key.certificate == a or issued(a, key.certificate) for a in anchors):
+        # A CSCA vouches for its own country's signers only: a DE anchor issuing a C=VN signer is
+        # no reason to accept Vietnamese passports it signs.
+        if any(key.certificate == a or (issued(a, key.certificate)
+                                        and certificate_country(a) == certificate_country(key.certificate))
+               for a in anchors):
             kept.append(key)
         elif skipped is not None:
             skipped.append(f"{key.certificate.subject.rfc4514_string()}: not issued by any trust anchor "
-                           "(CSCA) given")
+                           "(CSCA) of its country given")
     return TrustStore(kept)
 
 

@@ -56,4 +56,6 @@ class TrustService:
         return {"country": self._country, "certificates": trust_list_json(e.certificate for e in entries)}
 
     def jwks(self) -> dict:
-        return jwks(e.certificate for e in self._dscs.all())
+        """Our DSCs only, like the default trust list: imported foreign DSCs are in the verifier
+        bundle (`scope=all`), never presented as ours."""
+        return jwks(e.certificate for e in self._dscs.all() if certificate_country(e.certificate) == self._country)

@@ -169,7 +169,7 @@ def test_attack_trust_anchor_refuses_a_signer_it_did_not_issue(tmp_path):
                  "--trust-anchor", str(tmp_path / "csca.pem"), "--at", AT, stdin=lines)
     good, bad = (json.loads(line) for line in result.out.splitlines())
     assert good["valid"] and bad["errors"] == ["UNKNOWN_KID"]
-    assert "not issued by any trust anchor (CSCA) given" in result.err
+    assert "not issued by any trust anchor (CSCA) of its country given" in result.err
 
 
 @pytest.mark.parametrize("eku, types", [
@@ -238,4 +238,32 @@ def test_attack_trust_list_dsc_entry_with_ca_flag_is_a_signer_and_csca_entries_a
     good, bad, by_csca = (json.loads(line) for line in result.out.splitlines())
     assert good["valid"], good["errors"]
     assert bad["errors"] == ["UNKNOWN_KID"] and by_csca["errors"] == ["UNKNOWN_KID"]
-    assert result.code == 1 and "not issued by any trust anchor (CSCA) given" in result.err
+    assert result.code == 1 and "not issued by any trust anchor (CSCA) of its country given" in result.err
+
+
+def test_attack_unsigned_list_brings_its_own_root_past_the_pinned_anchor(tmp_path):
+    """With --trust-anchor pinned, an unsigned list's CSCA entries are no anchors: its own root
+    cannot vouch for a forged signer of the pinned country."""
+    vn_key, evil_root_key, evil_signer_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    vn_csca = _cert(vn_key, vn_key, ca=True, name="VN CSCA", country="VN")
+    evil_root = _cert(evil_root_key, evil_root_key, ca=True, name="VN CSCA", country="VN")
+    forged = _cert(evil_signer_key, evil_root_key, ca=False, issuer_name=evil_root.subject, country="VN")
+    (tmp_path / "vn.pem").write_bytes(_pem(vn_csca))
+    (tmp_path / "evil.json").write_text(json.dumps({"entries": [_entry(evil_root, "CSCA"), _entry(forged, "DSC")]}))
+    result = cli("verify", "--trust-list", str(tmp_path / "evil.json"), "--trust-anchor", str(tmp_path / "vn.pem"),
+                 "--at", AT, stdin=_issue(evil_signer_key, forged) + "\n")
+    assert result.code == 1 and not json.loads(result.out)["valid"]
+    assert "not anchors (only --trust-anchor is)" in result.err
+
+
+def test_attack_a_foreign_anchor_vouches_for_a_signer_of_another_country(tmp_path):
+    """A DE CSCA that issued a C=VN signer does not make that signer one of Viet Nam's."""
+    de_key, signer_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    de_csca = _cert(de_key, de_key, ca=True, name="DE CSCA", country="DE")
+    vn_signer = _cert(signer_key, de_key, ca=False, issuer_name=de_csca.subject, country="VN")
+    (tmp_path / "de.pem").write_bytes(_pem(de_csca))
+    (tmp_path / "dsc.pem").write_bytes(_pem(vn_signer))
+    result = cli("verify", "--trust-cert", str(tmp_path / "dsc.pem"), "--trust-anchor", str(tmp_path / "de.pem"),
+                 "--at", AT, stdin=_issue(signer_key, vn_signer) + "\n")
+    assert result.code == 1 and not json.loads(result.out)["valid"]
+    assert "of its country given" in result.err

@@ -255,3 +255,11 @@ def test_attack_foreign_csca_listed_as_a_dsc_is_not_imported_as_a_signer(de):
     assert [cert for cert, _ in accepted] == [dsc_de]
     assert [(r.entry, r.reason) for r in refused] == [
         (1, "a CA certificate (a CSCA or self-issued root), not a document signer")]
+
+
+def test_attack_imported_foreign_dscs_are_not_published_as_ours_in_the_jwks(vn, de):
+    csca_de, key_de, dsc_de, _ = de
+    c = fake_container()
+    stored, _ = c.gateway_trust.import_list(_foreign_list((dsc_de, "DSC", key_de)), [csca_de], NOW + timedelta(days=1))
+    assert len(stored) == 1 and len(c.trust.trust_list(scope="all")["certificates"]) == 1
+    assert c.trust.jwks()["keys"] == []
