@@ -189,16 +189,18 @@ def applicable_rules(rules: Iterable[Rule], *, arrival: str, issuer: str | None,
                      at: datetime) -> list[Rule]:
     """The arrival country's acceptance rules and the issuer's invalidation rules valid at `at`,
     for this certificate type, only the highest version of each identifier (as the apps do)."""
-    chosen: dict[str, Rule] = {}
+    # Keyed by owner and type too: another country's rule named like one of ours never replaces it.
+    chosen: dict[tuple[str, str, str], Rule] = {}
     for rule in rules:
         owner = arrival if rule.type == "Acceptance" else issuer
         if rule.country != owner or not rule.valid_at(at):
             continue
         if rule.certificate_type not in ("General", certificate_type):
             continue
-        current = chosen.get(rule.identifier)
+        key = (rule.country, rule.type, rule.identifier)
+        current = chosen.get(key)
         if current is None or rule.version > current.version:
-            chosen[rule.identifier] = rule
+            chosen[key] = rule
     return sorted(chosen.values(), key=lambda rule: (rule.type, rule.identifier))
 
 

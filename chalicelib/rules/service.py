@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 from chalicelib import errors
 from chalicelib.dcc.certlogic import validate
-from chalicelib.dcc.rules import (Rule, RuleFormatError, canonical_bytes, check_certificate, national_rule_documents,
-                                  parse_rule, passes, rule_hash)
+from chalicelib.dcc.rules import (IDENTIFIER, Rule, RuleFormatError, canonical_bytes, check_certificate,
+                                  national_rule_documents, parse_rule, passes, rule_hash)
 from chalicelib.dcc.valuesets import rule_value_sets, value_set_documents, value_set_hash
 
 
@@ -107,6 +107,11 @@ class RulesService:
                 rule = parse_rule(document)
             except RuleFormatError as e:
                 refused.append((source, str(e)))
+                continue
+            named = IDENTIFIER.match(rule.identifier)
+            if named is None or named.group(2) != rule.country:
+                refused.append((source, f"{rule.identifier[:40]}: identifier must look like VR-{rule.country}-0001 "
+                                        "(its country is the rule's Country)"))
                 continue
             if rule.country == self._country:
                 refused.append((source, f"{rule.identifier}: our own rules are authored in the repository"))

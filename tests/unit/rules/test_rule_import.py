@@ -44,3 +44,21 @@ def test_attack_import_refuses_each_bad_rule_with_its_reason_and_stores_the_rest
     # Our own published rule was not replaced by the imported one of the same identifier.
     ours = [entry for entry in c.rules.rule_list() if entry["identifier"] == "VR-VN-0001"]
     assert len(ours) == 1 and json.loads(c.rules.rule_bytes("VN", ours[0]["hash"]))["Country"] == "VN"
+
+
+def test_attack_a_foreign_rule_named_like_ours_is_refused_and_never_replaces_ours():
+    """A DE rule called IR-VN-0001 (with a higher version) would have replaced our own
+    invalidation rule of that identifier in a travel check."""
+    from datetime import datetime, timezone
+
+    from chalicelib.dcc.rules import applicable_rules, parse_rule
+
+    c = fake_container()
+    report = c.rules.import_rules([("spoof.json", _rule(Identifier="IR-VN-0001", Type="Invalidation",
+                                                         Country="DE", Version="9.0.0"))])
+    assert report.stored == [] and "identifier must look like VR-DE-0001" in dict(report.refused)["spoof.json"]
+    ours = parse_rule(_rule(Country="VN", Identifier="IR-VN-0001", Type="Invalidation"))
+    theirs = parse_rule(_rule(Identifier="IR-VN-0001", Type="Acceptance", Country="DE", Version="9.0.0"))
+    at = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    chosen = applicable_rules([ours, theirs], arrival="DE", issuer="VN", certificate_type="Vaccination", at=at)
+    assert sorted((r.country, r.type) for r in chosen) == [("DE", "Acceptance"), ("VN", "Invalidation")]
