@@ -13,6 +13,10 @@ from typing import Callable, Iterable, Mapping
 from chalicelib.cleaning.access import AccessEntry, AccessLog, Disclosure, Reader
 from chalicelib.privacy import Pseudonyms
 
+# Entries per page of a citizen's own log: a response stays far below Lambda's 6 MB however
+# often someone read their data.
+MINE_PAGE = 100
+
 
 class PersonAccessLog:
     def __init__(self, log: AccessLog, pseudonyms: Pseudonyms, clock: Callable[[], datetime]) -> None:
@@ -34,14 +38,18 @@ class PersonAccessLog:
         """Every kept read of one citizen's data, oldest first (operators)."""
         return self._log.reads_of_person(self._pseudonyms.pseudonym(citizen_id), since=since)
 
-    def mine(self, citizen_id: str) -> dict:
-        """A citizen's own history: who (role and the facility or province acting), what, when.
-        Not the staff member's identity-provider subject: that is the staff's personal data."""
+    def mine(self, citizen_id: str, *, before: datetime | None = None) -> dict:
+        """A page of a citizen's own history, newest first: who (role and the facility or province
+        acting), what, when; `next_before` continues it. Not the staff member's identity-provider
+        subject: that is the staff's personal data."""
+        page = self._log.latest_reads_of_person(self._pseudonyms.pseudonym(citizen_id), before=before,
+                                                limit=MINE_PAGE)
         return {"accesses": [
             {"at": e.at.isoformat(timespec="seconds"), "role": e.reader.role, "scope": e.reader.scope,
              "route": e.route or "GET /v1/vaccination-records/{record_id}",
              "keys": [k for d in e.people for k in d.keys]}
-            for e in self.history(citizen_id)]}
+            for e in page],
+            "next_before": page[-1].at.isoformat(timespec="microseconds") if len(page) == MINE_PAGE else None}
 
 
 def people_of(items: Iterable[Mapping], key: str = "complaint_id") -> dict[str, list[str]]:

@@ -77,6 +77,10 @@ class AccessLog(Protocol):
     def reads_by(self, reader_key: str, *, since: datetime | None = None) -> list[AccessEntry]:
         """Every kept read by one reader (`Reader.key()`), oldest first."""
 
+    def latest_reads_of_person(self, person: str, *, before: datetime | None, limit: int) -> list[AccessEntry]:
+        """At most `limit` reads that showed one person, newest first, strictly before `before`
+        (a page: the citizen's own view must stay bounded however often they were read)."""
+
     def reads_of_person(self, person: str, *, since: datetime | None = None) -> list[AccessEntry]:
         """Every kept read that showed one person (by pseudonym), oldest first; each entry's
         `people` holds that person's disclosure only."""

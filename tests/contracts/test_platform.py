@@ -48,6 +48,16 @@ class TestAccessLogContract:
             NOW + timedelta(minutes=2), NOW + timedelta(minutes=3)]
         assert access_log.reads_of_record(facility, "R9") == []
 
+    def test_a_persons_latest_reads_come_newest_first_a_page_at_a_time(self, access_log, unique):
+        staff, a = Reader("facility", f"s-{unique}", f"F{unique}"), f"pl{unique}"
+        for minutes in range(5):
+            access_log.record_read(AccessEntry(staff, f"F{unique}", f"R{minutes}", NOW + timedelta(minutes=minutes),
+                                               "GET /v1/vaccination-records/{record_id}", (Disclosure(a, ("k",)),)))
+        first = access_log.latest_reads_of_person(a, before=None, limit=2)
+        assert [e.record_id for e in first] == ["R4", "R3"]
+        rest = access_log.latest_reads_of_person(a, before=first[-1].at, limit=10)
+        assert [e.record_id for e in rest] == ["R2", "R1", "R0"]
+
     def test_a_read_showing_several_people_is_found_under_each_person_with_their_keys(self, access_log, unique):
         staff = Reader("facility", f"s-{unique}", f"F{unique}")
         a, b = f"pa{unique}", f"pb{unique}"

@@ -28,6 +28,10 @@ class FakeAccessLog:
         return sorted((e for e in self.entries if e.reader.key() == reader_key and (since is None or e.at >= since)),
                       key=lambda e: e.at)
 
+    def latest_reads_of_person(self, person, *, before, limit):
+        newest = sorted(self.reads_of_person(person), key=lambda e: e.at, reverse=True)
+        return [e for e in newest if before is None or e.at < before][:limit]
+
     def reads_of_person(self, person, *, since=None):
         from dataclasses import replace
 

@@ -135,6 +135,11 @@ def test_every_read_of_a_persons_data_is_in_their_access_log(reads):
     assert any(reads["complaint_id"] in a["keys"] for a in staff)
     # The citizen sees who (role, facility), not the staff member's identity-provider subject.
     assert all("subject" not in a for a in mine["accesses"])
+    # Newest first; a malformed page cursor is a 400, not a crash.
+    ats = [a["at"] for a in mine["accesses"]]
+    assert ats == sorted(ats, reverse=True) and mine["next_before"] is None
+    status, body = _get(reads["client"], "/v1/access-log/me?before=yesterday", reads["citizen"])
+    assert status == 400 and "before" in json.dumps(body)
 
 
 def test_the_access_log_keeps_no_citizen_id(stack, reads):
@@ -150,7 +155,7 @@ def test_the_access_log_keeps_no_citizen_id(stack, reads):
 def test_attack_another_citizen_reads_the_access_log(reads):
     other = {"Authorization": f"Bearer {reads['issuer'].mint(dev_issuer.citizen('001090099999'))}"}
     status, theirs = _get(reads["client"], "/v1/access-log/me", other)
-    assert status == 200 and theirs == {"accesses": []}
+    assert status == 200 and theirs == {"accesses": [], "next_before": None}
 
 
 def test_attack_facility_token_reads_access_log_me(reads):

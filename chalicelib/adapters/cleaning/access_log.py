@@ -86,6 +86,12 @@ class DynamoAccessLog:
         condition = Item.gsi2sk >= utc_iso(since, AT_PRECISION) if since else None
         return self._entries(lambda: Item.by_person.query(f"WHO#{person}", condition))
 
+    def latest_reads_of_person(self, person: str, *, before: datetime | None, limit: int) -> list[AccessEntry]:
+        Item = self._t.Access
+        condition = Item.gsi2sk < utc_iso(before, AT_PRECISION) if before else None
+        return self._entries(lambda: Item.by_person.query(f"WHO#{person}", condition, scan_index_forward=False,
+                                                          limit=limit, page_size=limit))
+
     @staticmethod
     def _entries(run) -> list[AccessEntry]:
         try:

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.access.dead_letters import DeadLetterInspection
 from chalicelib.access.masking import MASK, mask_body, mask_message
 from chalicelib.access.service import PersonAccessLog
-from chalicelib.cleaning.access import Reader
+from chalicelib.cleaning.access import AccessEntry, Disclosure, Reader
 from tests.fakes.privacy import FakePseudonyms
 from chalicelib.settings import Settings, SettingsError
 from infra import cloudformation, spec
@@ -84,8 +84,33 @@ def test_a_read_is_logged_by_pseudonym_never_by_citizen_id():
     assert CID not in repr(log.entries)
     assert access.mine(CID) == {"accesses": [{"at": T0.isoformat(), "role": "facility", "scope": "F1",
                                               "route": "GET /v1/facilities/{facility_id}/complaints",
-                                              "keys": ["C1", "C2"]}]}
-    assert access.mine("001090011111") == {"accesses": []}
+                                              "keys": ["C1", "C2"]}], "next_before": None}
+    assert access.mine("001090011111") == {"accesses": [], "next_before": None}
+
+
+def test_attack_flood_a_citizens_access_log_so_they_cannot_read_it():
+    """A reader who reads someone's record thousands of times must not push the citizen's own view
+    past Lambda's response limit: it is paged, newest first, and every entry is reachable."""
+    from datetime import timedelta
+
+    from chalicelib.access.service import MINE_PAGE
+
+    log = FakeAccessLog()
+    access = PersonAccessLog(log, FakePseudonyms(), lambda: T0)
+    reads = 2 * MINE_PAGE + 7
+    for n in range(reads):
+        log.record_read(AccessEntry(Reader("facility", "s1", "F1"), "F1", f"R{n}", T0 + timedelta(seconds=n),
+                                    "GET /v1/vaccination-records/{record_id}",
+                                    (Disclosure(FakePseudonyms().pseudonym(CID), (f"F1#R{n}",)),)))
+    seen, before = [], None
+    while True:
+        page = access.mine(CID, before=before)
+        assert len(page["accesses"]) <= MINE_PAGE
+        seen += page["accesses"]
+        if page["next_before"] is None:
+            break
+        before = datetime.fromisoformat(page["next_before"])
+    assert len(seen) == reads and seen[0]["keys"] == [f"F1#R{reads - 1}"] and seen[-1]["keys"] == ["F1#R0"]
 
 
 # -- item 7: dev authentication refused outside local and test --------------------------------------
