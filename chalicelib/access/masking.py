@@ -17,7 +17,9 @@ MASK = "***"
 # Field names (lower case, without separators) that hold personal data in any of our messages.
 PERSONAL_FIELDS = frozenset({
     "citizenid", "cid", "cccd", "fullname", "name", "dateofbirth", "dob", "birthdate", "birthday",
-    "phone", "phonenumber", "mobile", "typed", "original", "originals", "address", "email"})
+    "phone", "phonenumber", "mobile", "typed", "original", "originals", "address", "email",
+    # a DCC payload's name group (nam: fn, gn and their transliterations fnt, gnt)
+    "nam", "fn", "gn", "fnt", "gnt"})
 _CITIZEN_ID_FIELDS = frozenset({"citizenid", "cid", "cccd"})
 # A 12-digit CCCD or 9-digit CMND standing alone, and Vietnamese phone numbers (0 or +84, 9-10 digits).
 # CCCDs are masked first (a CCCD starting with 0 also looks like a phone number), CMNDs last (the
@@ -48,6 +50,10 @@ def _mask(value: Any, found: set[str], personal: bool = False, ids: bool = False
         if ids and isinstance(value, (str, int)) and str(value).strip():
             found.add(str(value).strip())
         return MASK if value not in (None, "") else value
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 9:
+        # an id sent as a JSON number (a CCCD's leading zero lost on the way) is still an id
+        found.add(str(abs(value)))
+        return MASK
     return mask_text(value, found) if isinstance(value, str) else value
 
 

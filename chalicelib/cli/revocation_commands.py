@@ -74,6 +74,10 @@ def revocation_list_of(args, now: datetime):
             if not files:
                 raise CliError("--revocation-list", f"{path} holds no batch files (*.json)")
             batches = [open_batch(_json(f), anchor, what=f"revocation batch {f.name}") for f in files]
+            # Each batch is signed, but nothing signed says which batches exist: a batch removed from
+            # a mirrored folder goes unnoticed. The index pins them all.
+            print(f"revocation: {path} has no {INDEX_FILE}: each batch's signature is checked, not that none is "
+                  f"missing; use the index (`revocation download`) for that", file=sys.stderr)
         else:
             root = _json(path / INDEX_FILE if path.is_dir() else path)
             batches = load_published(root, lambda name: _bytes(folder / f"{name}.json"), anchor)

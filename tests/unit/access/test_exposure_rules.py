@@ -193,3 +193,11 @@ def test_access_log_citizen_with_a_malformed_id_is_one_line_that_does_not_echo_i
     assert main(["access-log", "--citizen", "00109001234X"]) == 2
     err = capsys.readouterr().err
     assert "--citizen: not a 12-digit citizen id" in err and "00109001234X" not in err
+
+
+def test_attack_personal_data_as_json_numbers_and_dcc_name_fields_is_masked():
+    body = json.dumps({"citizen": 1090012345, "payload": {"nam": {"fn": "Nguyễn", "gn": "Văn An", "fnt": "NGUYEN"},
+                                                           "dob": "1990-05-17"}, "count": 3})
+    masked, found = mask_body(body)
+    assert "1090012345" not in masked and "Nguy" not in masked and "NGUYEN" not in masked and "1990" not in masked
+    assert json.loads(masked)["count"] == 3 and "1090012345" in found

@@ -68,6 +68,8 @@ def test_verify_reports_the_revoked_certificate_from_the_signed_list(tmp_path, i
     path = folder / "index.json" if given == "index file" else folder
     done, (revoked, valid) = _verify(issued, "--revocation-list", path, "--revocation-anchor", anchor)
     assert done.code == 1 and revoked["errors"] == ["REVOKED"] and valid["valid"], done.err
+    # Without the index nothing says which batches exist: the user is told a removed one would go unseen.
+    assert ("not that none is missing" in done.err) == (given == "folder of batches")
 
 
 def test_attack_a_tampered_batch_is_refused_with_a_clear_message(tmp_path, issued):
