@@ -168,6 +168,26 @@ class Recorder:
         current = wiring._container  # read only; container() would build one
         return (current.settings if current is not None else get_settings()).resource_prefix
 
+    @staticmethod
+    def renamed() -> dict[str, str]:
+        """Physical names a test put in place of the prefix's own (`Settings.overrides`, a test-only
+        construct) -> the names the template gives those resources: the call is judged as one on
+        the deployed resource."""
+        from chalicelib import resource_names as rn
+        from chalicelib import wiring
+
+        current = wiring._container
+        if current is None or not current.settings.overrides:
+            return {}
+        settings, canonical = current.settings, {}
+        for name, physical in settings.overrides.items():
+            kind, _, logical = name.partition(":")
+            own = {"table": rn.physical, "queue": rn.physical, "dlq": rn.dlq, "bucket": rn.bucket,
+                   "key": rn.key_alias}.get(kind)
+            if own is not None:
+                canonical[physical] = own(settings.resource_prefix, logical)
+        return canonical
+
     def on_missing_object(self, http_response=None, model=None, context=None, **_) -> None:
         """S3 answers a read of a missing key 404 only to a caller allowed s3:ListBucket on the
         bucket (otherwise 403): a miss the code expects (a cache) needs that grant too."""
@@ -189,8 +209,10 @@ class Recorder:
         service = model.service_model.service_name
         if service == "s3" and model.name in ("GetObject", "HeadObject") and context is not None:
             context["vaxpass_iam_bucket"] = (params or {}).get("Bucket")
-        found = []
+        found, renamed = [], self.renamed()
         for action, resource, extra in requests_of(service, model.name, params or {}, region=region):
+            for physical, own in renamed.items():
+                resource = resource.replace(physical, own)
             key_id, conditions = (extra, ()) if service == "kms" else ("", _conditions(extra))
             found.append(Request(function, self.prefix(), action, resource, f"{service}:{model.name}", key_id,
                                  conditions))

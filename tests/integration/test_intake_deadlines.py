@@ -71,9 +71,10 @@ def test_a_file_of_50000_rows_completes_in_several_short_invocations_each_row_co
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
     # Then the batch completed over several invocations
     assert batch and batch["status"] == "COMPLETE", batch
-    # (the runner may also have met S3's test event, sent when the bucket's notification was set)
-    assert batch["continuation"] >= 2 and runner.stats.invocations in (batch["continuation"] + 1,
-                                                                       batch["continuation"] + 2)
+    # One invocation per continuation and the first; the runner also meets whatever else waits on the
+    # session's shared intake queue (S3's test event, messages earlier tests left), so only a lower
+    # bound holds here. Every row counted exactly once is asserted below.
+    assert batch["continuation"] >= 2 and runner.stats.invocations >= batch["continuation"] + 1, runner.stats
     # Most invocations end before their deadline. A few may overrun on a loaded machine: resuming
     # re-reads the file up to the checkpoint before the first chunk is timed. On Lambda an overrun is
     # a killed invocation whose message comes back; the checkpoint makes that safe (the chaos test

@@ -127,6 +127,9 @@ def test_the_hook_records_a_functions_calls_and_only_a_functions():
             sqs.get_queue_url(QueueName="unit-hook-recorded")
         finally:
             current_function.reset(token)
-    mine = {(r.function, r.action, r.resource.rsplit(":", 1)[-1]) for r in recorder.requests
-            if "unit-hook" in r.resource}
-    assert mine == {("handle_cleaning", "sqs:GetQueueUrl", "unit-hook-recorded")}
+    mine = {r for r in recorder.requests if "unit-hook" in r.resource}
+    # The recorder is the session's: the call made up for this test must not be judged against
+    # handle_cleaning's real policy by the recorded-calls test at the end of the run.
+    recorder.requests.difference_update(mine)
+    assert {(r.function, r.action, r.resource.rsplit(":", 1)[-1]) for r in mine} == {
+        ("handle_cleaning", "sqs:GetQueueUrl", "unit-hook-recorded")}
