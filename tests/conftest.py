@@ -65,6 +65,25 @@ def _record_aws_calls() -> None:
 
 
 _record_aws_calls()
+
+
+def _chalice_test_clients_in_the_test_stage() -> None:
+    """chalice.test.Client defaults to the `dev` stage and swaps os.environ for a copy holding that
+    stage's variables (VAXPASS_STAGE=dev) during each request. The swap is not thread-safe: two
+    requests from racing threads (the concurrency attack tests) can leave the copy in place for
+    good, and a dev stage refuses the test key set. Tests run the app in the `test` stage, which
+    has no stage variables in .chalice/config.json."""
+    import chalice.test
+
+    init = chalice.test.Client.__init__
+
+    def in_test_stage(self, app, stage_name: str = "test", project_dir: str = ".") -> None:
+        init(self, app, stage_name=stage_name, project_dir=project_dir)
+
+    chalice.test.Client.__init__ = in_test_stage  # type: ignore[method-assign]
+
+
+_chalice_test_clients_in_the_test_stage()
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SESSION_STARTED = time.time()
 
